@@ -1,0 +1,47 @@
+# The front door. `make dev` and `make test` install what they need on first use.
+SHELL := /bin/bash
+export WRANGLER_SEND_METRICS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+WRANGLER := npx --no-install wrangler
+
+.PHONY: dev test tools build db seed check native-test http-test deploy-check fmt clean
+
+tools:
+	@bash scripts/tools.sh
+
+build: tools
+	@bash scripts/build.sh >/dev/null
+	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes ($$(gzip -9c build/index_bg.wasm | wc -c) gzip)"
+
+# Local D1 only (--local): this never touches a remote database.
+db: tools
+	@$(WRANGLER) d1 migrations apply DB --local >/dev/null
+	@node scripts/seed.mjs build/seed.sql
+	@$(WRANGLER) d1 execute DB --local --file build/seed.sql >/dev/null
+	@echo "db: migrations applied and fixtures seeded in the local D1 (.wrangler/state)"
+
+dev: build db
+	@node scripts/dev-banner.mjs
+	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local
+
+fmt:
+	cargo fmt --all
+
+check: tools
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+
+native-test:
+	cargo test --all-targets
+
+http-test: build
+	node --test --test-concurrency=1 tests/http/
+
+deploy-check: build
+	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
+
+test: check native-test http-test deploy-check
+
+clean:
+	rm -rf build target .wrangler

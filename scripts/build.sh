@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Release build of the worker into build/ with local tools only: worker-build
+# would otherwise download wasm-bindgen, esbuild and wasm-opt from GitHub.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/@esbuild/linux-x64/bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
+exec worker-build --release

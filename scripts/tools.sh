@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the build needs, once; later runs only check. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+# wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock exactly.
+BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  echo "tools: adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
+  echo "tools: installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$BINDGEN_VERSION" ]; then
+  echo "tools: installing wasm-bindgen-cli $BINDGEN_VERSION (a few minutes, once)"
+  # --locked fails for this crate; the exact version pin is what matters.
+  cargo install wasm-bindgen-cli --version "=$BINDGEN_VERSION" --force
+fi
+# npm ci only when the lockfile changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "tools: npm ci"
+  npm ci --no-audit --no-fund
+  touch node_modules/.package-lock.json
+fi

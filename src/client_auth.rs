@@ -1,0 +1,131 @@
+//! Client authentication at the token, revocation and introspection endpoints
+//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none` for
+//! public clients, which prove possession through PKCE instead.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::crypto;
+use crate::error::OAuthError;
+use crate::http::{Params, Request};
+use crate::server::Ctx;
+use crate::store::{AppRow, Driver};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Basic,
+    Post,
+    None,
+}
+
+pub struct Client {
+    pub app: AppRow,
+    pub method: Method,
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| -> Option<String> {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((dec(id)?, dec(secret)?))
+}
+
+pub async fn authenticate<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    form: &Params,
+) -> Result<Client, OAuthError> {
+    if let Some(name) = form.repeated(&["client_id", "client_secret"]) {
+        return Err(OAuthError::InvalidRequest(format!(
+            "the {name} parameter appears more than once"
+        )));
+    }
+    let header = req.header("authorization");
+    let basic = header.is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("basic "));
+    let (client_id, secret, method) = match (basic, form.get("client_secret")) {
+        (true, Some(_)) => {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            ));
+        }
+        (true, None) => {
+            let Some((id, secret)) = header.and_then(parse_basic) else {
+                return Err(OAuthError::client("malformed Basic credentials", true));
+            };
+            if form.get("client_id").is_some_and(|f| f != id) {
+                return Err(OAuthError::InvalidRequest(
+                    "client_id does not match the Basic credentials".into(),
+                ));
+            }
+            (id, Some(secret), Method::Basic)
+        }
+        (false, Some(secret)) => {
+            let Some(id) = form.get("client_id") else {
+                return Err(OAuthError::InvalidRequest(
+                    "client_secret without client_id".into(),
+                ));
+            };
+            (id.to_string(), Some(secret.to_string()), Method::Post)
+        }
+        (false, None) => {
+            let Some(id) = form.get("client_id") else {
+                return Err(OAuthError::client(
+                    "client authentication is required",
+                    false,
+                ));
+            };
+            (id.to_string(), None, Method::None)
+        }
+    };
+    let is_basic = method == Method::Basic;
+    if client_id.len() > 128 || secret.as_ref().is_some_and(|s| s.len() > 256) {
+        return Err(OAuthError::client(
+            "unknown client or bad credentials",
+            is_basic,
+        ));
+    }
+    let app = ctx.store.app(&client_id).await?;
+    let Some(app) = app.filter(|a| a.status == "active") else {
+        return Err(OAuthError::client(
+            "unknown client or bad credentials",
+            is_basic,
+        ));
+    };
+    match (app.is_public(), secret) {
+        (true, None) => Ok(Client { app, method }),
+        (true, Some(_)) => Err(OAuthError::client(
+            "public clients have no secret; authenticate with none and PKCE",
+            is_basic,
+        )),
+        (false, None) => Err(OAuthError::client(
+            "this client must authenticate with its secret",
+            false,
+        )),
+        (false, Some(secret)) => {
+            let good = app
+                .secret_hash
+                .as_deref()
+                .is_some_and(|h| crypto::ct_eq(h, &crypto::sha256_hex(&secret)));
+            let expired = app.secret_expires_at.is_some_and(|t| t <= ctx.now);
+            if !good || expired {
+                let why = if good {
+                    "the client secret has expired"
+                } else {
+                    "unknown client or bad credentials"
+                };
+                return Err(OAuthError::client(why, is_basic));
+            }
+            Ok(Client { app, method })
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Server configuration, read from `wrangler.toml` `[vars]` (or any key/value
+//! source). Defaults follow SPEC.md; every lifetime and prefix is a setting
+//! because the platforms we replace disagree on them.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    pub client_id: String,
+    pub client_secret: String,
+    pub code: String,
+    pub access: String,
+    pub refresh: String,
+    pub session: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// RFC 8414 issuer; empty means "the origin the request came to".
+    pub issuer: Option<String>,
+    pub code_ttl: i64,
+    pub access_ttl: i64,
+    /// Refresh token idle lifetime; `None` means valid until revoked.
+    pub refresh_idle_ttl: Option<i64>,
+    pub session_ttl: i64,
+    pub prefixes: Prefixes,
+    /// Clients (resource servers) allowed to introspect tokens of any app.
+    pub introspection_clients: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            code_ttl: 300,
+            access_ttl: 3600,
+            refresh_idle_ttl: Some(90 * 24 * 3600),
+            session_ttl: 12 * 3600,
+            prefixes: Prefixes {
+                client_id: "app_".into(),
+                client_secret: "sec_".into(),
+                code: "code_".into(),
+                access: "at_".into(),
+                refresh: "rt_".into(),
+                session: "ses_".into(),
+                api_key: "key_".into(),
+            },
+            introspection_clients: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Build from a lookup (the worker passes `env.var`). Bad values are
+    /// reported, not silently replaced: a typo in a lifetime must not deploy.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut c = Config::default();
+        let num =
+            |key: &str, default: i64| -> Result<i64, String> {
+                match get(key)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                {
+                    None => Ok(default),
+                    Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        format!("{key} must be a whole number of seconds, got {v:?}")
+                    }),
+                }
+            };
+        c.issuer = get("ISSUER")
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty());
+        c.code_ttl = num("CODE_TTL_SECONDS", c.code_ttl)?;
+        c.access_ttl = num("ACCESS_TTL_SECONDS", c.access_ttl)?;
+        let idle = num("REFRESH_IDLE_TTL_SECONDS", c.refresh_idle_ttl.unwrap_or(0))?;
+        c.refresh_idle_ttl = (idle > 0).then_some(idle);
+        c.session_ttl = num("SESSION_TTL_SECONDS", c.session_ttl)?;
+        if c.code_ttl == 0 || c.access_ttl == 0 || c.session_ttl == 0 {
+            return Err(
+                "CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive"
+                    .into(),
+            );
+        }
+        let p = &mut c.prefixes;
+        for (key, slot) in [
+            ("PREFIX_CLIENT_ID", &mut p.client_id),
+            ("PREFIX_CLIENT_SECRET", &mut p.client_secret),
+            ("PREFIX_CODE", &mut p.code),
+            ("PREFIX_ACCESS_TOKEN", &mut p.access),
+            ("PREFIX_REFRESH_TOKEN", &mut p.refresh),
+            ("PREFIX_SESSION", &mut p.session),
+            ("PREFIX_API_KEY", &mut p.api_key),
+        ] {
+            if let Some(v) = get(key).filter(|v| !v.is_empty()) {
+                if v.len() > 16
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(format!(
+                        "{key} must be up to 16 characters of [A-Za-z0-9_-]"
+                    ));
+                }
+                *slot = v;
+            }
+        }
+        c.introspection_clients = get("INTROSPECTION_CLIENTS")
+            .unwrap_or_default()
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_spec() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.code_ttl, 300);
+        assert_eq!(c.access_ttl, 3600);
+        assert_eq!(c.refresh_idle_ttl, Some(7_776_000));
+    }
+
+    #[test]
+    fn featureos_profile() {
+        let c = cfg(&[
+            ("PREFIX_CLIENT_ID", "foapp_"),
+            ("PREFIX_ACCESS_TOKEN", "foot_"),
+            ("ACCESS_TTL_SECONDS", "86400"),
+            ("REFRESH_IDLE_TTL_SECONDS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.prefixes.client_id, "foapp_");
+        assert_eq!(c.prefixes.access, "foot_");
+        assert_eq!(c.access_ttl, 86400);
+        assert_eq!(c.refresh_idle_ttl, None);
+    }
+
+    #[test]
+    fn bad_values_refused() {
+        assert!(cfg(&[("ACCESS_TTL_SECONDS", "1h")]).is_err());
+        assert!(cfg(&[("CODE_TTL_SECONDS", "-5")]).is_err());
+        assert!(cfg(&[("PREFIX_ACCESS_TOKEN", "a b")]).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! Token introspection (RFC 7662) for resource servers. The caller must
+//! authenticate as a confidential client; it sees its own tokens, and every
+//! token if it is listed in `INTROSPECTION_CLIENTS` (the platform's API).
+//! Anything else is `{"active": false}` (§2.2), never an error that leaks.
+
+use serde_json::json;
+
+use crate::bearer::Principal;
+use crate::client_auth::{self, Method};
+use crate::crypto;
+use crate::error::OAuthError;
+use crate::http::{Request, Response};
+use crate::scope;
+use crate::server::Ctx;
+use crate::store::Driver;
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    match run(ctx, req).await {
+        Ok(v) => Response::json(200, &v).no_store(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::Value, OAuthError> {
+    let inactive = json!({"active": false});
+    let form = req.form().map_err(OAuthError::InvalidRequest)?;
+    let client = client_auth::authenticate(ctx, req, &form).await?;
+    if client.method == Method::None {
+        return Err(OAuthError::client(
+            "introspection requires a confidential client",
+            false,
+        ));
+    }
+    let Some(token) = form.get("token") else {
+        return Err(OAuthError::InvalidRequest("token is required".into()));
+    };
+    if token.len() > 256 {
+        return Ok(inactive);
+    }
+    let hash = crypto::sha256_hex(token);
+    let privileged = ctx
+        .config
+        .introspection_clients
+        .iter()
+        .any(|c| c == &client.app.id);
+    if token.starts_with(&ctx.config.prefixes.access) {
+        let Some(row) = ctx.store.bearer(&hash, ctx.now).await? else {
+            return Ok(inactive);
+        };
+        if row.app_id != client.app.id && !privileged {
+            return Ok(inactive);
+        }
+        let p = Principal::from_row(row);
+        let r = &p.row;
+        return Ok(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": scope::join(&p.scopes),
+            "client_id": r.app_id,
+            "sub": subject(r.actor.as_str(), r.user_id.as_deref(), &r.app_id),
+            "exp": r.expires_at,
+            "iat": r.created_at,
+            "iss": ctx.issuer,
+            "org_id": r.org_id,
+            "org": r.org_slug,
+            "actor": r.actor,
+            "permissions": p.permissions,
+        }));
+    }
+    let Some(row) = ctx.store.token(&hash).await? else {
+        return Ok(inactive);
+    };
+    let live = row.kind == "refresh"
+        && row.used_at.is_none()
+        && row.revoked_at.is_none()
+        && row.grant_revoked_at.is_none()
+        && row.expires_at.is_none_or(|t| t > ctx.now);
+    if !live || (row.app_id != client.app.id && !privileged) {
+        return Ok(inactive);
+    }
+    let mut v = json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": scope::join(&scope::from_json(&row.scopes)),
+        "client_id": row.app_id,
+        "sub": subject(&row.actor, row.user_id.as_deref(), &row.app_id),
+        "iat": row.created_at,
+        "iss": ctx.issuer,
+        "org_id": row.org_id,
+        "actor": row.actor,
+    });
+    if let Some(exp) = row.expires_at {
+        v["exp"] = exp.into();
+    }
+    Ok(v)
+}
+
+fn subject(actor: &str, user_id: Option<&str>, app_id: &str) -> String {
+    match (actor, user_id) {
+        ("self", Some(u)) => u.to_string(),
+        _ => format!("app:{app_id}"),
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per endpoint. Each takes the request context and a plain
+//! request, and returns a plain response.
+
+pub mod apps;
+pub mod authorize;
+pub mod introspect;
+pub mod metadata;
+pub mod pages;
+pub mod resource;
+pub mod revoke;
+pub mod signin;
+pub mod token;

@@ -1,0 +1,15 @@
+//! The landing page.
+
+use crate::http::{Request, Response};
+use crate::server::Ctx;
+use crate::session;
+use crate::store::Driver;
+use crate::templates;
+
+pub async fn home<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    match session::current(ctx, req).await {
+        Ok(Some(s)) => Response::html(200, templates::home(Some((&s.user.email, &s.csrf)))),
+        Ok(None) => Response::html(200, templates::home(None)),
+        Err(e) => Response::html(500, templates::error_page("Server error", &e.0)),
+    }
+}

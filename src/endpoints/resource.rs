@@ -1,0 +1,57 @@
+//! The demo resource server: what the platform's own API would do with a
+//! bearer token. Org, user, actor and permissions come from the token alone.
+
+use serde_json::json;
+
+use crate::bearer::{self, Principal};
+use crate::http::{Request, Response};
+use crate::server::Ctx;
+use crate::store::Driver;
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
+    let Some(token) = bearer::presented(req) else {
+        return bearer::unauthorized(
+            false,
+            "send an access token as Authorization: Bearer <token>",
+        );
+    };
+    let principal = match bearer::validate(ctx, token).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return bearer::unauthorized(true, "the access token is invalid, expired or revoked")
+        }
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    match route {
+        "me" => Response::json(200, &me(&principal)),
+        "posts_list" => {
+            if !principal.can("posts:read") {
+                return bearer::insufficient_scope("posts:read");
+            }
+            Response::json(200, &json!({"org": principal.row.org_slug, "posts": []}))
+        }
+        _ => {
+            if !principal.can("posts:write") {
+                return bearer::insufficient_scope("posts:write");
+            }
+            Response::json(
+                201,
+                &json!({"org": principal.row.org_slug, "created": true, "actor": principal.row.actor,
+                        "author": principal.row.user_id}),
+            )
+        }
+    }
+}
+
+fn me(p: &Principal) -> serde_json::Value {
+    let r = &p.row;
+    json!({
+        "org": {"id": r.org_id, "slug": r.org_slug},
+        "user": r.user_id.as_ref().filter(|_| r.actor == "self").map(|id| json!({"id": id, "email": r.user_email, "role": r.role})),
+        "actor": r.actor,
+        "app": {"client_id": r.app_id, "name": r.app_name},
+        "scopes": p.scopes,
+        "permissions": p.permissions,
+        "expires_at": r.expires_at,
+    })
+}

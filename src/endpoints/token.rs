@@ -1,0 +1,56 @@
+//! The token endpoint (RFC 6749 §3.2): client authentication, then the grant
+//! handler named by `grant_type`. Every answer is `Cache-Control: no-store`.
+
+use serde::Serialize;
+
+use crate::client_auth;
+use crate::error::OAuthError;
+use crate::grants;
+use crate::http::{Request, Response};
+use crate::server::Ctx;
+use crate::store::Driver;
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    match run(ctx, req).await {
+        Ok(t) => Response::json(200, &t).no_store(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse, OAuthError> {
+    let form = req.form().map_err(OAuthError::InvalidRequest)?;
+    if let Some(name) = form.repeated(&[
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+    ]) {
+        return Err(OAuthError::InvalidRequest(format!(
+            "the {name} parameter appears more than once"
+        )));
+    }
+    let Some(grant_type) = form.get("grant_type") else {
+        return Err(OAuthError::InvalidRequest("grant_type is required".into()));
+    };
+    let client = client_auth::authenticate(ctx, req, &form).await?;
+    match grant_type {
+        "authorization_code" => grants::authorization_code::handle(ctx, &client, &form).await,
+        "refresh_token" => grants::refresh_token::handle(ctx, &client, &form).await,
+        other => Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type {other:?} is not supported"
+        ))),
+    }
+}

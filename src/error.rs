@@ -1,0 +1,153 @@
+//! Errors as types: each knows its RFC 6749 code and HTTP status.
+
+use serde_json::json;
+
+use crate::http::Response;
+
+/// RFC 6749 §5.2 token-endpoint errors (also used by revoke and introspect),
+/// plus the RFC 6750 bearer errors for resource routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest(String),
+    /// RFC 6749 §5.2: 401, with `WWW-Authenticate` when the client used Basic.
+    InvalidClient {
+        description: String,
+        basic: bool,
+    },
+    InvalidGrant(String),
+    UnauthorizedClient(String),
+    UnsupportedGrantType(String),
+    InvalidScope(String),
+    /// RFC 6585 §4: too many failed attempts.
+    RateLimited {
+        retry_after: i64,
+    },
+    ServerError(String),
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::RateLimited { .. } => "slow_down",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient { .. } => 401,
+            Self::RateLimited { .. } => 429,
+            Self::ServerError(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
+            | Self::ServerError(d) => d,
+            Self::InvalidClient { description, .. } => description,
+            Self::RateLimited { .. } => "too many failed attempts; retry later",
+        }
+    }
+
+    pub fn client(description: impl Into<String>, basic: bool) -> Self {
+        Self::InvalidClient {
+            description: description.into(),
+            basic,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut resp = Response::json(
+            self.status(),
+            &json!({"error": self.code(), "error_description": self.description()}),
+        )
+        .no_store();
+        match &self {
+            Self::InvalidClient { basic: true, .. } => {
+                resp = resp.header("WWW-Authenticate", "Basic realm=\"oauth\"");
+            }
+            Self::RateLimited { retry_after } => {
+                resp = resp.header("Retry-After", &retry_after.to_string());
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::ServerError(format!("storage error: {}", e.0))
+    }
+}
+
+/// A failure of the storage layer (D1 or SQLite). Never caused by user input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Errors of the management API: JSON `{error, error_description}` with a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub description: String,
+    pub extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+            extra: None,
+        }
+    }
+    pub fn bad_request(d: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", d)
+    }
+    pub fn unauthorized(d: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", d)
+    }
+    pub fn forbidden(d: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", d)
+    }
+    pub fn not_found(d: impl Into<String>) -> Self {
+        Self::new(404, "not_found", d)
+    }
+    pub fn into_response(self) -> Response {
+        let mut body = json!({"error": self.code, "error_description": self.description});
+        if let (Some(extra), Some(obj)) = (self.extra, body.as_object_mut()) {
+            if let Some(map) = extra.as_object() {
+                for (k, v) in map {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Response::json(self.status, &body).no_store()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::new(500, "server_error", format!("storage error: {}", e.0))
+    }
+}

@@ -1,0 +1,111 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
+
+use super::{mint_access, mint_refresh, well_formed};
+use crate::client_auth::Client;
+use crate::crypto;
+use crate::endpoints::token::TokenResponse;
+use crate::error::OAuthError;
+use crate::http::Params;
+use crate::pkce;
+use crate::scope;
+use crate::server::Ctx;
+use crate::store::{Driver, Redemption};
+
+pub async fn handle<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client: &Client,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(code) = form.get("code") else {
+        return Err(OAuthError::InvalidRequest("code is required".into()));
+    };
+    let verifier = form.get("code_verifier");
+    if verifier.is_some_and(|v| !pkce::valid_verifier(v)) {
+        return Err(OAuthError::InvalidRequest(
+            "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
+    if client.app.is_public() && verifier.is_none() {
+        return Err(OAuthError::InvalidRequest(
+            "public clients must send code_verifier".into(),
+        ));
+    }
+    if !well_formed(code, &ctx.config.prefixes.code) {
+        return Err(OAuthError::InvalidGrant("the code is not valid".into()));
+    }
+    let code_hash = crypto::sha256_hex(code);
+    let redirect = form.get("redirect_uri").unwrap_or("");
+    let challenge = verifier.map(pkce::s256);
+    let grant_id = crypto::new_id("grt_");
+    let access = mint_access(ctx.config, ctx.now);
+    let refresh = mint_refresh(ctx.config, ctx.now);
+    let redeemed = ctx
+        .store
+        .redeem_code(&Redemption {
+            code_hash: &code_hash,
+            app_id: &client.app.id,
+            redirect_uri: redirect,
+            challenge: challenge.as_deref(),
+            now: ctx.now,
+            grant_id: &grant_id,
+            access: &access.row,
+            refresh: Some(&refresh.row),
+        })
+        .await?;
+    match redeemed {
+        Some(r) => Ok(TokenResponse {
+            access_token: access.plain,
+            token_type: "Bearer",
+            expires_in: ctx.config.access_ttl,
+            refresh_token: Some(refresh.plain),
+            scope: scope::join(&scope::from_json(&r.scopes)),
+        }),
+        None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref()).await),
+    }
+}
+
+/// Nothing was redeemed: find out why, for a useful error, and revoke what a
+/// first redemption issued if this is a replay (RFC 6749 §4.1.2, RFC 9700 §4.5).
+async fn diagnose<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client: &Client,
+    code_hash: &str,
+    redirect: &str,
+    challenge: Option<&str>,
+) -> OAuthError {
+    let row = match ctx.store.code(code_hash).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return OAuthError::InvalidGrant("the code is not valid".into()),
+        Err(e) => return e.into(),
+    };
+    if row.app_id != client.app.id {
+        return OAuthError::InvalidGrant("the code was issued to another client".into());
+    }
+    if row.used_at.is_some() {
+        if let Some(g) = &row.grant_id {
+            if let Err(e) = ctx.store.revoke_grant(g, ctx.now).await {
+                return e.into();
+            }
+        }
+        return OAuthError::InvalidGrant(
+            "the code was already used; tokens issued from it are revoked".into(),
+        );
+    }
+    if row.expires_at <= ctx.now {
+        return OAuthError::InvalidGrant("the code has expired".into());
+    }
+    if row.redirect_uri != redirect {
+        return OAuthError::InvalidGrant(
+            "redirect_uri does not match the authorization request".into(),
+        );
+    }
+    match (row.challenge.as_deref(), challenge) {
+        (None, Some(_)) => OAuthError::InvalidGrant(
+            "code_verifier sent but the authorization request had no code_challenge".into(),
+        ),
+        (Some(_), None) => {
+            OAuthError::InvalidGrant("code_verifier is required for this code".into())
+        }
+        _ => OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()),
+    }
+}

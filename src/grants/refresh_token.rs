@@ -1,0 +1,95 @@
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1):
+//! each refresh token works once; presenting a spent one revokes the family
+//! (RFC 9700 §4.14.2), since either the client or an attacker holds a copy.
+
+use super::{mint_access, mint_refresh, well_formed};
+use crate::client_auth::Client;
+use crate::crypto;
+use crate::endpoints::token::TokenResponse;
+use crate::error::OAuthError;
+use crate::http::Params;
+use crate::scope;
+use crate::server::Ctx;
+use crate::store::{Driver, Rotation};
+
+pub async fn handle<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client: &Client,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(token) = form.get("refresh_token") else {
+        return Err(OAuthError::InvalidRequest(
+            "refresh_token is required".into(),
+        ));
+    };
+    let narrowed = match form.get("scope").map(scope::parse) {
+        None => None,
+        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
+        Some(Ok(s)) if s.is_empty() => None,
+        Some(Ok(s)) => Some(scope::to_json(&s)),
+    };
+    if !well_formed(token, &ctx.config.prefixes.refresh) {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token is not valid".into(),
+        ));
+    }
+    let old_hash = crypto::sha256_hex(token);
+    let access = mint_access(ctx.config, ctx.now);
+    let refresh = mint_refresh(ctx.config, ctx.now);
+    let rotated = ctx
+        .store
+        .rotate_refresh(&Rotation {
+            old_hash: &old_hash,
+            app_id: &client.app.id,
+            scopes: narrowed.as_deref(),
+            now: ctx.now,
+            access: &access.row,
+            refresh: &refresh.row,
+        })
+        .await?;
+    match rotated {
+        Some(r) => Ok(TokenResponse {
+            access_token: access.plain,
+            token_type: "Bearer",
+            expires_in: ctx.config.access_ttl,
+            refresh_token: Some(refresh.plain),
+            scope: scope::join(&scope::from_json(&r.scopes)),
+        }),
+        None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some()).await),
+    }
+}
+
+async fn diagnose<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client: &Client,
+    hash: &str,
+    narrowing: bool,
+) -> OAuthError {
+    let row = match ctx.store.token(hash).await {
+        Ok(Some(r)) if r.kind == "refresh" => r,
+        Ok(_) => return OAuthError::InvalidGrant("the refresh token is not valid".into()),
+        Err(e) => return e.into(),
+    };
+    if row.app_id != client.app.id {
+        return OAuthError::InvalidGrant("the refresh token was issued to another client".into());
+    }
+    if row.used_at.is_some() {
+        if let Err(e) = ctx.store.revoke_grant(&row.grant_id, ctx.now).await {
+            return e.into();
+        }
+        return OAuthError::InvalidGrant(
+            "the refresh token was already used; every token of this authorization is revoked"
+                .into(),
+        );
+    }
+    if row.revoked_at.is_some() || row.grant_revoked_at.is_some() {
+        return OAuthError::InvalidGrant("the authorization was revoked".into());
+    }
+    if row.expires_at.is_some_and(|t| t <= ctx.now) {
+        return OAuthError::InvalidGrant("the refresh token has expired".into());
+    }
+    if narrowing {
+        return OAuthError::InvalidScope("a refresh may only narrow the granted scope".into());
+    }
+    OAuthError::InvalidGrant("the authorization is no longer valid".into())
+}

@@ -1,0 +1,26 @@
+//! Edge OAuth 2.1 authorization server.
+//!
+//! Layers: the protocol core (every module here except `worker`) is plain Rust
+//! that turns a [`http::Request`] into a [`http::Response`] through a
+//! [`store::Store`]; the `worker` module adapts it to Cloudflare Workers and D1.
+
+pub mod api_auth;
+pub mod bearer;
+pub mod client_auth;
+pub mod config;
+pub mod crypto;
+pub mod endpoints;
+pub mod error;
+pub mod grants;
+pub mod http;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod registration;
+pub mod scope;
+pub mod server;
+pub mod session;
+pub mod store;
+pub mod templates;
+
+#[cfg(target_arch = "wasm32")]
+mod worker;

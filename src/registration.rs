@@ -1,0 +1,185 @@
+//! App registration rules (SPEC.md domain rules; fsckmsft, Fluxer, Fiskl).
+
+use serde::Deserialize;
+
+use crate::redirect_uri;
+use crate::scope;
+
+/// The JSON body of `POST /api/v1/apps`. Unknown fields are refused so a
+/// typo (`redirect_uri` for `redirect_uris`) is an error, not a silent default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApp {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub homepage_url: Option<String>,
+    pub terms_url: Option<String>,
+    pub privacy_url: Option<String>,
+    pub icon: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    #[serde(default = "default_type")]
+    pub client_type: String,
+    #[serde(default = "default_modes")]
+    pub actor_modes: Vec<String>,
+    pub webhook_url: Option<String>,
+    #[serde(default)]
+    pub webhook_events: Vec<String>,
+    /// Secret lifetime in seconds (Azure DevOps lets a secret expire).
+    pub secret_expires_in: Option<i64>,
+    /// Owner org when signed in with a browser session (API keys imply it).
+    pub org_id: Option<String>,
+}
+
+fn default_type() -> String {
+    "confidential".into()
+}
+fn default_modes() -> Vec<String> {
+    vec!["self".into()]
+}
+
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "app.installed",
+    "authorization.revoked",
+    "app.deleted",
+    "secret.rotated",
+];
+
+fn check_url(field: &str, v: &Option<String>) -> Result<(), String> {
+    let Some(v) = v else { return Ok(()) };
+    if v.len() > 2000 {
+        return Err(format!("{field} is longer than 2000 characters"));
+    }
+    let u = url::Url::parse(v).map_err(|_| format!("{field} must be an absolute URL"))?;
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if u.host_str().is_some_and(redirect_uri::is_loopback_host) => Ok(()),
+        _ => Err(format!("{field} must use https")),
+    }
+}
+
+/// Validate a registration against the scope catalogue. Returns the cleaned
+/// scopes and redirect URIs, or the first problem in words a developer can act on.
+pub fn validate(app: &NewApp, catalogue: &[String]) -> Result<(), String> {
+    let name_len = app.name.trim().chars().count();
+    if !(1..=100).contains(&name_len) {
+        return Err("name must be 1 to 100 characters".into());
+    }
+    if app.description.chars().count() > 400 {
+        return Err("description must be at most 400 characters".into());
+    }
+    check_url("homepage_url", &app.homepage_url)?;
+    check_url("terms_url", &app.terms_url)?;
+    check_url("privacy_url", &app.privacy_url)?;
+    check_url("webhook_url", &app.webhook_url)?;
+    if app.icon.as_ref().is_some_and(|i| i.len() > 200_000) {
+        return Err("icon is too large".into());
+    }
+    if app.redirect_uris.is_empty() {
+        return Err("redirect_uris needs at least one URI".into());
+    }
+    if app.redirect_uris.len() > 20 {
+        return Err("at most 20 redirect_uris".into());
+    }
+    for u in &app.redirect_uris {
+        redirect_uri::validate_for_registration(u)?;
+    }
+    if app.scopes.is_empty() {
+        return Err("scopes needs at least one scope from the catalogue".into());
+    }
+    for s in &app.scopes {
+        if !catalogue.contains(s) {
+            return Err(format!(
+                "scope {s:?} is not in the catalogue ({})",
+                catalogue.join(", ")
+            ));
+        }
+    }
+    if !matches!(app.client_type.as_str(), "confidential" | "public") {
+        return Err("client_type must be confidential or public".into());
+    }
+    if app.actor_modes.is_empty() || app.actor_modes.iter().any(|m| m != "app" && m != "self") {
+        return Err("actor_modes must be a non-empty list of \"app\" and/or \"self\"".into());
+    }
+    for e in &app.webhook_events {
+        if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+            return Err(format!(
+                "webhook event {e:?} is unknown (known: {})",
+                WEBHOOK_EVENTS.join(", ")
+            ));
+        }
+    }
+    if !app.webhook_events.is_empty() && app.webhook_url.is_none() {
+        return Err("webhook_events need a webhook_url".into());
+    }
+    if app.secret_expires_in.is_some_and(|s| s <= 0) {
+        return Err("secret_expires_in must be a positive number of seconds".into());
+    }
+    if app.secret_expires_in.is_some() && app.client_type == "public" {
+        return Err("public clients have no secret to expire".into());
+    }
+    Ok(())
+}
+
+/// Sorted, de-duplicated, as stored.
+pub fn normalized(list: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = list.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn to_json(list: &[String]) -> String {
+    scope::to_json(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> NewApp {
+        serde_json::from_value(serde_json::json!({
+            "name": "Zapier-ish",
+            "redirect_uris": ["https://app.example/cb"],
+            "scopes": ["posts:read"]
+        }))
+        .unwrap()
+    }
+
+    fn cat() -> Vec<String> {
+        vec!["posts:read".into(), "posts:write".into()]
+    }
+
+    #[test]
+    fn accepts_minimal_app() {
+        assert!(validate(&base(), &cat()).is_ok());
+    }
+
+    #[test]
+    fn enforces_limits() {
+        let mut a = base();
+        a.name = "x".repeat(101);
+        assert!(validate(&a, &cat()).unwrap_err().contains("name"));
+        let mut a = base();
+        a.description = "x".repeat(401);
+        assert!(validate(&a, &cat()).unwrap_err().contains("description"));
+        let mut a = base();
+        a.scopes = vec!["admin:all".into()];
+        assert!(validate(&a, &cat()).unwrap_err().contains("catalogue"));
+        let mut a = base();
+        a.redirect_uris = vec!["http://app.example/cb".into()];
+        assert!(validate(&a, &cat()).is_err());
+        let mut a = base();
+        a.homepage_url = Some("javascript:alert(1)".into());
+        assert!(validate(&a, &cat()).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_refused() {
+        let r: Result<NewApp, _> = serde_json::from_value(serde_json::json!({
+            "name": "a", "redirect_uri": ["https://a.example"], "redirect_uris": [], "scopes": []
+        }));
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Browser sessions: a random cookie whose SHA-256 is the session row's key.
+
+use crate::crypto;
+use crate::error::StoreError;
+use crate::http::Request;
+use crate::server::Ctx;
+use crate::store::{Driver, SessionUser};
+
+pub const COOKIE: &str = "eo_session";
+
+pub struct Session {
+    pub user: SessionUser,
+    /// Bound to this session; required on every state-changing form.
+    pub csrf: String,
+    pub token_hash: String,
+}
+
+pub async fn current<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+) -> Result<Option<Session>, StoreError> {
+    let Some(token) = req.cookie(COOKIE) else {
+        return Ok(None);
+    };
+    if !token.starts_with(&ctx.config.prefixes.session) || token.len() > 128 {
+        return Ok(None);
+    }
+    let hash = crypto::sha256_hex(&token);
+    Ok(ctx
+        .store
+        .session_user(&hash, ctx.now)
+        .await?
+        .map(|user| Session {
+            user,
+            csrf: crypto::csrf_token(&token),
+            token_hash: hash,
+        }))
+}
+
+/// `HttpOnly; SameSite=Lax`, and `Secure` unless served over plain http on a
+/// loopback host during development.
+pub fn set_cookie(req: &Request, value: &str, max_age: i64) -> String {
+    let secure = if req.url.starts_with("http://") && req.is_loopback() {
+        ""
+    } else {
+        "; Secure"
+    };
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| crypto::ct_eq(p, &session.csrf))
+}

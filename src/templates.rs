@@ -1,0 +1,188 @@
+//! Server-rendered pages from inline templates. Every interpolated string goes
+//! through [`esc`]; nothing user-supplied reaches the page unescaped.
+
+use crate::store::{AppRow, MembershipRow, ScopeRow};
+
+pub fn esc(s: &str) -> String {
+    html_escape::encode_safe(s).into_owned()
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1d2330}}
+h1{{font-size:1.4rem}} .card{{border:1px solid #d6dae3;border-radius:10px;padding:1.25rem 1.5rem;margin:1rem 0}}
+label{{display:block;margin:.6rem 0 .2rem;font-weight:600}} input,select{{font:inherit;padding:.45rem;width:100%;box-sizing:border-box}}
+button{{font:inherit;padding:.5rem 1.1rem;border-radius:6px;border:1px solid #36c;background:#36c;color:#fff;cursor:pointer;margin-right:.5rem}}
+button.secondary{{background:#fff;color:#36c}} .muted{{color:#5b6475;font-size:.9rem}} .error{{color:#a11}}
+ul.scopes li{{margin:.3rem 0}} code{{background:#f2f4f8;padding:0 .25rem;border-radius:4px}}
+</style></head><body>
+{body}
+</body></html>"#,
+        title = esc(title),
+    )
+}
+
+pub fn error_page(title: &str, message: &str) -> String {
+    layout(
+        title,
+        &format!(
+            r#"<h1>{}</h1><div class="card"><p class="error">{}</p><p class="muted">You can close this page. If an app sent you here, tell its developer.</p></div>"#,
+            esc(title),
+            esc(message)
+        ),
+    )
+}
+
+pub fn signin(return_to: &str, error: Option<&str>, email: &str) -> String {
+    let err = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            r#"<h1>Sign in</h1><div class="card">{err}
+<form method="post" action="/signin">
+<input type="hidden" name="return_to" value="{rt}">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<p><button type="submit">Sign in</button></p>
+</form></div>"#,
+            rt = esc(return_to),
+            email = esc(email),
+        ),
+    )
+}
+
+pub fn home(user: Option<(&str, &str)>) -> String {
+    let body = match user {
+        Some((email, csrf)) => format!(
+            r#"<h1>Edge OAuth</h1><div class="card"><p>Signed in as <strong>{}</strong>.</p>
+<form method="post" action="/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">Sign out</button></form></div>
+<p class="muted">Discovery: <a href="/.well-known/oauth-authorization-server">/.well-known/oauth-authorization-server</a></p>"#,
+            esc(email),
+            esc(csrf)
+        ),
+        None => r#"<h1>Edge OAuth</h1><div class="card"><p><a href="/signin">Sign in</a></p></div>
+<p class="muted">Discovery: <a href="/.well-known/oauth-authorization-server">/.well-known/oauth-authorization-server</a></p>"#
+            .to_string(),
+    };
+    layout("Edge OAuth", &body)
+}
+
+pub struct ConsentView<'a> {
+    pub app: &'a AppRow,
+    pub owner_name: &'a str,
+    pub user_email: &'a str,
+    pub orgs: &'a [MembershipRow],
+    /// Actor modes the app allows, in display order.
+    pub actor_modes: &'a [String],
+    pub scopes: &'a [ScopeRow],
+    /// The authorize parameters, carried through the form unchanged.
+    pub hidden: &'a [(&'static str, String)],
+    pub csrf: &'a str,
+}
+
+fn actor_label(mode: &str) -> &'static str {
+    match mode {
+        "app" => "As the app itself (a bot identity in the organization; needs an admin)",
+        _ => "As you, limited by your role in the organization",
+    }
+}
+
+pub fn consent(v: &ConsentView<'_>) -> String {
+    let hidden: String = v
+        .hidden
+        .iter()
+        .map(|(k, val)| format!(r#"<input type="hidden" name="{}" value="{}">"#, k, esc(val)))
+        .collect();
+    let orgs: String = v
+        .orgs
+        .iter()
+        .map(|o| {
+            format!(
+                r#"<option value="{}">{} ({})</option>"#,
+                esc(&o.org_id),
+                esc(&o.org_name),
+                esc(&o.role)
+            )
+        })
+        .collect();
+    let actors: String = v
+        .actor_modes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            format!(
+                r#"<label style="font-weight:400"><input type="radio" name="actor" value="{}" style="width:auto"{}> {}</label>"#,
+                esc(m),
+                if i == 0 { " checked" } else { "" },
+                actor_label(m)
+            )
+        })
+        .collect();
+    let scopes: String = v
+        .scopes
+        .iter()
+        .map(|s| {
+            format!(
+                "<li><code>{}</code> — {}</li>",
+                esc(&s.name),
+                esc(&s.description)
+            )
+        })
+        .collect();
+    let homepage = v
+        .app
+        .homepage_url
+        .as_deref()
+        .map(|h| {
+            format!(
+                r#"<p class="muted">Homepage: <a href="{0}" rel="noopener noreferrer">{0}</a></p>"#,
+                esc(h)
+            )
+        })
+        .unwrap_or_default();
+    let description = if v.app.description.is_empty() {
+        String::new()
+    } else {
+        format!("<p>{}</p>", esc(&v.app.description))
+    };
+    layout(
+        &format!("Authorize {}", v.app.name),
+        &format!(
+            r#"<h1>Authorize <span id="app-name">{name}</span></h1>
+<div class="card">
+<p><strong>{name}</strong> by <strong>{owner}</strong> wants access to an organization you belong to.</p>
+{description}{homepage}
+<form method="post" action="/oauth/authorize">
+{hidden}<input type="hidden" name="csrf" value="{csrf}">
+<label for="org">Organization</label><select id="org" name="org">{orgs}</select>
+<label>Act</label>{actors}
+<label>It will be able to</label><ul class="scopes">{scopes}</ul>
+<p class="muted">Signed in as {email}. You can revoke this access at any time.</p>
+<p><button type="submit" name="decision" value="approve">Approve</button><button class="secondary" type="submit" name="decision" value="deny">Deny</button></p>
+</form></div>"#,
+            name = esc(&v.app.name),
+            owner = esc(v.owner_name),
+            csrf = esc(v.csrf),
+            email = esc(v.user_email),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(esc(r#"<script>"'&"#), "&lt;script&gt;&quot;&#x27;&amp;");
+        let page = error_page("<b>", "<img src=x onerror=alert(1)>");
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;img"));
+    }
+}
