@@ -20,7 +20,7 @@ fn now_ms() -> f64 {
 
 async fn to_core(mut req: Request) -> Result<http::Request> {
     let url = req.url()?;
-    let mut core = http::Request::new(&req.method().to_string(), url.as_str());
+    let mut core = http::Request::new(req.method().as_ref(), url.as_str());
     core.headers = req
         .headers()
         .entries()
@@ -60,7 +60,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 "{}",
                 serde_json::json!({"level": "error", "msg": "bad configuration", "error": e})
             );
-            return Ok(Response::error("server misconfigured", 500)?);
+            return Response::error("server misconfigured", 500);
         }
     };
     let core_req = to_core(req).await?;

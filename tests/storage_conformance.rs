@@ -1,0 +1,314 @@
+//! The storage contract, run against the native SQLite driver with the same
+//! migrations and statements D1 runs. (The same behaviour is exercised in
+//! workerd with a real local D1 by tests/http/.)
+
+mod common;
+
+use std::sync::Arc;
+
+use edge_oauth::store::{CodeRow, NewToken, Redemption, Rotation, Store};
+
+const NOW: i64 = common::NOW;
+
+fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
+    CodeRow {
+        hash: hash.into(),
+        app_id: "app_x".into(),
+        org_id: "org_acme".into(),
+        user_id: Some("usr_alice".into()),
+        actor: "self".into(),
+        scopes: r#"["posts:read","profile:read"]"#.into(),
+        redirect_uri: "https://a.example/cb".into(),
+        challenge: challenge.map(str::to_string),
+        created_at: NOW,
+        expires_at: NOW + 300,
+        used_at: None,
+        grant_id: None,
+    }
+}
+
+fn store_with_app() -> Store<edge_oauth::store::native::NativeDriver> {
+    let d = common::driver();
+    d.exec(
+        "INSERT INTO apps (id, owner_org_id, name, redirect_uris, scopes, client_type, actor_modes, created_at, updated_at)
+         VALUES ('app_x','org_acme','X','[\"https://a.example/cb\"]','[\"posts:read\",\"profile:read\"]','confidential','[\"self\"]',0,0)",
+    )
+    .unwrap();
+    Store::new(d)
+}
+
+fn tok(h: &str, exp: Option<i64>) -> NewToken {
+    NewToken {
+        hash: h.into(),
+        expires_at: exp,
+    }
+}
+
+fn redeem<'a>(
+    hash: &'a str,
+    challenge: Option<&'a str>,
+    grant: &'a str,
+    at: &'a NewToken,
+    rt: &'a NewToken,
+) -> Redemption<'a> {
+    Redemption {
+        code_hash: hash,
+        app_id: "app_x",
+        redirect_uri: "https://a.example/cb",
+        challenge,
+        now: NOW + 1,
+        grant_id: grant,
+        access: at,
+        refresh: Some(rt),
+    }
+}
+
+#[test]
+fn code_redeems_once_and_issues_a_live_bearer() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let first = s
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
+            .await
+            .unwrap();
+        assert_eq!(first.unwrap().actor, "self");
+        assert!(s.bearer("a1", NOW + 2).await.unwrap().is_some());
+        let (at2, rt2) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
+        assert!(s
+            .redeem_code(&redeem("c1", Some("ch"), "g2", &at2, &rt2))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            s.bearer("a2", NOW + 2).await.unwrap().is_none(),
+            "the loser issued nothing"
+        );
+    });
+}
+
+#[test]
+fn code_binding_mismatches_change_nothing() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        // wrong challenge, no challenge, wrong redirect, wrong client
+        assert!(s
+            .redeem_code(&redeem("c1", Some("zz"), "g1", &at, &rt))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt))
+            .await
+            .unwrap()
+            .is_none());
+        let mut r = redeem("c1", Some("ch"), "g1", &at, &rt);
+        r.redirect_uri = "https://a.example/cb/";
+        assert!(s.redeem_code(&r).await.unwrap().is_none());
+        let mut r = redeem("c1", Some("ch"), "g1", &at, &rt);
+        r.app_id = "app_other";
+        assert!(s.redeem_code(&r).await.unwrap().is_none());
+        assert!(
+            s.code("c1").await.unwrap().unwrap().used_at.is_none(),
+            "failed attempts do not burn the code"
+        );
+        assert!(s
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
+            .await
+            .unwrap()
+            .is_some());
+    });
+}
+
+#[test]
+fn verifier_for_a_code_without_challenge_is_refused() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", None)).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        assert!(s
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt))
+            .await
+            .unwrap()
+            .is_some());
+    });
+}
+
+#[test]
+fn expired_code_is_refused_at_its_ttl() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", None)).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let mut r = redeem("c1", None, "g1", &at, &rt);
+        r.now = NOW + 300;
+        assert!(
+            s.redeem_code(&r).await.unwrap().is_none(),
+            "expires_at is exclusive"
+        );
+        r.now = NOW + 299;
+        assert!(s.redeem_code(&r).await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
+    let s = Arc::new(store_with_app());
+    pollster::block_on(s.insert_code(&code("c1", None))).unwrap();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let (at, rt) = (
+                    tok(&format!("a{i}"), Some(NOW + 3600)),
+                    tok(&format!("r{i}"), None),
+                );
+                let g = format!("g{i}");
+                pollster::block_on(s.redeem_code(&redeem("c1", None, &g, &at, &rt)))
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|w| *w)
+        .count();
+    assert_eq!(wins, 1);
+}
+
+fn issue(s: &Store<edge_oauth::store::native::NativeDriver>) {
+    pollster::block_on(async {
+        s.insert_code(&code("c1", None)).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", Some(NOW + 1000)));
+        s.redeem_code(&redeem("c1", None, "g1", &at, &rt))
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
+fn rotation<'a>(
+    old: &'a str,
+    scopes: Option<&'a str>,
+    at: &'a NewToken,
+    rt: &'a NewToken,
+    now: i64,
+) -> Rotation<'a> {
+    Rotation {
+        old_hash: old,
+        app_id: "app_x",
+        scopes,
+        now,
+        access: at,
+        refresh: rt,
+    }
+}
+
+#[test]
+fn refresh_rotates_once_and_may_only_narrow() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        let (at, rt) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
+        let wide = r#"["posts:read","posts:write"]"#;
+        assert!(s
+            .rotate_refresh(&rotation("r1", Some(wide), &at, &rt, NOW + 5))
+            .await
+            .unwrap()
+            .is_none());
+        let narrow = r#"["posts:read"]"#;
+        let r = s
+            .rotate_refresh(&rotation("r1", Some(narrow), &at, &rt, NOW + 5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.scopes, narrow);
+        assert_eq!(
+            s.bearer("a2", NOW + 6).await.unwrap().unwrap().scopes,
+            narrow
+        );
+        let (at3, rt3) = (tok("a3", Some(NOW + 3600)), tok("r3", None));
+        assert!(
+            s.rotate_refresh(&rotation("r1", None, &at3, &rt3, NOW + 7))
+                .await
+                .unwrap()
+                .is_none(),
+            "spent"
+        );
+        assert!(
+            s.token("a3").await.unwrap().is_none(),
+            "the reuse issued nothing"
+        );
+    });
+}
+
+#[test]
+fn refresh_idle_expiry_is_enforced() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        let (at, rt) = (tok("a2", Some(NOW + 9999)), tok("r2", None));
+        assert!(s
+            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 1000))
+            .await
+            .unwrap()
+            .is_none());
+    });
+}
+
+#[test]
+fn revoking_the_grant_kills_access_and_refresh() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        s.revoke_grant("g1", NOW + 2).await.unwrap();
+        assert!(s.bearer("a1", NOW + 3).await.unwrap().is_none());
+        let (at, rt) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
+        assert!(s
+            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 3))
+            .await
+            .unwrap()
+            .is_none());
+    });
+}
+
+#[test]
+fn bearer_reflects_current_role_and_membership() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        let b = s.bearer("a1", NOW + 2).await.unwrap().unwrap();
+        assert_eq!(b.role.as_deref(), Some("owner"));
+        s.db.exec("UPDATE memberships SET role='member' WHERE user_id='usr_alice'")
+            .unwrap();
+        let b = s.bearer("a1", NOW + 2).await.unwrap().unwrap();
+        assert_eq!(b.role.as_deref(), Some("member"));
+        assert!(!b.role_permissions.unwrap().contains("posts:write"));
+        s.db.exec("DELETE FROM memberships WHERE user_id='usr_alice'")
+            .unwrap();
+        assert!(
+            s.bearer("a1", NOW + 2).await.unwrap().is_none(),
+            "a removed user's token dies"
+        );
+    });
+}
+
+#[test]
+fn access_token_expiry_is_exclusive() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        assert!(s.bearer("a1", NOW + 3599).await.unwrap().is_some());
+        assert!(s.bearer("a1", NOW + 3600).await.unwrap().is_none());
+    });
+}
