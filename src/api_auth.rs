@@ -26,13 +26,10 @@ impl Caller {
     /// The caller's role in `org_id`, if any.
     pub fn role_in(&self, org_id: &str) -> Option<&str> {
         match self {
-            Caller::ApiKey {
-                org_id: o, role, ..
-            } => (o == org_id).then_some(role.as_str()),
-            Caller::User { memberships, .. } => memberships
-                .iter()
-                .find(|m| m.org_id == org_id)
-                .map(|m| m.role.as_str()),
+            Caller::ApiKey { org_id: o, role, .. } => (o == org_id).then_some(role.as_str()),
+            Caller::User { memberships, .. } => {
+                memberships.iter().find(|m| m.org_id == org_id).map(|m| m.role.as_str())
+            }
         }
     }
 
@@ -41,17 +38,23 @@ impl Caller {
         match (self, named) {
             (Caller::ApiKey { org_id, .. }, None) => Ok(org_id.clone()),
             (Caller::ApiKey { org_id, .. }, Some(n)) if n == org_id => Ok(org_id.clone()),
-            (Caller::ApiKey { .. }, Some(_)) => Err(ApiError::forbidden(
-                "this API key belongs to another organization",
-            )),
-            (Caller::User { .. }, None) => {
-                Err(ApiError::bad_request("name the organization with org_id"))
+            (Caller::ApiKey { .. }, Some(_)) => {
+                Err(ApiError::forbidden("this API key belongs to another organization"))
             }
+            (Caller::User { .. }, None) => Err(ApiError::bad_request("name the organization with org_id")),
             (Caller::User { memberships, .. }, Some(n)) => memberships
                 .iter()
                 .find(|m| m.org_id == n)
                 .map(|m| m.org_id.clone())
                 .ok_or_else(|| ApiError::forbidden("you are not a member of that organization")),
+        }
+    }
+
+    /// (actor type, actor id) for the audit log.
+    pub fn audit_actor(&self) -> (&'static str, String) {
+        match self {
+            Caller::ApiKey { name, .. } => ("api_key", name.clone()),
+            Caller::User { user_id, .. } => ("user", user_id.clone()),
         }
     }
 
@@ -82,9 +85,7 @@ pub async fn caller<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Caller
             "send an org API key as Authorization: Bearer <key>, or sign in",
         ));
     };
-    if !matches!(req.method.as_str(), "GET" | "HEAD")
-        && !session::csrf_ok(&s, req.header("x-csrf-token"))
-    {
+    if !matches!(req.method.as_str(), "GET" | "HEAD") && !session::csrf_ok(&s, req.header("x-csrf-token")) {
         return Err(ApiError::forbidden(
             "a signed-in request must carry the session's X-CSRF-Token",
         ));
@@ -98,15 +99,6 @@ pub async fn caller<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Caller
 }
 
 /// Does `role` carry `permission`? (Looked up, so operators can edit roles.)
-pub async fn role_has<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    role: &str,
-    permission: &str,
-) -> Result<bool, ApiError> {
-    Ok(ctx
-        .store
-        .role_permissions(role)
-        .await?
-        .iter()
-        .any(|p| p == permission))
+pub async fn role_has<D: Driver>(ctx: &Ctx<'_, D>, role: &str, permission: &str) -> Result<bool, ApiError> {
+    Ok(ctx.store.role_permissions(role).await?.iter().any(|p| p == permission))
 }

@@ -39,6 +39,22 @@ impl Principal {
         }
     }
 
+    /// Audit identity: the authorizing user, or the app's bot identity.
+    pub fn actor_type(&self) -> &'static str {
+        if self.row.actor == "app" {
+            "app"
+        } else {
+            "user"
+        }
+    }
+
+    pub fn actor_id(&self) -> String {
+        match (&self.row.user_id, self.row.actor.as_str()) {
+            (Some(u), "self") => u.clone(),
+            _ => self.row.app_id.clone(),
+        }
+    }
+
     pub fn can(&self, permission: &str) -> bool {
         self.permissions.iter().any(|p| p == permission)
     }
@@ -54,10 +70,7 @@ pub fn presented(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-pub async fn validate<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    token: &str,
-) -> Result<Option<Principal>, StoreError> {
+pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
     if !well_formed(token, &ctx.config.prefixes.access) {
         return Ok(None);
     }

@@ -40,11 +40,7 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
-pub async fn authenticate<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    form: &Params,
-) -> Result<Client, OAuthError> {
+pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<Client, OAuthError> {
     if let Some(name) = form.repeated(&["client_id", "client_secret"]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
@@ -71,36 +67,35 @@ pub async fn authenticate<D: Driver>(
         }
         (false, Some(secret)) => {
             let Some(id) = form.get("client_id") else {
-                return Err(OAuthError::InvalidRequest(
-                    "client_secret without client_id".into(),
-                ));
+                return Err(OAuthError::InvalidRequest("client_secret without client_id".into()));
             };
             (id.to_string(), Some(secret.to_string()), Method::Post)
         }
         (false, None) => {
             let Some(id) = form.get("client_id") else {
-                return Err(OAuthError::client(
-                    "client authentication is required",
-                    false,
-                ));
+                return Err(OAuthError::client("client authentication is required", false));
             };
             (id.to_string(), None, Method::None)
         }
     };
     let is_basic = method == Method::Basic;
     if client_id.len() > 128 || secret.as_ref().is_some_and(|s| s.len() > 256) {
-        return Err(OAuthError::client(
-            "unknown client or bad credentials",
-            is_basic,
-        ));
+        return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     }
-    let app = ctx.store.app(&client_id).await?;
+    // One read: the app and its recent failures (rate limit, SPEC.md).
+    let app = ctx
+        .store
+        .app_for_auth(&client_id, ctx.now - ctx.config.rate_window)
+        .await?;
     let Some(app) = app.filter(|a| a.status == "active") else {
-        return Err(OAuthError::client(
-            "unknown client or bad credentials",
-            is_basic,
-        ));
+        return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
+    let limit = ctx.config.client_auth_max_failures;
+    if limit > 0 && app.auth_failures >= limit && secret.is_some() {
+        return Err(OAuthError::RateLimited {
+            retry_after: ctx.config.rate_window,
+        });
+    }
     match (app.is_public(), secret) {
         (true, None) => Ok(Client { app, method }),
         (true, Some(_)) => Err(OAuthError::client(
@@ -118,6 +113,10 @@ pub async fn authenticate<D: Driver>(
                 .is_some_and(|h| crypto::ct_eq(h, &crypto::sha256_hex(&secret)));
             let expired = app.secret_expires_at.is_some_and(|t| t <= ctx.now);
             if !good || expired {
+                if !good {
+                    let key = format!("client:{}", app.id);
+                    ctx.store.record_failure(&key, ctx.now, ctx.config.rate_window).await?;
+                }
                 let why = if good {
                     "the client secret has expired"
                 } else {

@@ -25,6 +25,17 @@ pub struct Config {
     pub prefixes: Prefixes,
     /// Clients (resource servers) allowed to introspect tokens of any app.
     pub introspection_clients: Vec<String>,
+    /// How long spent refresh tokens and revoked grants are kept, so a late
+    /// replay is still recognised and revokes its family.
+    pub spent_refresh_retention: i64,
+    /// Fixed window for failure counting, in seconds.
+    pub rate_window: i64,
+    /// Failed sign-ins per account (and 5x that per client address) per window.
+    pub signin_max_failures: i64,
+    /// Failed client authentications per client id per window.
+    pub client_auth_max_failures: i64,
+    /// Rows deleted per table per cron run.
+    pub sweep_limit: i64,
 }
 
 impl Default for Config {
@@ -45,6 +56,11 @@ impl Default for Config {
                 api_key: "key_".into(),
             },
             introspection_clients: Vec::new(),
+            spent_refresh_retention: 30 * 24 * 3600,
+            rate_window: 900,
+            signin_max_failures: 10,
+            client_auth_max_failures: 20,
+            sweep_limit: 500,
         }
     }
 }
@@ -54,18 +70,16 @@ impl Config {
     /// reported, not silently replaced: a typo in a lifetime must not deploy.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let mut c = Config::default();
-        let num =
-            |key: &str, default: i64| -> Result<i64, String> {
-                match get(key)
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-                {
-                    None => Ok(default),
-                    Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                        format!("{key} must be a whole number of seconds, got {v:?}")
-                    }),
-                }
-            };
+        let num = |key: &str, default: i64| -> Result<i64, String> {
+            match get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| format!("{key} must be a whole number of seconds, got {v:?}")),
+            }
+        };
         c.issuer = get("ISSUER")
             .map(|s| s.trim().trim_end_matches('/').to_string())
             .filter(|s| !s.is_empty());
@@ -74,11 +88,13 @@ impl Config {
         let idle = num("REFRESH_IDLE_TTL_SECONDS", c.refresh_idle_ttl.unwrap_or(0))?;
         c.refresh_idle_ttl = (idle > 0).then_some(idle);
         c.session_ttl = num("SESSION_TTL_SECONDS", c.session_ttl)?;
+        c.spent_refresh_retention = num("SPENT_TOKEN_RETENTION_SECONDS", c.spent_refresh_retention)?;
+        c.rate_window = num("RATE_LIMIT_WINDOW_SECONDS", c.rate_window)?.max(1);
+        c.signin_max_failures = num("SIGNIN_MAX_FAILURES", c.signin_max_failures)?;
+        c.client_auth_max_failures = num("CLIENT_AUTH_MAX_FAILURES", c.client_auth_max_failures)?;
+        c.sweep_limit = num("SWEEP_LIMIT", c.sweep_limit)?.max(1);
         if c.code_ttl == 0 || c.access_ttl == 0 || c.session_ttl == 0 {
-            return Err(
-                "CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive"
-                    .into(),
-            );
+            return Err("CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive".into());
         }
         let p = &mut c.prefixes;
         for (key, slot) in [
@@ -91,14 +107,8 @@ impl Config {
             ("PREFIX_API_KEY", &mut p.api_key),
         ] {
             if let Some(v) = get(key).filter(|v| !v.is_empty()) {
-                if v.len() > 16
-                    || !v
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    return Err(format!(
-                        "{key} must be up to 16 characters of [A-Za-z0-9_-]"
-                    ));
+                if v.len() > 16 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                    return Err(format!("{key} must be up to 16 characters of [A-Za-z0-9_-]"));
                 }
                 *slot = v;
             }
@@ -119,10 +129,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 

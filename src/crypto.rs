@@ -71,19 +71,18 @@ pub fn hash_password(password: &str, iterations: u32) -> String {
     )
 }
 
+/// Iterations for new password hashes.
+pub const DEFAULT_PASSWORD_ITERATIONS: u32 = 100_000;
+
 /// Upper bound on the iterations we agree to compute for one sign-in, so a
 /// corrupt or hostile hash row cannot burn the request's CPU budget.
 const MAX_ITERATIONS: u32 = 1_000_000;
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
     let mut parts = stored.split('$');
-    let (Some("pbkdf2-sha256"), Some(iter), Some(salt), Some(hash), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some("pbkdf2-sha256"), Some(iter), Some(salt), Some(hash), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let (Ok(iterations), Ok(salt), Ok(expected)) = (
@@ -105,12 +104,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 /// so response time does not reveal which emails have accounts.
 pub fn dummy_verify(password: &str, iterations: u32) {
     let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(
-        password.as_bytes(),
-        b"no-such-user-salt",
-        iterations,
-        &mut out,
-    );
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), b"no-such-user-salt", iterations, &mut out);
 }
 
 #[cfg(test)]

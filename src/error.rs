@@ -34,7 +34,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
-            Self::RateLimited { .. } => "slow_down",
+            Self::RateLimited { .. } => "too_many_requests",
             Self::ServerError(_) => "server_error",
         }
     }

@@ -40,8 +40,7 @@ impl Request {
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_string()));
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
 
@@ -196,8 +195,7 @@ impl Response {
         if self.get_header("Cache-Control").is_some() {
             return self;
         }
-        self.header("Cache-Control", "no-store")
-            .header("Pragma", "no-cache")
+        self.header("Cache-Control", "no-store").header("Pragma", "no-cache")
     }
 
     pub fn get_header(&self, name: &str) -> Option<&str> {
@@ -209,14 +207,8 @@ impl Response {
 
     pub fn cors(self) -> Self {
         self.header("Access-Control-Allow-Origin", "*")
-            .header(
-                "Access-Control-Allow-Headers",
-                "Authorization, Content-Type",
-            )
-            .header(
-                "Access-Control-Allow-Methods",
-                "GET, POST, PATCH, DELETE, OPTIONS",
-            )
+            .header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+            .header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
             .header("Access-Control-Max-Age", "600")
     }
 

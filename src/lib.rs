@@ -20,6 +20,7 @@ pub mod scope;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tasks;
 pub mod templates;
 
 #[cfg(target_arch = "wasm32")]

@@ -30,6 +30,53 @@ pub struct NewApp {
     pub secret_expires_in: Option<i64>,
     /// Owner org when signed in with a browser session (API keys imply it).
     pub org_id: Option<String>,
+    /// Fluxer: whether any org may install the app's bot (actor `app`), or
+    /// only the owner org.
+    #[serde(default = "yes")]
+    pub bot_public: bool,
+    /// Fluxer: the bot needs a full code grant even in its owner org (no
+    /// client_credentials without an install).
+    #[serde(default)]
+    pub bot_require_code_grant: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PATCH /api/v1/apps/{id}`: every field optional except the `version` the
+/// client read (optimistic concurrency). `null` clears an optional URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppUpdate {
+    pub version: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub homepage_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub terms_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub privacy_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub icon: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub actor_modes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub webhook_url: Option<Option<String>>,
+    pub webhook_events: Option<Vec<String>>,
+    pub bot_public: Option<bool>,
+    pub bot_require_code_grant: Option<bool>,
+}
+
+/// A field that is present (even as `null`) becomes `Some(..)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn default_type() -> String {

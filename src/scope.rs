@@ -33,10 +33,7 @@ pub fn join(scopes: &[String]) -> String {
 
 /// The first scope of `requested` not in `allowed`, if any.
 pub fn first_outside<'a>(requested: &'a [String], allowed: &[String]) -> Option<&'a str> {
-    requested
-        .iter()
-        .find(|s| !allowed.contains(s))
-        .map(String::as_str)
+    requested.iter().find(|s| !allowed.contains(s)).map(String::as_str)
 }
 
 pub fn intersect(a: &[String], b: &[String]) -> Vec<String> {
@@ -72,9 +69,6 @@ mod tests {
         let req = vec!["posts:write".to_string()];
         assert_eq!(first_outside(&req, &declared), Some("posts:write"));
         assert_eq!(first_outside(&declared, &declared), None);
-        assert_eq!(
-            intersect(&declared, &["posts:read".to_string()]),
-            vec!["posts:read"]
-        );
+        assert_eq!(intersect(&declared, &["posts:read".to_string()]), vec!["posts:read"]);
     }
 }

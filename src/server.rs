@@ -1,28 +1,83 @@
 //! The server: routes a plain [`Request`] to the endpoint module that owns it.
 //! The worker adapter and the native tests both call [`Server::handle`].
 
+use std::cell::RefCell;
+
 use crate::config::Config;
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
 use crate::store::{Driver, Store};
+use crate::tasks::Task;
 
 pub struct Server<D: Driver> {
     pub store: Store<D>,
     pub config: Config,
 }
 
-/// Per-request facts the endpoints need: the clock and the issuer identifier.
+/// Per-request facts the endpoints need: the clock, the issuer identifier,
+/// path parameters, and what the request leaves behind (log fields, work to
+/// finish after the response: audit records, webhook deliveries).
 pub struct Ctx<'a, D: Driver> {
     pub store: &'a Store<D>,
     pub config: &'a Config,
     pub now: i64,
     pub issuer: String,
+    pub params: Vec<String>,
+    pub effects: RefCell<Outcome>,
 }
 
-/// What one request did, for the structured log line (never a secret).
-#[derive(Debug, Default, Clone)]
+impl<D: Driver> Ctx<'_, D> {
+    /// Name the app and org a request concerned, for the log line.
+    pub fn note(&self, app: &str, org: Option<&str>) {
+        let mut e = self.effects.borrow_mut();
+        e.app = Some(app.to_string());
+        if let Some(o) = org {
+            e.org = Some(o.to_string());
+        }
+    }
+
+    /// Record an audit event after the response (fsckmsft: actions appear as
+    /// the authorizing user).
+    pub fn audit(
+        &self,
+        org_id: &str,
+        actor_type: &str,
+        actor_id: &str,
+        app_id: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) {
+        let stmt = crate::store::audit_stmt(org_id, self.now, actor_type, actor_id, app_id, action, &detail);
+        self.defer(Task::Write(vec![stmt]));
+    }
+
+    /// Emit a webhook event after the response.
+    pub fn event(&self, app_id: &str, org_id: Option<&str>, event: &'static str, data: serde_json::Value) {
+        self.defer(Task::Event {
+            app_id: app_id.to_string(),
+            org_id: org_id.map(str::to_string),
+            event,
+            data,
+        });
+    }
+
+    /// Work to do after the response is sent (`waitUntil` in the worker).
+    pub fn defer(&self, task: Task) {
+        self.effects.borrow_mut().tasks.push(task);
+    }
+
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// What one request did: log fields (never a secret) and deferred work.
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub route: &'static str,
+    pub app: Option<String>,
+    pub org: Option<String>,
+    pub tasks: Vec<Task>,
 }
 
 impl<D: Driver> Server<D> {
@@ -31,94 +86,151 @@ impl<D: Driver> Server<D> {
     }
 
     pub async fn handle(&self, req: &Request, now: i64) -> (Response, Outcome) {
+        let (route, params) = route(&req.method, &req.path);
         let ctx = Ctx {
             store: &self.store,
             config: &self.config,
             now,
             issuer: self.config.issuer.clone().unwrap_or_else(|| req.origin()),
+            params,
+            effects: RefCell::new(Outcome {
+                route,
+                ..Outcome::default()
+            }),
         };
-        let route = route_name(&req.method, &req.path);
         let resp = if req.body.len() > MAX_BODY {
-            crate::error::ApiError::new(413, "invalid_request", "request body too large")
-                .into_response()
+            crate::error::ApiError::new(413, "invalid_request", "request body too large").into_response()
         } else {
             dispatch(&ctx, req, route).await
         };
-        (resp, Outcome { route })
+        (resp, ctx.effects.into_inner())
     }
 }
 
-fn route_name(method: &str, path: &str) -> &'static str {
-    match (method, path) {
-        ("GET", "/") => "home",
-        ("GET", "/health") => "health",
-        ("GET", "/.well-known/oauth-authorization-server") => "metadata",
-        ("GET", "/oauth/authorize") => "authorize",
-        ("POST", "/oauth/authorize") => "consent",
-        ("POST", "/oauth/token") => "token",
-        ("POST", "/oauth/revoke") => "revoke",
-        ("POST", "/oauth/introspect") => "introspect",
-        ("GET", "/signin") => "signin_page",
-        ("POST", "/signin") => "signin",
-        ("POST", "/signout") => "signout",
-        ("GET", "/api/v1/me") => "me",
-        ("GET", "/api/v1/posts") => "posts_list",
-        ("POST", "/api/v1/posts") => "posts_create",
-        ("GET", "/api/v1/apps") => "apps_list",
-        ("POST", "/api/v1/apps") => "apps_create",
-        ("GET", p) if p.starts_with("/api/v1/apps/") => "apps_get",
-        ("OPTIONS", _) => "preflight",
-        _ => "not_found",
+/// Path patterns; `{}` captures one segment.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/", "home"),
+    ("GET", "/health", "health"),
+    ("GET", "/.well-known/oauth-authorization-server", "metadata"),
+    ("GET", "/oauth/authorize", "authorize"),
+    ("POST", "/oauth/authorize", "consent"),
+    ("POST", "/oauth/token", "token"),
+    ("POST", "/oauth/revoke", "revoke"),
+    ("POST", "/oauth/introspect", "introspect"),
+    ("GET", "/signin", "signin_page"),
+    ("POST", "/signin", "signin"),
+    ("POST", "/signout", "signout"),
+    ("GET", "/api/v1/me", "me"),
+    ("GET", "/api/v1/posts", "posts_list"),
+    ("POST", "/api/v1/posts", "posts_create"),
+    ("GET", "/api/v1/apps", "apps_list"),
+    ("POST", "/api/v1/apps", "apps_create"),
+    ("GET", "/api/v1/apps/@me", "apps_current"),
+    ("GET", "/api/v1/apps/{}", "apps_get"),
+    ("PATCH", "/api/v1/apps/{}", "apps_update"),
+    ("DELETE", "/api/v1/apps/{}", "apps_delete"),
+    ("POST", "/api/v1/apps/{}/secret", "apps_rotate_secret"),
+    ("POST", "/api/v1/apps/{}/deactivate", "apps_deactivate"),
+    ("POST", "/api/v1/apps/{}/reactivate", "apps_reactivate"),
+    ("GET", "/api/v1/apps/{}/installations", "apps_installations"),
+    ("GET", "/api/v1/apps/{}/deliveries", "apps_deliveries"),
+    ("GET", "/api/v1/me/authorizations", "my_authorizations"),
+    ("DELETE", "/api/v1/me/authorizations/{}", "my_authorization_revoke"),
+    ("GET", "/api/v1/orgs/{}/installations", "org_installations"),
+    ("DELETE", "/api/v1/orgs/{}/installations/{}", "org_installation_revoke"),
+    ("GET", "/api/v1/orgs/{}/audit", "org_audit"),
+    ("GET", "/api/v1/webhooks/subscription", "webhook_sub_get"),
+    ("PUT", "/api/v1/webhooks/subscription", "webhook_sub_put"),
+    ("DELETE", "/api/v1/webhooks/subscription", "webhook_sub_delete"),
+    ("GET", "/settings/apps", "page_connected"),
+    ("POST", "/settings/apps/revoke", "page_connected_revoke"),
+    ("GET", "/settings/developer", "page_developer"),
+    ("POST", "/settings/developer/apps", "page_app_create"),
+    ("GET", "/settings/developer/apps/{}", "page_app_edit"),
+    ("POST", "/settings/developer/apps/{}", "page_app_update"),
+    ("POST", "/settings/developer/apps/{}/secret", "page_app_rotate"),
+    ("POST", "/settings/developer/apps/{}/delete", "page_app_delete"),
+    (
+        "POST",
+        "/settings/developer/installations/revoke",
+        "page_install_revoke",
+    ),
+];
+
+pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
+    let segs: Vec<&str> = path.split('/').collect();
+    for (m, pattern, name) in ROUTES {
+        if *m != method {
+            continue;
+        }
+        let pat: Vec<&str> = pattern.split('/').collect();
+        if pat.len() != segs.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let ok = pat.iter().zip(&segs).all(|(p, s)| {
+            if *p == "{}" {
+                params.push(s.to_string());
+                !s.is_empty() && s.len() <= 128
+            } else {
+                p == s
+            }
+        });
+        if ok {
+            return (name, params);
+        }
     }
+    if method == "OPTIONS" {
+        return ("preflight", Vec::new());
+    }
+    ("not_found", Vec::new())
 }
 
-/// Routes with CORS: metadata, token, revoke, introspect and the API. Never
-/// the authorize, consent or sign-in pages (RFC 9700 §4.16).
-fn cors_route(route: &str) -> bool {
-    matches!(
-        route,
-        "metadata"
-            | "token"
-            | "revoke"
-            | "introspect"
-            | "me"
-            | "posts_list"
-            | "posts_create"
-            | "apps_list"
-            | "apps_create"
-            | "apps_get"
-    )
+/// Routes with CORS: metadata, token, revoke, introspect and the JSON API.
+/// Never the authorize, consent, sign-in or settings pages (RFC 9700 §4.16).
+fn cors_route(route: &str, path: &str) -> bool {
+    matches!(route, "metadata" | "token" | "revoke" | "introspect")
+        || (path.starts_with("/api/") && route != "not_found")
 }
 
 async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
+    use endpoints::*;
     let resp = match route {
-        "home" => endpoints::pages::home(ctx, req).await,
+        "home" => pages::home(ctx, req).await,
         "health" => Response::json(200, &serde_json::json!({"ok": true})),
-        "metadata" => endpoints::metadata::handle(ctx).await,
-        "authorize" => endpoints::authorize::show(ctx, req).await,
-        "consent" => endpoints::authorize::decide(ctx, req).await,
-        "token" => endpoints::token::handle(ctx, req).await,
-        "revoke" => endpoints::revoke::handle(ctx, req).await,
-        "introspect" => endpoints::introspect::handle(ctx, req).await,
-        "signin_page" => endpoints::signin::page(ctx, req).await,
-        "signin" => endpoints::signin::submit(ctx, req).await,
-        "signout" => endpoints::signin::signout(ctx, req).await,
-        "me" | "posts_list" | "posts_create" => endpoints::resource::handle(ctx, req, route).await,
-        "apps_list" | "apps_create" | "apps_get" => endpoints::apps::handle(ctx, req, route).await,
+        "metadata" => metadata::handle(ctx).await,
+        "authorize" => authorize::show(ctx, req).await,
+        "consent" => authorize::decide(ctx, req).await,
+        "token" => token::handle(ctx, req).await,
+        "revoke" => revoke::handle(ctx, req).await,
+        "introspect" => introspect::handle(ctx, req).await,
+        "signin_page" => signin::page(ctx, req).await,
+        "signin" => signin::submit(ctx, req).await,
+        "signout" => signin::signout(ctx, req).await,
+        "me" | "posts_list" | "posts_create" => resource::handle(ctx, req, route).await,
+        "webhook_sub_get" | "webhook_sub_put" | "webhook_sub_delete" => webhooks::handle(ctx, req, route).await,
+        r if r.starts_with("apps_") => apps::handle(ctx, req, route).await,
+        r if r.starts_with("my_") || r.starts_with("org_") => authorizations::handle(ctx, req, route).await,
+        r if r.starts_with("page_") => settings::handle(ctx, req, route).await,
         "preflight" => {
-            let path_route = route_name("POST", &req.path);
-            let get_route = route_name("GET", &req.path);
-            if cors_route(path_route) || cors_route(get_route) {
-                return Response::new(204).cors();
-            }
-            Response::new(404)
+            let any = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .iter()
+                .any(|m| cors_route(route_of(m, &req.path), &req.path));
+            return if any {
+                Response::new(204).cors()
+            } else {
+                Response::new(404)
+            };
         }
-        _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path))
-            .into_response(),
+        _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
     };
-    if cors_route(route) {
+    if cors_route(route, &req.path) {
         resp.cors()
     } else {
         resp
     }
+}
+
+fn route_of(method: &str, path: &str) -> &'static str {
+    route(method, path).0
 }

@@ -15,10 +15,7 @@ pub struct Session {
     pub token_hash: String,
 }
 
-pub async fn current<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-) -> Result<Option<Session>, StoreError> {
+pub async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Option<Session>, StoreError> {
     let Some(token) = req.cookie(COOKIE) else {
         return Ok(None);
     };
@@ -26,15 +23,11 @@ pub async fn current<D: Driver>(
         return Ok(None);
     }
     let hash = crypto::sha256_hex(&token);
-    Ok(ctx
-        .store
-        .session_user(&hash, ctx.now)
-        .await?
-        .map(|user| Session {
-            user,
-            csrf: crypto::csrf_token(&token),
-            token_hash: hash,
-        }))
+    Ok(ctx.store.session_user(&hash, ctx.now).await?.map(|user| Session {
+        user,
+        csrf: crypto::csrf_token(&token),
+        token_hash: hash,
+    }))
 }
 
 /// `HttpOnly; SameSite=Lax`, and `Secure` unless served over plain http on a

@@ -7,7 +7,7 @@ pub fn esc(s: &str) -> String {
     html_escape::encode_safe(s).into_owned()
 }
 
-fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -127,13 +127,7 @@ pub fn consent(v: &ConsentView<'_>) -> String {
     let scopes: String = v
         .scopes
         .iter()
-        .map(|s| {
-            format!(
-                "<li><code>{}</code> — {}</li>",
-                esc(&s.name),
-                esc(&s.description)
-            )
-        })
+        .map(|s| format!("<li><code>{}</code> — {}</li>", esc(&s.name), esc(&s.description)))
         .collect();
     let homepage = v
         .app

@@ -61,10 +61,7 @@ fn app(c: &mut Client) -> (String, String) {
 }
 
 fn bearer_get(c: &mut Client, path: &str, token: &str) -> edge_oauth::http::Response {
-    c.send(
-        Request::new("GET", &format!("{BASE}{path}"))
-            .with_header("authorization", &format!("Bearer {token}")),
-    )
+    c.send(Request::new("GET", &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {token}")))
 }
 
 #[test]
@@ -74,10 +71,7 @@ fn journey_code_token_resource_refresh_revoke() {
     let (id, secret) = app(&mut c);
     let first = c.get(&authorize_query(&id, ""));
     assert_eq!(first.status, 302, "not signed in: sent to sign-in");
-    assert!(first
-        .get_header("Location")
-        .unwrap()
-        .starts_with("/signin?return_to="));
+    assert!(first.get_header("Location").unwrap().starts_with("/signin?return_to="));
     c.sign_in("alice@acme.test", "alice-password");
     let code = approve(&mut c, &id);
 
@@ -122,19 +116,12 @@ fn journey_code_token_resource_refresh_revoke() {
 
     let rv = c.post_form(
         "/oauth/revoke",
-        &[
-            ("token", &at2),
-            ("client_id", &id),
-            ("client_secret", &secret),
-        ],
+        &[("token", &at2), ("client_id", &id), ("client_secret", &secret)],
     );
     assert_eq!(rv.status, 200);
     let dead = bearer_get(&mut c, "/api/v1/me", &at2);
     assert_eq!(dead.status, 401);
-    assert!(dead
-        .get_header("WWW-Authenticate")
-        .unwrap()
-        .contains("invalid_token"));
+    assert!(dead.get_header("WWW-Authenticate").unwrap().contains("invalid_token"));
 }
 
 #[test]
@@ -182,14 +169,10 @@ fn member_cannot_use_write_scope_even_if_granted() {
     );
     let at = json(&t)["access_token"].as_str().unwrap().to_string();
     let w = c.send(
-        Request::new("POST", &format!("{BASE}/api/v1/posts"))
-            .with_header("authorization", &format!("Bearer {at}")),
+        Request::new("POST", &format!("{BASE}/api/v1/posts")).with_header("authorization", &format!("Bearer {at}")),
     );
     assert_eq!(w.status, 403);
-    assert!(w
-        .get_header("WWW-Authenticate")
-        .unwrap()
-        .contains("insufficient_scope"));
+    assert!(w.get_header("WWW-Authenticate").unwrap().contains("insufficient_scope"));
 }
 
 #[test]
@@ -228,10 +211,7 @@ fn implicit_and_plain_pkce_are_refused_at_the_redirect() {
         urlencode(CB),
         VERIFIER
     ));
-    assert_eq!(
-        location_param(&r, "error").as_deref(),
-        Some("invalid_request")
-    );
+    assert_eq!(location_param(&r, "error").as_deref(), Some("invalid_request"));
 }
 
 #[test]
@@ -270,13 +250,8 @@ fn management_api_validates_and_never_returns_the_secret_again() {
         Request::new("POST", &format!("{BASE}/api/v1/apps"))
             .with_header("authorization", &format!("Bearer {API_KEY}"))
             .with_header("content-type", "application/json")
-            .with_body(
-                json!({"name": "", "redirect_uris": [CB], "scopes": ["posts:read"]}).to_string(),
-            ),
+            .with_body(json!({"name": "", "redirect_uris": [CB], "scopes": ["posts:read"]}).to_string()),
     );
     assert_eq!(bad.status, 400);
-    assert!(json(&bad)["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("name"));
+    assert!(json(&bad)["error_description"].as_str().unwrap().contains("name"));
 }

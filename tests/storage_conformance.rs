@@ -69,10 +69,7 @@ fn code_redeems_once_and_issues_a_live_bearer() {
     pollster::block_on(async {
         s.insert_code(&code("c1", Some("ch"))).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
-        let first = s
-            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
-            .await
-            .unwrap();
+        let first = s.redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt)).await.unwrap();
         assert_eq!(first.unwrap().actor, "self");
         assert!(s.bearer("a1", NOW + 2).await.unwrap().is_some());
         let (at2, rt2) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
@@ -150,10 +147,7 @@ fn expired_code_is_refused_at_its_ttl() {
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let mut r = redeem("c1", None, "g1", &at, &rt);
         r.now = NOW + 300;
-        assert!(
-            s.redeem_code(&r).await.unwrap().is_none(),
-            "expires_at is exclusive"
-        );
+        assert!(s.redeem_code(&r).await.unwrap().is_none(), "expires_at is exclusive");
         r.now = NOW + 299;
         assert!(s.redeem_code(&r).await.unwrap().is_some());
     });
@@ -167,10 +161,7 @@ fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
         .map(|i| {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
-                let (at, rt) = (
-                    tok(&format!("a{i}"), Some(NOW + 3600)),
-                    tok(&format!("r{i}"), None),
-                );
+                let (at, rt) = (tok(&format!("a{i}"), Some(NOW + 3600)), tok(&format!("r{i}"), None));
                 let g = format!("g{i}");
                 pollster::block_on(s.redeem_code(&redeem("c1", None, &g, &at, &rt)))
                     .unwrap()
@@ -178,11 +169,7 @@ fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
             })
         })
         .collect();
-    let wins = handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .filter(|w| *w)
-        .count();
+    let wins = handles.into_iter().map(|h| h.join().unwrap()).filter(|w| *w).count();
     assert_eq!(wins, 1);
 }
 
@@ -197,13 +184,7 @@ fn issue(s: &Store<edge_oauth::store::native::NativeDriver>) {
     });
 }
 
-fn rotation<'a>(
-    old: &'a str,
-    scopes: Option<&'a str>,
-    at: &'a NewToken,
-    rt: &'a NewToken,
-    now: i64,
-) -> Rotation<'a> {
+fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a NewToken, now: i64) -> Rotation<'a> {
     Rotation {
         old_hash: old,
         app_id: "app_x",
@@ -233,10 +214,7 @@ fn refresh_rotates_once_and_may_only_narrow() {
             .unwrap()
             .unwrap();
         assert_eq!(r.scopes, narrow);
-        assert_eq!(
-            s.bearer("a2", NOW + 6).await.unwrap().unwrap().scopes,
-            narrow
-        );
+        assert_eq!(s.bearer("a2", NOW + 6).await.unwrap().unwrap().scopes, narrow);
         let (at3, rt3) = (tok("a3", Some(NOW + 3600)), tok("r3", None));
         assert!(
             s.rotate_refresh(&rotation("r1", None, &at3, &rt3, NOW + 7))
@@ -245,10 +223,7 @@ fn refresh_rotates_once_and_may_only_narrow() {
                 .is_none(),
             "spent"
         );
-        assert!(
-            s.token("a3").await.unwrap().is_none(),
-            "the reuse issued nothing"
-        );
+        assert!(s.token("a3").await.unwrap().is_none(), "the reuse issued nothing");
     });
 }
 
@@ -294,8 +269,7 @@ fn bearer_reflects_current_role_and_membership() {
         let b = s.bearer("a1", NOW + 2).await.unwrap().unwrap();
         assert_eq!(b.role.as_deref(), Some("member"));
         assert!(!b.role_permissions.unwrap().contains("posts:write"));
-        s.db.exec("DELETE FROM memberships WHERE user_id='usr_alice'")
-            .unwrap();
+        s.db.exec("DELETE FROM memberships WHERE user_id='usr_alice'").unwrap();
         assert!(
             s.bearer("a1", NOW + 2).await.unwrap().is_none(),
             "a removed user's token dies"

@@ -1,14 +1,18 @@
-//! Management API for OAuth apps: `/api/v1/apps`.
+//! Management API for OAuth apps, `/api/v1/apps`: register, list, get,
+//! update (optimistic concurrency), rotate the secret, deactivate and
+//! reactivate, delete, installations, webhook deliveries, and the current
+//! application of a bearer token (Fluxer).
 
 use serde_json::json;
 
 use crate::api_auth::{self, Caller};
+use crate::bearer;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::registration::{self, NewApp};
+use crate::registration::{self, AppUpdate, NewApp};
 use crate::server::Ctx;
-use crate::store::{AppRow, Driver};
+use crate::store::{AppPatch, AppRow, Driver};
 
 pub fn app_json(a: &AppRow) -> serde_json::Value {
     json!({
@@ -25,34 +29,43 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
         "scopes": a.scope_list(),
         "client_type": a.client_type,
         "actor_modes": a.actor_mode_list(),
+        "bot_public": a.bot_public == 1,
+        "bot_require_code_grant": a.bot_require_code_grant == 1,
         "webhook_url": a.webhook_url,
         "webhook_events": crate::scope::from_json(&a.webhook_events),
         "status": a.status,
         "version": a.version,
         "secret_expires_at": a.secret_expires_at,
+        "created_by": a.created_by,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
     })
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
+    if route == "apps_current" {
+        return current(ctx, req).await;
+    }
     let result = async {
         let caller = api_auth::caller(ctx, req).await?;
         match route {
             "apps_create" => create(ctx, req, &caller).await,
             "apps_list" => list(ctx, req, &caller).await,
-            _ => get(ctx, req, &caller).await,
+            "apps_get" => Ok(Response::json(200, &app_json(&visible_app(ctx, &caller).await?))),
+            "apps_update" => update(ctx, req, &caller).await,
+            "apps_rotate_secret" => rotate(ctx, req, &caller).await,
+            "apps_deactivate" => set_status(ctx, &caller, "inactive").await,
+            "apps_reactivate" => set_status(ctx, &caller, "active").await,
+            "apps_delete" => delete(ctx, &caller).await,
+            "apps_installations" => installations(ctx, &caller).await,
+            _ => deliveries(ctx, &caller).await,
         }
     }
     .await;
     result.unwrap_or_else(ApiError::into_response)
 }
 
-async fn require_manage<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    caller: &Caller,
-    org_id: &str,
-) -> Result<(), ApiError> {
+pub async fn require_manage<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, org_id: &str) -> Result<(), ApiError> {
     let role = caller
         .role_in(org_id)
         .ok_or_else(|| ApiError::forbidden("not a member of that organization"))?;
@@ -64,7 +77,7 @@ async fn require_manage<D: Driver>(
     Ok(())
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let ct = req.header("content-type").unwrap_or("");
     if !ct
         .split(';')
@@ -79,29 +92,64 @@ fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiErr
             "send the body as application/json",
         ));
     }
-    serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-async fn create<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
+/// The app named in the path, if the caller belongs to its owner org.
+/// Apps of other orgs are indistinguishable from missing ones.
+async fn visible_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
+    let not_found = || ApiError::not_found("no such app in your organization");
+    let app = ctx
+        .store
+        .app(ctx.param(0))
+        .await?
+        .filter(|a| a.status != "deleted")
+        .ok_or_else(not_found)?;
+    if caller.role_in(&app.owner_org_id).is_none() {
+        return Err(not_found());
+    }
+    ctx.note(&app.id, Some(&app.owner_org_id));
+    Ok(app)
+}
+
+async fn managed_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
+    let app = visible_app(ctx, caller).await?;
+    require_manage(ctx, caller, &app.owner_org_id).await?;
+    Ok(app)
+}
+
+fn audit_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, app: &AppRow, action: &str, detail: serde_json::Value) {
+    let (kind, id) = caller.audit_actor();
+    ctx.audit(&app.owner_org_id, kind, &id, Some(&app.id), action, detail);
+}
+
+async fn catalogue<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, ApiError> {
+    Ok(ctx.store.scope_catalogue().await?.into_iter().map(|s| s.name).collect())
+}
+
+pub async fn create<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Result<Response, ApiError> {
     let input: NewApp = parse_json(req)?;
+    let (row, secret) = register(ctx, caller, input).await?;
+    let mut body = app_json(&row);
+    if let Some(s) = secret {
+        // Shown once; only its hash is kept.
+        body["client_secret"] = s.into();
+    }
+    body["webhook_signing_secret"] = row.webhook_secret.clone().into();
+    Ok(Response::json(201, &body).no_store())
+}
+
+/// Validate and store a new app; returns it with its plaintext secret.
+pub async fn register<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    caller: &Caller,
+    input: NewApp,
+) -> Result<(AppRow, Option<String>), ApiError> {
     let org_id = caller.org(input.org_id.as_deref())?;
     require_manage(ctx, caller, &org_id).await?;
-    let catalogue: Vec<String> = ctx
-        .store
-        .scope_catalogue()
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    registration::validate(&input, &catalogue).map_err(ApiError::bad_request)?;
+    registration::validate(&input, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
-    let secret = (input.client_type == "confidential")
-        .then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
+    let secret = (input.client_type == "confidential").then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let row = AppRow {
         id,
         owner_org_id: org_id,
@@ -124,43 +172,229 @@ async fn create<D: Driver>(
         created_by: Some(caller.actor_label()),
         created_at: ctx.now,
         updated_at: ctx.now,
+        bot_public: input.bot_public as i64,
+        bot_require_code_grant: input.bot_require_code_grant as i64,
+        webhook_secret: Some(crypto::new_token("whsec_")),
+        auth_failures: 0,
     };
     ctx.store.insert_app(&row).await?;
-    let mut body = app_json(&row);
-    if let Some(s) = secret {
-        // Shown once; only its hash is kept.
-        body["client_secret"] = s.into();
-    }
-    Ok(Response::json(201, &body).no_store())
+    ctx.note(&row.id, Some(&row.owner_org_id));
+    audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
+    Ok((row, secret))
 }
 
-async fn list<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
+async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Result<Response, ApiError> {
     let q = req.query_params();
     let org_id = caller.org(q.get("org_id"))?;
     let apps = ctx.store.apps_of_org(&org_id).await?;
+    let apps: Vec<_> = apps.iter().filter(|a| a.status != "deleted").map(app_json).collect();
+    Ok(Response::json(200, &json!({"apps": apps})))
+}
+
+async fn update<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Result<Response, ApiError> {
+    let u: AppUpdate = parse_json(req)?;
+    let app = managed_app(ctx, caller).await?;
+    let updated = apply_update(ctx, &app, u).await?;
+    audit_app(
+        ctx,
+        caller,
+        &updated,
+        "app.updated",
+        json!({"version": updated.version}),
+    );
+    Ok(Response::json(200, &app_json(&updated)))
+}
+
+/// Validate the app as it would be after the update, then write it if the
+/// version still matches; a stale version is 409 with the current one.
+pub async fn apply_update<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, u: AppUpdate) -> Result<AppRow, ApiError> {
+    let merged = NewApp {
+        name: u.name.clone().unwrap_or_else(|| app.name.clone()),
+        description: u.description.clone().unwrap_or_else(|| app.description.clone()),
+        homepage_url: u.homepage_url.clone().unwrap_or_else(|| app.homepage_url.clone()),
+        terms_url: u.terms_url.clone().unwrap_or_else(|| app.terms_url.clone()),
+        privacy_url: u.privacy_url.clone().unwrap_or_else(|| app.privacy_url.clone()),
+        icon: u.icon.clone().unwrap_or_else(|| app.icon.clone()),
+        redirect_uris: u.redirect_uris.clone().unwrap_or_else(|| app.redirect_uri_list()),
+        scopes: u.scopes.clone().unwrap_or_else(|| app.scope_list()),
+        client_type: app.client_type.clone(),
+        actor_modes: u.actor_modes.clone().unwrap_or_else(|| app.actor_mode_list()),
+        webhook_url: u.webhook_url.clone().unwrap_or_else(|| app.webhook_url.clone()),
+        webhook_events: u
+            .webhook_events
+            .clone()
+            .unwrap_or_else(|| crate::scope::from_json(&app.webhook_events)),
+        secret_expires_in: None,
+        org_id: None,
+        bot_public: u.bot_public.unwrap_or(app.bot_public == 1),
+        bot_require_code_grant: u.bot_require_code_grant.unwrap_or(app.bot_require_code_grant == 1),
+    };
+    registration::validate(&merged, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
+    let patch = AppPatch {
+        name: u.name.map(|n| n.trim().to_string()),
+        description: u.description,
+        homepage_url: u.homepage_url,
+        terms_url: u.terms_url,
+        privacy_url: u.privacy_url,
+        icon: u.icon,
+        redirect_uris: u.redirect_uris.map(|v| registration::to_json(&v)),
+        scopes: u.scopes.map(|v| registration::to_json(&registration::normalized(&v))),
+        actor_modes: u
+            .actor_modes
+            .map(|v| registration::to_json(&registration::normalized(&v))),
+        webhook_url: u.webhook_url,
+        webhook_events: u
+            .webhook_events
+            .map(|v| registration::to_json(&registration::normalized(&v))),
+        bot_public: u.bot_public.map(i64::from),
+        bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
+    };
+    match ctx.store.update_app(&app.id, u.version, &patch, ctx.now).await? {
+        Some(updated) => Ok(updated),
+        None => {
+            let current = ctx.store.app(&app.id).await?.map(|a| a.version).unwrap_or(app.version);
+            let mut e = ApiError::new(
+                409,
+                "conflict",
+                format!(
+                    "version {} is stale; the app is at version {current}: re-read it and retry",
+                    u.version
+                ),
+            );
+            e.extra = Some(json!({"current_version": current}));
+            Err(e)
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    secret_expires_in: Option<i64>,
+}
+
+async fn rotate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Result<Response, ApiError> {
+    let body: RotateBody = if req.body.is_empty() {
+        RotateBody::default()
+    } else {
+        parse_json(req)?
+    };
+    if body.secret_expires_in.is_some_and(|s| s <= 0) {
+        return Err(ApiError::bad_request(
+            "secret_expires_in must be a positive number of seconds",
+        ));
+    }
+    let app = managed_app(ctx, caller).await?;
+    let (row, secret) = rotate_secret(ctx, &app, body.secret_expires_in).await?;
+    audit_app(ctx, caller, &row, "app.secret_rotated", json!({}));
     Ok(Response::json(
         200,
-        &json!({"apps": apps.iter().map(app_json).collect::<Vec<_>>()}),
+        &json!({"client_id": row.id, "client_secret": secret, "secret_expires_at": row.secret_expires_at, "version": row.version}),
+    )
+    .no_store())
+}
+
+pub async fn rotate_secret<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    app: &AppRow,
+    expires_in: Option<i64>,
+) -> Result<(AppRow, String), ApiError> {
+    if app.is_public() {
+        return Err(ApiError::bad_request("public clients have no secret"));
+    }
+    let secret = crypto::new_token(&ctx.config.prefixes.client_secret);
+    let expires = expires_in.map(|s| ctx.now + s);
+    let row = ctx
+        .store
+        .rotate_secret(&app.id, &crypto::sha256_hex(&secret), expires, ctx.now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
+    ctx.event(&app.id, None, "secret.rotated", json!({"version": row.version}));
+    Ok((row, secret))
+}
+
+async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, status: &str) -> Result<Response, ApiError> {
+    let app = managed_app(ctx, caller).await?;
+    let row = ctx
+        .store
+        .set_app_status(&app.id, status, ctx.now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
+    let action = if status == "active" {
+        "app.reactivated"
+    } else {
+        "app.deactivated"
+    };
+    audit_app(ctx, caller, &row, action, json!({}));
+    Ok(Response::json(200, &app_json(&row)))
+}
+
+async fn delete<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
+    let app = managed_app(ctx, caller).await?;
+    delete_app(ctx, &app).await?;
+    audit_app(ctx, caller, &app, "app.deleted", json!({"name": app.name}));
+    Ok(Response::new(204))
+}
+
+pub async fn delete_app<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow) -> Result<(), ApiError> {
+    ctx.store.delete_app(&app.id, ctx.now).await?;
+    ctx.event(&app.id, None, "app.deleted", json!({"name": app.name}));
+    Ok(())
+}
+
+pub fn installation_json(i: &crate::store::InstallationRow) -> serde_json::Value {
+    json!({
+        "app_id": i.app_id, "app_name": i.app_name, "org_id": i.org_id, "org_slug": i.org_slug, "org_name": i.org_name,
+        "app_actor": i.app_actor == 1, "installed_by": i.installed_by, "installed_at": i.created_at,
+        "live_authorizations": i.live_grants,
+    })
+}
+
+async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
+    let app = visible_app(ctx, caller).await?;
+    let rows = ctx.store.installations_of_app(&app.id).await?;
+    Ok(Response::json(
+        200,
+        &json!({"app_id": app.id, "count": rows.len(), "installations": rows.iter().map(installation_json).collect::<Vec<_>>()}),
     ))
 }
 
-async fn get<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
-    let id = req.path.trim_start_matches("/api/v1/apps/");
-    let not_found = || ApiError::not_found("no such app in your organization");
-    if id.is_empty() || id.len() > 128 || id.contains('/') {
-        return Err(not_found());
+async fn deliveries<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
+    let app = managed_app(ctx, caller).await?;
+    let rows = ctx.store.deliveries_of_app(&app.id, 50).await?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|d| {
+            json!({"id": d.id, "event": d.event, "org_id": d.org_id, "url": d.url, "status": d.status, "attempts": d.attempts,
+                   "last_status": d.last_status, "last_error": d.last_error, "next_attempt_at": d.next_attempt_at,
+                   "created_at": d.created_at, "updated_at": d.updated_at})
+        })
+        .collect();
+    Ok(Response::json(200, &json!({"deliveries": list})))
+}
+
+/// Fluxer's "Get Current Application": the app of the bearer token.
+async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    let Some(token) = bearer::presented(req) else {
+        return bearer::unauthorized(false, "send an access token as Authorization: Bearer <token>");
+    };
+    let p = match bearer::validate(ctx, token).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return bearer::unauthorized(true, "the access token is invalid, expired or revoked"),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match ctx.store.app(&p.row.app_id).await {
+        Ok(Some(a)) => {
+            let mut v = app_json(&a);
+            if let Some(o) = v.as_object_mut() {
+                // What the app's own token may see of itself.
+                for k in ["created_by", "webhook_url", "webhook_events", "secret_expires_at"] {
+                    o.remove(k);
+                }
+            }
+            Response::json(200, &v)
+        }
+        Ok(None) => bearer::unauthorized(true, "the app no longer exists"),
+        Err(e) => ApiError::from(e).into_response(),
     }
-    let app = ctx.store.app(id).await?.ok_or_else(not_found)?;
-    if caller.role_in(&app.owner_org_id).is_none() {
-        return Err(not_found());
-    }
-    Ok(Response::json(200, &app_json(&app)))
 }

@@ -48,11 +48,7 @@ pub enum Failure {
 impl Failure {
     fn respond(self, issuer: &str, post: bool) -> Response {
         match self {
-            Failure::Page {
-                status,
-                title,
-                message,
-            } => Response::html(status, templates::error_page(title, &message)),
+            Failure::Page { status, title, message } => Response::html(status, templates::error_page(title, &message)),
             Failure::Redirect {
                 to,
                 error,
@@ -70,13 +66,7 @@ impl Failure {
 }
 
 /// Back to the client, with `state` and `iss` (RFC 9207). 303 after a POST.
-fn redirect(
-    to: &str,
-    params: &[(&str, &str)],
-    state: Option<&str>,
-    issuer: &str,
-    post: bool,
-) -> Response {
+fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>, issuer: &str, post: bool) -> Response {
     let mut all: Vec<(&str, &str)> = params.to_vec();
     if let Some(s) = state {
         all.push(("state", s));
@@ -115,11 +105,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
         ));
     }
     let Some(client_id) = p.get("client_id") else {
-        return Err(page(
-            400,
-            "Invalid request",
-            "The request has no client_id.",
-        ));
+        return Err(page(400, "Invalid request", "The request has no client_id."));
     };
     let app = match ctx.store.app(client_id).await {
         Ok(Some(a)) if a.status == "active" => a,
@@ -168,10 +154,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
         ));
     }
     if state.as_ref().is_some_and(|s| s.len() > 1024) {
-        return Err(fail(
-            "invalid_request",
-            "state is longer than 1024 characters",
-        ));
+        return Err(fail("invalid_request", "state is longer than 1024 characters"));
     }
     match p.get("response_type") {
         Some("code") => {}
@@ -186,12 +169,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
     let challenge = p.get("code_challenge").map(str::to_string);
     match (p.get("code_challenge_method"), &challenge) {
         (Some("S256"), Some(_)) | (None, Some(_)) => {}
-        (Some("S256"), None) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ))
-        }
+        (Some("S256"), None) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
         (Some(_), _) => {
             return Err(fail(
                 "invalid_request",
@@ -208,10 +186,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
     }
     // RFC 7636 §4.3: no method means `plain`, which we refuse; a bare challenge
     // is accepted only when it has the exact shape of an S256 value.
-    if challenge
-        .as_deref()
-        .is_some_and(|c| !pkce::valid_challenge(c))
-    {
+    if challenge.as_deref().is_some_and(|c| !pkce::valid_challenge(c)) {
         return Err(fail(
             "invalid_request",
             "code_challenge must be a base64url S256 value of 43 characters",
@@ -231,10 +206,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
         ));
     }
     if scopes.is_empty() {
-        return Err(fail(
-            "invalid_scope",
-            "no scope requested and the app declares none",
-        ));
+        return Err(fail("invalid_scope", "no scope requested and the app declares none"));
     }
     let prompt = p.get("prompt").map(str::to_string);
     if let Some(pr) = &prompt {
@@ -306,12 +278,24 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 false,
             );
         }
-        let to = format!(
-            "/signin?{}",
-            Params::encode(&[("return_to", &authorize_url(&r))])
-        );
+        let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
         return Response::found(&to);
     };
+    // A user who already approved these scopes for this app is not asked
+    // again, unless the client asks for the consent screen (prompt=consent).
+    if r.prompt.as_deref() != Some("consent") {
+        let prior = match ctx.store.consents(&session.user.user_id, &r.app.id).await {
+            Ok(p) => p,
+            Err(e) => return server_error(e),
+        };
+        let modes = r.app.actor_mode_list();
+        let covering = prior.iter().find(|c| {
+            modes.contains(&c.actor) && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
+        });
+        if let Some(c) = covering {
+            return issue_code(ctx, &r, &session.user.user_id, &c.org_id, &c.actor, false).await;
+        }
+    }
     if r.prompt.as_deref() == Some("none") {
         return redirect(
             &r.redirect_to,
@@ -345,10 +329,7 @@ async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session
             ),
         );
     }
-    let scopes: Vec<_> = catalogue
-        .into_iter()
-        .filter(|c| r.scopes.contains(&c.name))
-        .collect();
+    let scopes: Vec<_> = catalogue.into_iter().filter(|c| r.scopes.contains(&c.name)).collect();
     let modes = r.app.actor_mode_list();
     let hidden = carried(r);
     let owner_name = owner.map(|o| o.name).unwrap_or_else(|| "unknown".into());
@@ -380,10 +361,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let session = match session::current(ctx, req).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            let to = format!(
-                "/signin?{}",
-                Params::encode(&[("return_to", &authorize_url(&r))])
-            );
+            let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
             return Response::see_other(&to);
         }
         Err(e) => return server_error(e),
@@ -412,21 +390,13 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             )
         }
         Some("approve") => {}
-        _ => {
-            return Response::html(
-                400,
-                templates::error_page("Bad request", "The form has no decision."),
-            )
-        }
+        _ => return Response::html(400, templates::error_page("Bad request", "The form has no decision.")),
     }
     let orgs = match ctx.store.memberships(&session.user.user_id).await {
         Ok(o) => o,
         Err(e) => return server_error(e),
     };
-    let Some(membership) = form
-        .get("org")
-        .and_then(|id| orgs.iter().find(|m| m.org_id == id))
-    else {
+    let Some(membership) = form.get("org").and_then(|id| orgs.iter().find(|m| m.org_id == id)) else {
         return Response::html(
             400,
             templates::error_page("Bad request", "Choose an organization you belong to."),
@@ -452,12 +422,52 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             ),
         );
     }
+    // Fluxer: a bot that is not public can only be added by its owner org.
+    if actor == "app" && r.app.bot_public == 0 && membership.org_id != r.app.owner_org_id {
+        return Response::html(
+            403,
+            templates::error_page(
+                "Not available",
+                "This app's bot can only be added by the organization that owns it.",
+            ),
+        );
+    }
+    let scopes_json = scope::to_json(&r.scopes);
+    let user_id = &session.user.user_id;
+    if let Err(e) = ctx
+        .store
+        .save_consent(user_id, &r.app.id, &membership.org_id, actor, &scopes_json, ctx.now)
+        .await
+    {
+        return server_error(e);
+    }
+    ctx.audit(
+        &membership.org_id,
+        "user",
+        user_id,
+        Some(&r.app.id),
+        "authorization.granted",
+        serde_json::json!({"actor": actor, "scopes": r.scopes}),
+    );
+    issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
+}
+
+/// Mint a code bound to client, redirect URI and PKCE challenge, and send the
+/// browser back with it (303 after the consent POST, 302 from a GET).
+async fn issue_code<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    r: &AuthzRequest,
+    user_id: &str,
+    org_id: &str,
+    actor: &str,
+    post: bool,
+) -> Response {
     let code = crypto::new_token(&ctx.config.prefixes.code);
     let row = CodeRow {
         hash: crypto::sha256_hex(&code),
         app_id: r.app.id.clone(),
-        org_id: membership.org_id.clone(),
-        user_id: Some(session.user.user_id.clone()),
+        org_id: org_id.to_string(),
+        user_id: Some(user_id.to_string()),
         actor: actor.to_string(),
         scopes: scope::to_json(&r.scopes),
         redirect_uri: r.redirect_param.clone(),
@@ -470,11 +480,12 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     if let Err(e) = ctx.store.insert_code(&row).await {
         return server_error(e);
     }
+    ctx.note(&r.app.id, Some(org_id));
     redirect(
         &r.redirect_to,
         &[("code", &code)],
         r.state.as_deref(),
         &ctx.issuer,
-        true,
+        post,
     )
 }

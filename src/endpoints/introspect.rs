@@ -38,11 +38,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         return Ok(inactive);
     }
     let hash = crypto::sha256_hex(token);
-    let privileged = ctx
-        .config
-        .introspection_clients
-        .iter()
-        .any(|c| c == &client.app.id);
+    let privileged = ctx.config.introspection_clients.iter().any(|c| c == &client.app.id);
     if token.starts_with(&ctx.config.prefixes.access) {
         let Some(row) = ctx.store.bearer(&hash, ctx.now).await? else {
             return Ok(inactive);

@@ -2,11 +2,14 @@
 //! request, and returns a plain response.
 
 pub mod apps;
+pub mod authorizations;
 pub mod authorize;
 pub mod introspect;
 pub mod metadata;
 pub mod pages;
 pub mod resource;
 pub mod revoke;
+pub mod settings;
 pub mod signin;
 pub mod token;
+pub mod webhooks;

@@ -10,18 +10,30 @@ use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
     let Some(token) = bearer::presented(req) else {
-        return bearer::unauthorized(
-            false,
-            "send an access token as Authorization: Bearer <token>",
-        );
+        return bearer::unauthorized(false, "send an access token as Authorization: Bearer <token>");
     };
     let principal = match bearer::validate(ctx, token).await {
         Ok(Some(p)) => p,
-        Ok(None) => {
-            return bearer::unauthorized(true, "the access token is invalid, expired or revoked")
-        }
+        Ok(None) => return bearer::unauthorized(true, "the access token is invalid, expired or revoked"),
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
+    let r = &principal.row;
+    ctx.note(&r.app_id, Some(&r.org_id));
+    let (action, needed) = match route {
+        "me" => ("api.me.read", None),
+        "posts_list" => ("api.posts.list", Some("posts:read")),
+        _ => ("api.posts.create", Some("posts:write")),
+    };
+    let allowed = needed.is_none_or(|n| principal.can(n));
+    // fsckmsft: actions appear in the audit log as the authorizing user.
+    ctx.audit(
+        &r.org_id,
+        principal.actor_type(),
+        &principal.actor_id(),
+        Some(&r.app_id),
+        action,
+        json!({"allowed": allowed}),
+    );
     match route {
         "me" => Response::json(200, &me(&principal)),
         "posts_list" => {

@@ -49,6 +49,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
     match grant_type {
         "authorization_code" => grants::authorization_code::handle(ctx, &client, &form).await,
         "refresh_token" => grants::refresh_token::handle(ctx, &client, &form).await,
+        "client_credentials" => grants::client_credentials::handle(ctx, &client, &form).await,
         other => Err(OAuthError::UnsupportedGrantType(format!(
             "grant_type {other:?} is not supported"
         ))),

@@ -11,11 +11,7 @@ use crate::scope;
 use crate::server::Ctx;
 use crate::store::{Driver, Redemption};
 
-pub async fn handle<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    client: &Client,
-    form: &Params,
-) -> Result<TokenResponse, OAuthError> {
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
     let Some(code) = form.get("code") else {
         return Err(OAuthError::InvalidRequest("code is required".into()));
     };
@@ -53,13 +49,20 @@ pub async fn handle<D: Driver>(
         })
         .await?;
     match redeemed {
-        Some(r) => Ok(TokenResponse {
-            access_token: access.plain,
-            token_type: "Bearer",
-            expires_in: ctx.config.access_ttl,
-            refresh_token: Some(refresh.plain),
-            scope: scope::join(&scope::from_json(&r.scopes)),
-        }),
+        Some(r) => {
+            ctx.note(&client.app.id, Some(&r.org_id));
+            if r.new_install {
+                let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
+                ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
+            }
+            Ok(TokenResponse {
+                access_token: access.plain,
+                token_type: "Bearer",
+                expires_in: ctx.config.access_ttl,
+                refresh_token: Some(refresh.plain),
+                scope: scope::join(&scope::from_json(&r.scopes)),
+            })
+        }
         None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref()).await),
     }
 }
@@ -87,25 +90,19 @@ async fn diagnose<D: Driver>(
                 return e.into();
             }
         }
-        return OAuthError::InvalidGrant(
-            "the code was already used; tokens issued from it are revoked".into(),
-        );
+        return OAuthError::InvalidGrant("the code was already used; tokens issued from it are revoked".into());
     }
     if row.expires_at <= ctx.now {
         return OAuthError::InvalidGrant("the code has expired".into());
     }
     if row.redirect_uri != redirect {
-        return OAuthError::InvalidGrant(
-            "redirect_uri does not match the authorization request".into(),
-        );
+        return OAuthError::InvalidGrant("redirect_uri does not match the authorization request".into());
     }
     match (row.challenge.as_deref(), challenge) {
-        (None, Some(_)) => OAuthError::InvalidGrant(
-            "code_verifier sent but the authorization request had no code_challenge".into(),
-        ),
-        (Some(_), None) => {
-            OAuthError::InvalidGrant("code_verifier is required for this code".into())
+        (None, Some(_)) => {
+            OAuthError::InvalidGrant("code_verifier sent but the authorization request had no code_challenge".into())
         }
+        (Some(_), None) => OAuthError::InvalidGrant("code_verifier is required for this code".into()),
         _ => OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()),
     }
 }

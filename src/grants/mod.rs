@@ -1,6 +1,7 @@
 //! Grant handlers, one module per `grant_type` (RFC 6749 §4–6).
 
 pub mod authorization_code;
+pub mod client_credentials;
 pub mod refresh_token;
 
 use crate::config::Config;
@@ -27,10 +28,7 @@ pub fn mint_access(config: &Config, now: i64) -> Minted {
 }
 
 pub fn mint_refresh(config: &Config, now: i64) -> Minted {
-    mint(
-        &config.prefixes.refresh,
-        config.refresh_idle_ttl.map(|t| now + t),
-    )
+    mint(&config.prefixes.refresh, config.refresh_idle_ttl.map(|t| now + t))
 }
 
 /// A presented code or token is looked up only if it has our shape; anything

@@ -12,15 +12,9 @@ use crate::scope;
 use crate::server::Ctx;
 use crate::store::{Driver, Rotation};
 
-pub async fn handle<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    client: &Client,
-    form: &Params,
-) -> Result<TokenResponse, OAuthError> {
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
     let Some(token) = form.get("refresh_token") else {
-        return Err(OAuthError::InvalidRequest(
-            "refresh_token is required".into(),
-        ));
+        return Err(OAuthError::InvalidRequest("refresh_token is required".into()));
     };
     let narrowed = match form.get("scope").map(scope::parse) {
         None => None,
@@ -29,9 +23,7 @@ pub async fn handle<D: Driver>(
         Some(Ok(s)) => Some(scope::to_json(&s)),
     };
     if !well_formed(token, &ctx.config.prefixes.refresh) {
-        return Err(OAuthError::InvalidGrant(
-            "the refresh token is not valid".into(),
-        ));
+        return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
     }
     let old_hash = crypto::sha256_hex(token);
     let access = mint_access(ctx.config, ctx.now);
@@ -59,12 +51,7 @@ pub async fn handle<D: Driver>(
     }
 }
 
-async fn diagnose<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    client: &Client,
-    hash: &str,
-    narrowing: bool,
-) -> OAuthError {
+async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narrowing: bool) -> OAuthError {
     let row = match ctx.store.token(hash).await {
         Ok(Some(r)) if r.kind == "refresh" => r,
         Ok(_) => return OAuthError::InvalidGrant("the refresh token is not valid".into()),
@@ -78,8 +65,7 @@ async fn diagnose<D: Driver>(
             return e.into();
         }
         return OAuthError::InvalidGrant(
-            "the refresh token was already used; every token of this authorization is revoked"
-                .into(),
+            "the refresh token was already used; every token of this authorization is revoked".into(),
         );
     }
     if row.revoked_at.is_some() || row.grant_revoked_at.is_some() {

@@ -14,6 +14,8 @@
 //!   sweep deletes what is past its time.
 
 pub mod driver;
+mod platform;
+pub use platform::*;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
@@ -31,10 +33,7 @@ pub struct Store<D: Driver> {
 
 fn decode<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>, StoreError> {
     rows.into_iter()
-        .map(|r| {
-            serde_json::from_value(serde_json::Value::Object(r))
-                .map_err(|e| StoreError(format!("decode: {e}")))
-        })
+        .map(|r| serde_json::from_value(serde_json::Value::Object(r)).map_err(|e| StoreError(format!("decode: {e}"))))
         .collect()
 }
 
@@ -104,6 +103,20 @@ pub struct AppRow {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    #[serde(default = "yes")]
+    pub bot_public: i64,
+    #[serde(default)]
+    pub bot_require_code_grant: i64,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Recent failed authentications of this client (rate limiting); only
+    /// filled by [`Store::app_for_auth`].
+    #[serde(default)]
+    pub auth_failures: i64,
+}
+
+fn yes() -> i64 {
+    1
 }
 
 impl AppRow {
@@ -200,6 +213,9 @@ pub struct Redeemed {
     pub user_id: Option<String>,
     pub actor: String,
     pub scopes: String,
+    /// The app was not installed (live) in the org before this redemption.
+    #[serde(default)]
+    pub new_install: bool,
 }
 
 pub struct Rotation<'a> {
@@ -223,15 +239,15 @@ impl<D: Driver> Store<D> {
         Self { db }
     }
 
-    async fn one<T: DeserializeOwned>(&self, stmt: Stmt) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn one<T: DeserializeOwned>(&self, stmt: Stmt) -> Result<Option<T>, StoreError> {
         Ok(decode::<T>(self.db.query(stmt).await?)?.into_iter().next())
     }
 
-    async fn all<T: DeserializeOwned>(&self, stmt: Stmt) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn all<T: DeserializeOwned>(&self, stmt: Stmt) -> Result<Vec<T>, StoreError> {
         decode(self.db.query(stmt).await?)
     }
 
-    async fn exec(&self, stmt: Stmt) -> Result<(), StoreError> {
+    pub(crate) async fn exec(&self, stmt: Stmt) -> Result<(), StoreError> {
         self.db.query(stmt).await.map(|_| ())
     }
 
@@ -245,13 +261,7 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    pub async fn create_session(
-        &self,
-        hash: &str,
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn create_session(&self, hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
         self.exec(Stmt::new(
             "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![hash, user_id, now, expires_at],
@@ -259,11 +269,7 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    pub async fn session_user(
-        &self,
-        hash: &str,
-        now: i64,
-    ) -> Result<Option<SessionUser>, StoreError> {
+    pub async fn session_user(&self, hash: &str, now: i64) -> Result<Option<SessionUser>, StoreError> {
         self.one(Stmt::new(
             "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.hash = ?1 AND s.expires_at > ?2",
@@ -273,11 +279,8 @@ impl<D: Driver> Store<D> {
     }
 
     pub async fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
-        self.exec(Stmt::new(
-            "DELETE FROM sessions WHERE hash = ?1",
-            params![hash],
-        ))
-        .await
+        self.exec(Stmt::new("DELETE FROM sessions WHERE hash = ?1", params![hash]))
+            .await
     }
 
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<MembershipRow>, StoreError> {
@@ -312,19 +315,13 @@ impl<D: Driver> Store<D> {
     }
 
     pub async fn scope_catalogue(&self) -> Result<Vec<ScopeRow>, StoreError> {
-        self.all(Stmt::new(
-            "SELECT name, description FROM scopes ORDER BY name",
-            vec![],
-        ))
-        .await
+        self.all(Stmt::new("SELECT name, description FROM scopes ORDER BY name", vec![]))
+            .await
     }
 
     pub async fn org(&self, id: &str) -> Result<Option<OrgRow>, StoreError> {
-        self.one(Stmt::new(
-            "SELECT id, slug, name FROM orgs WHERE id = ?1",
-            params![id],
-        ))
-        .await
+        self.one(Stmt::new("SELECT id, slug, name FROM orgs WHERE id = ?1", params![id]))
+            .await
     }
 
     // ---- apps -----------------------------------------------------------
@@ -333,8 +330,9 @@ impl<D: Driver> Store<D> {
         self.exec(Stmt::new(
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_url, \
-             webhook_events, status, version, created_by, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+             webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
+             webhook_secret) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             params![
                 &a.id,
                 &a.owner_org_id,
@@ -356,7 +354,10 @@ impl<D: Driver> Store<D> {
                 a.version,
                 a.created_by.clone(),
                 a.created_at,
-                a.updated_at
+                a.updated_at,
+                a.bot_public,
+                a.bot_require_code_grant,
+                a.webhook_secret.clone()
             ],
         ))
         .await
@@ -403,6 +404,8 @@ impl<D: Driver> Store<D> {
     /// a verifier for a code that had no challenge, RFC 9700 §2.1.1).
     /// Returns `None` if any condition fails; nothing is changed then.
     pub async fn redeem_code(&self, r: &Redemption<'_>) -> Result<Option<Redeemed>, StoreError> {
+        // Statements 2.. select from the code row *this* call marked (grant_id
+        // = ours), so they do nothing unless statement 1 won.
         let mut stmts = vec![
             Stmt::new(
                 "UPDATE codes SET used_at = ?1, grant_id = ?2 \
@@ -410,6 +413,33 @@ impl<D: Driver> Store<D> {
                  AND used_at IS NULL AND expires_at > ?1 \
                  RETURNING org_id, user_id, actor, scopes",
                 params![r.now, r.grant_id, r.code_hash, r.app_id, r.redirect_uri, r.challenge],
+            ),
+            // Was the app already installed in this org? (For the installed event.)
+            Stmt::new(
+                "SELECT EXISTS (SELECT 1 FROM installs i JOIN codes c ON c.app_id = i.app_id AND c.org_id = i.org_id \
+                 WHERE c.hash = ?1 AND c.grant_id = ?2 AND i.revoked_at IS NULL) AS existed",
+                params![r.code_hash, r.grant_id],
+            ),
+            // One live token set per (app, org, actor[, user]) (FeatureOS): the
+            // new authorization replaces the previous one.
+            Stmt::new(
+                "UPDATE grants SET revoked_at = ?3 WHERE revoked_at IS NULL AND source = 'authorization_code' \
+                 AND id IN (SELECT g.id FROM grants g JOIN codes c ON c.app_id = g.app_id AND c.org_id = g.org_id \
+                   AND c.actor = g.actor AND (c.actor = 'app' OR c.user_id IS g.user_id) \
+                   WHERE c.hash = ?1 AND c.grant_id = ?2)",
+                params![r.code_hash, r.grant_id, r.now],
+            ),
+            Stmt::new(
+                "INSERT INTO installs (app_id, org_id, app_actor, scopes, installed_by, created_at, updated_at) \
+                 SELECT app_id, org_id, actor = 'app', CASE WHEN actor = 'app' THEN scopes ELSE '[]' END, user_id, used_at, used_at \
+                 FROM codes WHERE hash = ?1 AND grant_id = ?2 \
+                 ON CONFLICT (app_id, org_id) DO UPDATE SET \
+                   app_actor = CASE WHEN installs.revoked_at IS NULL THEN MAX(installs.app_actor, excluded.app_actor) ELSE excluded.app_actor END, \
+                   scopes = CASE WHEN excluded.app_actor = 1 THEN excluded.scopes WHEN installs.revoked_at IS NULL THEN installs.scopes ELSE '[]' END, \
+                   created_at = CASE WHEN installs.revoked_at IS NULL THEN installs.created_at ELSE excluded.created_at END, \
+                   installed_by = CASE WHEN installs.revoked_at IS NULL THEN installs.installed_by ELSE excluded.installed_by END, \
+                   updated_at = excluded.updated_at, revoked_at = NULL",
+                params![r.code_hash, r.grant_id],
             ),
             Stmt::new(
                 "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at) \
@@ -430,21 +460,22 @@ impl<D: Driver> Store<D> {
                 params![r.code_hash, r.grant_id, &rt.hash, rt.expires_at],
             ));
         }
-        let mut results = self.db.batch(stmts).await?;
-        let first = if results.is_empty() {
-            Vec::new()
-        } else {
-            results.swap_remove(0)
-        };
-        Ok(decode::<Redeemed>(first)?.into_iter().next())
+        let mut results = self.db.batch(stmts).await?.into_iter();
+        let first = results.next().unwrap_or_default();
+        let existed = results
+            .next()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.get("existed").and_then(|v| v.as_i64()))
+            .unwrap_or(0);
+        Ok(decode::<Redeemed>(first)?.into_iter().next().map(|mut r| {
+            r.new_install = existed == 0;
+            r
+        }))
     }
 
     pub async fn code(&self, hash: &str) -> Result<Option<CodeRow>, StoreError> {
-        self.one(Stmt::new(
-            "SELECT * FROM codes WHERE hash = ?1",
-            params![hash],
-        ))
-        .await
+        self.one(Stmt::new("SELECT * FROM codes WHERE hash = ?1", params![hash]))
+            .await
     }
 
     // ---- tokens ---------------------------------------------------------

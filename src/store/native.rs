@@ -31,27 +31,17 @@ impl NativeDriver {
             conn.execute_batch(&std::fs::read_to_string(f).map_err(err)?)
                 .map_err(err)?;
         }
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     /// Run raw SQL (fixtures in tests).
     pub fn exec(&self, sql: &str) -> Result<(), StoreError> {
-        self.conn
-            .lock()
-            .map_err(err)?
-            .execute_batch(sql)
-            .map_err(err)
+        self.conn.lock().map_err(err)?.execute_batch(sql).map_err(err)
     }
 
     fn run(conn: &Connection, stmt: &Stmt) -> Result<Vec<Row>, StoreError> {
         let mut prepared = conn.prepare(stmt.sql).map_err(err)?;
-        let names: Vec<String> = prepared
-            .column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = prepared.column_names().iter().map(|s| s.to_string()).collect();
         let params: Vec<rusqlite::types::Value> = stmt
             .params
             .iter()
@@ -61,9 +51,7 @@ impl NativeDriver {
                 Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
             })
             .collect();
-        let mut rows = prepared
-            .query(rusqlite::params_from_iter(params))
-            .map_err(err)?;
+        let mut rows = prepared.query(rusqlite::params_from_iter(params)).map_err(err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
             let mut map = Row::new();

@@ -53,10 +53,7 @@ impl Driver for D1Driver {
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
-        let prepared = stmts
-            .iter()
-            .map(|s| bind(&self.0, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let prepared = stmts.iter().map(|s| bind(&self.0, s)).collect::<Result<Vec<_>, _>>()?;
         let results = self.0.batch(prepared).await.map_err(err)?;
         results
             .into_iter()

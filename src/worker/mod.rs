@@ -1,14 +1,19 @@
 //! Cloudflare Workers adapter: bindings in, plain requests to the core, plain
-//! responses out, one JSON log line per request. No protocol decision here.
+//! responses out, one JSON log line per request, deferred work handed to
+//! `waitUntil`, and the cron trigger. No protocol decision is made here.
 
 mod d1;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{
+    event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, ScheduleContext,
+    ScheduledEvent,
+};
 
 use crate::config::Config;
 use crate::http;
 use crate::server::Server;
 use crate::store::Store;
+use crate::tasks::{self, Outbound, Task};
 
 fn config(env: &Env) -> std::result::Result<Config, String> {
     Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
@@ -16,6 +21,10 @@ fn config(env: &Env) -> std::result::Result<Config, String> {
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
+    Ok(Store::new(d1::D1Driver(env.d1("DB")?)))
 }
 
 async fn to_core(mut req: Request) -> Result<http::Request> {
@@ -33,10 +42,10 @@ async fn to_core(mut req: Request) -> Result<http::Request> {
         .get("content-length")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if declared <= http::MAX_BODY && !matches!(core.method.as_str(), "GET" | "HEAD") {
-        core.body = req.bytes().await.unwrap_or_default();
-    } else if declared > http::MAX_BODY {
+    if declared > http::MAX_BODY {
         core.body = vec![0; http::MAX_BODY + 1];
+    } else if !matches!(core.method.as_str(), "GET" | "HEAD") {
+        core.body = req.bytes().await.unwrap_or_default();
     }
     Ok(core)
 }
@@ -50,8 +59,42 @@ fn from_core(resp: http::Response) -> Result<Response> {
     Ok(out)
 }
 
+/// Webhook deliveries through `fetch`.
+struct FetchOutbound;
+
+impl Outbound for FetchOutbound {
+    async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> std::result::Result<u16, String> {
+        let h = Headers::new();
+        for (k, v) in headers {
+            h.set(k, v).map_err(|e| e.to_string())?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(h)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        Fetch::Request(req)
+            .send()
+            .await
+            .map(|r| r.status_code())
+            .map_err(|e| e.to_string())
+    }
+}
+
+async fn run_tasks(env: Env, list: Vec<Task>, now: i64) {
+    let Ok(store) = store(&env) else { return };
+    for t in list {
+        if let Err(e) = tasks::run(&store, &FetchOutbound, t, now).await {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "deferred task failed", "error": e.0})
+            );
+        }
+    }
+}
+
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let started = now_ms();
     let config = match config(&env) {
         Ok(c) => c,
@@ -64,9 +107,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     let core_req = to_core(req).await?;
-    let server = Server::new(Store::new(d1::D1Driver(env.d1("DB")?)), config);
-    let (resp, outcome) = server.handle(&core_req, (started / 1000.0) as i64).await;
-    // Route, status and timing only: never a query string, body, cookie or token.
+    let server = Server::new(store(&env)?, config);
+    let now = (started / 1000.0) as i64;
+    let (resp, mut outcome) = server.handle(&core_req, now).await;
+    let deferred = std::mem::take(&mut outcome.tasks);
+    let n_tasks = deferred.len();
+    if n_tasks > 0 {
+        ctx.wait_until(run_tasks(env.clone(), deferred, now));
+    }
+    // Route, status, timing, app and org only: never a query string, body,
+    // cookie, secret, code or token.
     worker::console_log!(
         "{}",
         serde_json::json!({
@@ -74,7 +124,35 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             "method": core_req.method,
             "status": resp.status,
             "ms": now_ms() - started,
+            "app": outcome.app,
+            "org": outcome.org,
+            "deferred": n_tasks,
         })
     );
     from_core(resp)
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let started = now_ms();
+    let now = (started / 1000.0) as i64;
+    let (Ok(config), Ok(store)) = (config(&env), store(&env)) else {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "msg": "scheduled: bad configuration or binding"})
+        );
+        return;
+    };
+    let swept = tasks::sweep(&store, &config, now, config.sweep_limit).await;
+    let retried = tasks::retry_due(&store, &FetchOutbound, now, 50).await;
+    worker::console_log!(
+        "{}",
+        serde_json::json!({
+            "route": "scheduled",
+            "cron": event.cron(),
+            "swept": swept.as_ref().map(|v| v.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()).map_err(|e| e.0.clone()),
+            "webhook_retries": retried.map_err(|e| e.0),
+            "ms": now_ms() - started,
+        })
+    );
 }

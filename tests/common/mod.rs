@@ -66,11 +66,7 @@ impl<'a> Client<'a> {
         }
         let (resp, _) = pollster::block_on(self.server.handle(&req, self.now));
         if let Some(set) = resp.get_header("Set-Cookie") {
-            let value = set
-                .split(';')
-                .next()
-                .unwrap()
-                .trim_start_matches("eo_session=");
+            let value = set.split(';').next().unwrap().trim_start_matches("eo_session=");
             self.cookie = (!value.is_empty()).then(|| value.to_string());
         }
         resp
@@ -120,10 +116,7 @@ pub fn register_app(c: &mut Client, body: serde_json::Value) -> (String, Option<
 pub fn location_param(r: &Response, name: &str) -> Option<String> {
     let loc = r.get_header("Location")?;
     let u = url::Url::parse(loc).ok()?;
-    let v = u
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned());
+    let v = u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     v
 }
 

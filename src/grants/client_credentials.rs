@@ -1,0 +1,93 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): the app acts as itself
+//! (actor `app`, a bot identity) inside an org that installed it with that
+//! actor, or, for bot-only apps (Fluxer), inside its owner org. No refresh
+//! token is issued (§4.4.3). The org is named with the `org_id` parameter
+//! when the app could act in more than one.
+
+use super::mint_access;
+use crate::client_auth::{Client, Method};
+use crate::crypto;
+use crate::endpoints::token::TokenResponse;
+use crate::error::OAuthError;
+use crate::http::Params;
+use crate::scope;
+use crate::server::Ctx;
+use crate::store::Driver;
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+    let app = &client.app;
+    if client.method == Method::None {
+        return Err(OAuthError::UnauthorizedClient(
+            "client_credentials needs a confidential client".into(),
+        ));
+    }
+    if !app.actor_mode_list().iter().any(|m| m == "app") {
+        return Err(OAuthError::UnauthorizedClient(
+            "this app does not allow the app actor".into(),
+        ));
+    }
+    let requested = match form.get("scope").map(scope::parse) {
+        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
+        Some(Ok(s)) => s,
+        None => Vec::new(),
+    };
+    let declared = app.scope_list();
+    let bot_only = app.actor_mode_list() == ["app"];
+    let owner_allowed = bot_only && app.bot_require_code_grant == 0;
+    let org_id = match form.get("org_id") {
+        Some(o) if o.len() <= 128 => o.to_string(),
+        Some(_) => return Err(OAuthError::InvalidRequest("org_id is too long".into())),
+        None => {
+            let installs = ctx.store.app_actor_installs(&app.id).await?;
+            match (installs.as_slice(), owner_allowed) {
+                ([only], false) => only.org_id.clone(),
+                ([], true) => app.owner_org_id.clone(),
+                _ => return Err(OAuthError::InvalidRequest("name the organization with org_id".into())),
+            }
+        }
+    };
+    let allowed = match ctx.store.install(&app.id, &org_id).await? {
+        Some(i) if i.app_actor == 1 => scope::intersect(&scope::from_json(&i.scopes), &declared),
+        _ if org_id == app.owner_org_id && owner_allowed => declared,
+        _ => {
+            return Err(OAuthError::UnauthorizedClient(
+                "an admin of that organization has not installed this app with its own actor".into(),
+            ))
+        }
+    };
+    let scopes = if requested.is_empty() {
+        allowed.clone()
+    } else {
+        requested
+    };
+    if let Some(bad) = scope::first_outside(&scopes, &allowed) {
+        return Err(OAuthError::InvalidScope(format!(
+            "scope {bad:?} was not granted to the app in that organization"
+        )));
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::InvalidScope(
+            "no scope is granted to the app in that organization".into(),
+        ));
+    }
+    let access = mint_access(ctx.config, ctx.now);
+    let grant_id = crypto::new_id("grt_");
+    ctx.store
+        .issue_app_token(
+            &grant_id,
+            &app.id,
+            &org_id,
+            &scope::to_json(&scopes),
+            &access.row,
+            ctx.now,
+        )
+        .await?;
+    ctx.note(&app.id, Some(&org_id));
+    Ok(TokenResponse {
+        access_token: access.plain,
+        token_type: "Bearer",
+        expires_in: ctx.config.access_ttl,
+        refresh_token: None,
+        scope: scope::join(&scopes),
+    })
+}

@@ -1,0 +1,608 @@
+//! Storage for installs, consents, app lifecycle, users' and admins' control,
+//! the audit log, webhooks, rate limits and the sweep.
+
+use serde::Deserialize;
+
+use super::{AppRow, Driver, NewToken, Stmt, Store};
+use crate::error::StoreError;
+use crate::params;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallRow {
+    pub app_id: String,
+    pub org_id: String,
+    pub app_actor: i64,
+    pub scopes: String,
+    pub installed_by: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsentRow {
+    pub org_id: String,
+    pub actor: String,
+    pub scopes: String,
+}
+
+/// A live authorization as its user or an org admin sees it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizationRow {
+    pub app_id: String,
+    pub app_name: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub actor: String,
+    pub scopes: String,
+    pub user_id: Option<String>,
+    pub user_email: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRow {
+    pub app_id: String,
+    pub app_name: String,
+    pub org_id: String,
+    pub org_slug: String,
+    pub org_name: String,
+    pub app_actor: i64,
+    pub installed_by: Option<String>,
+    pub created_at: i64,
+    pub live_grants: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub org_id: String,
+    pub at: i64,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub app_id: Option<String>,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub app_id: String,
+    pub org_id: Option<String>,
+    pub event: String,
+    pub url: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Fields an update may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub homepage_url: Option<Option<String>>,
+    pub terms_url: Option<Option<String>>,
+    pub privacy_url: Option<Option<String>>,
+    pub icon: Option<Option<String>>,
+    pub redirect_uris: Option<String>,
+    pub scopes: Option<String>,
+    pub actor_modes: Option<String>,
+    pub webhook_url: Option<Option<String>>,
+    pub webhook_events: Option<String>,
+    pub bot_public: Option<i64>,
+    pub bot_require_code_grant: Option<i64>,
+}
+
+/// An audit record as a statement, to be written after the response.
+pub fn audit_stmt(
+    org_id: &str,
+    now: i64,
+    actor_type: &str,
+    actor_id: &str,
+    app_id: Option<&str>,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Stmt {
+    Stmt::new(
+        "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![org_id, now, actor_type, actor_id, app_id.map(str::to_string), action, detail.to_string()],
+    )
+}
+
+fn opt(v: &Option<Option<String>>) -> (i64, Option<String>) {
+    match v {
+        Some(inner) => (1, inner.clone()),
+        None => (0, None),
+    }
+}
+
+impl<D: Driver> Store<D> {
+    // ---- consents (prompt=none, not asking twice) -----------------------
+
+    pub async fn save_consent(
+        &self,
+        user_id: &str,
+        app_id: &str,
+        org_id: &str,
+        actor: &str,
+        scopes: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(Stmt::new(
+            "INSERT INTO consents (user_id, app_id, org_id, actor, scopes, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (user_id, app_id, org_id, actor) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+            params![user_id, app_id, org_id, actor, scopes, now],
+        ))
+        .await
+    }
+
+    /// Prior consents of a user for an app, newest first, only in orgs the
+    /// user still belongs to and where the app is still installed.
+    pub async fn consents(&self, user_id: &str, app_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT c.org_id, c.actor, c.scopes FROM consents c \
+             JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.user_id \
+             JOIN installs i ON i.app_id = c.app_id AND i.org_id = c.org_id AND i.revoked_at IS NULL \
+             WHERE c.user_id = ?1 AND c.app_id = ?2 ORDER BY c.updated_at DESC",
+            params![user_id, app_id],
+        ))
+        .await
+    }
+
+    // ---- installs and client_credentials --------------------------------
+
+    pub async fn install(&self, app_id: &str, org_id: &str) -> Result<Option<InstallRow>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT app_id, org_id, app_actor, scopes, installed_by, created_at FROM installs \
+             WHERE app_id = ?1 AND org_id = ?2 AND revoked_at IS NULL",
+            params![app_id, org_id],
+        ))
+        .await
+    }
+
+    pub async fn app_actor_installs(&self, app_id: &str) -> Result<Vec<InstallRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT app_id, org_id, app_actor, scopes, installed_by, created_at FROM installs \
+             WHERE app_id = ?1 AND revoked_at IS NULL AND app_actor = 1",
+            params![app_id],
+        ))
+        .await
+    }
+
+    /// Issue a client_credentials access token: a new grant that replaces the
+    /// app's previous client_credentials grant in that org, in one batch.
+    pub async fn issue_app_token(
+        &self,
+        grant_id: &str,
+        app_id: &str,
+        org_id: &str,
+        scopes: &str,
+        access: &NewToken,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE grants SET revoked_at = ?3 WHERE app_id = ?1 AND org_id = ?2 AND actor = 'app' \
+                     AND source = 'client_credentials' AND revoked_at IS NULL",
+                    params![app_id, org_id, now],
+                ),
+                Stmt::new(
+                    "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
+                     VALUES (?1, ?2, ?3, NULL, 'app', ?4, ?5, 'client_credentials')",
+                    params![grant_id, app_id, org_id, scopes, now],
+                ),
+                Stmt::new(
+                    "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) VALUES (?1, 'access', ?2, ?3, ?4, ?5)",
+                    params![&access.hash, grant_id, scopes, now, access.expires_at],
+                ),
+            ])
+            .await
+            .map(|_| ())
+    }
+
+    // ---- app lifecycle ----------------------------------------------------
+
+    /// Apply a patch if `version` is current (optimistic concurrency); returns
+    /// the updated app, or `None` when the version was stale or the app gone.
+    pub async fn update_app(
+        &self,
+        id: &str,
+        version: i64,
+        p: &AppPatch,
+        now: i64,
+    ) -> Result<Option<AppRow>, StoreError> {
+        let (hs, h) = opt(&p.homepage_url);
+        let (ts, t) = opt(&p.terms_url);
+        let (ps, pr) = opt(&p.privacy_url);
+        let (is, i) = opt(&p.icon);
+        let (ws, w) = opt(&p.webhook_url);
+        self.one(Stmt::new(
+            "UPDATE apps SET name = COALESCE(?3, name), description = COALESCE(?4, description), \
+             homepage_url = CASE WHEN ?5 THEN ?6 ELSE homepage_url END, terms_url = CASE WHEN ?7 THEN ?8 ELSE terms_url END, \
+             privacy_url = CASE WHEN ?9 THEN ?10 ELSE privacy_url END, icon = CASE WHEN ?11 THEN ?12 ELSE icon END, \
+             redirect_uris = COALESCE(?13, redirect_uris), scopes = COALESCE(?14, scopes), actor_modes = COALESCE(?15, actor_modes), \
+             webhook_url = CASE WHEN ?16 THEN ?17 ELSE webhook_url END, webhook_events = COALESCE(?18, webhook_events), \
+             bot_public = COALESCE(?19, bot_public), bot_require_code_grant = COALESCE(?20, bot_require_code_grant), \
+             version = version + 1, updated_at = ?21 \
+             WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
+            params![
+                id,
+                version,
+                p.name.clone(),
+                p.description.clone(),
+                hs,
+                h,
+                ts,
+                t,
+                ps,
+                pr,
+                is,
+                i,
+                p.redirect_uris.clone(),
+                p.scopes.clone(),
+                p.actor_modes.clone(),
+                ws,
+                w,
+                p.webhook_events.clone(),
+                p.bot_public,
+                p.bot_require_code_grant,
+                now
+            ],
+        ))
+        .await
+    }
+
+    /// Replace the client secret: the old one stops working at once; tokens
+    /// already issued live on (fsckmsft).
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<Option<AppRow>, StoreError> {
+        self.one(Stmt::new(
+            "UPDATE apps SET secret_hash = ?2, secret_expires_at = ?3, version = version + 1, updated_at = ?4 \
+             WHERE id = ?1 AND status != 'deleted' AND client_type = 'confidential' RETURNING *",
+            params![id, hash, expires_at, now],
+        ))
+        .await
+    }
+
+    pub async fn set_app_status(&self, id: &str, status: &str, now: i64) -> Result<Option<AppRow>, StoreError> {
+        self.one(Stmt::new(
+            "UPDATE apps SET status = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1 AND status != 'deleted' RETURNING *",
+            params![id, status, now],
+        ))
+        .await
+    }
+
+    /// Delete an app: irreversible. Its secret is erased, every grant and
+    /// install revoked, consents forgotten. The row stays (status `deleted`)
+    /// so ids are never reused and the `app.deleted` webhook can be signed.
+    pub async fn delete_app(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        self.db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE apps SET status = 'deleted', secret_hash = NULL, redirect_uris = '[]', version = version + 1, updated_at = ?2 \
+                     WHERE id = ?1",
+                    params![id, now],
+                ),
+                Stmt::new("UPDATE grants SET revoked_at = ?2 WHERE app_id = ?1 AND revoked_at IS NULL", params![id, now]),
+                Stmt::new("UPDATE installs SET revoked_at = ?2 WHERE app_id = ?1 AND revoked_at IS NULL", params![id, now]),
+                Stmt::new("DELETE FROM consents WHERE app_id = ?1", params![id]),
+                Stmt::new("DELETE FROM codes WHERE app_id = ?1 AND used_at IS NULL", params![id]),
+            ])
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn installations_of_app(&self, app_id: &str) -> Result<Vec<InstallationRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT i.app_id, a.name AS app_name, i.org_id, o.slug AS org_slug, o.name AS org_name, i.app_actor, i.installed_by, i.created_at, \
+             (SELECT count(*) FROM grants g WHERE g.app_id = i.app_id AND g.org_id = i.org_id AND g.revoked_at IS NULL) AS live_grants \
+             FROM installs i JOIN orgs o ON o.id = i.org_id JOIN apps a ON a.id = i.app_id \
+             WHERE i.app_id = ?1 AND i.revoked_at IS NULL ORDER BY i.created_at, o.slug",
+            params![app_id],
+        ))
+        .await
+    }
+
+    pub async fn installations_in_org(&self, org_id: &str) -> Result<Vec<InstallationRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT i.app_id, a.name AS app_name, i.org_id, o.slug AS org_slug, o.name AS org_name, i.app_actor, i.installed_by, i.created_at, \
+             (SELECT count(*) FROM grants g WHERE g.app_id = i.app_id AND g.org_id = i.org_id AND g.revoked_at IS NULL) AS live_grants \
+             FROM installs i JOIN orgs o ON o.id = i.org_id JOIN apps a ON a.id = i.app_id \
+             WHERE i.org_id = ?1 AND i.revoked_at IS NULL AND a.status != 'deleted' ORDER BY a.name",
+            params![org_id],
+        ))
+        .await
+    }
+
+    // ---- users' and admins' control ------------------------------------
+
+    pub async fn authorizations_of_user(&self, user_id: &str) -> Result<Vec<AuthorizationRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT g.app_id, a.name AS app_name, g.org_id, o.name AS org_name, g.actor, g.scopes, g.user_id, u.email AS user_email, \
+             g.created_at FROM grants g JOIN apps a ON a.id = g.app_id JOIN orgs o ON o.id = g.org_id \
+             LEFT JOIN users u ON u.id = g.user_id \
+             WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND a.status != 'deleted' ORDER BY g.created_at DESC",
+            params![user_id],
+        ))
+        .await
+    }
+
+    /// A user disconnects an app (in one org, or everywhere): their grants
+    /// die and their consent is forgotten. Returns the revoked grants' orgs.
+    pub async fn revoke_user_app(
+        &self,
+        user_id: &str,
+        app_id: &str,
+        org_id: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut res = self
+            .db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE grants SET revoked_at = ?4 WHERE user_id = ?1 AND app_id = ?2 AND (?3 IS NULL OR org_id = ?3) \
+                     AND revoked_at IS NULL RETURNING org_id",
+                    params![user_id, app_id, org_id.map(str::to_string), now],
+                ),
+                Stmt::new(
+                    "DELETE FROM consents WHERE user_id = ?1 AND app_id = ?2 AND (?3 IS NULL OR org_id = ?3)",
+                    params![user_id, app_id, org_id.map(str::to_string)],
+                ),
+            ])
+            .await?
+            .into_iter();
+        let mut orgs: Vec<String> = res
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| r.get("org_id").and_then(|v| v.as_str()).map(str::to_string))
+            .collect();
+        orgs.sort();
+        orgs.dedup();
+        Ok(orgs)
+    }
+
+    /// An org admin removes an app from the org: the install, every grant of
+    /// the app in the org, and every consent there. Other apps are untouched.
+    pub async fn revoke_install(&self, org_id: &str, app_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut res = self
+            .db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE installs SET revoked_at = ?3 WHERE org_id = ?1 AND app_id = ?2 AND revoked_at IS NULL RETURNING app_id",
+                    params![org_id, app_id, now],
+                ),
+                Stmt::new(
+                    "UPDATE grants SET revoked_at = ?3 WHERE org_id = ?1 AND app_id = ?2 AND revoked_at IS NULL RETURNING id",
+                    params![org_id, app_id, now],
+                ),
+                Stmt::new("DELETE FROM consents WHERE org_id = ?1 AND app_id = ?2", params![org_id, app_id]),
+            ])
+            .await?
+            .into_iter();
+        let installs = res.next().unwrap_or_default().len();
+        let grants = res.next().unwrap_or_default().len();
+        Ok(installs + grants > 0)
+    }
+
+    // ---- audit log --------------------------------------------------------
+
+    pub async fn audit_page(&self, org_id: &str, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT id, org_id, at, actor_type, actor_id, app_id, action, detail FROM audit_events \
+             WHERE org_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+            params![org_id, before, limit],
+        ))
+        .await
+    }
+
+    // ---- webhooks -----------------------------------------------------------
+
+    pub async fn subscription(&self, app_id: &str, org_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        #[derive(Deserialize)]
+        struct S {
+            events: String,
+        }
+        let row: Option<S> = self
+            .one(Stmt::new(
+                "SELECT events FROM webhook_subscriptions WHERE app_id = ?1 AND org_id = ?2",
+                params![app_id, org_id],
+            ))
+            .await?;
+        Ok(row.map(|s| crate::scope::from_json(&s.events)))
+    }
+
+    pub async fn set_subscription(
+        &self,
+        app_id: &str,
+        org_id: &str,
+        events: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match events {
+            Some(e) => {
+                self.exec(Stmt::new(
+                    "INSERT INTO webhook_subscriptions (app_id, org_id, events, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+                     ON CONFLICT (app_id, org_id) DO UPDATE SET events = excluded.events, updated_at = excluded.updated_at",
+                    params![app_id, org_id, e, now],
+                ))
+                .await
+            }
+            None => {
+                self.exec(Stmt::new(
+                    "DELETE FROM webhook_subscriptions WHERE app_id = ?1 AND org_id = ?2",
+                    params![app_id, org_id],
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Org events go to subscribers in that org; app-wide events (no org) to
+    /// an app that subscribed to them in any org.
+    pub async fn subscribed(&self, app_id: &str, org_id: Option<&str>, event: &str) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct N {
+            n: i64,
+        }
+        let n: Option<N> = self
+            .one(Stmt::new(
+                "SELECT count(*) AS n FROM webhook_subscriptions s, json_each(s.events) e \
+                 WHERE s.app_id = ?1 AND (?2 IS NULL OR s.org_id = ?2) AND e.value = ?3",
+                params![app_id, org_id.map(str::to_string), event],
+            ))
+            .await?;
+        Ok(n.is_some_and(|n| n.n > 0))
+    }
+
+    pub async fn insert_delivery(&self, d: &DeliveryRow) -> Result<(), StoreError> {
+        self.exec(Stmt::new(
+            "INSERT INTO webhook_deliveries (id, app_id, org_id, event, url, payload, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8)",
+            params![&d.id, &d.app_id, d.org_id.clone(), &d.event, &d.url, &d.payload, d.next_attempt_at, d.created_at],
+        ))
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        status: &str,
+        attempts: i64,
+        code: Option<i64>,
+        error: Option<&str>,
+        next: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(Stmt::new(
+            "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, last_status = ?4, last_error = ?5, next_attempt_at = ?6, updated_at = ?7 \
+             WHERE id = ?1",
+            params![id, status, attempts, code, error.map(str::to_string), next, now],
+        ))
+        .await
+    }
+
+    pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+            params![now, limit],
+        ))
+        .await
+    }
+
+    pub async fn deliveries_of_app(&self, app_id: &str, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT * FROM webhook_deliveries WHERE app_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
+            params![app_id, limit],
+        ))
+        .await
+    }
+
+    // ---- rate limits --------------------------------------------------------
+
+    /// Failures recorded for `key` in the window that started after `since`.
+    pub async fn failures(&self, key: &str, since: i64) -> Result<i64, StoreError> {
+        #[derive(Deserialize)]
+        struct C {
+            count: i64,
+        }
+        let c: Option<C> = self
+            .one(Stmt::new(
+                "SELECT count FROM rate_limits WHERE key = ?1 AND window_start > ?2",
+                params![key, since],
+            ))
+            .await?;
+        Ok(c.map(|c| c.count).unwrap_or(0))
+    }
+
+    /// Count a failure in a fixed window of `window` seconds; returns the
+    /// window's start so the caller can say when it reopens.
+    pub async fn record_failure(&self, key: &str, now: i64, window: i64) -> Result<i64, StoreError> {
+        #[derive(Deserialize)]
+        struct W {
+            window_start: i64,
+        }
+        let w: Option<W> = self
+            .one(Stmt::new(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.count + 1 ELSE 1 END, \
+                   window_start = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.window_start ELSE ?2 END \
+                 RETURNING window_start",
+                params![key, now, window],
+            ))
+            .await?;
+        Ok(w.map(|w| w.window_start).unwrap_or(now))
+    }
+
+    pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        self.exec(Stmt::new("DELETE FROM rate_limits WHERE key = ?1", params![key]))
+            .await
+    }
+
+    /// The app with its recent authentication failures, in one read.
+    pub async fn app_for_auth(&self, id: &str, since: i64) -> Result<Option<AppRow>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT a.*, COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || a.id AND r.window_start > ?2), 0) \
+             AS auth_failures FROM apps a WHERE a.id = ?1",
+            params![id, since],
+        ))
+        .await
+    }
+
+    // ---- the sweep ----------------------------------------------------------
+
+    /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
+    /// kept `spent_retention` seconds so a late replay is still detected.
+    pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let jobs: [(&str, &'static str); 7] = [
+            ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
+            ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
+            (
+                "access_tokens",
+                "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens WHERE kind = 'access' AND expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "refresh_tokens",
+                "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens WHERE kind = 'refresh' AND \
+                 ((expires_at IS NOT NULL AND expires_at <= ?1) OR (used_at IS NOT NULL AND used_at <= ?1 - ?2)) LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "revoked_grant_tokens",
+                "DELETE FROM tokens WHERE rowid IN (SELECT t.rowid FROM tokens t JOIN grants g ON g.id = t.grant_id \
+                 WHERE g.revoked_at IS NOT NULL AND g.revoked_at <= ?1 - ?2 LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "grants",
+                "DELETE FROM grants WHERE rowid IN (SELECT g.rowid FROM grants g WHERE g.revoked_at IS NOT NULL AND g.revoked_at <= ?1 - ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "rate_limits",
+                "DELETE FROM rate_limits WHERE rowid IN (SELECT rowid FROM rate_limits WHERE window_start <= ?1 - 86400 LIMIT ?3) RETURNING 1",
+            ),
+        ];
+        let stmts = jobs
+            .iter()
+            .map(|(_, sql)| Stmt::new(sql, params![now, spent_retention, limit]))
+            .collect();
+        let results = self.db.batch(stmts).await?;
+        Ok(jobs
+            .iter()
+            .zip(results)
+            .map(|((name, _), rows)| (name.to_string(), rows.len() as i64))
+            .collect())
+    }
+}
