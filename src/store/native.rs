@@ -39,6 +39,13 @@ impl NativeDriver {
         self.conn.lock().map_err(err)?.execute_batch(sql).map_err(err)
     }
 
+    /// First column of the first row as text (test assertions).
+    pub fn query_one_text(&self, sql: &str) -> String {
+        let conn = self.conn.lock().expect("lock");
+        conn.query_row(sql, [], |r| r.get::<_, String>(0))
+            .expect("one text row")
+    }
+
     fn run(conn: &Connection, stmt: &Stmt) -> Result<Vec<Row>, StoreError> {
         let mut prepared = conn.prepare(stmt.sql).map_err(err)?;
         let names: Vec<String> = prepared.column_names().iter().map(|s| s.to_string()).collect();

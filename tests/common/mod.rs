@@ -22,7 +22,7 @@ pub fn fixtures_sql() -> String {
          INSERT INTO memberships VALUES ('org_acme','usr_alice','owner'),('org_acme','usr_carol','member'),
            ('org_globex','usr_bob','admin');
          INSERT INTO role_permissions VALUES ('owner','profile:read'),('owner','posts:read'),('owner','posts:write'),
-           ('owner','webhooks:manage'),('owner','oauth_app.manage'),('admin','profile:read'),('admin','posts:read'),
+           ('owner','webhooks:manage'),('owner','oauth_app.manage'),('owner','org.admin'),('admin','org.admin'),('admin','profile:read'),('admin','posts:read'),
            ('admin','posts:write'),('admin','webhooks:manage'),('admin','oauth_app.manage'),
            ('member','profile:read'),('member','posts:read');
          INSERT INTO scopes VALUES ('profile:read','Read your profile'),('posts:read','Read posts'),
@@ -49,6 +49,26 @@ pub struct Client<'a> {
     pub server: &'a Server<NativeDriver>,
     pub cookie: Option<String>,
     pub now: i64,
+    pub outbound: Recorder,
+}
+
+/// Records webhook deliveries instead of sending them; answers `status`.
+#[derive(Default)]
+pub struct Recorder {
+    pub sent: std::cell::RefCell<Vec<(String, Vec<(String, String)>, String)>>,
+    pub status: std::cell::Cell<u16>,
+}
+
+impl edge_oauth::tasks::Outbound for Recorder {
+    async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, String> {
+        self.sent
+            .borrow_mut()
+            .push((url.to_string(), headers.to_vec(), body.to_string()));
+        match self.status.get() {
+            0 => Ok(200),
+            s => Ok(s),
+        }
+    }
 }
 
 impl<'a> Client<'a> {
@@ -57,6 +77,7 @@ impl<'a> Client<'a> {
             server,
             cookie: None,
             now: NOW,
+            outbound: Recorder::default(),
         }
     }
 
@@ -64,7 +85,17 @@ impl<'a> Client<'a> {
         if let Some(c) = &self.cookie {
             req = req.with_header("cookie", &format!("eo_session={c}"));
         }
-        let (resp, _) = pollster::block_on(self.server.handle(&req, self.now));
+        let (resp, outcome) = pollster::block_on(self.server.handle(&req, self.now));
+        // What the worker hands to waitUntil, done right after the response.
+        for task in outcome.tasks {
+            pollster::block_on(edge_oauth::tasks::run(
+                &self.server.store,
+                &self.outbound,
+                task,
+                self.now,
+            ))
+            .unwrap();
+        }
         if let Some(set) = resp.get_header("Set-Cookie") {
             let value = set.split(';').next().unwrap().trim_start_matches("eo_session=");
             self.cookie = (!value.is_empty()).then(|| value.to_string());
