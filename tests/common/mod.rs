@@ -52,10 +52,13 @@ pub struct Client<'a> {
     pub outbound: Recorder,
 }
 
+/// One recorded delivery: URL, headers, body.
+pub type Sent = (String, Vec<(String, String)>, String);
+
 /// Records webhook deliveries instead of sending them; answers `status`.
 #[derive(Default)]
 pub struct Recorder {
-    pub sent: std::cell::RefCell<Vec<(String, Vec<(String, String)>, String)>>,
+    pub sent: std::cell::RefCell<Vec<Sent>>,
     pub status: std::cell::Cell<u16>,
 }
 
