@@ -20,9 +20,11 @@ db: tools
 	@$(WRANGLER) d1 execute DB --local --file build/seed.sql >/dev/null
 	@echo "db: migrations applied and fixtures seeded in the local D1 (.wrangler/state)"
 
+# `make dev PROFILE=featureos` (or fsckmsft, fluxer, azure-devops) runs with
+# that platform's lifetimes and prefixes from profiles/.
 dev: build db
 	@node scripts/dev-banner.mjs
-	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local
+	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local $(if $(PROFILE),$$(node scripts/profile-vars.mjs $(PROFILE)))
 
 fmt:
 	cargo fmt --all
