@@ -150,8 +150,14 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         serde_json::json!({
             "route": "scheduled",
             "cron": event.cron(),
-            "swept": swept.as_ref().map(|v| v.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()).map_err(|e| e.0.clone()),
-            "webhook_retries": retried.map_err(|e| e.0),
+            "swept": match &swept {
+                Ok(v) => serde_json::json!(v.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+                Err(e) => serde_json::json!({"error": e.0}),
+            },
+            "webhook_retries": match retried {
+                Ok(n) => serde_json::json!(n),
+                Err(e) => serde_json::json!({"error": e.0}),
+            },
             "ms": now_ms() - started,
         })
     );
