@@ -81,6 +81,18 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option
         .map(Principal::from_row))
 }
 
+/// The principal of a request's bearer token, or the RFC 6750 answer to send.
+pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Principal, Response> {
+    let Some(token) = presented(req) else {
+        return Err(unauthorized(false, "send an access token as Authorization: Bearer <token>"));
+    };
+    match validate(ctx, token).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(unauthorized(true, "the access token is invalid, expired or revoked")),
+        Err(e) => Err(crate::error::ApiError::from(e).into_response()),
+    }
+}
+
 /// 401 per RFC 6750 §3: no error code when no token was sent at all.
 pub fn unauthorized(token_sent: bool, description: &str) -> Response {
     let challenge = if token_sent {

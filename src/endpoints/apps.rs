@@ -375,13 +375,9 @@ async fn deliveries<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Resp
 
 /// Fluxer's "Get Current Application": the app of the bearer token.
 async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
-    let Some(token) = bearer::presented(req) else {
-        return bearer::unauthorized(false, "send an access token as Authorization: Bearer <token>");
-    };
-    let p = match bearer::validate(ctx, token).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return bearer::unauthorized(true, "the access token is invalid, expired or revoked"),
-        Err(e) => return ApiError::from(e).into_response(),
+    let p = match bearer::require(ctx, req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     match ctx.store.app(&p.row.app_id).await {
         Ok(Some(a)) => {

@@ -9,13 +9,9 @@ use crate::server::Ctx;
 use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
-    let Some(token) = bearer::presented(req) else {
-        return bearer::unauthorized(false, "send an access token as Authorization: Bearer <token>");
-    };
-    let principal = match bearer::validate(ctx, token).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return bearer::unauthorized(true, "the access token is invalid, expired or revoked"),
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    let principal = match bearer::require(ctx, req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     let r = &principal.row;
     ctx.note(&r.app_id, Some(&r.org_id));

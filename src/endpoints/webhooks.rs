@@ -20,13 +20,9 @@ struct Body {
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
-    let Some(token) = bearer::presented(req) else {
-        return bearer::unauthorized(false, "send an access token as Authorization: Bearer <token>");
-    };
-    let p = match bearer::validate(ctx, token).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return bearer::unauthorized(true, "the access token is invalid, expired or revoked"),
-        Err(e) => return ApiError::from(e).into_response(),
+    let p = match bearer::require(ctx, req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     if !p.can("webhooks:manage") {
         return bearer::insufficient_scope("webhooks:manage");
