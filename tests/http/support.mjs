@@ -1,0 +1,227 @@
+// Shared support for the workerd suites: one Miniflare per test file running
+// build/index.js (the release worker) against a fresh local D1 with the real
+// migrations and the SPEC fixtures, plus a cookie-jar "browser" and OAuth helpers.
+import { Miniflare, Log, LogLevel } from "miniflare";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { fixtureStatements, DEV_API_KEY } from "../../scripts/fixtures.mjs";
+
+const root = new URL("../../", import.meta.url);
+export { DEV_API_KEY };
+
+/** The [vars] table of wrangler.toml. */
+export function wranglerVars() {
+  const text = readFileSync(new URL("wrangler.toml", root), "utf8");
+  const vars = {};
+  let inVars = false;
+  for (const line of text.split("\n")) {
+    const section = line.match(/^\s*\[([^\]]+)\]/);
+    if (section) inVars = section[1].trim() === "vars";
+    const m = inVars && line.match(/^\s*([A-Z0-9_]+)\s*=\s*"([^"]*)"/);
+    if (m) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+/** Captures the worker's console output (one JSON line per request). */
+class CaptureLog extends Log {
+  constructor() {
+    super(LogLevel.INFO);
+    this.lines = [];
+  }
+  log(message) {
+    this.lines.push(String(message));
+  }
+}
+
+export async function startServer(vars = {}) {
+  const log = new CaptureLog();
+  const mf = new Miniflare({
+    scriptPath: new URL("build/index.js", root).pathname,
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-20",
+    d1Databases: ["DB"],
+    bindings: { ...wranglerVars(), ...vars },
+    host: "127.0.0.1",
+    port: 0,
+    log,
+  });
+  const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
+  const dir = new URL("migrations/", root);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(new URL(f, dir), "utf8").replace(/--.*$/gm, "");
+    for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+  }
+  for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
+  const base = url.href.replace(/\/$/, "");
+  return {
+    mf,
+    db,
+    base,
+    log,
+    fetch: (path, init = {}) => fetch(base + path, { redirect: "manual", ...init }),
+    async close() {
+      await mf.dispose();
+    },
+  };
+}
+
+export const b64url = (buf) => Buffer.from(buf).toString("base64url");
+
+export function pkcePair() {
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash("sha256").update(verifier).digest());
+  return { verifier, challenge };
+}
+
+export const basic = (id, secret) =>
+  "Basic " + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64");
+
+export const form = (obj) => new URLSearchParams(obj).toString();
+export const FORM = { "content-type": "application/x-www-form-urlencoded" };
+
+/** A browser: keeps cookies, never follows redirects by itself. */
+export class Browser {
+  constructor(server) {
+    this.server = server;
+    this.cookies = new Map();
+  }
+  async fetch(path, init = {}) {
+    const headers = new Headers(init.headers ?? {});
+    if (this.cookies.size) headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
+    const res = await this.server.fetch(path, { ...init, headers });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const i = pair.indexOf("=");
+      const [k, v] = [pair.slice(0, i), pair.slice(i + 1)];
+      if (v) this.cookies.set(k, v);
+      else this.cookies.delete(k);
+    }
+    return res;
+  }
+  post(path, fields, extra = {}) {
+    return this.fetch(path, { method: "POST", headers: { ...FORM, ...(extra.headers ?? {}) }, body: form(fields) });
+  }
+  async signIn(email, password) {
+    const res = await this.post("/signin", { email, password, return_to: "/" });
+    if (res.status !== 303) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
+    return res;
+  }
+  /** The session's CSRF token, read from the signed-in home page. */
+  async csrf() {
+    return hidden(await (await this.fetch("/")).text(), "csrf");
+  }
+}
+
+/** Undo HTML escaping of an attribute value. */
+export const unescape = (s) =>
+  s.replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCharCode(parseInt(h, 16)))
+    .replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+
+/** Value of a hidden input in a page. */
+export function hidden(html, name) {
+  const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
+  return m ? unescape(m[1]) : undefined;
+}
+
+/** Every hidden input of the first form. */
+export function hiddenFields(html) {
+  const out = {};
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    out[m[1]] = unescape(m[2]);
+  }
+  return out;
+}
+
+export async function registerApp(server, body = {}) {
+  const res = await server.fetch("/api/v1/apps", {
+    method: "POST",
+    headers: { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      name: "Test App",
+      redirect_uris: ["http://localhost:3000/callback"],
+      scopes: ["profile:read", "posts:read", "posts:write"],
+      ...body,
+    }),
+  });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export function api(server, method, path, body, key = DEV_API_KEY) {
+  const headers = { authorization: `Bearer ${key}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return server.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+export function authorizeQuery(app, extra = {}) {
+  return new URLSearchParams({
+    client_id: app.client_id,
+    redirect_uri: app.redirect_uris[0],
+    response_type: "code",
+    scope: "profile:read posts:read",
+    state: "st-" + b64url(randomBytes(6)),
+    ...extra,
+  }).toString();
+}
+
+/**
+ * GET authorize → consent page → POST approve; returns the redirect Location
+ * as a URL. `choose` sets org/actor/decision.
+ */
+export async function consent(browser, app, query = {}, choose = {}) {
+  const page = await browser.fetch(`/oauth/authorize?${authorizeQuery(app, query)}`);
+  if (page.status !== 200) throw new Error(`consent page: ${page.status} ${await page.text()}`);
+  const fields = hiddenFields(await page.text());
+  const res = await browser.post("/oauth/authorize", { ...fields, org: "org_acme", decision: "approve", ...choose });
+  return { res, location: res.headers.get("location") ? new URL(res.headers.get("location")) : null, fields };
+}
+
+export async function exchange(server, app, code, { verifier, redirect_uri } = {}) {
+  const body = { grant_type: "authorization_code", code, redirect_uri: redirect_uri ?? app.redirect_uris[0] };
+  if (verifier) body.code_verifier = verifier;
+  const headers = { ...FORM };
+  if (app.client_secret) headers.authorization = basic(app.client_id, app.client_secret);
+  else body.client_id = app.client_id;
+  return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
+}
+
+export function tokenRequest(server, app, fields) {
+  const headers = { ...FORM };
+  const body = { ...fields };
+  if (app.client_secret) headers.authorization = basic(app.client_id, app.client_secret);
+  else body.client_id = app.client_id;
+  return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
+}
+
+/** Signed-in alice approves `app` and exchanges the code: the token response. */
+export async function tokensFor(server, browser, app, query = {}, choose = {}) {
+  const { verifier, challenge } = pkcePair();
+  const { location } = await consent(browser, app, { code_challenge: challenge, code_challenge_method: "S256", ...query }, choose);
+  const res = await exchange(server, app, location.searchParams.get("code"), { verifier });
+  if (res.status !== 200) throw new Error(`exchange: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export function bearer(server, path, token, init = {}) {
+  return server.fetch(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
+}
+
+/** Deferred work (audit, webhooks) runs after the response: poll for it. */
+export async function eventually(fn, { timeout = 3000, every = 50 } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+  if (last) throw last;
+  return fn();
+}
