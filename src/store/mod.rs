@@ -126,8 +126,12 @@ impl AppRow {
     pub fn scope_list(&self) -> Vec<String> {
         crate::scope::from_json(&self.scopes)
     }
+    /// Allowed actor modes, `self` first: the consent screen's default is
+    /// the narrower identity, never the bot.
     pub fn actor_mode_list(&self) -> Vec<String> {
-        crate::scope::from_json(&self.actor_modes)
+        let mut modes: Vec<String> = crate::scope::from_json(&self.actor_modes);
+        modes.sort_by_key(|m| m != "self");
+        modes
     }
     pub fn is_public(&self) -> bool {
         self.client_type == "public"
