@@ -23,14 +23,20 @@ export function wranglerVars() {
   return vars;
 }
 
-/** Captures the worker's console output (one JSON line per request). */
+/** Captures miniflare's own messages and the worker's console output. */
 class CaptureLog extends Log {
   constructor() {
-    super(LogLevel.INFO);
+    super(LogLevel.WARN);
     this.lines = [];
   }
-  log(message) {
-    this.lines.push(String(message));
+  capture(stream) {
+    let buf = "";
+    stream.on("data", (chunk) => {
+      buf += chunk;
+      const parts = buf.split("\n");
+      buf = parts.pop();
+      this.lines.push(...parts);
+    });
   }
 }
 
@@ -46,6 +52,12 @@ export async function startServer(vars = {}) {
     host: "127.0.0.1",
     port: 0,
     log,
+    // The worker's console.log (one JSON line per request) lands here, so
+    // tests can read the logs and test output stays clean.
+    handleRuntimeStdio(stdout, stderr) {
+      log.capture(stdout);
+      log.capture(stderr);
+    },
   });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
