@@ -4,7 +4,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := npx --no-install wrangler
 
-.PHONY: dev test tools build db seed check native-test http-test deploy-check fmt clean
+.PHONY: dev test tools build db seed check native-test http-test browser-test deploy-check fmt clean
 
 tools:
 	@bash scripts/tools.sh
@@ -40,10 +40,15 @@ native-test:
 http-test: build
 	node --test --test-concurrency=1 tests/http/
 
+# The pages in a real headless Chromium (Debian's package, installed once).
+browser-test: build
+	@bash scripts/browser.sh
+	node --test --test-concurrency=1 tests/browser/
+
 deploy-check: build
 	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
 
-test: check native-test http-test deploy-check
+test: check native-test http-test browser-test deploy-check
 
 clean:
 	rm -rf build target .wrangler
