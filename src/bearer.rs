@@ -84,7 +84,10 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option
 /// The principal of a request's bearer token, or the RFC 6750 answer to send.
 pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Principal, Response> {
     let Some(token) = presented(req) else {
-        return Err(unauthorized(false, "send an access token as Authorization: Bearer <token>"));
+        return Err(unauthorized(
+            false,
+            "send an access token as Authorization: Bearer <token>",
+        ));
     };
     match validate(ctx, token).await {
         Ok(Some(p)) => Ok(p),
