@@ -21,6 +21,18 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+impl TokenResponse {
+    pub fn bearer(access: String, refresh: Option<String>, expires_in: i64, scopes: &[String]) -> Self {
+        TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: refresh,
+            scope: crate::scope::join(scopes),
+        }
+    }
+}
+
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match run(ctx, req).await {
         Ok(t) => Response::json(200, &t).no_store(),

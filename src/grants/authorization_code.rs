@@ -55,13 +55,13 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
                 let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
                 ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
             }
-            Ok(TokenResponse {
-                access_token: access.plain,
-                token_type: "Bearer",
-                expires_in: ctx.config.access_ttl,
-                refresh_token: Some(refresh.plain),
-                scope: scope::join(&scope::from_json(&r.scopes)),
-            })
+            let scopes = scope::from_json(&r.scopes);
+            Ok(TokenResponse::bearer(
+                access.plain,
+                Some(refresh.plain),
+                ctx.config.access_ttl,
+                &scopes,
+            ))
         }
         None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref()).await),
     }

@@ -83,11 +83,10 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
         )
         .await?;
     ctx.note(&app.id, Some(&org_id));
-    Ok(TokenResponse {
-        access_token: access.plain,
-        token_type: "Bearer",
-        expires_in: ctx.config.access_ttl,
-        refresh_token: None,
-        scope: scope::join(&scopes),
-    })
+    Ok(TokenResponse::bearer(
+        access.plain,
+        None,
+        ctx.config.access_ttl,
+        &scopes,
+    ))
 }

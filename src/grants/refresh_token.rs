@@ -40,13 +40,15 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
         })
         .await?;
     match rotated {
-        Some(r) => Ok(TokenResponse {
-            access_token: access.plain,
-            token_type: "Bearer",
-            expires_in: ctx.config.access_ttl,
-            refresh_token: Some(refresh.plain),
-            scope: scope::join(&scope::from_json(&r.scopes)),
-        }),
+        Some(r) => {
+            let scopes = scope::from_json(&r.scopes);
+            Ok(TokenResponse::bearer(
+                access.plain,
+                Some(refresh.plain),
+                ctx.config.access_ttl,
+                &scopes,
+            ))
+        }
         None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some()).await),
     }
 }
