@@ -180,3 +180,14 @@ test("prompt=none and not asking twice; prompt=consent always asks", async () =>
   res = await alice.fetch(`/oauth/authorize?${authorizeQuery(app, { prompt: "consent", scope: "profile:read" })}`);
   assert.equal(res.status, 200);
 });
+
+test("registering an app needs oauth_app.manage in the owner org (Fiskl)", async () => {
+  const body = JSON.stringify({ name: "Nope", redirect_uris: ["https://a.example/cb"], scopes: ["profile:read"], org_id: "org_acme" });
+  let res = await carol.fetch("/api/v1/apps", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": await carol.csrf() }, body });
+  assert.equal(res.status, 403);
+  assert.match((await res.json()).error_description, /oauth_app\.manage/);
+  res = await bob.fetch("/api/v1/apps", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": await bob.csrf() }, body });
+  assert.equal(res.status, 403, "not a member of Acme");
+  res = await alice.fetch("/api/v1/apps", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": await alice.csrf() }, body });
+  assert.equal(res.status, 201);
+});
