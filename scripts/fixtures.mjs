@@ -52,10 +52,15 @@ const q = (v) => (v === null || v === undefined ? "NULL" : typeof v === "number"
 export function fixtureStatements({ iterations = PASSWORD_ITERATIONS } = {}) {
   const now = Math.floor(Date.now() / 1000);
   const s = [];
-  for (const o of ORGS) s.push(`INSERT OR REPLACE INTO orgs (id, slug, name, created_at) VALUES (${q(o.id)}, ${q(o.slug)}, ${q(o.name)}, ${now})`);
+  // Upserts, not REPLACE: a replaced parent row would be a delete under
+  // foreign keys, and re-seeding must leave users' apps and tokens alone.
+  for (const o of ORGS)
+    s.push(
+      `INSERT INTO orgs (id, slug, name, created_at) VALUES (${q(o.id)}, ${q(o.slug)}, ${q(o.name)}, ${now}) ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, name = excluded.name`,
+    );
   for (const u of USERS)
     s.push(
-      `INSERT OR REPLACE INTO users (id, email, name, password_hash, created_at) VALUES (${q(u.id)}, ${q(u.email)}, ${q(u.name)}, ${q(hashPassword(u.password, iterations))}, ${now})`,
+      `INSERT INTO users (id, email, name, password_hash, created_at) VALUES (${q(u.id)}, ${q(u.email)}, ${q(u.name)}, ${q(hashPassword(u.password, iterations))}, ${now}) ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, password_hash = excluded.password_hash`,
     );
   for (const [org, user, role] of MEMBERSHIPS)
     s.push(`INSERT OR REPLACE INTO memberships (org_id, user_id, role) VALUES (${q(org)}, ${q(user)}, ${q(role)})`);
