@@ -61,6 +61,7 @@ pub fn home(user: Option<(&str, &str)>) -> String {
     let body = match user {
         Some((email, csrf)) => format!(
             r#"<h1>Edge OAuth</h1><div class="card"><p>Signed in as <strong>{}</strong>.</p>
+<p><a href="/settings/apps">Connected apps</a> · <a href="/settings/developer">Developer → OAuth apps</a></p>
 <form method="post" action="/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">Sign out</button></form></div>
 <p class="muted">Discovery: <a href="/.well-known/oauth-authorization-server">/.well-known/oauth-authorization-server</a></p>"#,
             esc(email),
