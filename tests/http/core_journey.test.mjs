@@ -203,3 +203,21 @@ test("client_secret_post works as well as Basic", async () => {
   });
   assert.equal(res.status, 200, await res.clone().text());
 });
+
+test("sign-out needs the session's CSRF token, ends the session and clears the cookie", async () => {
+  const app = await registerApp(server);
+  const b = new Browser(server);
+  await b.signIn("carol@acme.test", "carol-password");
+  const csrf = await b.csrf();
+  let res = await b.post("/signout", { csrf: "forged" });
+  assert.equal(res.status, 403);
+  assert.equal((await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read`)).status, 200);
+  const before = (await server.db.prepare("SELECT count(*) AS n FROM sessions").first()).n;
+  res = await b.post("/signout", { csrf });
+  assert.equal(res.status, 303);
+  assert.match(res.headers.getSetCookie()[0], /^eo_session=;.*Max-Age=0/);
+  assert.equal((await server.db.prepare("SELECT count(*) AS n FROM sessions").first()).n, before - 1);
+  res = await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read`);
+  assert.equal(res.status, 302);
+  assert.match(res.headers.get("location"), /^\/signin\?/);
+});
