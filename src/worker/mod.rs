@@ -123,7 +123,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             "route": outcome.route,
             "method": core_req.method,
             "status": resp.status,
-            "ms": now_ms() - started,
+            "ms": (now_ms() - started) as i64,
             "app": outcome.app,
             "org": outcome.org,
             "deferred": n_tasks,
@@ -158,7 +158,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 Ok(n) => serde_json::json!(n),
                 Err(e) => serde_json::json!({"error": e.0}),
             },
-            "ms": now_ms() - started,
+            "ms": (now_ms() - started) as i64,
         })
     );
 }
