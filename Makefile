@@ -24,7 +24,7 @@ db: tools
 # that platform's lifetimes and prefixes from profiles/.
 dev: build db
 	@node scripts/dev-banner.mjs
-	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local $(if $(PROFILE),$$(node scripts/profile-vars.mjs $(PROFILE)))
+	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local --test-scheduled $(if $(PROFILE),$$(node scripts/profile-vars.mjs $(PROFILE)))
 
 fmt:
 	cargo fmt --all
