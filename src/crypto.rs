@@ -78,33 +78,64 @@ pub const DEFAULT_PASSWORD_ITERATIONS: u32 = 100_000;
 /// corrupt or hostile hash row cannot burn the request's CPU budget.
 const MAX_ITERATIONS: u32 = 1_000_000;
 
-pub fn verify_password(password: &str, stored: &str) -> bool {
+/// A stored password hash, parsed.
+pub struct PasswordHash {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub expected: Vec<u8>,
+}
+
+pub fn parse_password_hash(stored: &str) -> Option<PasswordHash> {
     let mut parts = stored.split('$');
     let (Some("pbkdf2-sha256"), Some(iter), Some(salt), Some(hash), None) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return None;
     };
-    let (Ok(iterations), Ok(salt), Ok(expected)) = (
-        iter.parse::<u32>(),
-        STANDARD_NO_PAD.decode(salt),
-        STANDARD_NO_PAD.decode(hash),
-    ) else {
-        return false;
-    };
-    if iterations == 0 || iterations > MAX_ITERATIONS || expected.len() != 32 {
-        return false;
-    }
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut out);
-    bool::from(out.ct_eq(&expected[..]))
+    let iterations = iter.parse::<u32>().ok().filter(|n| (1..=MAX_ITERATIONS).contains(n))?;
+    let salt = STANDARD_NO_PAD.decode(salt).ok()?;
+    let expected = STANDARD_NO_PAD.decode(hash).ok().filter(|e| e.len() == 32)?;
+    Some(PasswordHash {
+        iterations,
+        salt,
+        expected,
+    })
 }
 
-/// Burn the same work as a real verification when the user does not exist,
-/// so response time does not reveal which emails have accounts.
-pub fn dummy_verify(password: &str, iterations: u32) {
+pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
     let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), b"no-such-user-salt", iterations, &mut out);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
+    out.to_vec()
+}
+
+/// Does `derived` equal the stored hash? Constant time.
+pub fn password_matches(derived: &[u8], h: &PasswordHash) -> bool {
+    bool::from(derived.ct_eq(&h.expected[..]))
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    parse_password_hash(stored)
+        .is_some_and(|h| password_matches(&pbkdf2_sha256(password.as_bytes(), &h.salt, h.iterations), &h))
+}
+
+/// Salt for the work burnt when the user does not exist, so response time
+/// does not reveal which emails have accounts.
+pub const DUMMY_SALT: &[u8] = b"no-such-user-salt";
+
+type KdfFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + 'a>>;
+
+/// Where PBKDF2 runs. The worker uses WebCrypto's native implementation (far
+/// less CPU than wasm); native tests use the Rust one.
+pub trait Kdf {
+    fn pbkdf2_sha256<'a>(&'a self, password: &'a [u8], salt: &'a [u8], iterations: u32) -> KdfFuture<'a>;
+}
+
+pub struct RustKdf;
+
+impl Kdf for RustKdf {
+    fn pbkdf2_sha256<'a>(&'a self, password: &'a [u8], salt: &'a [u8], iterations: u32) -> KdfFuture<'a> {
+        Box::pin(async move { pbkdf2_sha256(password, salt, iterations) })
+    }
 }
 
 #[cfg(test)]

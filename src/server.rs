@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use crate::config::Config;
+use crate::crypto::{Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
 use crate::store::{Driver, Store};
@@ -12,6 +13,8 @@ use crate::tasks::Task;
 pub struct Server<D: Driver> {
     pub store: Store<D>,
     pub config: Config,
+    /// PBKDF2 for sign-in; the worker swaps in WebCrypto.
+    pub kdf: Box<dyn Kdf>,
 }
 
 /// Per-request facts the endpoints need: the clock, the issuer identifier,
@@ -24,6 +27,7 @@ pub struct Ctx<'a, D: Driver> {
     pub issuer: String,
     pub params: Vec<String>,
     pub effects: RefCell<Outcome>,
+    pub kdf: &'a dyn Kdf,
 }
 
 impl<D: Driver> Ctx<'_, D> {
@@ -82,7 +86,11 @@ pub struct Outcome {
 
 impl<D: Driver> Server<D> {
     pub fn new(store: Store<D>, config: Config) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            kdf: Box::new(RustKdf),
+        }
     }
 
     pub async fn handle(&self, req: &Request, now: i64) -> (Response, Outcome) {
@@ -97,6 +105,7 @@ impl<D: Driver> Server<D> {
                 route,
                 ..Outcome::default()
             }),
+            kdf: self.kdf.as_ref(),
         };
         let resp = if req.body.len() > MAX_BODY {
             crate::error::ApiError::new(413, "invalid_request", "request body too large").into_response()

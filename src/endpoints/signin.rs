@@ -67,11 +67,18 @@ async fn check<D: Driver>(
         return Ok(Err(Refusal::Limited));
     }
     let user = ctx.store.user_by_email(email).await?;
-    let ok = match &user {
-        Some(u) => crypto::verify_password(password, &u.password_hash),
+    let ok = match user
+        .as_ref()
+        .and_then(|u| crypto::parse_password_hash(&u.password_hash))
+    {
+        Some(h) => crypto::password_matches(
+            &ctx.kdf.pbkdf2_sha256(password.as_bytes(), &h.salt, h.iterations).await,
+            &h,
+        ),
         None => {
             // Same work as a real check, so timing does not reveal accounts.
-            crypto::dummy_verify(password, crypto::DEFAULT_PASSWORD_ITERATIONS);
+            let n = crypto::DEFAULT_PASSWORD_ITERATIONS;
+            ctx.kdf.pbkdf2_sha256(password.as_bytes(), crypto::DUMMY_SALT, n).await;
             false
         }
     };

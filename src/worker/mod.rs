@@ -3,6 +3,7 @@
 //! `waitUntil`, and the cron trigger. No protocol decision is made here.
 
 mod d1;
+mod kdf;
 
 use worker::{
     event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, ScheduleContext,
@@ -107,7 +108,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     let core_req = to_core(req).await?;
-    let server = Server::new(store(&env)?, config);
+    let mut server = Server::new(store(&env)?, config);
+    server.kdf = Box::new(kdf::WebCryptoKdf);
     let now = (started / 1000.0) as i64;
     let (resp, mut outcome) = server.handle(&core_req, now).await;
     let deferred = std::mem::take(&mut outcome.tasks);
