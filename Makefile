@@ -37,13 +37,16 @@ check: tools
 native-test:
 	cargo test --all-targets
 
+# --test-force-exit and the timeout: a stuck workerd must fail the run, not hang it.
+NODE_TEST := node --test --test-concurrency=1 --test-force-exit --test-timeout=120000
+
 http-test: build
-	node --test --test-concurrency=1 tests/http/
+	$(NODE_TEST) tests/http/
 
 # The pages in a real headless Chromium (Debian's package, installed once).
 browser-test: build
 	@bash scripts/browser.sh
-	node --test --test-concurrency=1 tests/browser/
+	$(NODE_TEST) tests/browser/
 
 deploy-check: build
 	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"

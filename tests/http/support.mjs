@@ -40,7 +40,26 @@ class CaptureLog extends Log {
   }
 }
 
+/**
+ * Start the worker with a fresh local D1. Setup goes through miniflare's
+ * synchronous D1 proxy, which has been seen to trip an internal assertion on a
+ * cold first start; a failed setup is disposed and retried rather than left
+ * running (a live workerd would keep the test process from exiting).
+ */
 export async function startServer(vars = {}) {
+  let lastError;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startServerOnce(vars);
+    } catch (e) {
+      lastError = e;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+  throw lastError;
+}
+
+async function startServerOnce(vars) {
   const log = new CaptureLog();
   const mf = new Miniflare({
     scriptPath: new URL("build/index.js", root).pathname,
@@ -59,25 +78,30 @@ export async function startServer(vars = {}) {
       log.capture(stderr);
     },
   });
-  const url = await mf.ready;
-  const db = await mf.getD1Database("DB");
-  const dir = new URL("migrations/", root);
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(new URL(f, dir), "utf8").replace(/--.*$/gm, "");
-    for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+  try {
+    const url = await mf.ready;
+    const db = await mf.getD1Database("DB");
+    const dir = new URL("migrations/", root);
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+      const sql = readFileSync(new URL(f, dir), "utf8").replace(/--.*$/gm, "");
+      for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+    }
+    for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
+    const base = url.href.replace(/\/$/, "");
+    return {
+      mf,
+      db,
+      base,
+      log,
+      fetch: (path, init = {}) => fetch(base + path, { redirect: "manual", ...init }),
+      async close() {
+        await mf.dispose();
+      },
+    };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
   }
-  for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
-  const base = url.href.replace(/\/$/, "");
-  return {
-    mf,
-    db,
-    base,
-    log,
-    fetch: (path, init = {}) => fetch(base + path, { redirect: "manual", ...init }),
-    async close() {
-      await mf.dispose();
-    },
-  };
 }
 
 export const b64url = (buf) => Buffer.from(buf).toString("base64url");
