@@ -138,7 +138,7 @@ test("webhooks: subscribing needs webhooks:manage; deliveries are signed, retrie
   assert.ok(pending.next_attempt_at >= pending.created_at + 60);
   answer = 200;
   await server.db.prepare("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE status = 'pending'").run();
-  await (await server.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  await server.scheduled();
   const done = await (await api(server, "GET", `/api/v1/apps/${a.client_id}/deliveries`)).json();
   const retried = done.deliveries.find((x) => x.id === pending.id);
   assert.equal(retried.status, "delivered");
@@ -157,14 +157,13 @@ test("the cron sweep deletes what expired, bounded and idempotent", async () => 
   await server.db.prepare("INSERT INTO sessions VALUES ('deadbeef', 'usr_alice', 0, 1)").run();
   await server.db.prepare("UPDATE tokens SET expires_at = 0 WHERE kind = 'access'").run();
   const liveSessions = await count("SELECT count(*) AS n FROM sessions WHERE expires_at > 1");
-  const worker = await server.mf.getWorker();
-  await worker.scheduled({ cron: "* * * * *" });
+  await server.scheduled();
   assert.equal(await count("SELECT count(*) AS n FROM codes"), 0);
   assert.equal(await count("SELECT count(*) AS n FROM sessions WHERE hash = 'deadbeef'"), 0);
   assert.equal(await count("SELECT count(*) AS n FROM tokens WHERE kind = 'access'"), 0);
   assert.equal(await count("SELECT count(*) AS n FROM sessions"), liveSessions, "live sessions stay");
   assert.ok(await count("SELECT count(*) AS n FROM tokens WHERE kind = 'refresh'") > 0, "live refresh tokens stay");
-  await worker.scheduled({ cron: "* * * * *" });
+  await server.scheduled();
   assert.equal(await count("SELECT count(*) AS n FROM sessions"), liveSessions, "idempotent");
 });
 

@@ -41,10 +41,12 @@ class CaptureLog extends Log {
 }
 
 /**
- * Start the worker with a fresh local D1. Setup goes through miniflare's
- * synchronous D1 proxy, which has been seen to trip an internal assertion on a
- * cold first start; a failed setup is disposed and retried rather than left
- * running (a live workerd would keep the test process from exiting).
+ * Start the worker with a fresh local D1. Tests reach the database through a
+ * second, test-only worker bound to the same D1 and called over plain async
+ * HTTP: miniflare's synchronous D1 proxy (`getD1Database`) has been seen to
+ * trip an internal assertion under load. A failed start is disposed and
+ * retried rather than left running (a live workerd would keep the test
+ * process from exiting).
  */
 export async function startServer(vars = {}) {
   let lastError;
@@ -59,17 +61,64 @@ export async function startServer(vars = {}) {
   throw lastError;
 }
 
+// The test-only SQL endpoint; it exists only inside the test Miniflare.
+const ADMIN_WORKER = `
+export default {
+  async fetch(req, env) {
+    const { sql, params = [], mode = "run" } = await req.json();
+    try {
+      const stmt = env.DB.prepare(sql).bind(...params);
+      const out = mode === "first" ? await stmt.first() : mode === "all" ? await stmt.all() : await stmt.run();
+      return Response.json({ ok: true, out });
+    } catch (e) {
+      return Response.json({ ok: false, error: String(e) });
+    }
+  },
+};`;
+
+/** A D1-shaped client (prepare/bind/run/all/first) over the admin worker. */
+function sqlClient(mf) {
+  const call = async (sql, params, mode) => {
+    const res = await mf.dispatchFetch("http://sql.test/", { method: "POST", body: JSON.stringify({ sql, params, mode }) });
+    const body = await res.json();
+    if (!body.ok) throw new Error(`${body.error} in: ${sql}`);
+    return body.out;
+  };
+  const statement = (sql, params = []) => ({
+    bind: (...p) => statement(sql, p),
+    run: () => call(sql, params, "run"),
+    all: () => call(sql, params, "all"),
+    first: () => call(sql, params, "first"),
+  });
+  return { prepare: (sql) => statement(sql) };
+}
+
 async function startServerOnce(vars) {
   const log = new CaptureLog();
   const mf = new Miniflare({
-    scriptPath: new URL("build/index.js", root).pathname,
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2026-04-20",
-    d1Databases: ["DB"],
-    bindings: { ...wranglerVars(), ...vars },
+    workers: [
+      {
+        name: "oauth",
+        scriptPath: new URL("build/index.js", root).pathname,
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+        compatibilityDate: "2026-04-20",
+        d1Databases: { DB: "oauth-test-db" },
+        bindings: { ...wranglerVars(), ...vars },
+      },
+      {
+        name: "sql",
+        modules: true,
+        script: ADMIN_WORKER,
+        compatibilityDate: "2026-04-20",
+        d1Databases: { DB: "oauth-test-db" },
+        routes: ["sql.test/*"],
+      },
+    ],
     host: "127.0.0.1",
     port: 0,
+    // /cdn-cgi/handler/scheduled runs the cron handler.
+    unsafeTriggerHandlers: true,
     log,
     // The worker's console.log (one JSON line per request) lands here, so
     // tests can read the logs and test output stays clean.
@@ -80,7 +129,7 @@ async function startServerOnce(vars) {
   });
   try {
     const url = await mf.ready;
-    const db = await mf.getD1Database("DB");
+    const db = sqlClient(mf);
     const dir = new URL("migrations/", root);
     for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
       const sql = readFileSync(new URL(f, dir), "utf8").replace(/--.*$/gm, "");
@@ -88,12 +137,18 @@ async function startServerOnce(vars) {
     }
     for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
     const base = url.href.replace(/\/$/, "");
+    const serverFetch = (path, init = {}) => fetch(base + path, { redirect: "manual", ...init });
     return {
       mf,
       db,
       base,
       log,
-      fetch: (path, init = {}) => fetch(base + path, { redirect: "manual", ...init }),
+      fetch: serverFetch,
+      /** Run the cron handler once, as the Cron Trigger would. */
+      async scheduled(cron = "* * * * *") {
+        const res = await serverFetch(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(cron)}`);
+        if (res.status !== 200) throw new Error(`scheduled: ${res.status} ${await res.text()}`);
+      },
       async close() {
         await mf.dispose();
       },
