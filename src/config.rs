@@ -13,6 +13,16 @@ pub struct Prefixes {
     pub api_key: String,
 }
 
+/// Where a bearer token's record is read from (see `bearer::edge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerMode {
+    /// D1 on every call: revocation and role changes apply to the next request.
+    Strict,
+    /// KV first (a copy written at issuance, deleted on revocation), D1 on a
+    /// miss: revocation applies once the KV delete propagates (up to ~60 s).
+    Edge,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// RFC 8414 issuer; empty means "the origin the request came to".
@@ -36,6 +46,12 @@ pub struct Config {
     pub client_auth_max_failures: i64,
     /// Rows deleted per table per cron run.
     pub sweep_limit: i64,
+    pub bearer_mode: BearerMode,
+    /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
+    /// A revoked token may keep working for this long in other isolates.
+    pub bearer_cache_ttl: i64,
+    /// Also audit successful API reads (every GET), not only actions and refusals.
+    pub audit_api_reads: bool,
 }
 
 impl Default for Config {
@@ -61,6 +77,9 @@ impl Default for Config {
             signin_max_failures: 10,
             client_auth_max_failures: 20,
             sweep_limit: 500,
+            bearer_mode: BearerMode::Strict,
+            bearer_cache_ttl: 0,
+            audit_api_reads: false,
         }
     }
 }
@@ -93,6 +112,20 @@ impl Config {
         c.signin_max_failures = num("SIGNIN_MAX_FAILURES", c.signin_max_failures)?;
         c.client_auth_max_failures = num("CLIENT_AUTH_MAX_FAILURES", c.client_auth_max_failures)?;
         c.sweep_limit = num("SWEEP_LIMIT", c.sweep_limit)?.max(1);
+        c.bearer_mode = match get("BEARER_MODE").as_deref().map(str::trim) {
+            None | Some("") | Some("strict") => BearerMode::Strict,
+            Some("edge") => BearerMode::Edge,
+            Some(v) => return Err(format!("BEARER_MODE must be \"strict\" or \"edge\", got {v:?}")),
+        };
+        c.bearer_cache_ttl = num("BEARER_CACHE_TTL_SECONDS", c.bearer_cache_ttl)?;
+        if c.bearer_cache_ttl > 300 {
+            return Err("BEARER_CACHE_TTL_SECONDS is a staleness bound; more than 300 is refused".into());
+        }
+        c.audit_api_reads = match get("AUDIT_API_READS").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(v) => return Err(format!("AUDIT_API_READS must be \"true\" or \"false\", got {v:?}")),
+        };
         if c.code_ttl == 0 || c.access_ttl == 0 || c.session_ttl == 0 {
             return Err("CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive".into());
         }
@@ -161,5 +194,15 @@ mod tests {
         assert!(cfg(&[("ACCESS_TTL_SECONDS", "1h")]).is_err());
         assert!(cfg(&[("CODE_TTL_SECONDS", "-5")]).is_err());
         assert!(cfg(&[("PREFIX_ACCESS_TOKEN", "a b")]).is_err());
+        assert!(cfg(&[("BEARER_MODE", "fast")]).is_err());
+        assert!(cfg(&[("BEARER_CACHE_TTL_SECONDS", "3600")]).is_err());
+        assert!(cfg(&[("AUDIT_API_READS", "yes")]).is_err());
+    }
+
+    #[test]
+    fn bearer_modes() {
+        assert_eq!(cfg(&[]).unwrap().bearer_mode, BearerMode::Strict);
+        let c = cfg(&[("BEARER_MODE", "edge"), ("BEARER_CACHE_TTL_SECONDS", "5")]).unwrap();
+        assert_eq!((c.bearer_mode, c.bearer_cache_ttl), (BearerMode::Edge, 5));
     }
 }

@@ -3,7 +3,8 @@
 
 use std::cell::RefCell;
 
-use crate::config::Config;
+use crate::bearer::{cache, edge::EdgeKv};
+use crate::config::{BearerMode, Config};
 use crate::crypto::{Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
@@ -15,6 +16,8 @@ pub struct Server<D: Driver> {
     pub config: Config,
     /// PBKDF2 for sign-in; the worker swaps in WebCrypto.
     pub kdf: Box<dyn Kdf>,
+    /// The KV namespace of `BEARER_MODE=edge`.
+    pub edge: Option<Box<dyn EdgeKv>>,
 }
 
 /// Per-request facts the endpoints need: the clock, the issuer identifier,
@@ -28,6 +31,7 @@ pub struct Ctx<'a, D: Driver> {
     pub params: Vec<String>,
     pub effects: RefCell<Outcome>,
     pub kdf: &'a dyn Kdf,
+    pub edge: Option<&'a dyn EdgeKv>,
 }
 
 impl<D: Driver> Ctx<'_, D> {
@@ -70,6 +74,14 @@ impl<D: Driver> Ctx<'_, D> {
         self.effects.borrow_mut().tasks.push(task);
     }
 
+    /// A new access token: in edge mode, copy its record to KV after the
+    /// response (`bearer::edge`).
+    pub fn mirror(&self, hash: &str) {
+        if self.edge.is_some() && self.config.bearer_mode == BearerMode::Edge {
+            self.defer(Task::Mirror(hash.to_string()));
+        }
+    }
+
     pub fn param(&self, i: usize) -> &str {
         self.params.get(i).map(String::as_str).unwrap_or("")
     }
@@ -90,6 +102,7 @@ impl<D: Driver> Server<D> {
             store,
             config,
             kdf: Box::new(RustKdf),
+            edge: None,
         }
     }
 
@@ -106,15 +119,42 @@ impl<D: Driver> Server<D> {
                 ..Outcome::default()
             }),
             kdf: self.kdf.as_ref(),
+            edge: self.edge.as_deref(),
         };
         let resp = if req.body.len() > MAX_BODY {
             crate::error::ApiError::new(413, "invalid_request", "request body too large").into_response()
         } else {
             dispatch(&ctx, req, route).await
         };
+        if REVOKING_ROUTES.contains(&route) {
+            cache::clear();
+        }
+        // Revocations queue KV evictions (migration 0003); carry them out now.
+        if ctx.edge.is_some()
+            && self.config.bearer_mode == BearerMode::Edge
+            && !matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+        {
+            ctx.defer(Task::Evict);
+        }
         (resp, ctx.effects.into_inner())
     }
 }
+
+/// Routes that can revoke tokens or narrow what they allow: the isolate that
+/// handles one drops its bearer cache (`bearer::cache`), so its own next
+/// request sees the change. Other isolates see it within the cache TTL.
+const REVOKING_ROUTES: &[&str] = &[
+    "revoke",
+    "apps_update",
+    "apps_delete",
+    "apps_deactivate",
+    "my_authorization_revoke",
+    "org_installation_revoke",
+    "page_connected_revoke",
+    "page_app_update",
+    "page_app_delete",
+    "page_install_revoke",
+];
 
 /// Path patterns; `{}` captures one segment.
 const ROUTES: &[(&str, &str, &str)] = &[

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::bearer::{self, edge::EdgeKv};
 use crate::config::Config;
 use crate::crypto;
 use crate::error::StoreError;
@@ -20,6 +21,10 @@ pub enum Task {
         event: &'static str,
         data: serde_json::Value,
     },
+    /// Edge mode: copy a new access token's record (by hash) to KV.
+    Mirror(String),
+    /// Edge mode: delete the KV copies that revocations queued.
+    Evict,
 }
 
 /// Outbound HTTP, for webhook deliveries. The worker uses `fetch`.
@@ -37,8 +42,22 @@ pub fn backoff(attempts: i64) -> i64 {
     60 * (1 << (attempts - 1).clamp(0, 10))
 }
 
-pub async fn run<D: Driver, O: Outbound>(store: &Store<D>, out: &O, task: Task, now: i64) -> Result<(), StoreError> {
+pub async fn run<D: Driver, O: Outbound>(
+    store: &Store<D>,
+    out: &O,
+    edge: Option<&dyn EdgeKv>,
+    task: Task,
+    now: i64,
+) -> Result<(), StoreError> {
     match task {
+        Task::Mirror(hash) => match edge {
+            Some(kv) => bearer::edge::mirror(store, kv, &hash, now).await,
+            None => Ok(()),
+        },
+        Task::Evict => match edge {
+            Some(kv) => bearer::edge::drain(store, kv).await.map(|_| ()),
+            None => Ok(()),
+        },
         Task::Write(stmts) => store.db.batch(stmts).await.map(|_| ()),
         Task::Event {
             app_id,

@@ -5,64 +5,7 @@ mod common;
 
 use common::*;
 use edge_oauth::http::Request;
-use edge_oauth::pkce;
 use serde_json::json;
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CB: &str = "https://client.example/cb";
-
-fn authorize_query(client_id: &str, extra: &str) -> String {
-    format!(
-        "/oauth/authorize?client_id={client_id}&redirect_uri={}&response_type=code&scope=profile:read%20posts:write&state=s1&code_challenge={}&code_challenge_method=S256{extra}",
-        urlencode(CB),
-        pkce::s256(VERIFIER)
-    )
-}
-
-fn urlencode(s: &str) -> String {
-    edge_oauth::http::Params::encode(&[("x", s)])
-        .trim_start_matches("x=")
-        .to_string()
-}
-
-fn approve(c: &mut Client, client_id: &str) -> String {
-    let page = c.get(&authorize_query(client_id, ""));
-    assert_eq!(page.status, 200, "{}", page.body_text());
-    let csrf = csrf_in(&page.body_text());
-    let ch = pkce::s256(VERIFIER);
-    let r = c.post_form(
-        "/oauth/authorize",
-        &[
-            ("client_id", client_id),
-            ("redirect_uri", CB),
-            ("response_type", "code"),
-            ("scope", "profile:read posts:write"),
-            ("state", "s1"),
-            ("code_challenge", &ch),
-            ("code_challenge_method", "S256"),
-            ("csrf", &csrf),
-            ("org", "org_acme"),
-            ("actor", "self"),
-            ("decision", "approve"),
-        ],
-    );
-    assert_eq!(r.status, 303, "{}", r.body_text());
-    assert_eq!(location_param(&r, "state").as_deref(), Some("s1"));
-    assert_eq!(location_param(&r, "iss").as_deref(), Some(BASE));
-    location_param(&r, "code").expect("code in redirect")
-}
-
-fn app(c: &mut Client) -> (String, String) {
-    let (id, secret) = register_app(
-        c,
-        json!({"name": "Native", "redirect_uris": [CB], "scopes": ["profile:read", "posts:read", "posts:write"]}),
-    );
-    (id, secret.unwrap())
-}
-
-fn bearer_get(c: &mut Client, path: &str, token: &str) -> edge_oauth::http::Response {
-    c.send(Request::new("GET", &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {token}")))
-}
 
 #[test]
 fn journey_code_token_resource_refresh_revoke() {

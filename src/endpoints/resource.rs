@@ -22,14 +22,19 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
     };
     let allowed = needed.is_none_or(|n| principal.can(n));
     // fsckmsft: actions appear in the audit log as the authorizing user.
-    ctx.audit(
-        &r.org_id,
-        principal.actor_type(),
-        &principal.actor_id(),
-        Some(&r.app_id),
-        action,
-        json!({"allowed": allowed}),
-    );
+    // Successful reads are not actions; auditing each one would put a D1
+    // write on every API call (AUDIT_API_READS=true does it anyway).
+    let read = req.method == "GET";
+    if !read || !allowed || ctx.config.audit_api_reads {
+        ctx.audit(
+            &r.org_id,
+            principal.actor_type(),
+            &principal.actor_id(),
+            Some(&r.app_id),
+            action,
+            json!({"allowed": allowed}),
+        );
+    }
     match route {
         "me" => Response::json(200, &me(&principal)),
         "posts_list" => {

@@ -51,6 +51,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
     match redeemed {
         Some(r) => {
             ctx.note(&client.app.id, Some(&r.org_id));
+            ctx.mirror(&access.row.hash);
             if r.new_install {
                 let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
                 ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);

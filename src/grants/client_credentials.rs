@@ -83,6 +83,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
         )
         .await?;
     ctx.note(&app.id, Some(&org_id));
+    ctx.mirror(&access.row.hash);
     Ok(TokenResponse::bearer(
         access.plain,
         None,

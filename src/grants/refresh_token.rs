@@ -42,6 +42,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
     match rotated {
         Some(r) => {
             let scopes = scope::from_json(&r.scopes);
+            ctx.mirror(&access.row.hash);
             Ok(TokenResponse::bearer(
                 access.plain,
                 Some(refresh.plain),

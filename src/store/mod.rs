@@ -172,8 +172,23 @@ pub struct TokenRow {
     pub grant_revoked_at: Option<i64>,
 }
 
+/// The bearer check: one indexed read joining the token, its grant, app, org,
+/// user and the user's current role and its permissions.
+const BEARER_SQL: &str = "SELECT t.scopes, t.expires_at, t.created_at, g.id AS grant_id, g.app_id, \
+     a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
+     g.actor, m.role, \
+     (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions \
+     FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
+     JOIN orgs o ON o.id = g.org_id \
+     LEFT JOIN users u ON u.id = g.user_id \
+     LEFT JOIN memberships m ON m.org_id = g.org_id AND m.user_id = g.user_id \
+     WHERE t.hash = ?1 AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > ?2 \
+     AND g.revoked_at IS NULL AND a.status = 'active' \
+     AND (g.actor = 'app' OR m.role IS NOT NULL)";
+
 /// Everything the resource side needs about a live access token, in one read.
-#[derive(Debug, Clone, Deserialize)]
+/// Serialize: edge mode keeps a copy of it in KV.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct BearerRow {
     pub scopes: String,
     pub expires_at: i64,
@@ -555,19 +570,50 @@ impl<D: Driver> Store<D> {
     /// and the user's *current* role and its permissions, so a revocation, a
     /// role change or a removal from the org counts on the very next request.
     pub async fn bearer(&self, hash: &str, now: i64) -> Result<Option<BearerRow>, StoreError> {
-        self.one(Stmt::new(
-            "SELECT t.scopes, t.expires_at, t.created_at, g.id AS grant_id, g.app_id, a.name AS app_name, \
-             a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, g.actor, m.role, \
-             (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions \
-             FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
-             JOIN orgs o ON o.id = g.org_id \
-             LEFT JOIN users u ON u.id = g.user_id \
-             LEFT JOIN memberships m ON m.org_id = g.org_id AND m.user_id = g.user_id \
-             WHERE t.hash = ?1 AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > ?2 \
-             AND g.revoked_at IS NULL AND a.status = 'active' \
-             AND (g.actor = 'app' OR m.role IS NOT NULL)",
-            params![hash, now],
-        ))
-        .await
+        self.one(Stmt::new(BEARER_SQL, params![hash, now])).await
+    }
+
+    /// Edge mode: mark an access token as copied to KV (so the eviction
+    /// triggers of migration 0003 watch it) and read the record to copy, in
+    /// one batch. Marking first means a revocation racing the copy is queued.
+    pub async fn bearer_mirror(&self, hash: &str, now: i64) -> Result<Option<BearerRow>, StoreError> {
+        let mut out = self
+            .db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE tokens SET mirrored = 1 WHERE hash = ?1 AND kind = 'access' AND revoked_at IS NULL",
+                    params![hash],
+                ),
+                Stmt::new(BEARER_SQL, params![hash, now]),
+            ])
+            .await?;
+        Ok(decode(out.pop().unwrap_or_default())?.into_iter().next())
+    }
+
+    /// KV keys queued for deletion by the eviction triggers, oldest first.
+    pub async fn queued_evictions(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct H {
+            hash: String,
+        }
+        let rows: Vec<H> = self
+            .all(Stmt::new(
+                "SELECT hash FROM bearer_evictions ORDER BY queued_at LIMIT ?1",
+                params![limit],
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|h| h.hash).collect())
+    }
+
+    /// Forget evictions that were carried out.
+    pub async fn evicted(&self, hashes: &[String]) -> Result<(), StoreError> {
+        let stmts = hashes
+            .iter()
+            .map(|h| Stmt::new("DELETE FROM bearer_evictions WHERE hash = ?1", params![h]))
+            .collect::<Vec<_>>();
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        self.db.batch(stmts).await.map(|_| ())
     }
 }

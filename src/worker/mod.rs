@@ -4,13 +4,15 @@
 
 mod d1;
 mod kdf;
+mod kv;
 
 use worker::{
     event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, ScheduleContext,
     ScheduledEvent,
 };
 
-use crate::config::Config;
+use crate::bearer::{self, edge::EdgeKv};
+use crate::config::{BearerMode, Config};
 use crate::http;
 use crate::server::Server;
 use crate::store::Store;
@@ -18,6 +20,17 @@ use crate::tasks::{self, Outbound, Task};
 
 fn config(env: &Env) -> std::result::Result<Config, String> {
     Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
+}
+
+/// The KV namespace of `BEARER_MODE=edge`; that mode without the binding is
+/// a configuration error, not a silent fallback.
+fn edge_kv(env: &Env, config: &Config) -> std::result::Result<Option<Box<dyn EdgeKv>>, String> {
+    if config.bearer_mode != BearerMode::Edge {
+        return Ok(None);
+    }
+    env.kv("BEARER_KV")
+        .map(|kv| Some(Box::new(kv::Kv(kv)) as Box<dyn EdgeKv>))
+        .map_err(|_| "BEARER_MODE=edge needs a KV namespace bound as BEARER_KV".to_string())
 }
 
 fn now_ms() -> f64 {
@@ -82,10 +95,10 @@ impl Outbound for FetchOutbound {
     }
 }
 
-async fn run_tasks(env: Env, list: Vec<Task>, now: i64) {
+async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>) {
     let Ok(store) = store(&env) else { return };
     for t in list {
-        if let Err(e) = tasks::run(&store, &FetchOutbound, t, now).await {
+        if let Err(e) = tasks::run(&store, &FetchOutbound, edge.as_deref(), t, now).await {
             worker::console_error!(
                 "{}",
                 serde_json::json!({"level": "error", "msg": "deferred task failed", "error": e.0})
@@ -107,15 +120,27 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             return Response::error("server misconfigured", 500);
         }
     };
+    let edge = match edge_kv(&env, &config) {
+        Ok(e) => e,
+        Err(e) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "bad configuration", "error": e})
+            );
+            return Response::error("server misconfigured", 500);
+        }
+    };
     let core_req = to_core(req).await?;
     let mut server = Server::new(store(&env)?, config);
     server.kdf = Box::new(kdf::WebCryptoKdf);
+    server.edge = edge;
     let now = (started / 1000.0) as i64;
     let (resp, mut outcome) = server.handle(&core_req, now).await;
     let deferred = std::mem::take(&mut outcome.tasks);
     let n_tasks = deferred.len();
     if n_tasks > 0 {
-        ctx.wait_until(run_tasks(env.clone(), deferred, now));
+        let edge = server.edge.take();
+        ctx.wait_until(run_tasks(env.clone(), deferred, now, edge));
     }
     // Route, status, timing, app and org only: never a query string, body,
     // cookie, secret, code or token.
@@ -146,6 +171,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         return;
     };
     let swept = tasks::sweep(&store, &config, now, config.sweep_limit).await;
+    let evicted = match edge_kv(&env, &config) {
+        Ok(Some(kv)) => Some(bearer::edge::drain(&store, kv.as_ref()).await),
+        _ => None,
+    };
     let retried = tasks::retry_due(&store, &FetchOutbound, now, 50).await;
     worker::console_log!(
         "{}",
@@ -155,6 +184,11 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             "swept": match &swept {
                 Ok(v) => serde_json::json!(v.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
                 Err(e) => serde_json::json!({"error": e.0}),
+            },
+            "kv_evictions": match evicted {
+                None => serde_json::Value::Null,
+                Some(Ok(n)) => serde_json::json!(n),
+                Some(Err(e)) => serde_json::json!({"error": e.0}),
             },
             "webhook_retries": match retried {
                 Ok(n) => serde_json::json!(n),

@@ -5,9 +5,11 @@
 use edge_oauth::config::Config;
 use edge_oauth::crypto;
 use edge_oauth::http::{Params, Request, Response};
+use edge_oauth::pkce;
 use edge_oauth::server::Server;
 use edge_oauth::store::native::NativeDriver;
 use edge_oauth::store::Store;
+use serde_json::json;
 
 pub const API_KEY: &str = "key_test_acme_admin_0123456789";
 pub const NOW: i64 = 1_800_000_000;
@@ -94,6 +96,7 @@ impl<'a> Client<'a> {
             pollster::block_on(edge_oauth::tasks::run(
                 &self.server.store,
                 &self.outbound,
+                self.server.edge.as_deref(),
                 task,
                 self.now,
             ))
@@ -159,4 +162,90 @@ pub fn csrf_in(page: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = page.find(marker).expect("page has a csrf field") + marker.len();
     page[start..].split('"').next().unwrap().to_string()
+}
+
+// The authorization-code flow, for tests that need tokens.
+
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CB: &str = "https://client.example/cb";
+
+pub fn authorize_query(client_id: &str, extra: &str) -> String {
+    format!(
+        "/oauth/authorize?client_id={client_id}&redirect_uri={}&response_type=code&scope=profile:read%20posts:write&state=s1&code_challenge={}&code_challenge_method=S256{extra}",
+        urlencode(CB),
+        pkce::s256(VERIFIER)
+    )
+}
+
+pub fn urlencode(s: &str) -> String {
+    edge_oauth::http::Params::encode(&[("x", s)])
+        .trim_start_matches("x=")
+        .to_string()
+}
+
+pub fn approve(c: &mut Client, client_id: &str) -> String {
+    let page = c.get(&authorize_query(client_id, ""));
+    assert_eq!(page.status, 200, "{}", page.body_text());
+    let csrf = csrf_in(&page.body_text());
+    let ch = pkce::s256(VERIFIER);
+    let r = c.post_form(
+        "/oauth/authorize",
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "profile:read posts:write"),
+            ("state", "s1"),
+            ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
+            ("csrf", &csrf),
+            ("org", "org_acme"),
+            ("actor", "self"),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body_text());
+    assert_eq!(location_param(&r, "state").as_deref(), Some("s1"));
+    assert_eq!(location_param(&r, "iss").as_deref(), Some(BASE));
+    location_param(&r, "code").expect("code in redirect")
+}
+
+pub fn app(c: &mut Client) -> (String, String) {
+    let (id, secret) = register_app(
+        c,
+        json!({"name": "Native", "redirect_uris": [CB], "scopes": ["profile:read", "posts:read", "posts:write"]}),
+    );
+    (id, secret.unwrap())
+}
+
+pub fn bearer_get(c: &mut Client, path: &str, token: &str) -> edge_oauth::http::Response {
+    c.send(Request::new("GET", &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {token}")))
+}
+
+/// Alice's access and refresh tokens for a fresh app, through the code flow.
+pub fn tokens(c: &mut Client) -> (String, String, String, String) {
+    let (id, secret) = app(c);
+    if c.cookie.is_none() {
+        c.sign_in("alice@acme.test", "alice-password");
+    }
+    let code = approve(c, &id);
+    let t = c.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ],
+    );
+    assert_eq!(t.status, 200, "{}", t.body_text());
+    let v = json(&t);
+    (
+        id,
+        secret,
+        v["access_token"].as_str().unwrap().to_string(),
+        v["refresh_token"].as_str().unwrap().to_string(),
+    )
 }

@@ -65,8 +65,11 @@ export async function startServer(vars = {}) {
 const ADMIN_WORKER = `
 export default {
   async fetch(req, env) {
-    const { sql, params = [], mode = "run" } = await req.json();
+    const { sql, params = [], mode = "run", kv } = await req.json();
     try {
+      if (kv === "list") return Response.json({ ok: true, out: (await env.BEARER_KV.list()).keys.map((k) => k.name) });
+      if (kv === "get") return Response.json({ ok: true, out: await env.BEARER_KV.get(params[0]) });
+      if (kv === "delete") return Response.json({ ok: true, out: await env.BEARER_KV.delete(params[0]) });
       const stmt = env.DB.prepare(sql).bind(...params);
       const out = mode === "first" ? await stmt.first() : mode === "all" ? await stmt.all() : await stmt.run();
       return Response.json({ ok: true, out });
@@ -78,8 +81,8 @@ export default {
 
 /** A D1-shaped client (prepare/bind/run/all/first) over the admin worker. */
 function sqlClient(mf) {
-  const call = async (sql, params, mode) => {
-    const res = await mf.dispatchFetch("http://sql.test/", { method: "POST", body: JSON.stringify({ sql, params, mode }) });
+  const call = async (sql, params, mode, kv) => {
+    const res = await mf.dispatchFetch("http://sql.test/", { method: "POST", body: JSON.stringify({ sql, params, mode, kv }) });
     const body = await res.json();
     if (!body.ok) throw new Error(`${body.error} in: ${sql}`);
     return body.out;
@@ -90,7 +93,31 @@ function sqlClient(mf) {
     all: () => call(sql, params, "all"),
     first: () => call(sql, params, "first"),
   });
-  return { prepare: (sql) => statement(sql) };
+  return {
+    prepare: (sql) => statement(sql),
+    /** The bearer KV namespace (edge mode): its keys, or one value. */
+    kvKeys: () => call(undefined, [], undefined, "list"),
+    kvGet: (key) => call(undefined, [key], undefined, "get"),
+    kvDelete: (key) => call(undefined, [key], undefined, "delete"),
+  };
+}
+
+/** A migration file's statements; a trigger body's `;` does not end one. */
+export function sqlStatements(text) {
+  const out = [];
+  let cur = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/--.*$/, "").trimEnd();
+    if (!line.trim()) continue;
+    cur.push(line);
+    const stmt = cur.join("\n").trim();
+    const inTrigger = /^CREATE\s+TRIGGER/i.test(stmt);
+    if (inTrigger ? /\bEND;$/i.test(stmt) : stmt.endsWith(";")) {
+      out.push(stmt.replace(/;$/, ""));
+      cur = [];
+    }
+  }
+  return out;
 }
 
 async function startServerOnce(vars) {
@@ -104,6 +131,7 @@ async function startServerOnce(vars) {
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate: "2026-04-20",
         d1Databases: { DB: "oauth-test-db" },
+        kvNamespaces: { BEARER_KV: "bearer-kv" },
         bindings: { ...wranglerVars(), ...vars },
       },
       {
@@ -112,6 +140,7 @@ async function startServerOnce(vars) {
         script: ADMIN_WORKER,
         compatibilityDate: "2026-04-20",
         d1Databases: { DB: "oauth-test-db" },
+        kvNamespaces: { BEARER_KV: "bearer-kv" },
         routes: ["sql.test/*"],
       },
     ],
@@ -132,8 +161,7 @@ async function startServerOnce(vars) {
     const db = sqlClient(mf);
     const dir = new URL("migrations/", root);
     for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-      const sql = readFileSync(new URL(f, dir), "utf8").replace(/--.*$/gm, "");
-      for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+      for (const stmt of sqlStatements(readFileSync(new URL(f, dir), "utf8"))) await db.prepare(stmt).run();
     }
     for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
     const base = url.href.replace(/\/$/, "");

@@ -2,7 +2,15 @@
 //! scopes, intersected with the app's currently declared scopes and, for the
 //! `self` actor, with the user's current role (Fiskl: an admin who narrows a
 //! user's role narrows the app at once).
+//!
+//! Where the token's record comes from is `BEARER_MODE` (strict: D1 on every
+//! call; edge: KV first, see [`edge`]) plus the optional per-isolate
+//! [`cache`]. Each documents its staleness bound.
 
+pub mod cache;
+pub mod edge;
+
+use crate::config::BearerMode;
 use crate::crypto;
 use crate::error::StoreError;
 use crate::grants::well_formed;
@@ -74,11 +82,25 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option
     if !well_formed(token, &ctx.config.prefixes.access) {
         return Ok(None);
     }
-    Ok(ctx
-        .store
-        .bearer(&crypto::sha256_hex(token), ctx.now)
-        .await?
-        .map(Principal::from_row))
+    let hash = crypto::sha256_hex(token);
+    let ttl = ctx.config.bearer_cache_ttl;
+    if ttl > 0 {
+        if let Some(row) = cache::get(&hash, ctx.now) {
+            return Ok(Some(Principal::from_row(row)));
+        }
+    }
+    let kv_row = match (ctx.config.bearer_mode, ctx.edge) {
+        (BearerMode::Edge, Some(kv)) => edge::lookup(kv, &hash, ctx.now).await,
+        _ => None,
+    };
+    let row = match kv_row {
+        Some(row) => Some(row),
+        None => ctx.store.bearer(&hash, ctx.now).await?,
+    };
+    if let (true, Some(row)) = (ttl > 0, &row) {
+        cache::put(hash, row.clone(), ctx.now, ttl);
+    }
+    Ok(row.map(Principal::from_row))
 }
 
 /// The principal of a request's bearer token, or the RFC 6750 answer to send.
