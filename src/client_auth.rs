@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{Params, Request};
 use crate::server::Ctx;
-use crate::store::{AppRow, Driver};
+use crate::store::{AppRow, ClientGuard, Driver};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -40,7 +40,16 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
-pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<Client, OAuthError> {
+/// Who a request says it is; nothing is checked against storage yet.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+    pub method: Method,
+}
+
+/// Parse the client's credentials (no storage access).
+pub fn credentials(req: &Request, form: &Params) -> Result<Credentials, OAuthError> {
     if let Some(name) = form.repeated(&["client_id", "client_secret"]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
@@ -78,15 +87,42 @@ pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Par
             (id.to_string(), None, Method::None)
         }
     };
-    let is_basic = method == Method::Basic;
     if client_id.len() > 128 || secret.as_ref().is_some_and(|s| s.len() > 256) {
-        return Err(OAuthError::client("unknown client or bad credentials", is_basic));
+        return Err(OAuthError::client(
+            "unknown client or bad credentials",
+            method == Method::Basic,
+        ));
     }
-    // One read: the app and its recent failures (rate limit, SPEC.md).
-    let app = ctx
-        .store
-        .app_for_auth(&client_id, ctx.now - ctx.config.rate_window)
-        .await?;
+    Ok(Credentials {
+        client_id,
+        secret,
+        method,
+    })
+}
+
+/// The same check as [`verify`], as a condition the store attaches to the
+/// statement that acts, so the read and the act share one D1 round trip
+/// (`store::ClientGuard`).
+pub fn guard<D: Driver>(ctx: &Ctx<'_, D>, creds: &Credentials) -> ClientGuard {
+    let limit = ctx.config.client_auth_max_failures;
+    ClientGuard {
+        app_id: creds.client_id.clone(),
+        secret_hash: creds.secret.as_deref().map(crypto::sha256_hex),
+        now: ctx.now,
+        since: ctx.now - ctx.config.rate_window,
+        max_failures: if limit > 0 { limit } else { i64::MAX },
+    }
+}
+
+/// Decide on the credentials given the client's row (as read by
+/// `Store::app_for_auth`, alone or at the head of a guarded batch).
+pub async fn verify<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    creds: Credentials,
+    app: Option<AppRow>,
+) -> Result<Client, OAuthError> {
+    let Credentials { secret, method, .. } = creds;
+    let is_basic = method == Method::Basic;
     let Some(app) = app.filter(|a| a.status == "active") else {
         return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
@@ -126,5 +162,29 @@ pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Par
             }
             Ok(Client { app, method })
         }
+    }
+}
+
+/// Authenticate with a read of its own (paths that do not fold the check
+/// into their write).
+pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials) -> Result<Client, OAuthError> {
+    // One read: the app and its recent failures (rate limit, SPEC.md).
+    let app = ctx
+        .store
+        .app_for_auth(&creds.client_id, ctx.now - ctx.config.rate_window)
+        .await?;
+    verify(ctx, creds, app).await
+}
+
+pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<Client, OAuthError> {
+    resolve(ctx, credentials(req, form)?).await
+}
+
+/// A request already known to be bad: a client-authentication failure still
+/// takes precedence, as it would have had the client been checked first.
+pub async fn after_auth<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials, err: OAuthError) -> OAuthError {
+    match resolve(ctx, creds).await {
+        Ok(_) => err,
+        Err(e) => e,
     }
 }

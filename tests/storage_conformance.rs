@@ -6,7 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
-use edge_oauth::store::{CodeRow, NewToken, Redemption, Rotation, Store};
+use edge_oauth::crypto::sha256_hex;
+use edge_oauth::store::{ClientGuard, CodeRow, NewToken, Redemption, Rotation, Store};
 
 const NOW: i64 = common::NOW;
 
@@ -29,12 +30,24 @@ fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
 
 fn store_with_app() -> Store<edge_oauth::store::native::NativeDriver> {
     let d = common::driver();
-    d.exec(
-        "INSERT INTO apps (id, owner_org_id, name, redirect_uris, scopes, client_type, actor_modes, created_at, updated_at)
-         VALUES ('app_x','org_acme','X','[\"https://a.example/cb\"]','[\"posts:read\",\"profile:read\"]','confidential','[\"self\"]',0,0)",
-    )
+    d.exec(&format!(
+        "INSERT INTO apps (id, owner_org_id, name, redirect_uris, scopes, client_type, actor_modes, secret_hash, created_at, updated_at)
+         VALUES ('app_x','org_acme','X','[\"https://a.example/cb\"]','[\"posts:read\",\"profile:read\"]','confidential','[\"self\"]','{}',0,0)",
+        sha256_hex("s3cret")
+    ))
     .unwrap();
     Store::new(d)
+}
+
+/// The client's credentials as the token endpoint would present them.
+fn guard() -> ClientGuard {
+    ClientGuard {
+        app_id: "app_x".into(),
+        secret_hash: Some(sha256_hex("s3cret")),
+        now: NOW,
+        since: NOW - 900,
+        max_failures: 20,
+    }
 }
 
 fn tok(h: &str, exp: Option<i64>) -> NewToken {
@@ -69,14 +82,19 @@ fn code_redeems_once_and_issues_a_live_bearer() {
     pollster::block_on(async {
         s.insert_code(&code("c1", Some("ch"))).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
-        let first = s.redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt)).await.unwrap();
+        let first = s
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &guard())
+            .await
+            .unwrap()
+            .1;
         assert_eq!(first.unwrap().actor, "self");
         assert!(s.bearer("a1", NOW + 2).await.unwrap().is_some());
         let (at2, rt2) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
         assert!(s
-            .redeem_code(&redeem("c1", Some("ch"), "g2", &at2, &rt2))
+            .redeem_code(&redeem("c1", Some("ch"), "g2", &at2, &rt2), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
         assert!(
             s.bearer("a2", NOW + 2).await.unwrap().is_none(),
@@ -93,29 +111,32 @@ fn code_binding_mismatches_change_nothing() {
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         // wrong challenge, no challenge, wrong redirect, wrong client
         assert!(s
-            .redeem_code(&redeem("c1", Some("zz"), "g1", &at, &rt))
+            .redeem_code(&redeem("c1", Some("zz"), "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
         assert!(s
-            .redeem_code(&redeem("c1", None, "g1", &at, &rt))
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
         let mut r = redeem("c1", Some("ch"), "g1", &at, &rt);
         r.redirect_uri = "https://a.example/cb/";
-        assert!(s.redeem_code(&r).await.unwrap().is_none());
+        assert!(s.redeem_code(&r, &guard()).await.unwrap().1.is_none());
         let mut r = redeem("c1", Some("ch"), "g1", &at, &rt);
         r.app_id = "app_other";
-        assert!(s.redeem_code(&r).await.unwrap().is_none());
+        assert!(s.redeem_code(&r, &guard()).await.unwrap().1.is_none());
         assert!(
             s.code("c1").await.unwrap().unwrap().used_at.is_none(),
             "failed attempts do not burn the code"
         );
         assert!(s
-            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .is_some());
     });
 }
@@ -127,14 +148,16 @@ fn verifier_for_a_code_without_challenge_is_refused() {
         s.insert_code(&code("c1", None)).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         assert!(s
-            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt))
+            .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
         assert!(s
-            .redeem_code(&redeem("c1", None, "g1", &at, &rt))
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .is_some());
     });
 }
@@ -147,9 +170,12 @@ fn expired_code_is_refused_at_its_ttl() {
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let mut r = redeem("c1", None, "g1", &at, &rt);
         r.now = NOW + 300;
-        assert!(s.redeem_code(&r).await.unwrap().is_none(), "expires_at is exclusive");
+        assert!(
+            s.redeem_code(&r, &guard()).await.unwrap().1.is_none(),
+            "expires_at is exclusive"
+        );
         r.now = NOW + 299;
-        assert!(s.redeem_code(&r).await.unwrap().is_some());
+        assert!(s.redeem_code(&r, &guard()).await.unwrap().1.is_some());
     });
 }
 
@@ -163,8 +189,9 @@ fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
             std::thread::spawn(move || {
                 let (at, rt) = (tok(&format!("a{i}"), Some(NOW + 3600)), tok(&format!("r{i}"), None));
                 let g = format!("g{i}");
-                pollster::block_on(s.redeem_code(&redeem("c1", None, &g, &at, &rt)))
+                pollster::block_on(s.redeem_code(&redeem("c1", None, &g, &at, &rt), &guard()))
                     .unwrap()
+                    .1
                     .is_some()
             })
         })
@@ -177,9 +204,10 @@ fn issue(s: &Store<edge_oauth::store::native::NativeDriver>) {
     pollster::block_on(async {
         s.insert_code(&code("c1", None)).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", Some(NOW + 1000)));
-        s.redeem_code(&redeem("c1", None, "g1", &at, &rt))
+        s.redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
             .await
             .unwrap()
+            .1
             .unwrap();
     });
 }
@@ -203,23 +231,26 @@ fn refresh_rotates_once_and_may_only_narrow() {
         let (at, rt) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
         let wide = r#"["posts:read","posts:write"]"#;
         assert!(s
-            .rotate_refresh(&rotation("r1", Some(wide), &at, &rt, NOW + 5))
+            .rotate_refresh(&rotation("r1", Some(wide), &at, &rt, NOW + 5), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
         let narrow = r#"["posts:read"]"#;
         let r = s
-            .rotate_refresh(&rotation("r1", Some(narrow), &at, &rt, NOW + 5))
+            .rotate_refresh(&rotation("r1", Some(narrow), &at, &rt, NOW + 5), &guard())
             .await
             .unwrap()
+            .1
             .unwrap();
         assert_eq!(r.scopes, narrow);
         assert_eq!(s.bearer("a2", NOW + 6).await.unwrap().unwrap().scopes, narrow);
         let (at3, rt3) = (tok("a3", Some(NOW + 3600)), tok("r3", None));
         assert!(
-            s.rotate_refresh(&rotation("r1", None, &at3, &rt3, NOW + 7))
+            s.rotate_refresh(&rotation("r1", None, &at3, &rt3, NOW + 7), &guard())
                 .await
                 .unwrap()
+                .1
                 .is_none(),
             "spent"
         );
@@ -234,9 +265,10 @@ fn refresh_idle_expiry_is_enforced() {
     pollster::block_on(async {
         let (at, rt) = (tok("a2", Some(NOW + 9999)), tok("r2", None));
         assert!(s
-            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 1000))
+            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 1000), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
     });
 }
@@ -250,9 +282,10 @@ fn revoking_the_grant_kills_access_and_refresh() {
         assert!(s.bearer("a1", NOW + 3).await.unwrap().is_none());
         let (at, rt) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
         assert!(s
-            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 3))
+            .rotate_refresh(&rotation("r1", None, &at, &rt, NOW + 3), &guard())
             .await
             .unwrap()
+            .1
             .is_none());
     });
 }
@@ -284,5 +317,60 @@ fn access_token_expiry_is_exclusive() {
     pollster::block_on(async {
         assert!(s.bearer("a1", NOW + 3599).await.unwrap().is_some());
         assert!(s.bearer("a1", NOW + 3600).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn the_client_guard_lets_only_a_verified_client_act() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let attempt = |g: ClientGuard| {
+            let (at, rt) = (at.clone(), rt.clone());
+            let s = &s;
+            async move {
+                s.redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &g)
+                    .await
+                    .unwrap()
+            }
+        };
+        let wrong_secret = ClientGuard {
+            secret_hash: Some(sha256_hex("guess")),
+            ..guard()
+        };
+        let (app, done) = attempt(wrong_secret).await;
+        assert!(app.is_some(), "the client's row is read in the same batch");
+        assert!(done.is_none(), "a wrong secret redeems nothing");
+        let as_public = ClientGuard {
+            secret_hash: None,
+            ..guard()
+        };
+        assert!(
+            attempt(as_public).await.1.is_none(),
+            "a confidential client without its secret"
+        );
+        let expired = ClientGuard {
+            now: NOW + 10,
+            ..guard()
+        };
+        s.db.exec(&format!("UPDATE apps SET secret_expires_at = {}", NOW + 10))
+            .unwrap();
+        assert!(attempt(expired).await.1.is_none(), "an expired secret");
+        s.db.exec("UPDATE apps SET secret_expires_at = NULL").unwrap();
+        s.db.exec(&format!(
+            "INSERT INTO rate_limits VALUES ('client:app_x', {}, 20)",
+            NOW - 10
+        ))
+        .unwrap();
+        assert!(attempt(guard()).await.1.is_none(), "a client over its failure limit");
+        s.db.exec("DELETE FROM rate_limits").unwrap();
+        s.db.exec("UPDATE apps SET status = 'suspended'").unwrap();
+        assert!(attempt(guard()).await.1.is_none(), "a suspended app");
+        s.db.exec("UPDATE apps SET status = 'active'").unwrap();
+        assert!(
+            attempt(guard()).await.1.is_some(),
+            "the code was untouched by the failures"
+        );
     });
 }

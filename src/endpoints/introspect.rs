@@ -12,7 +12,7 @@ use crate::error::OAuthError;
 use crate::http::{Request, Response};
 use crate::scope;
 use crate::server::Ctx;
-use crate::store::Driver;
+use crate::store::{BearerRow, Driver, Store, TokenRow};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match run(ctx, req).await {
@@ -24,23 +24,30 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
 async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::Value, OAuthError> {
     let inactive = json!({"active": false});
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
-    let client = client_auth::authenticate(ctx, req, &form).await?;
-    if client.method == Method::None {
-        return Err(OAuthError::client(
-            "introspection requires a confidential client",
-            false,
-        ));
-    }
-    let Some(token) = form.get("token") else {
-        return Err(OAuthError::InvalidRequest("token is required".into()));
+    let creds = client_auth::credentials(req, &form)?;
+    let token = match form.get("token") {
+        Some(t) if t.len() <= 256 => t,
+        other => {
+            let client = client_auth::resolve(ctx, creds).await?;
+            confidential(&client)?;
+            return match other {
+                None => Err(OAuthError::InvalidRequest("token is required".into())),
+                Some(_) => Ok(inactive),
+            };
+        }
     };
-    if token.len() > 256 {
-        return Ok(inactive);
-    }
     let hash = crypto::sha256_hex(token);
-    let privileged = ctx.config.introspection_clients.iter().any(|c| c == &client.app.id);
+    // One round trip: the client's row and the token's, read together.
+    let guard = client_auth::guard(ctx, &creds);
     if token.starts_with(&ctx.config.prefixes.access) {
-        let Some(row) = ctx.store.bearer(&hash, ctx.now).await? else {
+        let (app, row) = ctx
+            .store
+            .read_for_client::<BearerRow>(&guard, Store::<D>::bearer_stmt(&hash, ctx.now))
+            .await?;
+        let client = client_auth::verify(ctx, creds, app).await?;
+        confidential(&client)?;
+        let privileged = ctx.config.introspection_clients.iter().any(|c| c == &client.app.id);
+        let Some(row) = row else {
             return Ok(inactive);
         };
         if row.app_id != client.app.id && !privileged {
@@ -63,7 +70,14 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             "permissions": p.permissions,
         }));
     }
-    let Some(row) = ctx.store.token(&hash).await? else {
+    let (app, row) = ctx
+        .store
+        .read_for_client::<TokenRow>(&guard, Store::<D>::token_stmt(&hash))
+        .await?;
+    let client = client_auth::verify(ctx, creds, app).await?;
+    confidential(&client)?;
+    let privileged = ctx.config.introspection_clients.iter().any(|c| c == &client.app.id);
+    let Some(row) = row else {
         return Ok(inactive);
     };
     let live = row.kind == "refresh"
@@ -89,6 +103,16 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         v["exp"] = exp.into();
     }
     Ok(v)
+}
+
+fn confidential(client: &client_auth::Client) -> Result<(), OAuthError> {
+    if client.method == Method::None {
+        return Err(OAuthError::client(
+            "introspection requires a confidential client",
+            false,
+        ));
+    }
+    Ok(())
 }
 
 fn subject(actor: &str, user_id: Option<&str>, app_id: &str) -> String {

@@ -23,24 +23,19 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
             "the {name} parameter appears more than once"
         )));
     }
-    let client = client_auth::authenticate(ctx, req, &form).await?;
+    let creds = client_auth::credentials(req, &form)?;
     let Some(token) = form.get("token") else {
-        return Err(OAuthError::InvalidRequest("token is required".into()));
+        let e = OAuthError::InvalidRequest("token is required".into());
+        return Err(client_auth::after_auth(ctx, creds, e).await);
     };
     if token.len() > 256 {
+        client_auth::resolve(ctx, creds).await?;
         return Ok(());
     }
-    let hash = crypto::sha256_hex(token);
-    let Some(row) = ctx.store.token(&hash).await? else {
-        return Ok(());
-    };
-    if row.app_id != client.app.id {
-        return Ok(());
-    }
-    if row.kind == "refresh" {
-        ctx.store.revoke_grant(&row.grant_id, ctx.now).await?;
-    } else {
-        ctx.store.revoke_token(&hash, ctx.now).await?;
-    }
+    // One round trip: the client's row, and both revocations guarded by the
+    // client's credentials and ownership of the token.
+    let guard = client_auth::guard(ctx, &creds);
+    let app = ctx.store.revoke_for_client(&crypto::sha256_hex(token), &guard).await?;
+    client_auth::verify(ctx, creds, app).await?;
     Ok(())
 }

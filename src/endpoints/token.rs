@@ -57,13 +57,21 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
     let Some(grant_type) = form.get("grant_type") else {
         return Err(OAuthError::InvalidRequest("grant_type is required".into()));
     };
-    let client = client_auth::authenticate(ctx, req, &form).await?;
+    let creds = client_auth::credentials(req, &form)?;
+    // The code and refresh grants authenticate the client inside their one
+    // D1 batch; the others read the client first.
     match grant_type {
-        "authorization_code" => grants::authorization_code::handle(ctx, &client, &form).await,
-        "refresh_token" => grants::refresh_token::handle(ctx, &client, &form).await,
-        "client_credentials" => grants::client_credentials::handle(ctx, &client, &form).await,
-        other => Err(OAuthError::UnsupportedGrantType(format!(
-            "grant_type {other:?} is not supported"
-        ))),
+        "authorization_code" => grants::authorization_code::handle(ctx, creds, &form).await,
+        "refresh_token" => grants::refresh_token::handle(ctx, creds, &form).await,
+        "client_credentials" => {
+            let client = client_auth::resolve(ctx, creds).await?;
+            grants::client_credentials::handle(ctx, &client, &form).await
+        }
+        other => {
+            client_auth::resolve(ctx, creds).await?;
+            Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type {other:?} is not supported"
+            )))
+        }
     }
 }

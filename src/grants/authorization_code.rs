@@ -1,7 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
 
 use super::{mint_access, mint_refresh, well_formed};
-use crate::client_auth::Client;
+use crate::client_auth::{self, Client, Credentials};
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
@@ -11,43 +11,58 @@ use crate::scope;
 use crate::server::Ctx;
 use crate::store::{Driver, Redemption};
 
-pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
-    let Some(code) = form.get("code") else {
-        return Err(OAuthError::InvalidRequest("code is required".into()));
+pub async fn handle<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    creds: Credentials,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = match checked(ctx, form) {
+        Ok(c) => c,
+        Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
     };
     let verifier = form.get("code_verifier");
-    if verifier.is_some_and(|v| !pkce::valid_verifier(v)) {
-        return Err(OAuthError::InvalidRequest(
-            "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~".into(),
-        ));
-    }
-    if client.app.is_public() && verifier.is_none() {
-        return Err(OAuthError::InvalidRequest(
-            "public clients must send code_verifier".into(),
-        ));
-    }
-    if !well_formed(code, &ctx.config.prefixes.code) {
-        return Err(OAuthError::InvalidGrant("the code is not valid".into()));
-    }
     let code_hash = crypto::sha256_hex(code);
     let redirect = form.get("redirect_uri").unwrap_or("");
     let challenge = verifier.map(pkce::s256);
     let grant_id = crypto::new_id("grt_");
     let access = mint_access(ctx.config, ctx.now);
     let refresh = mint_refresh(ctx.config, ctx.now);
-    let redeemed = ctx
+    // One round trip: the client's row, and the redemption guarded by the
+    // client's credentials (nothing happens for a client that fails below).
+    let guard = client_auth::guard(ctx, &creds);
+    let (app, redeemed) = ctx
         .store
-        .redeem_code(&Redemption {
-            code_hash: &code_hash,
-            app_id: &client.app.id,
-            redirect_uri: redirect,
-            challenge: challenge.as_deref(),
-            now: ctx.now,
-            grant_id: &grant_id,
-            access: &access.row,
-            refresh: Some(&refresh.row),
-        })
+        .redeem_code(
+            &Redemption {
+                code_hash: &code_hash,
+                app_id: &creds.client_id,
+                redirect_uri: redirect,
+                challenge: challenge.as_deref(),
+                now: ctx.now,
+                grant_id: &grant_id,
+                access: &access.row,
+                refresh: Some(&refresh.row),
+            },
+            &guard,
+        )
         .await?;
+    let client = match client_auth::verify(ctx, creds, app).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Unreachable while the SQL guard and `verify` agree; if they
+            // ever did not, nothing issued here may survive.
+            if redeemed.is_some() {
+                ctx.store.revoke_grant(&grant_id, ctx.now).await?;
+            }
+            return Err(e);
+        }
+    };
+    if client.app.is_public() && verifier.is_none() {
+        return Err(OAuthError::InvalidRequest(
+            "public clients must send code_verifier".into(),
+        ));
+    }
+    let client = &client;
     match redeemed {
         Some(r) => {
             ctx.note(&client.app.id, Some(&r.org_id));
@@ -66,6 +81,23 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
         }
         None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref()).await),
     }
+}
+
+/// What can be checked before any storage access: the code's presence and
+/// shape, and the verifier's syntax.
+fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<&'f str, OAuthError> {
+    let Some(code) = form.get("code") else {
+        return Err(OAuthError::InvalidRequest("code is required".into()));
+    };
+    if form.get("code_verifier").is_some_and(|v| !pkce::valid_verifier(v)) {
+        return Err(OAuthError::InvalidRequest(
+            "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
+    if !well_formed(code, &ctx.config.prefixes.code) {
+        return Err(OAuthError::InvalidGrant("the code is not valid".into()));
+    }
+    Ok(code)
 }
 
 /// Nothing was redeemed: find out why, for a useful error, and revoke what a

@@ -3,7 +3,7 @@
 //! (RFC 9700 §4.14.2), since either the client or an attacker holds a copy.
 
 use super::{mint_access, mint_refresh, well_formed};
-use crate::client_auth::Client;
+use crate::client_auth::{self, Client, Credentials};
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
@@ -12,33 +12,45 @@ use crate::scope;
 use crate::server::Ctx;
 use crate::store::{Driver, Rotation};
 
-pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
-    let Some(token) = form.get("refresh_token") else {
-        return Err(OAuthError::InvalidRequest("refresh_token is required".into()));
+pub async fn handle<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    creds: Credentials,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let (token, narrowed) = match checked(ctx, form) {
+        Ok(v) => v,
+        Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
     };
-    let narrowed = match form.get("scope").map(scope::parse) {
-        None => None,
-        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
-        Some(Ok(s)) if s.is_empty() => None,
-        Some(Ok(s)) => Some(scope::to_json(&s)),
-    };
-    if !well_formed(token, &ctx.config.prefixes.refresh) {
-        return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
-    }
     let old_hash = crypto::sha256_hex(token);
     let access = mint_access(ctx.config, ctx.now);
     let refresh = mint_refresh(ctx.config, ctx.now);
-    let rotated = ctx
+    // One round trip, the rotation guarded by the client's credentials.
+    let guard = client_auth::guard(ctx, &creds);
+    let (app, rotated) = ctx
         .store
-        .rotate_refresh(&Rotation {
-            old_hash: &old_hash,
-            app_id: &client.app.id,
-            scopes: narrowed.as_deref(),
-            now: ctx.now,
-            access: &access.row,
-            refresh: &refresh.row,
-        })
+        .rotate_refresh(
+            &Rotation {
+                old_hash: &old_hash,
+                app_id: &creds.client_id,
+                scopes: narrowed.as_deref(),
+                now: ctx.now,
+                access: &access.row,
+                refresh: &refresh.row,
+            },
+            &guard,
+        )
         .await?;
+    let client = match client_auth::verify(ctx, creds, app).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Unreachable while the SQL guard and `verify` agree.
+            if let Some(r) = &rotated {
+                ctx.store.revoke_grant(&r.grant_id, ctx.now).await?;
+            }
+            return Err(e);
+        }
+    };
+    let client = &client;
     match rotated {
         Some(r) => {
             let scopes = scope::from_json(&r.scopes);
@@ -52,6 +64,23 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
         }
         None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some()).await),
     }
+}
+
+/// Checks that need no storage: the token's presence and shape, the scope.
+fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str, Option<String>), OAuthError> {
+    let Some(token) = form.get("refresh_token") else {
+        return Err(OAuthError::InvalidRequest("refresh_token is required".into()));
+    };
+    let narrowed = match form.get("scope").map(scope::parse) {
+        None => None,
+        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
+        Some(Ok(s)) if s.is_empty() => None,
+        Some(Ok(s)) => Some(scope::to_json(&s)),
+    };
+    if !well_formed(token, &ctx.config.prefixes.refresh) {
+        return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
+    }
+    Ok((token, narrowed))
 }
 
 async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narrowing: bool) -> OAuthError {

@@ -27,6 +27,67 @@ pub use driver::{Driver, Row, Stmt, Value};
 use crate::error::StoreError;
 use crate::params;
 
+/// Client authentication restated as a SQL condition, so that the statement
+/// which acts (redeem, rotate, revoke) carries it and the client's read and
+/// the act share one D1 round trip. It holds exactly when
+/// `client_auth::verify` passes, which still decides the response (with a
+/// constant-time comparison); if they ever disagreed, the act would simply
+/// not happen. Parameters ?20..?24 (see [`ClientGuard::bind`]).
+macro_rules! client_ok {
+    () => {
+        "EXISTS (SELECT 1 FROM apps ca WHERE ca.id = ?20 AND ca.status = 'active' AND CASE WHEN ?21 IS NULL \
+         THEN ca.client_type = 'public' ELSE ca.client_type = 'confidential' AND ca.secret_hash = ?21 \
+         AND (ca.secret_expires_at IS NULL OR ca.secret_expires_at > ?22) \
+         AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || ca.id AND r.window_start > ?23), 0) < ?24 \
+         END)"
+    };
+}
+
+/// What [`client_ok!`] checks: the client, the SHA-256 of the presented
+/// secret (`None`: a public client), the clock, the rate-limit window start
+/// and the failure limit.
+#[derive(Debug, Clone)]
+pub struct ClientGuard {
+    pub app_id: String,
+    pub secret_hash: Option<String>,
+    pub now: i64,
+    pub since: i64,
+    pub max_failures: i64,
+}
+
+impl ClientGuard {
+    /// A statement's own parameters (at most ?19), then the guard's at ?20..?24.
+    fn bind(&self, mut params: Vec<Value>) -> Vec<Value> {
+        params.resize(19, Value::Null);
+        params.extend([
+            Value::from(&self.app_id),
+            Value::from(self.secret_hash.clone()),
+            Value::from(self.now),
+            Value::from(self.since),
+            Value::from(self.max_failures),
+        ]);
+        params
+    }
+
+    /// The client's row, read at the head of the batch for `verify`.
+    fn lookup(&self) -> Stmt {
+        app_for_auth_stmt(&self.app_id, self.since)
+    }
+}
+
+/// The client's row and its recent authentication failures (rate limit).
+pub(crate) fn app_for_auth_stmt(id: &str, since: i64) -> Stmt {
+    Stmt::new(
+        "SELECT a.*, COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || a.id AND r.window_start > ?2), 0) \
+         AS auth_failures FROM apps a WHERE a.id = ?1",
+        params![id, since],
+    )
+}
+
+fn first_app(rows: Vec<Row>) -> Result<Option<AppRow>, StoreError> {
+    Ok(decode::<AppRow>(rows)?.into_iter().next())
+}
+
 pub struct Store<D: Driver> {
     pub db: D,
 }
@@ -171,6 +232,10 @@ pub struct TokenRow {
     pub actor: String,
     pub grant_revoked_at: Option<i64>,
 }
+
+const TOKEN_SQL: &str = "SELECT t.hash, t.kind, t.grant_id, t.scopes, t.created_at, t.expires_at, t.used_at, \
+     t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at \
+     FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?1";
 
 /// The bearer check: one indexed read joining the token, its grant, app, org,
 /// user and the user's current role and its permissions.
@@ -422,16 +487,29 @@ impl<D: Driver> Store<D> {
     /// challenge (RFC 6749 §4.1.3, RFC 7636 §4.6; `challenge IS ?` also refuses
     /// a verifier for a code that had no challenge, RFC 9700 §2.1.1).
     /// Returns `None` if any condition fails; nothing is changed then.
-    pub async fn redeem_code(&self, r: &Redemption<'_>) -> Result<Option<Redeemed>, StoreError> {
-        // Statements 2.. select from the code row *this* call marked (grant_id
-        // = ours), so they do nothing unless statement 1 won.
+    ///
+    /// One round trip: the client's row comes first in the batch (for
+    /// `client_auth::verify`), and the redeeming UPDATE also requires the
+    /// client's credentials to hold ([`client_ok!`]) and, for a public client,
+    /// a verifier.
+    pub async fn redeem_code(
+        &self,
+        r: &Redemption<'_>,
+        guard: &ClientGuard,
+    ) -> Result<(Option<AppRow>, Option<Redeemed>), StoreError> {
+        // Statements after the UPDATE select from the code row *this* call
+        // marked (grant_id = ours), so they do nothing unless it won.
         let mut stmts = vec![
+            guard.lookup(),
             Stmt::new(
-                "UPDATE codes SET used_at = ?1, grant_id = ?2 \
-                 WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
-                 AND used_at IS NULL AND expires_at > ?1 \
-                 RETURNING org_id, user_id, actor, scopes",
-                params![r.now, r.grant_id, r.code_hash, r.app_id, r.redirect_uri, r.challenge],
+                concat!(
+                    "UPDATE codes SET used_at = ?1, grant_id = ?2 \
+                     WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
+                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR ?21 IS NOT NULL) AND ",
+                    client_ok!(),
+                    " RETURNING org_id, user_id, actor, scopes"
+                ),
+                guard.bind(params![r.now, r.grant_id, r.code_hash, r.app_id, r.redirect_uri, r.challenge]),
             ),
             // Was the app already installed in this org? (For the installed event.)
             Stmt::new(
@@ -480,16 +558,18 @@ impl<D: Driver> Store<D> {
             ));
         }
         let mut results = self.db.batch(stmts).await?.into_iter();
+        let app = first_app(results.next().unwrap_or_default())?;
         let first = results.next().unwrap_or_default();
         let existed = results
             .next()
             .and_then(|rows| rows.into_iter().next())
             .and_then(|row| row.get("existed").and_then(|v| v.as_i64()))
             .unwrap_or(0);
-        Ok(decode::<Redeemed>(first)?.into_iter().next().map(|mut r| {
+        let redeemed = decode::<Redeemed>(first)?.into_iter().next().map(|mut r| {
             r.new_install = existed == 0;
             r
-        }))
+        });
+        Ok((app, redeemed))
     }
 
     pub async fn code(&self, hash: &str) -> Result<Option<CodeRow>, StoreError> {
@@ -517,13 +597,7 @@ impl<D: Driver> Store<D> {
     }
 
     pub async fn token(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
-        self.one(Stmt::new(
-            "SELECT t.hash, t.kind, t.grant_id, t.scopes, t.created_at, t.expires_at, t.used_at, t.revoked_at, \
-             g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at \
-             FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?1",
-            params![hash],
-        ))
-        .await
+        self.one(Self::token_stmt(hash)).await
     }
 
     /// Rotate a refresh token (OAuth 2.1 §4.3.1): the old one is marked used
@@ -532,19 +606,29 @@ impl<D: Driver> Store<D> {
     /// scope must be a subset of the old token's (RFC 6749 §6), checked in SQL
     /// so the whole act stays one round trip. A self-actor grant whose user has
     /// left the org cannot be refreshed.
-    pub async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<Option<Rotated>, StoreError> {
+    /// Like [`Store::redeem_code`], the client's row leads the batch and the
+    /// rotating UPDATE carries [`client_ok!`]: one round trip.
+    pub async fn rotate_refresh(
+        &self,
+        r: &Rotation<'_>,
+        guard: &ClientGuard,
+    ) -> Result<(Option<AppRow>, Option<Rotated>), StoreError> {
         let stmts = vec![
+            guard.lookup(),
             Stmt::new(
-                "UPDATE tokens SET used_at = ?1, rotated_to = ?2 \
-                 WHERE hash = ?3 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > ?1) \
-                 AND grant_id IN (SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id \
-                   WHERE g.app_id = ?4 AND g.revoked_at IS NULL AND a.status = 'active' \
-                   AND (g.actor = 'app' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = g.org_id AND m.user_id = g.user_id))) \
-                 AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
-                   WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) \
-                 RETURNING grant_id, COALESCE(?5, scopes) AS scopes",
-                params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes],
+                concat!(
+                    "UPDATE tokens SET used_at = ?1, rotated_to = ?2 \
+                     WHERE hash = ?3 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?1) \
+                     AND grant_id IN (SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id \
+                       WHERE g.app_id = ?4 AND g.revoked_at IS NULL AND a.status = 'active' \
+                       AND (g.actor = 'app' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = g.org_id AND m.user_id = g.user_id))) \
+                     AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
+                       WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) AND ",
+                    client_ok!(),
+                    " RETURNING grant_id, COALESCE(?5, scopes) AS scopes"
+                ),
+                guard.bind(params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes]),
             ),
             Stmt::new(
                 "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
@@ -557,13 +641,61 @@ impl<D: Driver> Store<D> {
                 params![r.old_hash, &r.refresh.hash, r.refresh.expires_at, r.scopes, r.now],
             ),
         ];
-        let mut results = self.db.batch(stmts).await?;
-        let first = if results.is_empty() {
-            Vec::new()
-        } else {
-            results.swap_remove(0)
-        };
-        Ok(decode::<Rotated>(first)?.into_iter().next())
+        let mut results = self.db.batch(stmts).await?.into_iter();
+        let app = first_app(results.next().unwrap_or_default())?;
+        let rotated = decode::<Rotated>(results.next().unwrap_or_default())?
+            .into_iter()
+            .next();
+        Ok((app, rotated))
+    }
+
+    /// RFC 7009 in one round trip: a refresh token ends its grant, an access
+    /// token only itself, and only when it belongs to the (verified) client.
+    pub async fn revoke_for_client(&self, hash: &str, guard: &ClientGuard) -> Result<Option<AppRow>, StoreError> {
+        let mut results = self
+            .db
+            .batch(vec![
+                guard.lookup(),
+                Stmt::new(
+                    concat!(
+                        "UPDATE grants SET revoked_at = ?2 WHERE revoked_at IS NULL AND app_id = ?3 \
+                         AND id = (SELECT grant_id FROM tokens WHERE hash = ?1 AND kind = 'refresh') AND ",
+                        client_ok!()
+                    ),
+                    guard.bind(params![hash, guard.now, &guard.app_id]),
+                ),
+                Stmt::new(
+                    concat!(
+                        "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1 AND kind = 'access' AND revoked_at IS NULL \
+                         AND grant_id IN (SELECT id FROM grants WHERE app_id = ?3) AND ",
+                        client_ok!()
+                    ),
+                    guard.bind(params![hash, guard.now, &guard.app_id]),
+                ),
+            ])
+            .await?
+            .into_iter();
+        first_app(results.next().unwrap_or_default())
+    }
+
+    /// A read together with the client's row: one round trip (introspection).
+    pub async fn read_for_client<T: DeserializeOwned>(
+        &self,
+        guard: &ClientGuard,
+        stmt: Stmt,
+    ) -> Result<(Option<AppRow>, Option<T>), StoreError> {
+        let mut results = self.db.batch(vec![guard.lookup(), stmt]).await?.into_iter();
+        let app = first_app(results.next().unwrap_or_default())?;
+        let row = decode::<T>(results.next().unwrap_or_default())?.into_iter().next();
+        Ok((app, row))
+    }
+
+    pub fn bearer_stmt(hash: &str, now: i64) -> Stmt {
+        Stmt::new(BEARER_SQL, params![hash, now])
+    }
+
+    pub fn token_stmt(hash: &str) -> Stmt {
+        Stmt::new(TOKEN_SQL, params![hash])
     }
 
     /// The bearer check (RFC 6750), one indexed read: token, grant, app, org,

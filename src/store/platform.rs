@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{AppRow, Driver, NewToken, Stmt, Store};
+use super::{app_for_auth_stmt, AppRow, Driver, NewToken, Stmt, Store};
 use crate::error::StoreError;
 use crate::params;
 
@@ -554,12 +554,7 @@ impl<D: Driver> Store<D> {
 
     /// The app with its recent authentication failures, in one read.
     pub async fn app_for_auth(&self, id: &str, since: i64) -> Result<Option<AppRow>, StoreError> {
-        self.one(Stmt::new(
-            "SELECT a.*, COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || a.id AND r.window_start > ?2), 0) \
-             AS auth_failures FROM apps a WHERE a.id = ?1",
-            params![id, since],
-        ))
-        .await
+        self.one(app_for_auth_stmt(id, since)).await
     }
 
     // ---- the sweep ----------------------------------------------------------

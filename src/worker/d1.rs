@@ -6,7 +6,9 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::error::StoreError;
 use crate::store::{Driver, Row, Stmt, Value};
 
-pub struct D1Driver(pub D1Database);
+/// Counts its round trips (a query or a batch each) for the log line: the
+/// number of D1 calls per request is the server's main cost.
+pub struct D1Driver(pub D1Database, pub std::cell::Cell<u32>);
 
 fn err(e: worker::Error) -> StoreError {
     StoreError(e.to_string())
@@ -48,11 +50,13 @@ fn normalize(rows: Vec<serde_json::Value>) -> Vec<Row> {
 
 impl Driver for D1Driver {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
+        self.1.set(self.1.get() + 1);
         let res = bind(&self.0, &stmt)?.all().await.map_err(err)?;
         Ok(normalize(res.results::<serde_json::Value>().map_err(err)?))
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.1.set(self.1.get() + 1);
         let prepared = stmts.iter().map(|s| bind(&self.0, s)).collect::<Result<Vec<_>, _>>()?;
         let results = self.0.batch(prepared).await.map_err(err)?;
         results

@@ -18,8 +18,17 @@ use crate::server::Server;
 use crate::store::Store;
 use crate::tasks::{self, Outbound, Task};
 
+thread_local! {
+    // `[vars]` cannot change during an isolate's life (a new deployment gets
+    // new isolates), so they are read once, not on every request.
+    static CONFIG: std::cell::OnceCell<std::result::Result<Config, String>> = const { std::cell::OnceCell::new() };
+}
+
 fn config(env: &Env) -> std::result::Result<Config, String> {
-    Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
+    CONFIG.with(|c| {
+        c.get_or_init(|| Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string())))
+            .clone()
+    })
 }
 
 /// The KV namespace of `BEARER_MODE=edge`; that mode without the binding is
@@ -38,7 +47,7 @@ fn now_ms() -> f64 {
 }
 
 fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
-    Ok(Store::new(d1::D1Driver(env.d1("DB")?)))
+    Ok(Store::new(d1::D1Driver(env.d1("DB")?, Default::default())))
 }
 
 async fn to_core(mut req: Request) -> Result<http::Request> {
@@ -153,6 +162,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             "ms": (now_ms() - started) as i64,
             "app": outcome.app,
             "org": outcome.org,
+            "d1": server.store.db.1.get(),
             "deferred": n_tasks,
         })
     );

@@ -32,6 +32,8 @@ class CaptureLog extends Log {
   capture(stream) {
     let buf = "";
     stream.on("data", (chunk) => {
+      // The benchmark turns capture off during timed runs.
+      if (this.paused) return;
       buf += chunk;
       const parts = buf.split("\n");
       buf = parts.pop();

@@ -1,0 +1,503 @@
+// `make bench`: our worker against @cloudflare/workers-oauth-provider (the
+// peer, bench/peer/), both in workerd on loopback, driven by the same load
+// generator in the same run, runs alternating between servers so machine
+// drift hits both alike; medians of several runs. `--smoke` runs every case
+// once, very briefly, to keep this script from rotting (`make test`); its
+// numbers mean nothing and nothing asserts them.
+import { Miniflare } from "miniflare";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
+import { client, measure, median } from "./load.mjs";
+
+const root = new URL("../", import.meta.url);
+const SMOKE = process.argv.includes("--smoke");
+const ROUNDS = SMOKE ? 1 : Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = SMOKE ? 0.3 : Number(process.env.BENCH_SECONDS ?? 4);
+const CONCURRENCY = SMOKE ? 2 : Number(process.env.BENCH_CONCURRENCY ?? 8);
+const ONLY = process.env.BENCH_CASES?.split(",");
+
+const b64url = (b) => Buffer.from(b).toString("base64url");
+const VERIFIER = b64url(randomBytes(32));
+const CHALLENGE = b64url(createHash("sha256").update(VERIFIER).digest());
+const CALLBACK = "http://127.0.0.1:9/callback";
+
+function expect(res, status, what) {
+  if (res.status !== status) throw new Error(`${what}: expected ${status}, got ${res.status} ${res.text.slice(0, 300)}`);
+  return res;
+}
+const json = (res) => JSON.parse(res.text);
+
+// ---------------------------------------------------------------- our worker
+
+/** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
+async function ours(label, vars = {}) {
+  const server = await startServer(vars);
+  const http = client(server.base, CONCURRENCY);
+  const alice = new Browser(server);
+  await alice.signIn("alice@acme.test", "alice-password");
+  const cookie = [...alice.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+  // One app per loop: a new authorization replaces the app's previous token
+  // set for that user, so loops must not share an app.
+  const apps = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const app = await registerApp(server, { name: `Bench ${i}`, redirect_uris: [CALLBACK], scopes: ["profile:read", "posts:read"] });
+    const t = await tokensFor(server, alice, app, { scope: "profile:read posts:read" });
+    apps.push({ ...app, access: t.access_token, refresh: t.refresh_token, pool: [] });
+  }
+  const bot = await registerApp(server, { name: "Bench bot", scopes: ["posts:read"], actor_modes: ["app"] });
+  const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
+  const query = (app) =>
+    new URLSearchParams({
+      response_type: "code",
+      client_id: app.client_id,
+      redirect_uri: CALLBACK,
+      scope: "profile:read posts:read",
+      state: "bench",
+      code_challenge: CHALLENGE,
+      code_challenge_method: "S256",
+    }).toString();
+
+  async function exchange(app) {
+    const a = expect(await http.call("GET", `/oauth/authorize?${query(app)}`, { headers: { cookie } }), 302, "authorize");
+    const code = new URL(a.headers.location).searchParams.get("code");
+    const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
+    return json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "code exchange"));
+  }
+  async function refresh(app) {
+    const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
+    const t = json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "refresh"));
+    app.refresh = t.refresh_token;
+    return t;
+  }
+
+  return {
+    name: label,
+    server,
+    http,
+    ops: {
+      metadata: async () => {
+        expect(await http.call("GET", "/.well-known/oauth-authorization-server"), 200, "metadata");
+      },
+      bearer: async (i) => {
+        expect(await http.call("GET", "/api/v1/me", { headers: { authorization: `Bearer ${apps[i].access}` } }), 200, "bearer");
+      },
+      introspect: async (i) => {
+        const res = await http.call("POST", "/oauth/introspect", { headers: auth(apps[i]), body: form({ token: apps[i].access }) });
+        if (!json(expect(res, 200, "introspect")).active) throw new Error("introspect: inactive");
+      },
+      exchange: async (i) => {
+        await exchange(apps[i]);
+      },
+      refresh: async (i) => {
+        await refresh(apps[i]);
+      },
+      revoke: async (i) => {
+        const token = apps[i].pool.pop();
+        if (!token) return false;
+        const body = form({ token, token_type_hint: "access_token" });
+        expect(await http.call("POST", "/oauth/revoke", { headers: auth(apps[i]), body }), 200, "revoke");
+      },
+      client_credentials: async () => {
+        const body = form({ grant_type: "client_credentials" });
+        expect(await http.call("POST", "/oauth/token", { headers: auth(bot), body }), 200, "client_credentials");
+      },
+    },
+    prepare: {
+      // A fresh authorization per loop: the refresh chains start clean, and
+      // the access tokens of the bearer cases are live.
+      async fresh() {
+        for (const app of apps) {
+          const t = await exchange(app);
+          app.access = t.access_token;
+          app.refresh = t.refresh_token;
+        }
+      },
+      // Access tokens to revoke: rotations leave earlier access tokens live.
+      async pool(n) {
+        await Promise.all(
+          apps.map(async (app) => {
+            app.pool = [];
+            while (app.pool.length < n) app.pool.push((await refresh(app)).access_token);
+          }),
+        );
+      },
+    },
+    logs: () => server.log.lines,
+    close: async () => {
+      await http.close();
+      await server.close();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ the peer
+
+async function peer() {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: new URL("bench/peer/build/index.js", root).pathname,
+    compatibilityDate: "2026-04-20",
+    compatibilityFlags: ["nodejs_compat"],
+    kvNamespaces: ["OAUTH_KV"],
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const base = (await mf.ready).href.replace(/\/$/, "");
+  const http = client(base, CONCURRENCY);
+  const apps = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const res = await http.call("POST", "/oauth/register", {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        client_name: `Bench ${i}`,
+        redirect_uris: [CALLBACK],
+        token_endpoint_auth_method: "client_secret_basic",
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+      }),
+    });
+    const c = json(expect(res, 201, "peer registration"));
+    apps.push({ client_id: c.client_id, client_secret: c.client_secret, pool: [] });
+  }
+  const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
+  const query = (app) =>
+    new URLSearchParams({
+      response_type: "code",
+      client_id: app.client_id,
+      redirect_uri: CALLBACK,
+      scope: "read",
+      state: "bench",
+      code_challenge: CHALLENGE,
+      code_challenge_method: "S256",
+    }).toString();
+  async function exchange(app) {
+    const a = expect(await http.call("GET", `/authorize?${query(app)}`), 302, "peer authorize");
+    const code = new URL(a.headers.location).searchParams.get("code");
+    const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
+    return json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "peer code exchange"));
+  }
+  async function refresh(app) {
+    const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
+    const t = json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "peer refresh"));
+    app.refresh = t.refresh_token;
+    return t;
+  }
+  return {
+    name: "peer",
+    http,
+    ops: {
+      metadata: async () => {
+        expect(await http.call("GET", "/.well-known/oauth-authorization-server"), 200, "peer metadata");
+      },
+      bearer: async (i) => {
+        expect(await http.call("GET", "/api/v1/me", { headers: { authorization: `Bearer ${apps[i].access}` } }), 200, "peer bearer");
+      },
+      exchange: async (i) => {
+        await exchange(apps[i]);
+      },
+      refresh: async (i) => {
+        await refresh(apps[i]);
+      },
+      revoke: async (i) => {
+        const token = apps[i].pool.pop();
+        if (!token) return false;
+        const body = form({ token, token_type_hint: "access_token" });
+        // RFC 7009 at the peer's advertised revocation endpoint (its token endpoint).
+        expect(await http.call("POST", "/oauth/token", { headers: auth(apps[i]), body }), 200, "peer revoke");
+      },
+    },
+    prepare: {
+      async fresh() {
+        for (const app of apps) {
+          const t = await exchange(app);
+          app.access = t.access_token;
+          app.refresh = t.refresh_token;
+        }
+      },
+      async pool(n) {
+        await Promise.all(
+          apps.map(async (app) => {
+            app.pool = [];
+            while (app.pool.length < n) app.pool.push((await refresh(app)).access_token);
+          }),
+        );
+      },
+    },
+    close: async () => {
+      await http.close();
+      await mf.dispose();
+    },
+  };
+}
+
+// -------------------------------------------------------------- the baseline
+
+/** The runtime floor and one bare D1 read, from a few lines of JS. */
+async function baseline() {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: new URL("bench/baseline/index.js", root).pathname,
+    compatibilityDate: "2026-04-20",
+    d1Databases: { DB: "baseline-db" },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const base = (await mf.ready).href.replace(/\/$/, "");
+  const http = client(base, CONCURRENCY);
+  expect(await http.call("POST", "/setup"), 200, "baseline setup");
+  return {
+    name: "baseline",
+    http,
+    ops: {
+      floor: async () => {
+        expect(await http.call("GET", "/floor"), 200, "floor");
+      },
+      d1: async (i) => {
+        expect(await http.call("GET", `/d1?k=${i}`), 200, "d1 read");
+      },
+    },
+    close: async () => {
+      await http.close();
+      await mf.dispose();
+    },
+  };
+}
+
+// ------------------------------------------------------------------- running
+
+async function runCase(label, entries, prepare) {
+  entries = entries.filter(([, target]) => target);
+  const samples = new Map(entries.map(([name]) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 ? [...entries].reverse() : entries;
+    for (const [name, target, op] of order) {
+      if (prepare) await prepare(target);
+      // Our log lines reach this process through a pipe; storing them during
+      // a timed run would tax the load generator, which shares its thread.
+      if (target.server) target.server.log.paused = true;
+      samples.get(name).push(await measure({ durationMs: SECONDS * 1000, concurrency: CONCURRENCY, op }));
+      if (target.server) target.server.log.paused = false;
+    }
+  }
+  const rows = entries.map(([name]) => {
+    const s = samples.get(name);
+    return {
+      case: label,
+      server: name,
+      rate: median(s.map((x) => x.rate)),
+      p50: median(s.map((x) => x.p50)),
+      p99: median(s.map((x) => x.p99)),
+      ops: s.reduce((a, x) => a + x.ops, 0),
+      stoppedEarly: s.some((x) => x.stoppedEarly),
+    };
+  });
+  for (const r of rows) {
+    process.stderr.write(`  ${label.padEnd(34)} ${r.server.padEnd(14)} ${r.rate.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
+  }
+  return rows;
+}
+
+const want = (key) => !ONLY || ONLY.includes(key);
+
+/** Seconds from `new Miniflare` to the first 200, and that first request's latency. */
+async function startup(options, path) {
+  const t0 = performance.now();
+  const mf = new Miniflare({ ...options, host: "127.0.0.1", port: 0 });
+  const base = (await mf.ready).href.replace(/\/$/, "");
+  const t1 = performance.now();
+  const res = await fetch(base + path);
+  await res.text();
+  const t2 = performance.now();
+  await mf.dispose();
+  if (res.status !== 200) throw new Error(`startup probe: ${res.status}`);
+  return { ready: t1 - t0, firstResponse: t2 - t0, firstRequest: t2 - t1 };
+}
+
+function sizes() {
+  const f = (p) => {
+    const b = readFileSync(new URL(p, root));
+    return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
+  };
+  return {
+    ours_wasm: f("build/index_bg.wasm"),
+    ours_js: f("build/index.js"),
+    peer_js: process.env.BENCH_PEER === "0" ? null : f("bench/peer/build/index.js"),
+  };
+}
+
+/** D1 round trips per request on each hot path, from our log lines. */
+function roundTrips(logs) {
+  const per = {};
+  for (const line of logs) {
+    if (!line.startsWith("{")) continue;
+    let l;
+    try {
+      l = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (l.d1 === undefined) continue;
+    const k = `${l.method} ${l.route}`;
+    per[k] ??= new Map();
+    per[k].set(l.d1, (per[k].get(l.d1) ?? 0) + 1);
+  }
+  return Object.fromEntries(
+    Object.entries(per).map(([k, m]) => [k, [...m].sort((a, b) => b[1] - a[1])[0][0]]),
+  );
+}
+
+async function main() {
+  const started = new Date();
+  process.stderr.write(`bench: ${ROUNDS} round(s) × ${SECONDS}s per server per case, ${CONCURRENCY} connections${SMOKE ? " (smoke)" : ""}\n`);
+  const strict = await ours("ours");
+  const peerT = process.env.BENCH_PEER === "0" ? null : await peer();
+  const base = await baseline();
+  const rows = [];
+  try {
+    if (want("floor")) rows.push(...(await runCase("runtime floor (JSON, no storage)", [["baseline", base, base.ops.floor]])));
+    if (want("d1")) rows.push(...(await runCase("one bare D1 read (JS)", [["baseline", base, base.ops.d1]])));
+    if (want("metadata"))
+      rows.push(...(await runCase("1 discovery metadata GET", [["ours", strict, strict.ops.metadata], ["peer", peerT, peerT?.ops.metadata]])));
+    if (want("bearer")) {
+      await strict.prepare.fresh();
+      await peerT?.prepare.fresh();
+      rows.push(...(await runCase("2 bearer API GET", [["ours strict", strict, strict.ops.bearer], ["peer", peerT, peerT?.ops.bearer]])));
+    }
+    if (want("modes")) {
+      for (const [label, vars] of [
+        ["ours edge", { BEARER_MODE: "edge" }],
+        ["ours cache", { BEARER_CACHE_TTL_SECONDS: "30" }],
+        ["ours edge+cache", { BEARER_MODE: "edge", BEARER_CACHE_TTL_SECONDS: "30" }],
+      ]) {
+        const t = await ours(label, vars);
+        try {
+          await t.prepare.fresh();
+          // Edge mode copies to KV after the response: let the copies land.
+          await new Promise((r) => setTimeout(r, 300));
+          rows.push(...(await runCase("2 bearer API GET", [[label, t, t.ops.bearer]])));
+        } finally {
+          await t.close();
+        }
+      }
+    }
+    if (want("introspect")) {
+      await strict.prepare.fresh();
+      rows.push(...(await runCase("2 introspection (ours only)", [["ours", strict, strict.ops.introspect]])));
+    }
+    if (want("exchange"))
+      rows.push(...(await runCase("3 code exchange (authorize + token)", [["ours", strict, strict.ops.exchange], ["peer", peerT, peerT?.ops.exchange]])));
+    if (want("refresh"))
+      rows.push(
+        ...(await runCase("4 refresh rotation", [["ours", strict, strict.ops.refresh], ["peer", peerT, peerT?.ops.refresh]], (t) => t.prepare.fresh())),
+      );
+    if (want("revoke")) {
+      const perLoop = SMOKE ? 3 : Math.ceil((1500 * SECONDS) / CONCURRENCY);
+      rows.push(
+        ...(await runCase("5 revocation (access token)", [["ours", strict, strict.ops.revoke], ["peer", peerT, peerT?.ops.revoke]], async (t) => {
+          await t.prepare.fresh();
+          await t.prepare.pool(perLoop);
+        })),
+      );
+    }
+    if (want("client_credentials"))
+      rows.push(...(await runCase("6 client_credentials (ours only)", [["ours", strict, strict.ops.client_credentials]])));
+  } finally {
+    await base.close();
+    await peerT?.close();
+  }
+  const trips = roundTrips(strict.logs());
+  await strict.close();
+
+  const start = { ours: [], peer: [] };
+  for (let i = 0; i < (SMOKE ? 1 : 3); i++) {
+    start.ours.push(
+      await startup(
+        {
+          modules: true,
+          scriptPath: new URL("build/index.js", root).pathname,
+          modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+          compatibilityDate: "2026-04-20",
+          d1Databases: { DB: "startup-db" },
+        },
+        "/health",
+      ),
+    );
+    if (peerT) start.peer.push(
+      await startup(
+        {
+          modules: true,
+          scriptPath: new URL("bench/peer/build/index.js", root).pathname,
+          compatibilityDate: "2026-04-20",
+          compatibilityFlags: ["nodejs_compat"],
+          kvNamespaces: ["OAUTH_KV"],
+        },
+        "/.well-known/oauth-authorization-server",
+      ),
+    );
+  }
+  const startupMedian = (xs) => (xs.length === 0 ? null : { firstResponse: median(xs.map((x) => x.firstResponse)), firstRequest: median(xs.map((x) => x.firstRequest)) });
+  const report = {
+    date: started.toISOString(),
+    smoke: SMOKE,
+    settings: { rounds: ROUNDS, seconds: SECONDS, concurrency: CONCURRENCY },
+    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+    rows,
+    sizes: sizes(),
+    startup: { ours: startupMedian(start.ours), peer: startupMedian(start.peer) },
+    d1RoundTrips: trips,
+  };
+  const md = render(report);
+  process.stdout.write(md + "\n");
+  mkdirSync(new URL("bench/results/", root), { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, "-");
+  const name = `${SMOKE ? "smoke-" : ""}${stamp}`;
+  writeFileSync(new URL(`bench/results/${name}.md`, root), md + "\n");
+  writeFileSync(new URL(`bench/results/${name}.json`, root), JSON.stringify(report, null, 2) + "\n");
+  process.stderr.write(`bench: wrote bench/results/${name}.{md,json}\n`);
+}
+
+function render(r) {
+  const byCase = new Map();
+  for (const row of r.rows) {
+    if (!byCase.has(row.case)) byCase.set(row.case, []);
+    byCase.get(row.case).push(row);
+  }
+  const floor = r.rows.find((x) => x.case.startsWith("runtime floor"));
+  const d1 = r.rows.find((x) => x.case.startsWith("one bare D1"));
+  const out = [];
+  out.push(`Benchmark ${r.date}${r.smoke ? " (SMOKE: numbers meaningless)" : ""}: ${r.settings.rounds} alternating runs of ${r.settings.seconds} s per server per case, ${r.settings.concurrency} connections, medians; ${r.machine.cpus} cores, Node ${r.machine.node}.`);
+  out.push("");
+  out.push("| case | server | req/s | p50 ms | p99 ms | ours/peer req/s | vs baseline |");
+  out.push("|---|---|---:|---:|---:|---:|---:|");
+  for (const [c, rows] of byCase) {
+    const peerRow = rows.find((x) => x.server === "peer");
+    for (const row of rows) {
+      const ratio = peerRow && row !== peerRow ? `${(row.rate / peerRow.rate).toFixed(2)}×` : "";
+      let vs = "";
+      if (c.startsWith("2 bearer") && row.server !== "peer" && d1 && floor)
+        vs = `${(row.rate / d1.rate).toFixed(2)}× D1 read, ${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
+      if (c.startsWith("1 discovery") && floor) vs = `${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
+      out.push(`| ${c} | ${row.server} | ${row.rate.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${ratio} | ${vs} |`);
+    }
+  }
+  out.push("");
+  out.push("Case 3 is one authorize redirect plus one token request per operation; every other case is one request.");
+  out.push("");
+  const s = r.sizes;
+  const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  out.push(`Bundle: ours ${kb(s.ours_wasm.raw)} wasm (${kb(s.ours_wasm.gzip)} gzip) + ${kb(s.ours_js.raw)} JS (${kb(s.ours_js.gzip)} gzip)${s.peer_js ? `; peer ${kb(s.peer_js.raw)} JS (${kb(s.peer_js.gzip)} gzip)` : ""}.`);
+  const st = (x) => (x ? `${x.firstResponse.toFixed(0)} ms (first request ${x.firstRequest.toFixed(1)} ms)` : "n/a");
+  out.push(`Startup, \`new Miniflare\` to first 200 (median): ours ${st(r.startup.ours)}, peer ${st(r.startup.peer)}.`);
+  out.push("");
+  out.push("D1 round trips per request on our response path (most common count, from the log line's `d1` field; deferred work excluded):");
+  out.push("");
+  for (const [k, n] of Object.entries(r.d1RoundTrips).sort()) out.push(`- \`${k}\`: ${n}`);
+  return out.join("\n");
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
