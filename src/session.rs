@@ -15,19 +15,35 @@ pub struct Session {
     pub token_hash: String,
 }
 
-pub async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Option<Session>, StoreError> {
-    let Some(token) = req.cookie(COOKIE) else {
-        return Ok(None);
-    };
+/// The session cookie's token and its hash, if one of our shape was sent.
+pub fn presented<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<(String, String)> {
+    let token = req.cookie(COOKIE)?;
     if !token.starts_with(&ctx.config.prefixes.session) || token.len() > 128 {
-        return Ok(None);
+        return None;
     }
     let hash = crypto::sha256_hex(&token);
-    Ok(ctx.store.session_user(&hash, ctx.now).await?.map(|user| Session {
-        user,
-        csrf: crypto::csrf_token(&token),
-        token_hash: hash,
-    }))
+    Some((token, hash))
+}
+
+impl Session {
+    pub fn new(user: SessionUser, token: &str, hash: String) -> Self {
+        Session {
+            user,
+            csrf: crypto::csrf_token(token),
+            token_hash: hash,
+        }
+    }
+}
+
+pub async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Option<Session>, StoreError> {
+    let Some((token, hash)) = presented(ctx, req) else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .store
+        .session_user(&hash, ctx.now)
+        .await?
+        .map(|user| Session::new(user, &token, hash)))
 }
 
 /// `HttpOnly; SameSite=Lax`, and `Secure` unless served over plain http on a

@@ -91,7 +91,13 @@ const SINGLE: &[&str] = &[
     "prompt",
 ];
 
-pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRequest, Failure> {
+/// `known`: the app's row when the caller already read it (`show` reads it in
+/// the same batch as the session and prior consents).
+pub async fn validate<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    p: &Params,
+    known: Option<Option<AppRow>>,
+) -> Result<AuthzRequest, Failure> {
     let page = |status, title, message: &str| Failure::Page {
         status,
         title,
@@ -107,7 +113,11 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<AuthzRe
     let Some(client_id) = p.get("client_id") else {
         return Err(page(400, "Invalid request", "The request has no client_id."));
     };
-    let app = match ctx.store.app(client_id).await {
+    let app = match known {
+        Some(app) => Ok(app),
+        None => ctx.store.app(client_id).await,
+    };
+    let app = match app {
         Ok(Some(a)) if a.status == "active" => a,
         Ok(_) => {
             return Err(page(
@@ -257,14 +267,29 @@ fn server_error(e: crate::error::StoreError) -> Response {
 
 /// GET /oauth/authorize
 pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
-    let r = match validate(ctx, &req.query_params()).await {
+    let params = req.query_params();
+    // One round trip for the reads: the app, the session's user and the
+    // user's prior consents for the app.
+    let presented = session::presented(ctx, req);
+    let reads = ctx
+        .store
+        .authorize_reads(
+            params.get("client_id").unwrap_or(""),
+            presented.as_ref().map(|(_, hash)| hash.as_str()),
+            ctx.now,
+        )
+        .await;
+    let (app, user, prior) = match reads {
+        Ok(v) => v,
+        Err(e) => return server_error(e),
+    };
+    let r = match validate(ctx, &params, Some(app)).await {
         Ok(r) => r,
         Err(f) => return f.respond(&ctx.issuer, false),
     };
-    let session = match session::current(ctx, req).await {
-        Ok(s) => s,
-        Err(e) => return server_error(e),
-    };
+    let session = presented
+        .zip(user)
+        .map(|((token, hash), user)| session::Session::new(user, &token, hash));
     let Some(session) = session else {
         if r.prompt.as_deref() == Some("none") {
             return redirect(
@@ -284,10 +309,6 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // A user who already approved these scopes for this app is not asked
     // again, unless the client asks for the consent screen (prompt=consent).
     if r.prompt.as_deref() != Some("consent") {
-        let prior = match ctx.store.consents(&session.user.user_id, &r.app.id).await {
-            Ok(p) => p,
-            Err(e) => return server_error(e),
-        };
         let modes = r.app.actor_mode_list();
         let covering = prior.iter().find(|c| {
             modes.contains(&c.actor) && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
@@ -354,7 +375,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         Ok(f) => f,
         Err(e) => return Response::html(400, templates::error_page("Bad request", &e)),
     };
-    let r = match validate(ctx, &form).await {
+    let r = match validate(ctx, &form, None).await {
         Ok(r) => r,
         Err(f) => return f.respond(&ctx.issuer, true),
     };

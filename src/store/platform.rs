@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{app_for_auth_stmt, AppRow, Driver, NewToken, Stmt, Store};
+use super::{app_for_auth_stmt, decode, AppRow, Driver, NewToken, SessionUser, Stmt, Store};
 use crate::error::StoreError;
 use crate::params;
 
@@ -152,6 +152,41 @@ impl<D: Driver> Store<D> {
             params![user_id, app_id],
         ))
         .await
+    }
+
+    /// What GET /oauth/authorize reads, in one batch: the app, the signed-in
+    /// user (by session hash) and that user's live consents for the app.
+    pub async fn authorize_reads(
+        &self,
+        app_id: &str,
+        session_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(Option<AppRow>, Option<SessionUser>, Vec<ConsentRow>), StoreError> {
+        let hash = session_hash.unwrap_or("");
+        let mut results = self
+            .db
+            .batch(vec![
+                Stmt::new("SELECT * FROM apps WHERE id = ?1", params![app_id]),
+                Stmt::new(
+                    "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.hash = ?1 AND s.expires_at > ?2",
+                    params![hash, now],
+                ),
+                Stmt::new(
+                    "SELECT c.org_id, c.actor, c.scopes FROM sessions s JOIN consents c ON c.user_id = s.user_id \
+                     JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.user_id \
+                     JOIN installs i ON i.app_id = c.app_id AND i.org_id = c.org_id AND i.revoked_at IS NULL \
+                     WHERE s.hash = ?1 AND s.expires_at > ?3 AND c.app_id = ?2 ORDER BY c.updated_at DESC",
+                    params![hash, app_id, now],
+                ),
+            ])
+            .await?
+            .into_iter();
+        let mut next = || results.next().unwrap_or_default();
+        let app = decode::<AppRow>(next())?.into_iter().next();
+        let user = decode::<SessionUser>(next())?.into_iter().next();
+        let consents = decode::<ConsentRow>(next())?;
+        Ok((app, user, consents))
     }
 
     // ---- installs and client_credentials --------------------------------
