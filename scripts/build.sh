@@ -9,4 +9,7 @@ export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
 worker-build --release
 # worker-build keeps the name section (function names for stack traces);
 # dropping it saves ~170 KB of the upload and of every cold start.
-"$WASM_OPT_BIN" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+# KEEP_NAMES=1 keeps them for `make profile`.
+if [ -z "${KEEP_NAMES:-}" ]; then
+  "$WASM_OPT_BIN" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+fi

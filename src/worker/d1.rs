@@ -1,67 +1,74 @@
 //! The D1 implementation of the storage driver.
+//!
+//! It speaks to the binding through `worker_sys` directly: rows cross from JS
+//! as one `JSON.stringify` string parsed by serde_json, instead of one
+//! wasm-bindgen call per field (`worker`'s `D1Result::results` path), and JS
+//! numbers come back as integers where they are integral.
 
-use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use js_sys::{Array, JSON};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::error::StoreError;
 use crate::store::{Driver, Row, Stmt, Value};
 
 /// Counts its round trips (a query or a batch each) for the log line: the
 /// number of D1 calls per request is the server's main cost.
-pub struct D1Driver(pub D1Database, pub std::cell::Cell<u32>);
+pub struct D1Driver(pub worker::D1Database, pub std::cell::Cell<u32>);
 
-fn err(e: worker::Error) -> StoreError {
-    StoreError(e.to_string())
+fn err(e: JsValue) -> StoreError {
+    let msg = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"));
+    StoreError(msg)
 }
 
-fn bind(db: &D1Database, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
-    let params: Vec<JsValue> = stmt
-        .params
-        .iter()
-        .map(|v| match v {
-            Value::Null => JsValue::NULL,
-            // Unix seconds and counters stay far below 2^53.
-            Value::Int(n) => JsValue::from_f64(*n as f64),
-            Value::Text(s) => JsValue::from_str(s),
-        })
-        .collect();
-    db.prepare(stmt.sql).bind(&params).map_err(err)
+impl D1Driver {
+    fn db(&self) -> &D1Database {
+        self.0.as_ref().unchecked_ref()
+    }
+
+    fn bind(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
+        let params: Array = stmt
+            .params
+            .iter()
+            .map(|v| match v {
+                Value::Null => JsValue::NULL,
+                // Unix seconds and counters stay far below 2^53.
+                Value::Int(n) => JsValue::from_f64(*n as f64),
+                Value::Text(s) => JsValue::from_str(s),
+            })
+            .collect();
+        self.db().prepare(stmt.sql).and_then(|p| p.bind(params)).map_err(err)
+    }
 }
 
-/// D1 hands numbers over as JS doubles; integral ones become JSON integers
-/// again so rows decode into `i64` fields.
-fn normalize(rows: Vec<serde_json::Value>) -> Vec<Row> {
-    rows.into_iter()
-        .filter_map(|r| match r {
-            serde_json::Value::Object(mut m) => {
-                for v in m.values_mut() {
-                    if let Some(f) = v.as_f64().filter(|_| !v.is_i64() && !v.is_u64()) {
-                        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                            *v = serde_json::Value::from(f as i64);
-                        }
-                    }
-                }
-                Some(m)
-            }
-            _ => None,
-        })
-        .collect()
+fn rows(result: &JsValue) -> Result<Vec<Row>, StoreError> {
+    let Some(results) = result.unchecked_ref::<D1Result>().results().map_err(err)? else {
+        return Ok(Vec::new());
+    };
+    let text: String = JSON::stringify(&results).map_err(err)?.into();
+    serde_json::from_str(&text).map_err(|e| StoreError(format!("decode D1 rows: {e}")))
 }
 
 impl Driver for D1Driver {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
         self.1.set(self.1.get() + 1);
-        let res = bind(&self.0, &stmt)?.all().await.map_err(err)?;
-        Ok(normalize(res.results::<serde_json::Value>().map_err(err)?))
+        let promise = self.bind(&stmt)?.all().map_err(err)?;
+        rows(&JsFuture::from(promise).await.map_err(err)?)
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
         self.1.set(self.1.get() + 1);
-        let prepared = stmts.iter().map(|s| bind(&self.0, s)).collect::<Result<Vec<_>, _>>()?;
-        let results = self.0.batch(prepared).await.map_err(err)?;
-        results
-            .into_iter()
-            .map(|r| Ok(normalize(r.results::<serde_json::Value>().map_err(err)?)))
-            .collect()
+        let prepared: Array = stmts
+            .iter()
+            .map(|s| self.bind(s).map(JsValue::from))
+            .collect::<Result<_, _>>()?;
+        let promise = self.db().batch(prepared).map_err(err)?;
+        let results: Array = JsFuture::from(promise).await.map_err(err)?.unchecked_into();
+        results.iter().map(|r| rows(&r)).collect()
     }
 }

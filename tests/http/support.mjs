@@ -50,11 +50,11 @@ class CaptureLog extends Log {
  * retried rather than left running (a live workerd would keep the test
  * process from exiting).
  */
-export async function startServer(vars = {}) {
+export async function startServer(vars = {}, options = {}) {
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      return await startServerOnce(vars);
+      return await startServerOnce(vars, options);
     } catch (e) {
       lastError = e;
       await new Promise((r) => setTimeout(r, 250 * attempt));
@@ -122,7 +122,7 @@ export function sqlStatements(text) {
   return out;
 }
 
-async function startServerOnce(vars) {
+async function startServerOnce(vars, options) {
   const log = new CaptureLog();
   const mf = new Miniflare({
     workers: [
@@ -150,6 +150,7 @@ async function startServerOnce(vars) {
     port: 0,
     // /cdn-cgi/handler/scheduled runs the cron handler.
     unsafeTriggerHandlers: true,
+    ...options,
     log,
     // The worker's console.log (one JSON line per request) lands here, so
     // tests can read the logs and test output stays clean.
