@@ -128,6 +128,13 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_ascii_punycode_for_idn() {
+        // idna_adapter 1.0 (Cargo.toml): no Unicode tables in the bundle.
+        assert!(validate_for_registration("https://xn--bcher-kva.example/cb").is_ok());
+        assert!(validate_for_registration("https://bücher.example/cb").is_err());
+    }
+
+    #[test]
     fn exact_match_only() {
         let reg = vec!["https://app.example/cb".to_string()];
         assert!(matches(&reg, "https://app.example/cb"));
