@@ -4,7 +4,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := npx --no-install wrangler
 
-.PHONY: dev test tools build db seed check native-test http-test browser-test deploy-check fmt clean
+.PHONY: dev test tools build db seed check native-test http-test browser-test deploy-check bench bench-smoke profile peer fmt clean
 
 tools:
 	@bash scripts/tools.sh
@@ -51,7 +51,30 @@ browser-test: build
 deploy-check: build
 	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
 
-test: check native-test http-test browser-test deploy-check
+# The benchmark peer (@cloudflare/workers-oauth-provider), bundled like wrangler would.
+peer: tools
+	@bash bench/peer/build.sh
+
+# Side by side with the peer in workerd, plus the native core benchmark.
+# Results: stdout and bench/results/ (git-ignored). BENCH_SECONDS, BENCH_ROUNDS,
+# BENCH_CONCURRENCY and BENCH_CASES (comma list) tune it.
+bench: build peer
+	node bench/run.mjs
+	cargo bench --bench core
+
+# Every case once, briefly, so the benchmark cannot rot; no number is checked.
+bench-smoke: build peer
+	node bench/run.mjs --smoke >/dev/null
+	cargo bench --bench core -- --test >/dev/null
+	@echo "bench-smoke: every benchmark case ran"
+
+# Where the worker's CPU goes: `make profile CASE=metadata|bearer|bearer-cache`.
+profile: tools peer
+	@KEEP_NAMES=1 bash scripts/build.sh >/dev/null
+	node bench/profile.mjs $(or $(CASE),metadata)
+	@bash scripts/build.sh >/dev/null
+
+test: check native-test http-test browser-test deploy-check bench-smoke
 
 clean:
 	rm -rf build target .wrangler

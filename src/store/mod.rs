@@ -523,7 +523,7 @@ impl<D: Driver> Store<D> {
                 "UPDATE grants SET revoked_at = ?3 WHERE revoked_at IS NULL AND source = 'authorization_code' \
                  AND id IN (SELECT g.id FROM grants g JOIN codes c ON c.app_id = g.app_id AND c.org_id = g.org_id \
                    AND c.actor = g.actor AND (c.actor = 'app' OR c.user_id IS g.user_id) \
-                   WHERE c.hash = ?1 AND c.grant_id = ?2)",
+                   WHERE c.hash = ?1 AND c.grant_id = ?2 AND g.revoked_at IS NULL)",
                 params![r.code_hash, r.grant_id, r.now],
             ),
             Stmt::new(
