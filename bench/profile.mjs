@@ -2,8 +2,9 @@
 // (an unstripped build, so wasm functions keep their names) with workerd's V8
 // inspector, samples CPU while the load generator runs one case, and prints
 // self time per function. Run `make bench` for the numbers, this for the why.
+// Cases: metadata, bearer, bearer-cache, revoke.
 import { WebSocket } from "undici";
-import { startServer, Browser, registerApp, tokensFor } from "../tests/http/support.mjs";
+import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
 import { client, measure } from "./load.mjs";
 
 const CASE = process.argv[2] ?? "metadata";
@@ -15,6 +16,12 @@ const http = client(server.base, 8);
 let op;
 if (CASE === "metadata") {
   op = async () => void (await http.call("GET", "/.well-known/oauth-authorization-server"));
+} else if (CASE === "revoke") {
+  // Revoking tokens the client does not hold runs the same statements.
+  const app = await registerApp(server, { scopes: ["profile:read"] });
+  const headers = { ...FORM, authorization: basic(app.client_id, app.client_secret) };
+  let n = 0;
+  op = async () => void (await http.call("POST", "/oauth/revoke", { headers, body: form({ token: `at_unknown${n++}` }) }));
 } else {
   const alice = new Browser(server);
   await alice.signIn("alice@acme.test", "alice-password");

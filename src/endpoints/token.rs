@@ -57,6 +57,13 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
     let Some(grant_type) = form.get("grant_type") else {
         return Err(OAuthError::InvalidRequest("grant_type is required".into()));
     };
+    // The log line names the grant, so each hot path's D1 count is visible.
+    ctx.effects.borrow_mut().route = match grant_type {
+        "authorization_code" => "token/authorization_code",
+        "refresh_token" => "token/refresh_token",
+        "client_credentials" => "token/client_credentials",
+        _ => "token",
+    };
     let creds = client_auth::credentials(req, &form)?;
     // The code and refresh grants authenticate the client inside their one
     // D1 batch; the others read the client first.

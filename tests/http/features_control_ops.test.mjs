@@ -194,7 +194,11 @@ test("one JSON log line per request, never a secret, code or token", async () =>
   assert.ok(lines.length >= 6);
   const parsed = lines.map((l) => JSON.parse(l));
   for (const p of parsed) for (const k of ["route", "method", "status", "ms"]) assert.ok(k in p, k);
-  assert.ok(parsed.some((p) => p.route === "token" && p.app === a.client_id && p.org === "org_acme"));
+  assert.ok(parsed.some((p) => p.route === "token/authorization_code" && p.app === a.client_id && p.org === "org_acme"));
+  // The hot paths' D1 round trips are in the line: one batch per exchange and per refresh.
+  assert.equal(parsed.find((p) => p.route === "token/authorization_code").d1, 1);
+  assert.equal(parsed.find((p) => p.route === "token/refresh_token").d1, 1);
+  assert.equal(parsed.find((p) => p.route === "me").d1, 1);
   const all = lines.join("\n");
   for (const secret of [a.client_secret, t.access_token, t.refresh_token, t2.access_token, t2.refresh_token, "carol-password", b.cookies.get("eo_session")]) {
     assert.ok(!all.includes(secret), "a secret leaked into the logs");
