@@ -243,6 +243,10 @@ async function baseline() {
     d1Databases: { DB: "baseline-db" },
     host: "127.0.0.1",
     port: 0,
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.resume();
+    },
   });
   const base = (await mf.ready).href.replace(/\/$/, "");
   const http = client(base, CONCURRENCY);
@@ -253,6 +257,9 @@ async function baseline() {
     ops: {
       floor: async () => {
         expect(await http.call("GET", "/floor"), 200, "floor");
+      },
+      floorLog: async () => {
+        expect(await http.call("GET", "/floor-log"), 200, "floor with a log line");
       },
       d1: async (i) => {
         expect(await http.call("GET", `/d1?k=${i}`), 200, "d1 read");
@@ -360,6 +367,7 @@ async function main() {
   const rows = [];
   try {
     if (want("floor")) rows.push(...(await runCase("runtime floor (JSON, no storage)", [["baseline", base, base.ops.floor]])));
+    if (want("floor")) rows.push(...(await runCase("runtime floor + one log line (JS)", [["baseline", base, base.ops.floorLog]])));
     if (want("d1")) rows.push(...(await runCase("one bare D1 read (JS)", [["baseline", base, base.ops.d1]])));
     if (want("metadata"))
       rows.push(...(await runCase("1 discovery metadata GET", [["ours", strict, strict.ops.metadata], ["peer", peerT, peerT?.ops.metadata]])));
@@ -467,7 +475,8 @@ function render(r) {
     if (!byCase.has(row.case)) byCase.set(row.case, []);
     byCase.get(row.case).push(row);
   }
-  const floor = r.rows.find((x) => x.case.startsWith("runtime floor"));
+  const floor = r.rows.find((x) => x.case === "runtime floor (JSON, no storage)");
+  const floorLog = r.rows.find((x) => x.case.startsWith("runtime floor + one log"));
   const d1 = r.rows.find((x) => x.case.startsWith("one bare D1"));
   const out = [];
   out.push(`Benchmark ${r.date}${r.smoke ? " (SMOKE: numbers meaningless)" : ""}: ${r.settings.rounds} alternating runs of ${r.settings.seconds} s per server per case, ${r.settings.concurrency} connections, medians; ${r.machine.cpus} cores, Node ${r.machine.node}.`);
@@ -482,6 +491,8 @@ function render(r) {
       if (c.startsWith("2 bearer") && row.server !== "peer" && d1 && floor)
         vs = `${(row.rate / d1.rate).toFixed(2)}× D1 read, ${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
       if (c.startsWith("1 discovery") && floor) vs = `${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
+      if (floorLog && row.server !== "peer" && (c.startsWith("1 discovery") || c.startsWith("2 bearer")))
+        vs += `, ${((100 * row.rate) / floorLog.rate).toFixed(0)} % of floor+log`;
       out.push(`| ${c} | ${row.server} | ${row.rate.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${ratio} | ${vs} |`);
     }
   }

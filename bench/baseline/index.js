@@ -1,10 +1,16 @@
 // The baseline of `make bench`: what the runtime costs with no OAuth at all.
-// /floor answers JSON with no storage; /d1 does one indexed D1 read, the
+// /floor answers JSON with no storage (/floor-log also writes a log line); /d1 does one indexed D1 read, the
 // least a server that keeps its tokens in D1 can do per request.
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
     if (url.pathname === "/floor") return Response.json({ ok: true });
+    if (url.pathname === "/floor-log") {
+      // What a server that logs one JSON line per request (as ours must) pays.
+      const started = Date.now();
+      console.log(JSON.stringify({ route: "floor", method: req.method, status: 200, ms: Date.now() - started, app: null, org: null }));
+      return Response.json({ ok: true });
+    }
     if (url.pathname === "/d1") {
       const k = `key-${url.searchParams.get("k") ?? "0"}`;
       const row = await env.DB.prepare("SELECT k, v FROM t WHERE k = ?1").bind(k).first();
