@@ -5,9 +5,10 @@
 use crate::client_auth;
 use crate::crypto;
 use crate::error::OAuthError;
+use crate::grants::well_formed;
 use crate::http::{Request, Response};
 use crate::server::Ctx;
-use crate::store::Driver;
+use crate::store::{Driver, TokenKind};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match run(ctx, req).await {
@@ -35,7 +36,18 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
     // One round trip: the client's row, and both revocations guarded by the
     // client's credentials and ownership of the token.
     let guard = client_auth::guard(ctx, &creds);
-    let app = ctx.store.revoke_for_client(&crypto::sha256_hex(token), &guard).await?;
+    let p = &ctx.config.prefixes;
+    // Prefixes are settings; if one extends the other, the longer one decides.
+    let kind = match (well_formed(token, &p.access), well_formed(token, &p.refresh)) {
+        (true, true) if p.refresh.len() > p.access.len() => Some(TokenKind::Refresh),
+        (true, _) => Some(TokenKind::Access),
+        (false, true) => Some(TokenKind::Refresh),
+        (false, false) => None,
+    };
+    let app = ctx
+        .store
+        .revoke_for_client(&crypto::sha256_hex(token), kind, &guard)
+        .await?;
     client_auth::verify(ctx, creds, app).await?;
     Ok(())
 }

@@ -65,15 +65,11 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         _ => "token",
     };
     let creds = client_auth::credentials(req, &form)?;
-    // The code and refresh grants authenticate the client inside their one
-    // D1 batch; the others read the client first.
+    // Each grant authenticates the client inside its first D1 batch.
     match grant_type {
         "authorization_code" => grants::authorization_code::handle(ctx, creds, &form).await,
         "refresh_token" => grants::refresh_token::handle(ctx, creds, &form).await,
-        "client_credentials" => {
-            let client = client_auth::resolve(ctx, creds).await?;
-            grants::client_credentials::handle(ctx, &client, &form).await
-        }
+        "client_credentials" => grants::client_credentials::handle(ctx, creds, &form).await,
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(

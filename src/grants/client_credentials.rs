@@ -5,16 +5,36 @@
 //! when the app could act in more than one.
 
 use super::mint_access;
-use crate::client_auth::{Client, Method};
+use crate::client_auth::{self, Credentials, Method};
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
 use crate::server::Ctx;
-use crate::store::Driver;
+use crate::store::{Driver, InstallRow, Store};
 
-pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params) -> Result<TokenResponse, OAuthError> {
+pub async fn handle<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    creds: Credentials,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let org_param = match form.get("org_id") {
+        Some(o) if o.len() > 128 => {
+            let e = OAuthError::InvalidRequest("org_id is too long".into());
+            return Err(client_auth::after_auth(ctx, creds, e).await);
+        }
+        other => other,
+    };
+    // One round trip for the reads: the client, and the install in the named
+    // org (or up to two app-actor installs, to find the only one).
+    let guard = client_auth::guard(ctx, &creds);
+    let stmt = match org_param {
+        Some(org) => Store::<D>::install_stmt(&creds.client_id, org),
+        None => Store::<D>::app_actor_installs_stmt(&creds.client_id, 2),
+    };
+    let (app, installs) = ctx.store.read_all_for_client::<InstallRow>(&guard, stmt).await?;
+    let client = client_auth::verify(ctx, creds, app).await?;
     let app = &client.app;
     if client.method == Method::None {
         return Err(OAuthError::UnauthorizedClient(
@@ -34,22 +54,19 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, form: &Params)
     let declared = app.scope_list();
     let bot_only = app.actor_mode_list() == ["app"];
     let owner_allowed = bot_only && app.bot_require_code_grant == 0;
-    let org_id = match form.get("org_id") {
-        Some(o) if o.len() <= 128 => o.to_string(),
-        Some(_) => return Err(OAuthError::InvalidRequest("org_id is too long".into())),
-        None => {
-            let installs = ctx.store.app_actor_installs(&app.id).await?;
-            match (installs.as_slice(), owner_allowed) {
-                ([only], false) => only.org_id.clone(),
-                ([], true) => app.owner_org_id.clone(),
-                _ => return Err(OAuthError::InvalidRequest("name the organization with org_id".into())),
-            }
-        }
+    let org_id = match org_param {
+        Some(o) => o.to_string(),
+        None => match (installs.as_slice(), owner_allowed) {
+            ([only], false) => only.org_id.clone(),
+            ([], true) => app.owner_org_id.clone(),
+            _ => return Err(OAuthError::InvalidRequest("name the organization with org_id".into())),
+        },
     };
-    let allowed = match ctx.store.install(&app.id, &org_id).await? {
-        Some(i) if i.app_actor == 1 => scope::intersect(&scope::from_json(&i.scopes), &declared),
-        _ if org_id == app.owner_org_id && owner_allowed => declared,
-        _ => {
+    let install = installs.iter().find(|i| i.org_id == org_id && i.app_actor == 1);
+    let allowed = match install {
+        Some(i) => scope::intersect(&scope::from_json(&i.scopes), &declared),
+        None if org_id == app.owner_org_id && owner_allowed => declared,
+        None => {
             return Err(OAuthError::UnauthorizedClient(
                 "an admin of that organization has not installed this app with its own actor".into(),
             ))

@@ -272,6 +272,13 @@ pub struct BearerRow {
     pub role_permissions: Option<String>,
 }
 
+/// What a presented token is, by its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
 /// New token to store: its hash and expiry (`None`: until revoked).
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -651,30 +658,35 @@ impl<D: Driver> Store<D> {
 
     /// RFC 7009 in one round trip: a refresh token ends its grant, an access
     /// token only itself, and only when it belongs to the (verified) client.
-    pub async fn revoke_for_client(&self, hash: &str, guard: &ClientGuard) -> Result<Option<AppRow>, StoreError> {
-        let mut results = self
-            .db
-            .batch(vec![
-                guard.lookup(),
-                Stmt::new(
-                    concat!(
-                        "UPDATE grants SET revoked_at = ?2 WHERE revoked_at IS NULL AND app_id = ?3 \
-                         AND id = (SELECT grant_id FROM tokens WHERE hash = ?1 AND kind = 'refresh') AND ",
-                        client_ok!()
-                    ),
-                    guard.bind(params![hash, guard.now, &guard.app_id]),
+    /// The token's prefix says which table to touch, so one guarded statement
+    /// follows the client's row; a token of neither kind touches nothing.
+    pub async fn revoke_for_client(
+        &self,
+        hash: &str,
+        kind: Option<TokenKind>,
+        guard: &ClientGuard,
+    ) -> Result<Option<AppRow>, StoreError> {
+        let mut stmts = vec![guard.lookup()];
+        match kind {
+            Some(TokenKind::Refresh) => stmts.push(Stmt::new(
+                concat!(
+                    "UPDATE grants SET revoked_at = ?2 WHERE revoked_at IS NULL AND app_id = ?3 \
+                     AND id = (SELECT grant_id FROM tokens WHERE hash = ?1 AND kind = 'refresh') AND ",
+                    client_ok!()
                 ),
-                Stmt::new(
-                    concat!(
-                        "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1 AND kind = 'access' AND revoked_at IS NULL \
-                         AND grant_id IN (SELECT id FROM grants WHERE app_id = ?3) AND ",
-                        client_ok!()
-                    ),
-                    guard.bind(params![hash, guard.now, &guard.app_id]),
+                guard.bind(params![hash, guard.now, &guard.app_id]),
+            )),
+            Some(TokenKind::Access) => stmts.push(Stmt::new(
+                concat!(
+                    "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1 AND kind = 'access' AND revoked_at IS NULL \
+                     AND grant_id IN (SELECT id FROM grants WHERE app_id = ?3) AND ",
+                    client_ok!()
                 ),
-            ])
-            .await?
-            .into_iter();
+                guard.bind(params![hash, guard.now, &guard.app_id]),
+            )),
+            None => {}
+        }
+        let mut results = self.db.batch(stmts).await?.into_iter();
         first_app(results.next().unwrap_or_default())
     }
 
@@ -688,6 +700,17 @@ impl<D: Driver> Store<D> {
         let app = first_app(results.next().unwrap_or_default())?;
         let row = decode::<T>(results.next().unwrap_or_default())?.into_iter().next();
         Ok((app, row))
+    }
+
+    /// Like [`Store::read_for_client`], every row.
+    pub async fn read_all_for_client<T: DeserializeOwned>(
+        &self,
+        guard: &ClientGuard,
+        stmt: Stmt,
+    ) -> Result<(Option<AppRow>, Vec<T>), StoreError> {
+        let mut results = self.db.batch(vec![guard.lookup(), stmt]).await?.into_iter();
+        let app = first_app(results.next().unwrap_or_default())?;
+        Ok((app, decode::<T>(results.next().unwrap_or_default())?))
     }
 
     pub fn bearer_stmt(hash: &str, now: i64) -> Stmt {

@@ -192,21 +192,24 @@ impl<D: Driver> Store<D> {
     // ---- installs and client_credentials --------------------------------
 
     pub async fn install(&self, app_id: &str, org_id: &str) -> Result<Option<InstallRow>, StoreError> {
-        self.one(Stmt::new(
+        self.one(Self::install_stmt(app_id, org_id)).await
+    }
+
+    pub fn install_stmt(app_id: &str, org_id: &str) -> Stmt {
+        Stmt::new(
             "SELECT app_id, org_id, app_actor, scopes, installed_by, created_at FROM installs \
              WHERE app_id = ?1 AND org_id = ?2 AND revoked_at IS NULL",
             params![app_id, org_id],
-        ))
-        .await
+        )
     }
 
-    pub async fn app_actor_installs(&self, app_id: &str) -> Result<Vec<InstallRow>, StoreError> {
-        self.all(Stmt::new(
+    /// Live installs with the app actor, at most `limit`.
+    pub fn app_actor_installs_stmt(app_id: &str, limit: i64) -> Stmt {
+        Stmt::new(
             "SELECT app_id, org_id, app_actor, scopes, installed_by, created_at FROM installs \
-             WHERE app_id = ?1 AND revoked_at IS NULL AND app_actor = 1",
-            params![app_id],
-        ))
-        .await
+             WHERE app_id = ?1 AND revoked_at IS NULL AND app_actor = 1 LIMIT ?2",
+            params![app_id, limit],
+        )
     }
 
     /// Issue a client_credentials access token: a new grant that replaces the

@@ -190,6 +190,8 @@ test("one JSON log line per request, never a secret, code or token", async () =>
   const t = await tokensFor(server, b, a, { scope: "profile:read" });
   const t2 = await (await tokenRequest(server, a, { grant_type: "refresh_token", refresh_token: t.refresh_token })).json();
   await bearer(server, "/api/v1/me", t2.access_token);
+  await server.fetch("/oauth/revoke", { method: "POST", headers: { ...FORM, authorization: basic(a.client_id, a.client_secret) }, body: form({ token: t2.access_token }) });
+  await server.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(a.client_id, a.client_secret) }, body: form({ token: t.refresh_token }) });
   const lines = server.log.lines.slice(before).filter((l) => l.trim().startsWith("{"));
   assert.ok(lines.length >= 6);
   const parsed = lines.map((l) => JSON.parse(l));
@@ -199,6 +201,8 @@ test("one JSON log line per request, never a secret, code or token", async () =>
   assert.equal(parsed.find((p) => p.route === "token/authorization_code").d1, 1);
   assert.equal(parsed.find((p) => p.route === "token/refresh_token").d1, 1);
   assert.equal(parsed.find((p) => p.route === "me").d1, 1);
+  assert.equal(parsed.find((p) => p.route === "revoke").d1, 1);
+  assert.equal(parsed.find((p) => p.route === "introspect").d1, 1);
   const all = lines.join("\n");
   for (const secret of [a.client_secret, t.access_token, t.refresh_token, t2.access_token, t2.refresh_token, "carol-password", b.cookies.get("eo_session")]) {
     assert.ok(!all.includes(secret), "a secret leaked into the logs");
