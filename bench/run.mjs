@@ -29,63 +29,46 @@ function expect(res, status, what) {
 }
 const json = (res) => JSON.parse(res.text);
 
-// ---------------------------------------------------------------- our worker
+// ------------------------------------------------------- the OAuth flows
 
-/** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
-async function ours(label, vars = {}) {
-  const server = await startServer(vars);
-  const http = client(server.base, CONCURRENCY);
-  const alice = new Browser(server);
-  await alice.signIn("alice@acme.test", "alice-password");
-  const cookie = [...alice.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  // One app per loop: a new authorization replaces the app's previous token
-  // set for that user, so loops must not share an app.
-  const apps = [];
-  for (let i = 0; i < CONCURRENCY; i++) {
-    const app = await registerApp(server, { name: `Bench ${i}`, redirect_uris: [CALLBACK], scopes: ["profile:read", "posts:read"] });
-    const t = await tokensFor(server, alice, app, { scope: "profile:read posts:read" });
-    apps.push({ ...app, access: t.access_token, refresh: t.refresh_token, pool: [] });
-  }
-  const bot = await registerApp(server, { name: "Bench bot", scopes: ["posts:read"], actor_modes: ["app"] });
+/**
+ * The same client behaviour against either server: `paths` names its
+ * authorize, token and revocation endpoints, `scope` what to ask for, and
+ * `headers` what the browser sends to authorize (our session cookie).
+ */
+function flows(http, name, { paths, scope, headers = {} }) {
   const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
   const query = (app) =>
     new URLSearchParams({
       response_type: "code",
       client_id: app.client_id,
       redirect_uri: CALLBACK,
-      scope: "profile:read posts:read",
+      scope,
       state: "bench",
       code_challenge: CHALLENGE,
       code_challenge_method: "S256",
     }).toString();
-
   async function exchange(app) {
-    const a = expect(await http.call("GET", `/oauth/authorize?${query(app)}`, { headers: { cookie } }), 302, "authorize");
+    const a = expect(await http.call("GET", `${paths.authorize}?${query(app)}`, { headers }), 302, `${name} authorize`);
     const code = new URL(a.headers.location).searchParams.get("code");
     const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
-    return json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "code exchange"));
+    return json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} code exchange`));
   }
   async function refresh(app) {
     const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
-    const t = json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "refresh"));
+    const t = json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} refresh`));
     app.refresh = t.refresh_token;
     return t;
   }
-
   return {
-    name: label,
-    server,
-    http,
-    ops: {
+    auth,
+    ops: (apps) => ({
       metadata: async () => {
-        expect(await http.call("GET", "/.well-known/oauth-authorization-server"), 200, "metadata");
+        expect(await http.call("GET", "/.well-known/oauth-authorization-server"), 200, `${name} metadata`);
       },
       bearer: async (i) => {
-        expect(await http.call("GET", "/api/v1/me", { headers: { authorization: `Bearer ${apps[i].access}` } }), 200, "bearer");
-      },
-      introspect: async (i) => {
-        const res = await http.call("POST", "/oauth/introspect", { headers: auth(apps[i]), body: form({ token: apps[i].access }) });
-        if (!json(expect(res, 200, "introspect")).active) throw new Error("introspect: inactive");
+        const res = await http.call("GET", "/api/v1/me", { headers: { authorization: `Bearer ${apps[i].access}` } });
+        expect(res, 200, `${name} bearer`);
       },
       exchange: async (i) => {
         await exchange(apps[i]);
@@ -97,14 +80,10 @@ async function ours(label, vars = {}) {
         const token = apps[i].pool.pop();
         if (!token) return false;
         const body = form({ token, token_type_hint: "access_token" });
-        expect(await http.call("POST", "/oauth/revoke", { headers: auth(apps[i]), body }), 200, "revoke");
+        expect(await http.call("POST", paths.revoke, { headers: auth(apps[i]), body }), 200, `${name} revoke`);
       },
-      client_credentials: async () => {
-        const body = form({ grant_type: "client_credentials" });
-        expect(await http.call("POST", "/oauth/token", { headers: auth(bot), body }), 200, "client_credentials");
-      },
-    },
-    prepare: {
+    }),
+    prepare: (apps) => ({
       // A fresh authorization per loop: the refresh chains start clean, and
       // the access tokens of the bearer cases are live.
       async fresh() {
@@ -123,7 +102,49 @@ async function ours(label, vars = {}) {
           }),
         );
       },
+    }),
+  };
+}
+
+// ---------------------------------------------------------------- our worker
+
+/** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
+async function ours(label, vars = {}) {
+  const server = await startServer(vars);
+  const http = client(server.base, CONCURRENCY);
+  const alice = new Browser(server);
+  await alice.signIn("alice@acme.test", "alice-password");
+  const cookie = [...alice.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+  // One app per loop: a new authorization replaces the app's previous token
+  // set for that user, so loops must not share an app.
+  const apps = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const app = await registerApp(server, { name: `Bench ${i}`, redirect_uris: [CALLBACK], scopes: ["profile:read", "posts:read"] });
+    await tokensFor(server, alice, app, { scope: "profile:read posts:read" }); // consent, once
+    apps.push({ ...app, pool: [] });
+  }
+  const bot = await registerApp(server, { name: "Bench bot", scopes: ["posts:read"], actor_modes: ["app"] });
+  const f = flows(http, label, {
+    paths: { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" },
+    scope: "profile:read posts:read",
+    headers: { cookie },
+  });
+  return {
+    name: label,
+    server,
+    http,
+    ops: {
+      ...f.ops(apps),
+      introspect: async (i) => {
+        const res = await http.call("POST", "/oauth/introspect", { headers: f.auth(apps[i]), body: form({ token: apps[i].access }) });
+        if (!json(expect(res, 200, "introspect")).active) throw new Error("introspect: inactive");
+      },
+      client_credentials: async () => {
+        const body = form({ grant_type: "client_credentials" });
+        expect(await http.call("POST", "/oauth/token", { headers: f.auth(bot), body }), 200, "client_credentials");
+      },
     },
+    prepare: f.prepare(apps),
     logs: () => server.log.lines,
     close: async () => {
       await http.close();
@@ -143,6 +164,10 @@ async function peer() {
     kvNamespaces: ["OAUTH_KV"],
     host: "127.0.0.1",
     port: 0,
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.resume();
+    },
   });
   const base = (await mf.ready).href.replace(/\/$/, "");
   const http = client(base, CONCURRENCY);
@@ -161,70 +186,13 @@ async function peer() {
     const c = json(expect(res, 201, "peer registration"));
     apps.push({ client_id: c.client_id, client_secret: c.client_secret, pool: [] });
   }
-  const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
-  const query = (app) =>
-    new URLSearchParams({
-      response_type: "code",
-      client_id: app.client_id,
-      redirect_uri: CALLBACK,
-      scope: "read",
-      state: "bench",
-      code_challenge: CHALLENGE,
-      code_challenge_method: "S256",
-    }).toString();
-  async function exchange(app) {
-    const a = expect(await http.call("GET", `/authorize?${query(app)}`), 302, "peer authorize");
-    const code = new URL(a.headers.location).searchParams.get("code");
-    const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
-    return json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "peer code exchange"));
-  }
-  async function refresh(app) {
-    const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
-    const t = json(expect(await http.call("POST", "/oauth/token", { headers: auth(app), body }), 200, "peer refresh"));
-    app.refresh = t.refresh_token;
-    return t;
-  }
+  // RFC 7009 at the peer's advertised revocation endpoint: its token endpoint.
+  const f = flows(http, "peer", { paths: { authorize: "/authorize", token: "/oauth/token", revoke: "/oauth/token" }, scope: "read" });
   return {
     name: "peer",
     http,
-    ops: {
-      metadata: async () => {
-        expect(await http.call("GET", "/.well-known/oauth-authorization-server"), 200, "peer metadata");
-      },
-      bearer: async (i) => {
-        expect(await http.call("GET", "/api/v1/me", { headers: { authorization: `Bearer ${apps[i].access}` } }), 200, "peer bearer");
-      },
-      exchange: async (i) => {
-        await exchange(apps[i]);
-      },
-      refresh: async (i) => {
-        await refresh(apps[i]);
-      },
-      revoke: async (i) => {
-        const token = apps[i].pool.pop();
-        if (!token) return false;
-        const body = form({ token, token_type_hint: "access_token" });
-        // RFC 7009 at the peer's advertised revocation endpoint (its token endpoint).
-        expect(await http.call("POST", "/oauth/token", { headers: auth(apps[i]), body }), 200, "peer revoke");
-      },
-    },
-    prepare: {
-      async fresh() {
-        for (const app of apps) {
-          const t = await exchange(app);
-          app.access = t.access_token;
-          app.refresh = t.refresh_token;
-        }
-      },
-      async pool(n) {
-        await Promise.all(
-          apps.map(async (app) => {
-            app.pool = [];
-            while (app.pool.length < n) app.pool.push((await refresh(app)).access_token);
-          }),
-        );
-      },
-    },
+    ops: f.ops(apps),
+    prepare: f.prepare(apps),
     close: async () => {
       await http.close();
       await mf.dispose();
@@ -263,6 +231,9 @@ async function baseline() {
       },
       d1: async (i) => {
         expect(await http.call("GET", `/d1?k=${i}`), 200, "d1 read");
+      },
+      d1Log: async (i) => {
+        expect(await http.call("GET", `/d1-log?k=${i}`), 200, "d1 read with a log line");
       },
     },
     close: async () => {
@@ -369,6 +340,7 @@ async function main() {
     if (want("floor")) rows.push(...(await runCase("runtime floor (JSON, no storage)", [["baseline", base, base.ops.floor]])));
     if (want("floor")) rows.push(...(await runCase("runtime floor + one log line (JS)", [["baseline", base, base.ops.floorLog]])));
     if (want("d1")) rows.push(...(await runCase("one bare D1 read (JS)", [["baseline", base, base.ops.d1]])));
+    if (want("d1")) rows.push(...(await runCase("one D1 read + one log line (JS)", [["baseline", base, base.ops.d1Log]])));
     if (want("metadata"))
       rows.push(...(await runCase("1 discovery metadata GET", [["ours", strict, strict.ops.metadata], ["peer", peerT, peerT?.ops.metadata]])));
     if (want("bearer")) {
@@ -478,6 +450,7 @@ function render(r) {
   const floor = r.rows.find((x) => x.case === "runtime floor (JSON, no storage)");
   const floorLog = r.rows.find((x) => x.case.startsWith("runtime floor + one log"));
   const d1 = r.rows.find((x) => x.case.startsWith("one bare D1"));
+  const d1Log = r.rows.find((x) => x.case.startsWith("one D1 read + one log"));
   const out = [];
   out.push(`Benchmark ${r.date}${r.smoke ? " (SMOKE: numbers meaningless)" : ""}: ${r.settings.rounds} alternating runs of ${r.settings.seconds} s per server per case, ${r.settings.concurrency} connections, medians; ${r.machine.cpus} cores, Node ${r.machine.node}.`);
   out.push("");
@@ -493,6 +466,8 @@ function render(r) {
       if (c.startsWith("1 discovery") && floor) vs = `${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
       if (floorLog && row.server !== "peer" && (c.startsWith("1 discovery") || c.startsWith("2 bearer")))
         vs += `, ${((100 * row.rate) / floorLog.rate).toFixed(0)} % of floor+log`;
+      if (d1Log && c.startsWith("2 bearer") && row.server === "ours strict")
+        vs += `, ${(row.rate / d1Log.rate).toFixed(2)}× D1 read+log`;
       out.push(`| ${c} | ${row.server} | ${row.rate.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${ratio} | ${vs} |`);
     }
   }

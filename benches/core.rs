@@ -35,6 +35,22 @@ fn token_request(id: &str, secret: &str, pairs: &[(&str, &str)]) -> Request {
         .with_body(Params::encode(pairs))
 }
 
+/// A code exchange for a fresh code (prior consent: the authorize redirect
+/// carries one at once).
+fn exchange_request(client: &mut Client, id: &str, secret: &str) -> Request {
+    let code = location_param(&client.get(&authorize_query(id, "")), "code").expect("code");
+    token_request(
+        id,
+        secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+}
+
 fn basic(id: &str, secret: &str) -> String {
     use base64::Engine;
     format!(
@@ -82,41 +98,14 @@ fn whole_requests(c: &mut Criterion) {
 
     c.bench_function("code exchange through Server::handle (SQLite)", |b| {
         b.iter_batched(
-            || {
-                // Prior consent: the authorize redirect carries a code at once.
-                let r = client.get(&authorize_query(&id, ""));
-                let code = location_param(&r, "code").expect("code");
-                token_request(
-                    &id,
-                    &secret,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", CB),
-                        ("code_verifier", VERIFIER),
-                    ],
-                )
-            },
+            || exchange_request(&mut client, &id, &secret),
             |req| assert_eq!(handle(&server, &req).status, 200),
             BatchSize::SmallInput,
         )
     });
 
     // A second authorization replaces the first: take its refresh token.
-    let code = location_param(&client.get(&authorize_query(&id, "")), "code").expect("code");
-    let first = handle(
-        &server,
-        &token_request(
-            &id,
-            &secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CB),
-                ("code_verifier", VERIFIER),
-            ],
-        ),
-    );
+    let first = handle(&server, &exchange_request(&mut client, &id, &secret));
     let chain = RefCell::new(json(&first)["refresh_token"].as_str().unwrap().to_string());
     let live = json(&first)["access_token"].as_str().unwrap().to_string();
     c.bench_function("refresh rotation through Server::handle (SQLite)", |b| {

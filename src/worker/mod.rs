@@ -136,18 +136,9 @@ async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn Edg
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let started = now_ms();
-    let config = match config(&env) {
-        Ok(c) => c,
-        Err(e) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "bad configuration", "error": e})
-            );
-            return plain_error(500, "server misconfigured");
-        }
-    };
-    let edge = match edge_kv(&env, &config) {
-        Ok(e) => e,
+    let setup = config(&env).and_then(|c| edge_kv(&env, &c).map(|e| (c, e)));
+    let (config, edge) = match setup {
+        Ok(v) => v,
         Err(e) => {
             worker::console_error!(
                 "{}",
