@@ -155,13 +155,17 @@ async function ours(label, vars = {}) {
 
 // ------------------------------------------------------------------ the peer
 
-async function peer() {
+const PEER = {
+  modules: true,
+  scriptPath: new URL("bench/peer/build/index.js", root).pathname,
+  compatibilityDate: "2026-04-20",
+  kvNamespaces: ["OAUTH_KV"],
+};
+
+/** A JS worker on a loopback port, its output drained; `[mf, http client]`. */
+async function jsWorker(options) {
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: new URL("bench/peer/build/index.js", root).pathname,
-    compatibilityDate: "2026-04-20",
-    compatibilityFlags: ["nodejs_compat"],
-    kvNamespaces: ["OAUTH_KV"],
+    ...options,
     host: "127.0.0.1",
     port: 0,
     handleRuntimeStdio(stdout, stderr) {
@@ -170,7 +174,11 @@ async function peer() {
     },
   });
   const base = (await mf.ready).href.replace(/\/$/, "");
-  const http = client(base, CONCURRENCY);
+  return [mf, client(base, CONCURRENCY)];
+}
+
+async function peer() {
+  const [mf, http] = await jsWorker(PEER);
   const apps = [];
   for (let i = 0; i < CONCURRENCY; i++) {
     const res = await http.call("POST", "/oauth/register", {
@@ -204,20 +212,12 @@ async function peer() {
 
 /** The runtime floor and one bare D1 read, from a few lines of JS. */
 async function baseline() {
-  const mf = new Miniflare({
+  const [mf, http] = await jsWorker({
     modules: true,
     scriptPath: new URL("bench/baseline/index.js", root).pathname,
     compatibilityDate: "2026-04-20",
     d1Databases: { DB: "baseline-db" },
-    host: "127.0.0.1",
-    port: 0,
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.resume();
-      stderr.resume();
-    },
   });
-  const base = (await mf.ready).href.replace(/\/$/, "");
-  const http = client(base, CONCURRENCY);
   expect(await http.call("POST", "/setup"), 200, "baseline setup");
   return {
     name: "baseline",
@@ -408,16 +408,7 @@ async function main() {
       ),
     );
     if (peerT) start.peer.push(
-      await startup(
-        {
-          modules: true,
-          scriptPath: new URL("bench/peer/build/index.js", root).pathname,
-          compatibilityDate: "2026-04-20",
-          compatibilityFlags: ["nodejs_compat"],
-          kvNamespaces: ["OAUTH_KV"],
-        },
-        "/.well-known/oauth-authorization-server",
-      ),
+      await startup(PEER, "/.well-known/oauth-authorization-server"),
     );
   }
   const startupMedian = (xs) => (xs.length === 0 ? null : { firstResponse: median(xs.map((x) => x.firstResponse)), firstRequest: median(xs.map((x) => x.firstRequest)) });

@@ -18,17 +18,7 @@ fn journey_code_token_resource_refresh_revoke() {
     c.sign_in("alice@acme.test", "alice-password");
     let code = approve(&mut c, &id);
 
-    let t = c.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", &id),
-            ("client_secret", &secret),
-        ],
-    );
+    let t = exchange(&mut c, &id, &secret, &code);
     assert_eq!(t.status, 200, "{}", t.body_text());
     assert_eq!(t.get_header("Cache-Control"), Some("no-store"));
     let tokens = json(&t);

@@ -222,6 +222,21 @@ pub fn bearer_get(c: &mut Client, path: &str, token: &str) -> edge_oauth::http::
     c.send(Request::new("GET", &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {token}")))
 }
 
+/// The token request for a code (client_secret_post, the flow's PKCE verifier).
+pub fn exchange(c: &mut Client, id: &str, secret: &str, code: &str) -> Response {
+    c.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    )
+}
+
 /// Alice's access and refresh tokens for a fresh app, through the code flow.
 pub fn tokens(c: &mut Client) -> (String, String, String, String) {
     let (id, secret) = app(c);
@@ -229,17 +244,7 @@ pub fn tokens(c: &mut Client) -> (String, String, String, String) {
         c.sign_in("alice@acme.test", "alice-password");
     }
     let code = approve(c, &id);
-    let t = c.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", &id),
-            ("client_secret", &secret),
-        ],
-    );
+    let t = exchange(c, &id, &secret, &code);
     assert_eq!(t.status, 200, "{}", t.body_text());
     let v = json(&t);
     (
