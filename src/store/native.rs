@@ -47,7 +47,9 @@ impl NativeDriver {
     }
 
     fn run(conn: &Connection, stmt: &Stmt) -> Result<Vec<Row>, StoreError> {
-        let mut prepared = conn.prepare(stmt.sql).map_err(err)?;
+        // Cached like a long-lived server would: SQL compilation is most of a
+        // request's SQLite time here (see `make bench`, native part).
+        let mut prepared = conn.prepare_cached(stmt.sql).map_err(err)?;
         let names: Vec<String> = prepared.column_names().iter().map(|s| s.to_string()).collect();
         let params: Vec<rusqlite::types::Value> = stmt
             .params
