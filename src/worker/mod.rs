@@ -64,9 +64,12 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
         }
     }
     core.ip = headers.get("cf-connecting-ip")?.unwrap_or_default();
-    // Read at most a little past the limit; the core answers 413 above it.
+    // The core answers 413 above MAX_BODY. A body up to DRAIN_LIMIT is still
+    // read, so the client gets its 413 instead of a connection reset while it
+    // is still sending; a larger one is not read at all.
+    const DRAIN_LIMIT: usize = 1 << 20;
     let declared: usize = headers.get("content-length")?.and_then(|v| v.parse().ok()).unwrap_or(0);
-    if declared > http::MAX_BODY {
+    if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
         let buf = wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
