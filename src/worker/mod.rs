@@ -56,19 +56,19 @@ fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
 async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     let mut core = http::Request::new(&req.method(), &req.url());
     let headers = req.headers();
-    for entry in js_sys::try_iter(&headers)?.into_iter().flatten() {
-        let pair = js_sys::Array::from(&entry?);
-        let (k, v) = (pair.get(0).as_string(), pair.get(1).as_string());
-        if let (Some(k), Some(v)) = (k, v) {
-            core.headers.push((k.to_ascii_lowercase(), v));
-        }
+    // All headers cross in one string: one call instead of five per header
+    // (about a sixth of a small request's CPU in `make profile`).
+    let text = header_text(&headers);
+    let mut lines = text.split('\n');
+    while let (Some(k), Some(v)) = (lines.next(), lines.next()) {
+        core.headers.push((k.to_ascii_lowercase(), v.to_string()));
     }
-    core.ip = headers.get("cf-connecting-ip")?.unwrap_or_default();
+    core.ip = core.header("cf-connecting-ip").unwrap_or_default().to_string();
     // The core answers 413 above MAX_BODY. A body up to DRAIN_LIMIT is still
     // read, so the client gets its 413 instead of a connection reset while it
     // is still sending; a larger one is not read at all.
     const DRAIN_LIMIT: usize = 1 << 20;
-    let declared: usize = headers.get("content-length")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let declared: usize = core.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
@@ -79,21 +79,38 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
 }
 
 fn from_core(resp: http::Response) -> Result<web_sys::Response> {
-    let headers = web_sys::Headers::new()?;
+    let mut head = String::with_capacity(256);
     for (k, v) in &resp.headers {
-        headers.append(k, v)?;
+        // Header names and values cannot contain a newline (the core builds
+        // them; a value with one would be refused by `Headers` anyway).
+        head.push_str(k);
+        head.push('\n');
+        head.push_str(v);
+        head.push('\n');
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(resp.status);
-    init.set_headers(&headers);
-    let null_body = matches!(resp.status, 101 | 204 | 205 | 304);
-    let mut body = resp.body;
-    let out = if null_body {
-        web_sys::Response::new_with_opt_u8_array_and_init(None, &init)
-    } else {
-        web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), &init)
-    };
-    Ok(out?)
+    Ok(respond(resp.status, &head, &resp.body)?)
+}
+
+// Request and response headers cross the wasm boundary as one string each.
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function headerText(headers) {
+  let s = "";
+  for (const [k, v] of headers) s += k + "\n" + v + "\n";
+  return s;
+}
+export function respond(status, head, body) {
+  const headers = new Headers();
+  const p = head.split("\n");
+  for (let i = 0; i + 1 < p.length; i += 2) headers.append(p[i], p[i + 1]);
+  const empty = status === 101 || status === 204 || status === 205 || status === 304;
+  return new Response(empty ? null : body.slice(), { status, headers });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = headerText)]
+    fn header_text(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(catch)]
+    fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
 
 fn plain_error(status: u16, text: &str) -> Result<web_sys::Response> {
