@@ -102,6 +102,9 @@ impl Config {
         c.issuer = get("ISSUER")
             .map(|s| s.trim().trim_end_matches('/').to_string())
             .filter(|s| !s.is_empty());
+        if let Some(i) = &c.issuer {
+            valid_issuer(i)?;
+        }
         c.code_ttl = num("CODE_TTL_SECONDS", c.code_ttl)?;
         c.access_ttl = num("ACCESS_TTL_SECONDS", c.access_ttl)?;
         let idle = num("REFRESH_IDLE_TTL_SECONDS", c.refresh_idle_ttl.unwrap_or(0))?;
@@ -156,6 +159,30 @@ impl Config {
     }
 }
 
+/// RFC 8414 §2: an https URL with no query or fragment (http only on a
+/// loopback host, for development). Endpoints live at its root, so no path.
+fn valid_issuer(issuer: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "ISSUER must be an https origin such as https://auth.example.com ({why}), got {issuer:?}"
+        ))
+    };
+    let Ok(u) = url::Url::parse(issuer) else {
+        return bad("not a URL");
+    };
+    let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
+    if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
+        return bad("https only");
+    }
+    if u.query().is_some() || u.fragment().is_some() || u.path() != "/" || !u.username().is_empty() {
+        return bad("no path, query, fragment or user info");
+    }
+    if u.origin().ascii_serialization() != issuer {
+        return bad("write it as its origin");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +224,27 @@ mod tests {
         assert!(cfg(&[("BEARER_MODE", "fast")]).is_err());
         assert!(cfg(&[("BEARER_CACHE_TTL_SECONDS", "3600")]).is_err());
         assert!(cfg(&[("AUDIT_API_READS", "yes")]).is_err());
+    }
+
+    #[test]
+    fn issuer_is_an_https_origin() {
+        assert_eq!(
+            cfg(&[("ISSUER", "https://auth.example.com/")])
+                .unwrap()
+                .issuer
+                .as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert!(cfg(&[("ISSUER", "http://127.0.0.1:8787")]).is_ok());
+        for bad in [
+            "auth.example.com",
+            "http://auth.example.com",
+            "https://auth.example.com/x",
+            "https://a.example?x=1",
+            "https://u@a.example",
+        ] {
+            assert!(cfg(&[("ISSUER", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -88,8 +88,44 @@ impl OAuthError {
 }
 
 impl From<StoreError> for OAuthError {
-    fn from(e: StoreError) -> Self {
-        OAuthError::ServerError(format!("storage error: {}", e.0))
+    // The storage text is for the log line (`Server::handle` takes it from the
+    // driver), never for the client.
+    fn from(_: StoreError) -> Self {
+        OAuthError::ServerError(UNAVAILABLE.into())
+    }
+}
+
+/// What a client is told when storage fails: nothing internal.
+pub const UNAVAILABLE: &str = "the service is temporarily unavailable; retry shortly";
+
+/// Seconds a client should wait after a 503.
+pub const RETRY_AFTER_SECONDS: i64 = 5;
+
+/// The answer to any request during a storage outage (or any other 5xx):
+/// 503 (500 when storage did not fail), `Retry-After`, a JSON error or, for
+/// the browser pages, an HTML page; never the internal text.
+pub fn unavailable(storage: bool, html: bool) -> Response {
+    let status = if storage { 503 } else { 500 };
+    let resp = if html {
+        Response::html(
+            status,
+            crate::templates::error_page(
+                "Temporarily unavailable",
+                "Something went wrong on our side. Try again in a moment.",
+            ),
+        )
+    } else {
+        let code = if storage {
+            "temporarily_unavailable"
+        } else {
+            "server_error"
+        };
+        Response::json(status, &json!({"error": code, "error_description": UNAVAILABLE})).no_store()
+    };
+    if storage {
+        resp.header("Retry-After", &RETRY_AFTER_SECONDS.to_string())
+    } else {
+        resp
     }
 }
 
@@ -147,7 +183,7 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::new(500, "server_error", format!("storage error: {}", e.0))
+    fn from(_: StoreError) -> Self {
+        ApiError::new(503, "temporarily_unavailable", UNAVAILABLE)
     }
 }

@@ -208,7 +208,7 @@ impl Response {
     pub fn cors(self) -> Self {
         self.header("Access-Control-Allow-Origin", "*")
             .header("Access-Control-Allow-Headers", "Authorization, Content-Type")
-            .header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
+            .header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
             .header("Access-Control-Max-Age", "600")
     }
 

@@ -91,6 +91,9 @@ impl<D: Driver> Ctx<'_, D> {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub route: &'static str,
+    /// Why the request failed on our side (storage text, configuration), for
+    /// the log line only.
+    pub error: Option<String>,
     pub app: Option<String>,
     pub org: Option<String>,
     pub tasks: Vec<Task>,
@@ -121,11 +124,38 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             edge: self.edge.as_deref(),
         };
+        // Not a request for this deployment's issuer: an unset ISSUER is only
+        // derived from the request on loopback (development), never from a Host
+        // header in production (it would be served and cached as the issuer).
+        if self.config.issuer.is_none() && !req.is_loopback() {
+            let mut outcome = ctx.effects.into_inner();
+            outcome.error = Some("ISSUER is not set and the request is not on loopback".into());
+            return (crate::error::unavailable(false, false), outcome);
+        }
+        let _ = self.store.db.take_failure();
         let resp = if req.body.len() > MAX_BODY {
             crate::error::ApiError::new(413, "invalid_request", "request body too large").into_response()
         } else {
             dispatch(&ctx, req, route).await
         };
+        // A storage failure is a 503 whatever the endpoint made of it (an
+        // outage must not read as "bad credentials"), and no 5xx carries
+        // internal text: that goes to the log line.
+        let failure = self.store.db.take_failure();
+        let resp = if route != "ready" && (failure.is_some() && resp.status >= 400 || resp.status >= 500) {
+            let html = PAGE_ROUTES.contains(&route) || route.starts_with("page_");
+            let r = crate::error::unavailable(failure.is_some(), html);
+            if cors_route(route, &req.path) {
+                r.cors()
+            } else {
+                r
+            }
+        } else {
+            resp
+        };
+        if let Some(e) = failure {
+            ctx.effects.borrow_mut().error = Some(e.0);
+        }
         if REVOKING_ROUTES.contains(&route) {
             cache::clear();
         }
@@ -139,6 +169,9 @@ impl<D: Driver> Server<D> {
         (resp, ctx.effects.into_inner())
     }
 }
+
+/// Routes that answer with HTML pages (their errors are pages too).
+const PAGE_ROUTES: &[&str] = &["home", "authorize", "consent", "signin_page", "signin", "signout"];
 
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
 /// handles one drops its bearer cache (`bearer::cache`), so its own next
@@ -160,6 +193,7 @@ const REVOKING_ROUTES: &[&str] = &[
 const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/", "home"),
     ("GET", "/health", "health"),
+    ("GET", "/ready", "ready"),
     ("GET", "/.well-known/oauth-authorization-server", "metadata"),
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
@@ -247,6 +281,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
     let resp = match route {
         "home" => pages::home(ctx, req).await,
         "health" => Response::json(200, &serde_json::json!({"ok": true})),
+        "ready" => ready(ctx).await,
         "metadata" => metadata::handle(ctx).await,
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,
@@ -273,10 +308,27 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         }
         _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
     };
+    // API answers are per caller (tokens, audit, authorizations): never cached.
+    let resp = if req.path.starts_with("/api/") {
+        resp.no_store()
+    } else {
+        resp
+    };
     if cors_route(route, &req.path) {
         resp.cors()
     } else {
         resp
+    }
+}
+
+/// Readiness for load balancers and monitors: the database answers and has
+/// the schema. `/health` stays a liveness check without I/O.
+async fn ready<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
+    match ctx.store.ready().await {
+        Ok(()) => Response::json(200, &serde_json::json!({"ok": true, "database": "ok"})).no_store(),
+        Err(_) => Response::json(503, &serde_json::json!({"ok": false, "database": "unavailable"}))
+            .no_store()
+            .header("Retry-After", &crate::error::RETRY_AFTER_SECONDS.to_string()),
     }
 }
 

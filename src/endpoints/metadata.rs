@@ -50,5 +50,14 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "service_documentation": format!("{i}/"),
         }),
     )
-    .header("Cache-Control", "public, max-age=300")
+    // Cacheable only when the issuer is configured: one derived from a
+    // loopback request must not be kept by a shared cache.
+    .header(
+        "Cache-Control",
+        if ctx.config.issuer.is_some() {
+            "public, max-age=300"
+        } else {
+            "no-store"
+        },
+    )
 }

@@ -71,4 +71,18 @@ pub type Row = serde_json::Map<String, serde_json::Value>;
 pub trait Driver {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError>;
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError>;
+    /// The first failure since the last call, then forgotten. The server asks
+    /// after each request: whatever an endpoint made of a storage failure, the
+    /// client gets a 503 and the text goes to the log only.
+    fn take_failure(&self) -> Option<StoreError>;
+}
+
+/// Remember the first failure of a request for [`Driver::take_failure`].
+pub fn note_failure<T>(slot: &std::sync::Mutex<Option<StoreError>>, r: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(e) = &r {
+        if let Ok(mut s) = slot.lock() {
+            s.get_or_insert_with(|| e.clone());
+        }
+    }
+    r
 }

@@ -14,6 +14,7 @@
 //!   sweep deletes what is past its time.
 
 pub mod driver;
+mod health;
 mod platform;
 pub use platform::*;
 #[cfg(not(target_arch = "wasm32"))]

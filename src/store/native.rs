@@ -5,11 +5,12 @@ use std::sync::Mutex;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::driver::{Driver, Row, Stmt, Value};
+use super::driver::{note_failure, Driver, Row, Stmt, Value};
 use crate::error::StoreError;
 
 pub struct NativeDriver {
     conn: Mutex<Connection>,
+    failure: Mutex<Option<StoreError>>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -31,7 +32,10 @@ impl NativeDriver {
             conn.execute_batch(&std::fs::read_to_string(f).map_err(err)?)
                 .map_err(err)?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            failure: Mutex::new(None),
+        })
     }
 
     /// Run raw SQL (fixtures in tests).
@@ -80,20 +84,33 @@ impl NativeDriver {
     }
 }
 
-impl Driver for NativeDriver {
-    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
-        let conn = self.conn.lock().map_err(err)?;
-        Self::run(&conn, &stmt)
-    }
-
-    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+impl NativeDriver {
+    fn batch_now(&self, stmts: &[Stmt]) -> Result<Vec<Vec<Row>>, StoreError> {
         let mut conn = self.conn.lock().map_err(err)?;
         let tx = conn.transaction().map_err(err)?;
         let mut out = Vec::with_capacity(stmts.len());
-        for s in &stmts {
+        for s in stmts {
             out.push(Self::run(&tx, s)?);
         }
         tx.commit().map_err(err)?;
         Ok(out)
+    }
+}
+
+impl Driver for NativeDriver {
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
+        let r = match self.conn.lock() {
+            Ok(conn) => Self::run(&conn, &stmt),
+            Err(e) => Err(err(e)),
+        };
+        note_failure(&self.failure, r)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+        note_failure(&self.failure, self.batch_now(&stmts))
+    }
+
+    fn take_failure(&self) -> Option<StoreError> {
+        self.failure.lock().ok().and_then(|mut f| f.take())
     }
 }

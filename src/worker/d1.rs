@@ -11,11 +11,17 @@ use wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::error::StoreError;
+use crate::store::driver::note_failure;
 use crate::store::{Driver, Row, Stmt, Value};
 
 /// Counts its round trips (a query or a batch each) for the log line: the
-/// number of D1 calls per request is the server's main cost.
-pub struct D1Driver(pub worker::D1Database, pub std::cell::Cell<u32>);
+/// number of D1 calls per request is the server's main cost. Keeps the
+/// request's first failure (`Driver::take_failure`).
+pub struct D1Driver(
+    pub worker::D1Database,
+    pub std::cell::Cell<u32>,
+    pub std::sync::Mutex<Option<StoreError>>,
+);
 
 fn err(e: JsValue) -> StoreError {
     let msg = e
@@ -54,15 +60,13 @@ fn rows(result: &JsValue) -> Result<Vec<Row>, StoreError> {
     serde_json::from_str(&text).map_err(|e| StoreError(format!("decode D1 rows: {e}")))
 }
 
-impl Driver for D1Driver {
-    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
-        self.1.set(self.1.get() + 1);
+impl D1Driver {
+    async fn query_now(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
         let promise = self.bind(&stmt)?.all().map_err(err)?;
         rows(&JsFuture::from(promise).await.map_err(err)?)
     }
 
-    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
-        self.1.set(self.1.get() + 1);
+    async fn batch_now(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
         let prepared: Array = stmts
             .iter()
             .map(|s| self.bind(s).map(JsValue::from))
@@ -70,5 +74,21 @@ impl Driver for D1Driver {
         let promise = self.db().batch(prepared).map_err(err)?;
         let results: Array = JsFuture::from(promise).await.map_err(err)?.unchecked_into();
         results.iter().map(|r| rows(&r)).collect()
+    }
+}
+
+impl Driver for D1Driver {
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
+        self.1.set(self.1.get() + 1);
+        note_failure(&self.2, self.query_now(stmt).await)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.1.set(self.1.get() + 1);
+        note_failure(&self.2, self.batch_now(stmts).await)
+    }
+
+    fn take_failure(&self) -> Option<StoreError> {
+        self.2.lock().ok().and_then(|mut f| f.take())
     }
 }

@@ -46,7 +46,11 @@ fn now_ms() -> f64 {
 }
 
 fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
-    Ok(Store::new(d1::D1Driver(env.d1("DB")?, Default::default())))
+    Ok(Store::new(d1::D1Driver(
+        env.d1("DB")?,
+        Default::default(),
+        Default::default(),
+    )))
 }
 
 // The entry point takes the runtime's own Request, not `worker::Request`:
@@ -192,6 +196,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             "org": outcome.org,
             "d1": server.store.db.1.get(),
             "deferred": n_tasks,
+            "error": outcome.error,
         })
     );
     from_core(resp)

@@ -1,0 +1,16 @@
+//! Readiness: the database answers and holds the schema the server needs.
+
+use super::{Driver, Stmt, Store};
+use crate::error::StoreError;
+
+/// Every table a request can touch, joined with `LIMIT 0`: preparing it fails
+/// if one is missing (migrations not applied), running it reads no row.
+const READY_SQL: &str = "SELECT 1 FROM orgs, users, memberships, role_permissions, scopes, api_keys, sessions, \
+     apps, codes, grants, tokens, installs, consents, audit_events, webhook_subscriptions, webhook_deliveries, \
+     rate_limits, bearer_evictions LIMIT 0";
+
+impl<D: Driver> Store<D> {
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.exec(Stmt::new(READY_SQL, vec![])).await
+    }
+}
