@@ -52,6 +52,9 @@ pub struct Config {
     pub bearer_cache_ttl: i64,
     /// Also audit successful API reads (every GET), not only actions and refusals.
     pub audit_api_reads: bool,
+    /// SHA-256 of `PLATFORM_ADMIN_TOKEN` (a Worker secret), which opens the
+    /// back office (`crate::admin`); `None`: the back office is off (404).
+    pub platform_admin_token_hash: Option<String>,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             bearer_mode: BearerMode::Strict,
             bearer_cache_ttl: 0,
             audit_api_reads: false,
+            platform_admin_token_hash: None,
         }
     }
 }
@@ -149,6 +153,15 @@ impl Config {
                 *slot = v;
             }
         }
+        c.platform_admin_token_hash = match get("PLATFORM_ADMIN_TOKEN").map(|t| t.trim().to_string()) {
+            None => None,
+            Some(t) if t.is_empty() => None,
+            // Guessable tokens would make the back office the weakest door.
+            Some(t) if t.len() < 32 || t.len() > 512 => {
+                return Err("PLATFORM_ADMIN_TOKEN must be 32 to 512 characters (e.g. `openssl rand -base64 32`)".into())
+            }
+            Some(t) => Some(crate::crypto::sha256_hex(&t)),
+        };
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

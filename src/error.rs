@@ -146,6 +146,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub description: String,
     pub extra: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -155,7 +157,12 @@ impl ApiError {
             code,
             description: description.into(),
             extra: None,
+            retry_after: None,
         }
+    }
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn bad_request(d: impl Into<String>) -> Self {
         Self::new(400, "invalid_request", d)
@@ -178,7 +185,11 @@ impl ApiError {
                 }
             }
         }
-        Response::json(self.status, &body).no_store()
+        let resp = Response::json(self.status, &body).no_store();
+        match self.retry_after {
+            Some(s) => resp.header("Retry-After", &s.to_string()),
+            None => resp,
+        }
     }
 }
 

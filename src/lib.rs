@@ -4,6 +4,7 @@
 //! that turns a [`http::Request`] into a [`http::Response`] through a
 //! [`store::Store`]; the `worker` module adapts it to Cloudflare Workers and D1.
 
+pub mod admin;
 pub mod api_auth;
 pub mod bearer;
 pub mod client_auth;

@@ -241,6 +241,10 @@ const ROUTES: &[(&str, &str, &str)] = &[
 ];
 
 pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
+    // The back office routes below its prefix itself (`admin`).
+    if path.starts_with(crate::admin::PREFIX) {
+        return ("admin", Vec::new());
+    }
     let segs: Vec<&str> = path.split('/').collect();
     for (m, pattern, name) in ROUTES {
         if *m != method {
@@ -282,6 +286,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "home" => pages::home(ctx, req).await,
         "health" => Response::json(200, &serde_json::json!({"ok": true})),
         "ready" => ready(ctx).await,
+        "admin" => crate::admin::handle(ctx, req).await,
         "metadata" => metadata::handle(ctx).await,
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,

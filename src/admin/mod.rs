@@ -1,0 +1,79 @@
+//! The platform's back office: the provisioning API and login challenges,
+//! under `/admin/v1/`, for the platform's servers only (no CORS, no cookies).
+//! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
+//! configured the whole surface answers 404, as if it did not exist.
+
+use crate::crypto;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::server::Ctx;
+use crate::store::Driver;
+
+/// Path prefix of the back office.
+pub const PREFIX: &str = "/admin/v1/";
+
+/// Sub-routes under [`PREFIX`]: method, pattern (`{}` captures one segment),
+/// name. Each module that serves part of the back office adds its rows here.
+const ROUTES: &[(&str, &str, &str)] = &[];
+
+/// Check the platform admin token: 404 when none is configured (the API is
+/// off), 429 after too many failures from one address, 401 otherwise.
+/// The comparison is of SHA-256 digests, in constant time; the token itself
+/// is never logged or kept in memory beyond the request.
+pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), ApiError> {
+    let Some(expected) = ctx.config.platform_admin_token_hash.as_deref() else {
+        return Err(ApiError::not_found("no such route"));
+    };
+    let key = format!("admin:{}", req.ip);
+    let limit = ctx.config.client_auth_max_failures;
+    let since = ctx.now - ctx.config.rate_window;
+    if limit > 0 && ctx.store.failures(&key, since).await? >= limit {
+        return Err(
+            ApiError::new(429, "too_many_requests", "too many failed attempts; retry later")
+                .with_retry_after(ctx.config.rate_window),
+        );
+    }
+    let presented = crate::bearer::presented(req).filter(|t| t.len() <= 512);
+    if presented.is_some_and(|t| crypto::ct_eq(&crypto::sha256_hex(t), expected)) {
+        return Ok(());
+    }
+    ctx.store.record_failure(&key, ctx.now, ctx.config.rate_window).await?;
+    Err(ApiError::unauthorized(
+        "send the platform admin token as Authorization: Bearer <token>",
+    ))
+}
+
+/// Route and serve a request under [`PREFIX`].
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    if let Err(e) = authenticate(ctx, req).await {
+        return e.into_response();
+    }
+    let rest = &req.path[PREFIX.len() - 1..];
+    let Some((name, params)) = route(&req.method, rest) else {
+        return ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response();
+    };
+    let _ = (name, params);
+    ApiError::not_found("no such route").into_response()
+}
+
+fn route(method: &str, path: &str) -> Option<(&'static str, Vec<String>)> {
+    let segs: Vec<&str> = path.split('/').collect();
+    ROUTES.iter().find_map(|(m, pattern, name)| {
+        let pat: Vec<&str> = pattern.split('/').collect();
+        if *m != method || pat.len() != segs.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (p, s) in pat.iter().zip(&segs) {
+            if *p == "{}" {
+                if s.is_empty() || s.len() > 256 {
+                    return None;
+                }
+                params.push(s.to_string());
+            } else if p != s {
+                return None;
+            }
+        }
+        Some((*name, params))
+    })
+}
