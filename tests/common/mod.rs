@@ -18,8 +18,8 @@ pub const BASE: &str = "http://127.0.0.1:8787";
 pub fn fixtures_sql() -> String {
     let pw = |p: &str| crypto::hash_password(p, 1000);
     format!(
-        "INSERT INTO orgs VALUES ('org_acme','acme','Acme',0),('org_globex','globex','Globex',0);
-         INSERT INTO users VALUES ('usr_alice','alice@acme.test','Alice','{}',0),
+        "INSERT INTO orgs (id, slug, name, created_at) VALUES ('org_acme','acme','Acme',0),('org_globex','globex','Globex',0);
+         INSERT INTO users (id, email, name, password_hash, created_at) VALUES ('usr_alice','alice@acme.test','Alice','{}',0),
            ('usr_carol','carol@acme.test','Carol','{}',0),('usr_bob','bob@globex.test','Bob','{}',0);
          INSERT INTO memberships VALUES ('org_acme','usr_alice','owner'),('org_acme','usr_carol','member'),
            ('org_globex','usr_bob','admin');
