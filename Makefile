@@ -4,7 +4,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := npx --no-install wrangler
 
-.PHONY: dev test tools build db seed check native-test http-test browser-test deploy-check bench bench-smoke profile peer fmt clean
+.PHONY: dev test tools build db seed check native-test http-test browser-test script-test deploy-check deploy bench bench-smoke profile peer fmt clean
 
 tools:
 	@bash scripts/tools.sh
@@ -51,6 +51,15 @@ browser-test: build
 deploy-check: build
 	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
 
+# From an empty Cloudflare account to a running server (README "Run it for
+# your platform"): ISSUER=https://auth.example.com make deploy
+deploy: build
+	node scripts/deploy.mjs
+
+# The deploy script against a stand-in account (no network), deploy --dry-run.
+script-test: build
+	$(NODE_TEST) tests/scripts/
+
 # The benchmark peer (@cloudflare/workers-oauth-provider), bundled like wrangler would.
 peer: tools
 	@bash bench/peer/build.sh
@@ -74,7 +83,7 @@ profile: tools peer
 	node bench/profile.mjs $(or $(CASE),metadata)
 	@bash scripts/build.sh >/dev/null
 
-test: check native-test http-test browser-test deploy-check bench-smoke
+test: check native-test http-test browser-test script-test deploy-check bench-smoke
 
 clean:
 	rm -rf build target .wrangler

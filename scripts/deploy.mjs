@@ -1,0 +1,144 @@
+// `make deploy`: from an empty Cloudflare account to a running server.
+//
+//   ISSUER=https://auth.example.com make deploy
+//
+// 1. checks the settings a production server needs (ISSUER; LOGIN_URL when
+//    SIGNIN_MODE=delegated) before anything is created;
+// 2. creates the D1 database named in wrangler.toml if the account has none,
+//    and writes its id into wrangler.toml (commit that change);
+// 3. applies the migrations to the remote database;
+// 4. deploys the worker with the production settings as vars and the secrets
+//    in the same deployment: PLATFORM_ADMIN_TOKEN from the environment, or, on
+//    the first deploy only, a new random one printed once;
+// 5. prints what to do next (provision, first app).
+//
+// Every Cloudflare call goes through `wrangler` (WRANGLER_CMD overrides the
+// command, which is how the tests run this script without a network).
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = new URL("../", import.meta.url).pathname;
+const CONFIG = process.env.WRANGLER_CONFIG ?? join(root, "wrangler.toml");
+const WRANGLER = (process.env.WRANGLER_CMD ?? "npx --no-install wrangler").split(" ");
+const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";
+// Settings passed as vars at deploy time, so wrangler.toml keeps the local
+// development values (an ISSUER there would break `make dev`).
+const PASSED_VARS = ["ISSUER", "SIGNIN_MODE", "LOGIN_URL", "BEARER_MODE", "ACCESS_TTL_SECONDS", "INTROSPECTION_CLIENTS"];
+
+function fail(msg) {
+  console.error(`deploy: ${msg}`);
+  process.exit(1);
+}
+
+function wrangler(args, { input, json } = {}) {
+  const r = spawnSync(WRANGLER[0], [...WRANGLER.slice(1), ...args, "--config", CONFIG], {
+    cwd: root,
+    input,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    stdio: [input === undefined ? "inherit" : "pipe", "pipe", "inherit"],
+  });
+  if (r.status !== 0) fail(`\`wrangler ${args.join(" ")}\` failed (exit ${r.status})`);
+  if (!json) return r.stdout;
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    fail(`\`wrangler ${args.join(" ")}\` did not print JSON`);
+  }
+}
+
+/** https origin (http only on loopback), as the worker itself requires. */
+function checkOrigin(name, value, { path = false } = {}) {
+  let u;
+  try {
+    u = new URL(value);
+  } catch {
+    fail(`${name} must be a URL, got ${JSON.stringify(value)}`);
+  }
+  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) fail(`${name} must be https`);
+  if (!path && (u.pathname !== "/" || u.search || u.hash)) fail(`${name} must be an origin (no path), e.g. https://auth.example.com`);
+}
+
+function tomlString(text, key) {
+  return text.match(new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, "m"))?.[1];
+}
+
+// 1. Settings first: nothing is created for a deployment that could not serve.
+const issuer = (process.env.ISSUER ?? "").replace(/\/$/, "");
+if (!issuer) fail("set ISSUER to the public origin of the server, e.g. ISSUER=https://auth.example.com make deploy");
+checkOrigin("ISSUER", issuer);
+if (process.env.SIGNIN_MODE === "delegated") {
+  if (!process.env.LOGIN_URL) fail("SIGNIN_MODE=delegated needs LOGIN_URL (the platform's login page)");
+  checkOrigin("LOGIN_URL", process.env.LOGIN_URL, { path: true });
+}
+const adminToken = process.env.PLATFORM_ADMIN_TOKEN;
+if (adminToken !== undefined && (adminToken.length < 32 || adminToken.length > 512))
+  fail("PLATFORM_ADMIN_TOKEN must be 32 to 512 characters");
+
+let config = readFileSync(CONFIG, "utf8");
+const workerName = tomlString(config, "name") ?? fail("wrangler.toml has no name");
+const dbName = tomlString(config, "database_name") ?? fail("wrangler.toml has no [[d1_databases]] database_name");
+
+// 2. The database: reuse the account's, or create it; its id goes into the config.
+const existing = wrangler(["d1", "list", "--json"], { json: true });
+let dbId = (Array.isArray(existing) ? existing : []).find((d) => d.name === dbName)?.uuid;
+if (dbId) {
+  console.log(`deploy: D1 database ${dbName} exists (${dbId})`);
+} else {
+  const out = wrangler(["d1", "create", dbName]);
+  dbId = out.match(/database_id\s*=\s*"([0-9a-f-]{36})"/)?.[1] ?? out.match(/"uuid"\s*:\s*"([0-9a-f-]{36})"/)?.[1];
+  if (!dbId) fail("could not read the new database's id from `wrangler d1 create`");
+  console.log(`deploy: created D1 database ${dbName} (${dbId})`);
+}
+if (tomlString(config, "database_id") !== dbId) {
+  config = config.replace(/^(\s*database_id\s*=\s*)"[^"]*"/m, `$1"${dbId}"`);
+  writeFileSync(CONFIG, config);
+  console.log(`deploy: wrote database_id into ${CONFIG.replace(root, "")} (commit it)`);
+}
+if (dbId === PLACEHOLDER_ID) fail("the database id is still the local placeholder");
+
+// 3. Schema.
+wrangler(["d1", "migrations", "apply", "DB", "--remote"], { input: "y\n" });
+console.log("deploy: migrations applied to the remote database");
+
+// 4. Secrets ride with the deployment. The admin token is generated only when
+// the worker has none, so a re-deploy never rotates it by surprise.
+const secrets = {};
+let generated = false;
+if (adminToken) {
+  secrets.PLATFORM_ADMIN_TOKEN = adminToken;
+} else {
+  const listed = wrangler(["secret", "list", "--format", "json"], { json: true });
+  const has = (Array.isArray(listed) ? listed : []).some((s) => s.name === "PLATFORM_ADMIN_TOKEN");
+  if (!has) {
+    secrets.PLATFORM_ADMIN_TOKEN = `adm_${randomBytes(32).toString("base64url")}`;
+    generated = true;
+  }
+}
+const vars = PASSED_VARS.filter((k) => process.env[k]).flatMap((k) => ["--var", `${k}:${k === "ISSUER" ? issuer : process.env[k]}`]);
+const dir = mkdtempSync(join(tmpdir(), "edge-oauth-deploy-"));
+const secretsFile = join(dir, "secrets.json");
+writeFileSync(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
+try {
+  const args = ["deploy", ...vars];
+  if (Object.keys(secrets).length) args.push("--secrets-file", secretsFile);
+  if (process.env.DEPLOY_DRY_RUN === "1") args.push("--dry-run", "--outdir", join(root, "build", "dry-run"));
+  wrangler(args);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(`deploy: ${workerName} deployed with ISSUER=${issuer}`);
+if (generated) {
+  console.log(`
+  PLATFORM_ADMIN_TOKEN (shown once; keep it in your platform's secret store):
+    ${secrets.PLATFORM_ADMIN_TOKEN}`);
+}
+console.log(`
+  Next:
+    curl ${issuer}/ready
+    PLATFORM_ADMIN_TOKEN=… node scripts/provision.mjs --url ${issuer} platform.json
+  (README: "Run it for your platform")`);
