@@ -55,6 +55,17 @@ pub struct Config {
     /// SHA-256 of `PLATFORM_ADMIN_TOKEN` (a Worker secret), which opens the
     /// back office (`crate::admin`); `None`: the back office is off (404).
     pub platform_admin_token_hash: Option<String>,
+    /// Longest wait for a webhook receiver's answer, in seconds; then the
+    /// attempt is a failure (`timed out`) and retried with backoff.
+    pub webhook_timeout: i64,
+    /// Webhook deliveries in flight at once in one cron run.
+    pub webhook_concurrency: i64,
+    /// Due deliveries of one app retried per cron run, so one app's dead
+    /// receiver cannot take every slot.
+    pub webhook_per_app: i64,
+    /// Default seconds the previous webhook signing secret keeps signing
+    /// after a rotation.
+    pub webhook_secret_overlap: i64,
 }
 
 impl Default for Config {
@@ -84,6 +95,10 @@ impl Default for Config {
             bearer_cache_ttl: 0,
             audit_api_reads: false,
             platform_admin_token_hash: None,
+            webhook_timeout: 10,
+            webhook_concurrency: 8,
+            webhook_per_app: 3,
+            webhook_secret_overlap: 24 * 3600,
         }
     }
 }
@@ -133,6 +148,23 @@ impl Config {
             Some("true") => true,
             Some(v) => return Err(format!("AUDIT_API_READS must be \"true\" or \"false\", got {v:?}")),
         };
+        let bounded = |key: &str, default: i64, lo: i64, hi: i64| -> Result<i64, String> {
+            let n = num(key, default)?;
+            if (lo..=hi).contains(&n) {
+                Ok(n)
+            } else {
+                Err(format!("{key} must be {lo} to {hi}, got {n}"))
+            }
+        };
+        c.webhook_timeout = bounded("WEBHOOK_TIMEOUT_SECONDS", c.webhook_timeout, 1, 30)?;
+        c.webhook_concurrency = bounded("WEBHOOK_CONCURRENCY", c.webhook_concurrency, 1, 32)?;
+        c.webhook_per_app = bounded("WEBHOOK_MAX_PER_APP_PER_RUN", c.webhook_per_app, 1, 50)?;
+        c.webhook_secret_overlap = bounded(
+            "WEBHOOK_SECRET_OVERLAP_SECONDS",
+            c.webhook_secret_overlap,
+            0,
+            crate::endpoints::apps::MAX_WEBHOOK_SECRET_OVERLAP,
+        )?;
         if c.code_ttl == 0 || c.access_ttl == 0 || c.session_ttl == 0 {
             return Err("CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive".into());
         }
@@ -237,6 +269,11 @@ mod tests {
         assert!(cfg(&[("BEARER_MODE", "fast")]).is_err());
         assert!(cfg(&[("BEARER_CACHE_TTL_SECONDS", "3600")]).is_err());
         assert!(cfg(&[("AUDIT_API_READS", "yes")]).is_err());
+        assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "0")]).is_err());
+        assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "31")]).is_err());
+        assert!(cfg(&[("WEBHOOK_CONCURRENCY", "0")]).is_err());
+        assert!(cfg(&[("WEBHOOK_MAX_PER_APP_PER_RUN", "0")]).is_err());
+        assert!(cfg(&[("WEBHOOK_SECRET_OVERLAP_SECONDS", "604801")]).is_err());
     }
 
     #[test]

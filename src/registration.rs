@@ -106,6 +106,53 @@ fn check_url(field: &str, v: &Option<String>) -> Result<(), String> {
     }
 }
 
+/// Longest client secret lifetime: ten years (Azure DevOps allows at most
+/// one; ten keeps `now + secret_expires_in` far from overflow).
+pub const MAX_SECRET_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
+
+/// `secret_expires_in`: 1 s to ten years. A larger value used to wrap
+/// `now + s` into a negative (already expired, or never checked) expiry.
+pub fn check_secret_expires_in(v: Option<i64>) -> Result<(), String> {
+    match v {
+        Some(s) if !(1..=MAX_SECRET_EXPIRES_IN).contains(&s) => Err(format!(
+            "secret_expires_in must be 1 to {MAX_SECRET_EXPIRES_IN} seconds (ten years)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Longest `icon` data URL, in bytes.
+pub const MAX_ICON_BYTES: usize = 200_000;
+
+/// An icon is an https URL or a base64 `data:` URL of a PNG, GIF, JPEG or
+/// WebP image. Anything else (`javascript:`, `data:text/html`, SVG, which
+/// can carry script) would run in whatever page a client renders it in.
+fn check_icon(icon: Option<&str>) -> Result<(), String> {
+    use base64::Engine;
+    let Some(icon) = icon else { return Ok(()) };
+    if icon.len() > MAX_ICON_BYTES {
+        return Err(format!("icon is larger than {MAX_ICON_BYTES} bytes"));
+    }
+    let bad = || "icon must be an https URL or a data:image/(png|gif|jpeg|webp);base64 URL".to_string();
+    if let Some(rest) = icon.strip_prefix("data:") {
+        let (mime, data) = rest.split_once(";base64,").ok_or_else(bad)?;
+        if !matches!(mime, "image/png" | "image/gif" | "image/jpeg" | "image/webp") {
+            return Err(bad());
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| "icon's data: URL is not valid base64".to_string())?;
+        return Ok(());
+    }
+    if icon.len() > 2000 {
+        return Err("icon URL is longer than 2000 characters".into());
+    }
+    match url::Url::parse(icon) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
 /// Validate a registration against the scope catalogue. Returns the cleaned
 /// scopes and redirect URIs, or the first problem in words a developer can act on.
 pub fn validate(app: &NewApp, catalogue: &[String]) -> Result<(), String> {
@@ -120,9 +167,7 @@ pub fn validate(app: &NewApp, catalogue: &[String]) -> Result<(), String> {
     check_url("terms_url", &app.terms_url)?;
     check_url("privacy_url", &app.privacy_url)?;
     check_url("webhook_url", &app.webhook_url)?;
-    if app.icon.as_ref().is_some_and(|i| i.len() > 200_000) {
-        return Err("icon is too large".into());
-    }
+    check_icon(app.icon.as_deref())?;
     if app.redirect_uris.is_empty() {
         return Err("redirect_uris needs at least one URI".into());
     }
@@ -160,9 +205,7 @@ pub fn validate(app: &NewApp, catalogue: &[String]) -> Result<(), String> {
     if !app.webhook_events.is_empty() && app.webhook_url.is_none() {
         return Err("webhook_events need a webhook_url".into());
     }
-    if app.secret_expires_in.is_some_and(|s| s <= 0) {
-        return Err("secret_expires_in must be a positive number of seconds".into());
-    }
+    check_secret_expires_in(app.secret_expires_in)?;
     if app.secret_expires_in.is_some() && app.client_type == "public" {
         return Err("public clients have no secret to expire".into());
     }
@@ -220,6 +263,44 @@ mod tests {
         let mut a = base();
         a.homepage_url = Some("javascript:alert(1)".into());
         assert!(validate(&a, &cat()).is_err());
+    }
+
+    #[test]
+    fn icon_is_https_or_a_raster_data_url() {
+        let with = |i: &str| {
+            let mut a = base();
+            a.icon = Some(i.into());
+            validate(&a, &cat())
+        };
+        assert!(with("https://cdn.example/icon.png").is_ok());
+        assert!(with("data:image/png;base64,iVBORw0KGgo=").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "http://cdn.example/icon.png",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "data:image/svg+xml;base64,PHN2Zz4=",
+            "data:image/png,notbase64",
+            "data:image/png;base64,@@@",
+            "//cdn.example/i.png",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        assert!(with(&format!("data:image/png;base64,{}", "A".repeat(MAX_ICON_BYTES))).is_err());
+    }
+
+    #[test]
+    fn secret_expires_in_is_bounded() {
+        let with = |s: i64| {
+            let mut a = base();
+            a.secret_expires_in = Some(s);
+            validate(&a, &cat())
+        };
+        assert!(with(1).is_ok());
+        assert!(with(MAX_SECRET_EXPIRES_IN).is_ok());
+        for bad in [0, -1, MAX_SECRET_EXPIRES_IN + 1, i64::MAX] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

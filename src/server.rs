@@ -44,8 +44,32 @@ impl<D: Driver> Ctx<'_, D> {
         }
     }
 
-    /// Record an audit event after the response (fsckmsft: actions appear as
-    /// the authorizing user).
+    /// An audit record of a state change, for the store method of the act to
+    /// write in the act's own batch (fsckmsft: actions appear as the
+    /// authorizing user). A failed audit write then fails the act.
+    pub fn audit_entry(
+        &self,
+        org_id: &str,
+        actor_type: &str,
+        actor_id: &str,
+        app_id: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> crate::store::Audit {
+        crate::store::Audit {
+            org_id: org_id.to_string(),
+            at: self.now,
+            actor_type: actor_type.to_string(),
+            actor_id: actor_id.to_string(),
+            app_id: app_id.map(str::to_string),
+            action: action.to_string(),
+            detail,
+        }
+    }
+
+    /// Record an audit event after the response. Only for what changes no
+    /// state (refused calls, API reads): state changes use [`Self::audit_entry`]
+    /// so their record cannot be lost.
     pub fn audit(
         &self,
         org_id: &str,
@@ -213,6 +237,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("PATCH", "/api/v1/apps/{}", "apps_update"),
     ("DELETE", "/api/v1/apps/{}", "apps_delete"),
     ("POST", "/api/v1/apps/{}/secret", "apps_rotate_secret"),
+    ("POST", "/api/v1/apps/{}/webhook-secret", "apps_rotate_webhook_secret"),
     ("POST", "/api/v1/apps/{}/deactivate", "apps_deactivate"),
     ("POST", "/api/v1/apps/{}/reactivate", "apps_reactivate"),
     ("GET", "/api/v1/apps/{}/installations", "apps_installations"),

@@ -8,7 +8,7 @@ use crate::bearer::{self, edge::EdgeKv};
 use crate::config::Config;
 use crate::crypto;
 use crate::error::StoreError;
-use crate::store::{DeliveryRow, Driver, Stmt, Store};
+use crate::store::{DeliveryRow, Driver, Stmt, Store, WebhookTarget};
 
 #[derive(Debug, Clone)]
 pub enum Task {
@@ -30,7 +30,9 @@ pub enum Task {
 /// Outbound HTTP, for webhook deliveries. The worker uses `fetch`.
 #[allow(async_fn_in_trait)]
 pub trait Outbound {
-    /// POST `body`; the response status, or why there was none.
+    /// POST `body`; the response status, or why there was none. It must give
+    /// up after a bounded time (`WEBHOOK_TIMEOUT_SECONDS` in the worker) and
+    /// say so, so a receiver that never answers costs one slot for that long.
     async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, String>;
 }
 
@@ -65,12 +67,15 @@ pub async fn run<D: Driver, O: Outbound>(
             event,
             data,
         } => {
-            let Some(app) = store.app(&app_id).await? else {
+            let Some(target) = store.webhook_target(&app_id, now).await? else {
                 return Ok(());
             };
-            let (Some(url), Some(secret)) = (app.webhook_url.clone(), app.webhook_secret.clone()) else {
+            let Some(url) = target.url.clone() else {
                 return Ok(());
             };
+            if target.secret.is_none() {
+                return Ok(());
+            }
             if !store.subscribed(&app_id, org_id.as_deref(), event).await? {
                 return Ok(());
             }
@@ -95,22 +100,29 @@ pub async fn run<D: Driver, O: Outbound>(
                 updated_at: now,
             };
             store.insert_delivery(&d).await?;
-            attempt(store, out, &d, &secret, now).await
+            attempt(store, out, &d, &target, now).await
         }
     }
 }
 
 /// Headers a receiver verifies: `Webhook-Signature: t=<unix>,v1=<hex>` where
 /// the hex is HMAC-SHA256(signing secret, "<t>.<body>"); a receiver rejects a
-/// stale `t` (replay) and dedups on `Webhook-Id`.
-pub fn signature_headers(id: &str, event: &str, secret: &str, body: &str, now: i64) -> Vec<(String, String)> {
-    let sig = crypto::hmac_sha256_hex(secret.as_bytes(), format!("{now}.{body}").as_bytes());
+/// stale `t` (replay) and dedups on `Webhook-Id`. During a signing-secret
+/// rotation's overlap there is one `v1=` per secret, the new one first
+/// (Stripe's scheme): a receiver accepts the delivery if any matches.
+pub fn signature_headers(id: &str, event: &str, secrets: &[&str], body: &str, now: i64) -> Vec<(String, String)> {
+    let signed = format!("{now}.{body}");
+    let mut sig = format!("t={now}");
+    for s in secrets {
+        sig.push_str(",v1=");
+        sig.push_str(&crypto::hmac_sha256_hex(s.as_bytes(), signed.as_bytes()));
+    }
     vec![
         ("Content-Type".into(), "application/json".into()),
         ("Webhook-Id".into(), id.to_string()),
         ("Webhook-Event".into(), event.to_string()),
         ("Webhook-Timestamp".into(), now.to_string()),
-        ("Webhook-Signature".into(), format!("t={now},v1={sig}")),
+        ("Webhook-Signature".into(), sig),
     ]
 }
 
@@ -118,10 +130,28 @@ async fn attempt<D: Driver, O: Outbound>(
     store: &Store<D>,
     out: &O,
     d: &DeliveryRow,
-    secret: &str,
+    target: &WebhookTarget,
     now: i64,
 ) -> Result<(), StoreError> {
-    let headers = signature_headers(&d.id, &d.event, secret, &d.payload, now);
+    let secrets: Vec<&str> = [target.secret.as_deref(), target.previous_secret.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if secrets.is_empty() {
+        // Nothing to sign with (the app is gone): no point retrying.
+        return store
+            .record_attempt(
+                &d.id,
+                "failed",
+                d.attempts,
+                None,
+                Some("the app has no webhook signing secret"),
+                None,
+                now,
+            )
+            .await;
+    }
+    let headers = signature_headers(&d.id, &d.event, &secrets, &d.payload, now);
     let result = out.post(&d.url, &headers, &d.payload).await;
     let attempts = d.attempts + 1;
     let (status, code, error, next) = match result {
@@ -143,22 +173,89 @@ async fn attempt<D: Driver, O: Outbound>(
         .await
 }
 
-/// Cron: retry deliveries that are due, at most `limit` per run.
+/// How one cron run retries deliveries.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Deliveries per run.
+    pub limit: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Deliveries of one app per run: a dead receiver holds at most this
+    /// many slots (each for at most the outbound timeout).
+    pub per_app: i64,
+    /// Seconds a claimed delivery is hidden from other runs while its
+    /// attempt is under way (more than a run can take).
+    pub lease: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::from_config(&Config::default(), 50)
+    }
+}
+
+impl RetryPolicy {
+    pub fn from_config(c: &Config, limit: i64) -> Self {
+        let concurrency = c.webhook_concurrency.max(1);
+        // Waves of `concurrency`, each at most the timeout, plus slack.
+        let waves = (limit + concurrency - 1) / concurrency;
+        Self {
+            limit,
+            concurrency: concurrency as usize,
+            per_app: c.webhook_per_app.max(1),
+            lease: waves * c.webhook_timeout + 60,
+        }
+    }
+}
+
+/// Cron: retry deliveries that are due, at most `limit` per run, with the
+/// default [`RetryPolicy`].
 pub async fn retry_due<D: Driver, O: Outbound>(
     store: &Store<D>,
     out: &O,
     now: i64,
     limit: i64,
 ) -> Result<usize, StoreError> {
-    let due = store.due_deliveries(now, limit).await?;
+    let policy = RetryPolicy {
+        limit,
+        ..RetryPolicy::default()
+    };
+    retry_due_with(store, out, now, &policy).await
+}
+
+/// Cron: claim the due deliveries (oldest first, at most `per_app` of one
+/// app) and attempt them concurrently, at most `concurrency` at once. A slow
+/// receiver delays only its own deliveries: the others keep flowing through
+/// the remaining slots, and the outbound timeout bounds the whole run.
+pub async fn retry_due_with<D: Driver, O: Outbound>(
+    store: &Store<D>,
+    out: &O,
+    now: i64,
+    policy: &RetryPolicy,
+) -> Result<usize, StoreError> {
+    use futures_util::stream::{self, StreamExt};
+    let due = store
+        .claim_due_deliveries(now, policy.limit, policy.per_app, policy.lease)
+        .await?;
     let n = due.len();
-    for d in due {
-        let Some(app) = store.app(&d.app_id).await? else {
-            continue;
-        };
-        let Some(secret) = app.webhook_secret else { continue };
-        attempt(store, out, &d, &secret, now).await?;
+    let mut targets: std::collections::BTreeMap<String, WebhookTarget> = Default::default();
+    for d in &due {
+        if !targets.contains_key(&d.app_id) {
+            let t = store.webhook_target(&d.app_id, now).await?.unwrap_or(WebhookTarget {
+                url: None,
+                secret: None,
+                previous_secret: None,
+                previous_expires_at: None,
+            });
+            targets.insert(d.app_id.clone(), t);
+        }
     }
+    let results: Vec<Result<(), StoreError>> = stream::iter(due.iter())
+        .map(|d| attempt(store, out, d, &targets[&d.app_id], now))
+        .buffer_unordered(policy.concurrency.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(n)
 }
 

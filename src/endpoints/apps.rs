@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::server::Ctx;
-use crate::store::{AppPatch, AppRow, Driver};
+use crate::store::{AppPatch, AppRow, Audit, Driver};
 
 pub fn app_json(a: &AppRow) -> serde_json::Value {
     json!({
@@ -54,6 +54,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
             "apps_get" => Ok(Response::json(200, &app_json(&visible_app(ctx, &caller).await?))),
             "apps_update" => update(ctx, req, &caller).await,
             "apps_rotate_secret" => rotate(ctx, req, &caller).await,
+            "apps_rotate_webhook_secret" => rotate_webhook_secret(ctx, req, &caller).await,
             "apps_deactivate" => set_status(ctx, &caller, "inactive").await,
             "apps_reactivate" => set_status(ctx, &caller, "active").await,
             "apps_delete" => delete(ctx, &caller).await,
@@ -118,9 +119,16 @@ async fn managed_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<App
     Ok(app)
 }
 
-fn audit_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, app: &AppRow, action: &str, detail: serde_json::Value) {
+/// The audit record of an act on an app, written in the act's own batch.
+fn audit_app<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    caller: &Caller,
+    app: &AppRow,
+    action: &str,
+    detail: serde_json::Value,
+) -> Audit {
     let (kind, id) = caller.audit_actor();
-    ctx.audit(&app.owner_org_id, kind, &id, Some(&app.id), action, detail);
+    ctx.audit_entry(&app.owner_org_id, kind, &id, Some(&app.id), action, detail)
 }
 
 async fn catalogue<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, ApiError> {
@@ -164,7 +172,8 @@ pub async fn register<D: Driver>(
         client_type: input.client_type.clone(),
         actor_modes: registration::to_json(&registration::normalized(&input.actor_modes)),
         secret_hash: secret.as_deref().map(crypto::sha256_hex),
-        secret_expires_at: input.secret_expires_in.map(|s| ctx.now + s),
+        // Bounded by `registration::validate`, so this cannot overflow.
+        secret_expires_at: input.secret_expires_in.map(|s| ctx.now.saturating_add(s)),
         webhook_url: input.webhook_url.clone(),
         webhook_events: registration::to_json(&registration::normalized(&input.webhook_events)),
         status: "active".into(),
@@ -177,9 +186,9 @@ pub async fn register<D: Driver>(
         webhook_secret: Some(crypto::new_token("whsec_")),
         auth_failures: 0,
     };
-    ctx.store.insert_app(&row).await?;
+    let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
+    ctx.store.insert_app(&row, &audit).await?;
     ctx.note(&row.id, Some(&row.owner_org_id));
-    audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
     Ok((row, secret))
 }
 
@@ -194,20 +203,18 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Re
 async fn update<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> Result<Response, ApiError> {
     let u: AppUpdate = parse_json(req)?;
     let app = managed_app(ctx, caller).await?;
-    let updated = apply_update(ctx, &app, u).await?;
-    audit_app(
-        ctx,
-        caller,
-        &updated,
-        "app.updated",
-        json!({"version": updated.version}),
-    );
+    let updated = apply_update(ctx, caller, &app, u).await?;
     Ok(Response::json(200, &app_json(&updated)))
 }
 
 /// Validate the app as it would be after the update, then write it if the
 /// version still matches; a stale version is 409 with the current one.
-pub async fn apply_update<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, u: AppUpdate) -> Result<AppRow, ApiError> {
+pub async fn apply_update<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    caller: &Caller,
+    app: &AppRow,
+    u: AppUpdate,
+) -> Result<AppRow, ApiError> {
     let merged = NewApp {
         name: u.name.clone().unwrap_or_else(|| app.name.clone()),
         description: u.description.clone().unwrap_or_else(|| app.description.clone()),
@@ -249,7 +256,18 @@ pub async fn apply_update<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, u: AppUpdat
         bot_public: u.bot_public.map(i64::from),
         bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
     };
-    match ctx.store.update_app(&app.id, u.version, &patch, ctx.now).await? {
+    let audit = audit_app(
+        ctx,
+        caller,
+        app,
+        "app.updated",
+        json!({"version": u.version.saturating_add(1)}),
+    );
+    match ctx
+        .store
+        .update_app(&app.id, u.version, &patch, ctx.now, &audit)
+        .await?
+    {
         Some(updated) => Ok(updated),
         None => {
             let current = ctx.store.app(&app.id).await?.map(|a| a.version).unwrap_or(app.version);
@@ -279,14 +297,9 @@ async fn rotate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> 
     } else {
         parse_json(req)?
     };
-    if body.secret_expires_in.is_some_and(|s| s <= 0) {
-        return Err(ApiError::bad_request(
-            "secret_expires_in must be a positive number of seconds",
-        ));
-    }
+    registration::check_secret_expires_in(body.secret_expires_in).map_err(ApiError::bad_request)?;
     let app = managed_app(ctx, caller).await?;
-    let (row, secret) = rotate_secret(ctx, &app, body.secret_expires_in).await?;
-    audit_app(ctx, caller, &row, "app.secret_rotated", json!({}));
+    let (row, secret) = rotate_secret(ctx, caller, &app, body.secret_expires_in).await?;
     Ok(Response::json(
         200,
         &json!({"client_id": row.id, "client_secret": secret, "secret_expires_at": row.secret_expires_at, "version": row.version}),
@@ -296,17 +309,20 @@ async fn rotate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, caller: &Caller) -> 
 
 pub async fn rotate_secret<D: Driver>(
     ctx: &Ctx<'_, D>,
+    caller: &Caller,
     app: &AppRow,
     expires_in: Option<i64>,
 ) -> Result<(AppRow, String), ApiError> {
     if app.is_public() {
         return Err(ApiError::bad_request("public clients have no secret"));
     }
+    registration::check_secret_expires_in(expires_in).map_err(ApiError::bad_request)?;
     let secret = crypto::new_token(&ctx.config.prefixes.client_secret);
-    let expires = expires_in.map(|s| ctx.now + s);
+    let expires = expires_in.map(|s| ctx.now.saturating_add(s));
+    let audit = audit_app(ctx, caller, app, "app.secret_rotated", json!({}));
     let row = ctx
         .store
-        .rotate_secret(&app.id, &crypto::sha256_hex(&secret), expires, ctx.now)
+        .rotate_secret(&app.id, &crypto::sha256_hex(&secret), expires, ctx.now, &audit)
         .await?
         .ok_or_else(|| ApiError::not_found("no such app"))?;
     ctx.event(&app.id, None, "secret.rotated", json!({"version": row.version}));
@@ -315,29 +331,29 @@ pub async fn rotate_secret<D: Driver>(
 
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, status: &str) -> Result<Response, ApiError> {
     let app = managed_app(ctx, caller).await?;
-    let row = ctx
-        .store
-        .set_app_status(&app.id, status, ctx.now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such app"))?;
     let action = if status == "active" {
         "app.reactivated"
     } else {
         "app.deactivated"
     };
-    audit_app(ctx, caller, &row, action, json!({}));
+    let audit = audit_app(ctx, caller, &app, action, json!({}));
+    let row = ctx
+        .store
+        .set_app_status(&app.id, status, ctx.now, &audit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
     Ok(Response::json(200, &app_json(&row)))
 }
 
 async fn delete<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
     let app = managed_app(ctx, caller).await?;
-    delete_app(ctx, &app).await?;
-    audit_app(ctx, caller, &app, "app.deleted", json!({"name": app.name}));
+    delete_app(ctx, caller, &app).await?;
     Ok(Response::new(204))
 }
 
-pub async fn delete_app<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow) -> Result<(), ApiError> {
-    ctx.store.delete_app(&app.id, ctx.now).await?;
+pub async fn delete_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, app: &AppRow) -> Result<(), ApiError> {
+    let audit = audit_app(ctx, caller, app, "app.deleted", json!({"name": app.name}));
+    ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
     ctx.event(&app.id, None, "app.deleted", json!({"name": app.name}));
     Ok(())
 }
@@ -350,13 +366,88 @@ pub fn installation_json(i: &crate::store::InstallationRow) -> serde_json::Value
     })
 }
 
+/// Workspaces (orgs) where the app is authorized now: a live grant there, or
+/// a live install of its bot (actor `app`). An install whose every user has
+/// revoked does not count (fsckmsft "authorized workspaces").
+pub fn authorized_workspaces(rows: &[crate::store::InstallationRow]) -> usize {
+    rows.iter().filter(|i| i.live_grants > 0 || i.app_actor == 1).count()
+}
+
+/// The orgs an app is installed in. The rows name other tenants and who
+/// installed the app there, so only an owner or admin of the app's owner org
+/// sees them; other members see the counts.
 async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
     let app = visible_app(ctx, caller).await?;
     let rows = ctx.store.installations_of_app(&app.id).await?;
+    let role = caller.role_in(&app.owner_org_id).unwrap_or_default();
+    let mut body = json!({
+        "app_id": app.id,
+        "count": authorized_workspaces(&rows),
+        "installed_count": rows.len(),
+        "live_authorizations": rows.iter().map(|i| i.live_grants).sum::<i64>(),
+    });
+    if api_auth::role_has(ctx, role, "org.admin").await? {
+        body["installations"] = rows.iter().map(installation_json).collect::<Vec<_>>().into();
+    }
+    Ok(Response::json(200, &body))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WebhookRotateBody {
+    overlap_seconds: Option<i64>,
+}
+
+/// Most a previous webhook secret may stay valid after a rotation.
+pub const MAX_WEBHOOK_SECRET_OVERLAP: i64 = 7 * 24 * 3600;
+
+/// `POST /api/v1/apps/{id}/webhook-secret`: a new signing secret, shown once.
+/// The previous one keeps signing too (a second `v1=` in `Webhook-Signature`)
+/// for `overlap_seconds` (default `WEBHOOK_SECRET_OVERLAP_SECONDS`), so
+/// receivers can switch over without rejecting deliveries.
+async fn rotate_webhook_secret<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    caller: &Caller,
+) -> Result<Response, ApiError> {
+    let body: WebhookRotateBody = if req.body.is_empty() {
+        WebhookRotateBody::default()
+    } else {
+        parse_json(req)?
+    };
+    let overlap = body.overlap_seconds.unwrap_or(ctx.config.webhook_secret_overlap);
+    if !(0..=MAX_WEBHOOK_SECRET_OVERLAP).contains(&overlap) {
+        return Err(ApiError::bad_request(format!(
+            "overlap_seconds must be 0 to {MAX_WEBHOOK_SECRET_OVERLAP}"
+        )));
+    }
+    let app = managed_app(ctx, caller).await?;
+    let secret = crypto::new_token("whsec_");
+    let until = (overlap > 0).then(|| ctx.now + overlap);
+    let audit = audit_app(
+        ctx,
+        caller,
+        &app,
+        "app.webhook_secret_rotated",
+        json!({"previous_valid_until": until}),
+    );
+    let row = ctx
+        .store
+        .rotate_webhook_secret(&app.id, &secret, until, ctx.now, &audit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
+    ctx.event(
+        &app.id,
+        None,
+        "secret.rotated",
+        json!({"secret": "webhook_signing", "version": row.version, "previous_valid_until": until}),
+    );
     Ok(Response::json(
         200,
-        &json!({"app_id": app.id, "count": rows.len(), "installations": rows.iter().map(installation_json).collect::<Vec<_>>()}),
-    ))
+        &json!({"app_id": row.id, "webhook_signing_secret": secret,
+                "previous_secret_valid_until": until.filter(|_| app.webhook_secret.is_some()), "version": row.version}),
+    )
+    .no_store())
 }
 
 async fn deliveries<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {

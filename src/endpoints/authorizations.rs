@@ -98,16 +98,17 @@ pub async fn disconnect<D: Driver>(
     app_id: &str,
     org: Option<&str>,
 ) -> Result<usize, ApiError> {
-    let orgs = ctx.store.revoke_user_app(user, app_id, org, ctx.now).await?;
+    // One record per org a grant dies in, written in the revocation's batch.
+    let audit = ctx.audit_entry(
+        "",
+        "user",
+        user,
+        Some(app_id),
+        "authorization.revoked",
+        json!({"by": "user"}),
+    );
+    let orgs = ctx.store.revoke_user_app(user, app_id, org, ctx.now, &audit).await?;
     for o in &orgs {
-        ctx.audit(
-            o,
-            "user",
-            user,
-            Some(app_id),
-            "authorization.revoked",
-            json!({"by": "user"}),
-        );
         ctx.event(
             app_id,
             Some(o),
@@ -126,16 +127,16 @@ pub async fn remove_install<D: Driver>(
     actor_type: &str,
     actor_id: &str,
 ) -> Result<bool, ApiError> {
-    let removed = ctx.store.revoke_install(org, app_id, ctx.now).await?;
+    let audit = ctx.audit_entry(
+        org,
+        actor_type,
+        actor_id,
+        Some(app_id),
+        "authorization.revoked",
+        json!({"by": "org_admin"}),
+    );
+    let removed = ctx.store.revoke_install(org, app_id, ctx.now, &audit).await?;
     if removed {
-        ctx.audit(
-            org,
-            actor_type,
-            actor_id,
-            Some(app_id),
-            "authorization.revoked",
-            json!({"by": "org_admin"}),
-        );
         ctx.event(
             app_id,
             Some(org),

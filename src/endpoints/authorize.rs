@@ -455,14 +455,8 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     }
     let scopes_json = scope::to_json(&r.scopes);
     let user_id = &session.user.user_id;
-    if let Err(e) = ctx
-        .store
-        .save_consent(user_id, &r.app.id, &membership.org_id, actor, &scopes_json, ctx.now)
-        .await
-    {
-        return server_error(e);
-    }
-    ctx.audit(
+    // The consent and its audit record are one batch: no code without both.
+    let audit = ctx.audit_entry(
         &membership.org_id,
         "user",
         user_id,
@@ -470,6 +464,21 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         "authorization.granted",
         serde_json::json!({"actor": actor, "scopes": r.scopes}),
     );
+    if let Err(e) = ctx
+        .store
+        .save_consent(
+            user_id,
+            &r.app.id,
+            &membership.org_id,
+            actor,
+            &scopes_json,
+            ctx.now,
+            &audit,
+        )
+        .await
+    {
+        return server_error(e);
+    }
     issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
 }
 

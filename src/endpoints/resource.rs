@@ -24,8 +24,25 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
     // fsckmsft: actions appear in the audit log as the authorizing user.
     // Successful reads are not actions; auditing each one would put a D1
     // write on every API call (AUDIT_API_READS=true does it anyway).
+    //
+    // An allowed action is recorded before it is answered, and a failed
+    // record fails it (the demo's action has no other state to change; a
+    // real resource server writes the record in the action's own batch).
+    // Refusals and reads change nothing, so their records stay deferred.
     let read = req.method == "GET";
-    if !read || !allowed || ctx.config.audit_api_reads {
+    if !read && allowed {
+        let audit = ctx.audit_entry(
+            &r.org_id,
+            principal.actor_type(),
+            &principal.actor_id(),
+            Some(&r.app_id),
+            action,
+            json!({"allowed": allowed}),
+        );
+        if let Err(e) = ctx.store.record_audit(&audit).await {
+            return crate::error::ApiError::from(e).into_response();
+        }
+    } else if !read || !allowed || ctx.config.audit_api_reads {
         ctx.audit(
             &r.org_id,
             principal.actor_type(),

@@ -408,31 +408,13 @@ async fn update<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         bot_public: None,
         bot_require_code_grant: None,
     };
-    let updated = apps::apply_update(ctx, &app, u).await?;
-    let (kind, id) = caller.audit_actor();
-    ctx.audit(
-        &updated.owner_org_id,
-        kind,
-        &id,
-        Some(&updated.id),
-        "app.updated",
-        serde_json::json!({"version": updated.version}),
-    );
+    let updated = apps::apply_update(ctx, caller, &app, u).await?;
     Ok(Response::see_other(&format!("/settings/developer/apps/{}", updated.id)))
 }
 
 async fn rotate<D: Driver>(ctx: &Ctx<'_, D>, s: &Session, caller: &Caller) -> Result<Response, ApiError> {
     let app = managed(ctx, caller).await?;
-    let (row, secret) = apps::rotate_secret(ctx, &app, None).await?;
-    let (kind, id) = caller.audit_actor();
-    ctx.audit(
-        &row.owner_org_id,
-        kind,
-        &id,
-        Some(&row.id),
-        "app.secret_rotated",
-        serde_json::json!({}),
-    );
+    let (_, secret) = apps::rotate_secret(ctx, caller, &app, None).await?;
     let notice = format!(
         r#"<div class="card" role="status"><p>New client secret (shown once — the old one no longer works): <code id="client-secret">{}</code></p></div>"#,
         esc(&secret)
@@ -445,16 +427,7 @@ async fn delete<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         return Err(ApiError::bad_request("confirm the deletion"));
     }
     let app = managed(ctx, caller).await?;
-    apps::delete_app(ctx, &app).await?;
-    let (kind, id) = caller.audit_actor();
-    ctx.audit(
-        &app.owner_org_id,
-        kind,
-        &id,
-        Some(&app.id),
-        "app.deleted",
-        serde_json::json!({"name": app.name}),
-    );
+    apps::delete_app(ctx, caller, &app).await?;
     Ok(Response::see_other(&format!(
         "/settings/developer?org={}",
         app.owner_org_id

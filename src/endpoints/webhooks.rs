@@ -51,10 +51,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
                     ));
                 }
                 let events = crate::registration::normalized(&b.events);
-                ctx.store
-                    .set_subscription(&app, &org, Some(&crate::scope::to_json(&events)), ctx.now)
-                    .await?;
-                ctx.audit(
+                let audit = ctx.audit_entry(
                     &org,
                     p.actor_type(),
                     &p.actor_id(),
@@ -62,10 +59,12 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
                     "webhooks.subscribed",
                     json!({"events": events}),
                 );
+                ctx.store
+                    .set_subscription(&app, &org, Some(&crate::scope::to_json(&events)), ctx.now, &audit)
+                    .await?;
             }
             _ => {
-                ctx.store.set_subscription(&app, &org, None, ctx.now).await?;
-                ctx.audit(
+                let audit = ctx.audit_entry(
                     &org,
                     p.actor_type(),
                     &p.actor_id(),
@@ -73,6 +72,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
                     "webhooks.unsubscribed",
                     json!({}),
                 );
+                ctx.store.set_subscription(&app, &org, None, ctx.now, &audit).await?;
                 return Ok(Response::new(204));
             }
         }

@@ -418,8 +418,10 @@ impl<D: Driver> Store<D> {
 
     // ---- apps -----------------------------------------------------------
 
-    pub async fn insert_app(&self, a: &AppRow) -> Result<(), StoreError> {
-        self.exec(Stmt::new(
+    /// Register an app and record it in the audit log, in one batch: if the
+    /// audit write fails, the app is not created.
+    pub async fn insert_app(&self, a: &AppRow, audit: &Audit) -> Result<(), StoreError> {
+        let insert = Stmt::new(
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_url, \
              webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
@@ -451,8 +453,8 @@ impl<D: Driver> Store<D> {
                 a.bot_require_code_grant,
                 a.webhook_secret.clone()
             ],
-        ))
-        .await
+        );
+        self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
     }
 
     pub async fn app(&self, id: &str) -> Result<Option<AppRow>, StoreError> {

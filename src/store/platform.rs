@@ -63,6 +63,16 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// Where an app's webhooks go and the secrets that sign them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookTarget {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    /// The secret before the last rotation, while its overlap lasts.
+    pub previous_secret: Option<String>,
+    pub previous_expires_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliveryRow {
     pub id: String,
@@ -98,7 +108,72 @@ pub struct AppPatch {
     pub bot_require_code_grant: Option<i64>,
 }
 
-/// An audit record as a statement, to be written after the response.
+/// An audit record of a state change. The store method of the act writes it
+/// in the same batch as the act (D1 batches are transactions), so a failed
+/// audit write undoes the act and the caller answers an error instead of a
+/// 2xx with the event lost.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub org_id: String,
+    pub at: i64,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub app_id: Option<String>,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// `INSERT INTO audit_events … SELECT ?1..?7 WHERE <cond>`: the record is
+/// written only when the act's own precondition holds (checked in the same
+/// transaction, before the act), so a stale update or a no-op leaves no
+/// record of something that did not happen. The condition's parameters
+/// start at ?8.
+macro_rules! audit_if {
+    ($cond:literal) => {
+        concat!(
+            "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ",
+            $cond
+        )
+    };
+}
+
+impl Audit {
+    fn params(&self) -> Vec<super::Value> {
+        params![
+            &self.org_id,
+            self.at,
+            &self.actor_type,
+            &self.actor_id,
+            self.app_id.clone(),
+            &self.action,
+            self.detail.to_string()
+        ]
+    }
+
+    /// The record, unconditionally.
+    pub fn stmt(&self) -> Stmt {
+        audit_stmt(
+            &self.org_id,
+            self.at,
+            &self.actor_type,
+            &self.actor_id,
+            self.app_id.as_deref(),
+            &self.action,
+            &self.detail,
+        )
+    }
+
+    /// The record if `sql` (an [`audit_if!`]) finds its condition true, with
+    /// the condition's parameters after the record's.
+    fn stmt_if(&self, sql: &'static str, cond: Vec<super::Value>) -> Stmt {
+        let mut p = self.params();
+        p.extend(cond);
+        Stmt::new(sql, p)
+    }
+}
+
+/// An audit record as a statement (deferred records: refused calls, reads).
 pub fn audit_stmt(
     org_id: &str,
     now: i64,
@@ -124,6 +199,7 @@ fn opt(v: &Option<Option<String>>) -> (i64, Option<String>) {
 impl<D: Driver> Store<D> {
     // ---- consents (prompt=none, not asking twice) -----------------------
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn save_consent(
         &self,
         user_id: &str,
@@ -132,13 +208,19 @@ impl<D: Driver> Store<D> {
         actor: &str,
         scopes: &str,
         now: i64,
+        audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.exec(Stmt::new(
-            "INSERT INTO consents (user_id, app_id, org_id, actor, scopes, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (user_id, app_id, org_id, actor) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
-            params![user_id, app_id, org_id, actor, scopes, now],
-        ))
-        .await
+        self.db
+            .batch(vec![
+                Stmt::new(
+                    "INSERT INTO consents (user_id, app_id, org_id, actor, scopes, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (user_id, app_id, org_id, actor) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                    params![user_id, app_id, org_id, actor, scopes, now],
+                ),
+                audit.stmt(),
+            ])
+            .await
+            .map(|_| ())
     }
 
     /// Prior consents of a user for an app, newest first, only in orgs the
@@ -254,13 +336,18 @@ impl<D: Driver> Store<D> {
         version: i64,
         p: &AppPatch,
         now: i64,
+        audit: &Audit,
     ) -> Result<Option<AppRow>, StoreError> {
         let (hs, h) = opt(&p.homepage_url);
         let (ts, t) = opt(&p.terms_url);
         let (ps, pr) = opt(&p.privacy_url);
         let (is, i) = opt(&p.icon);
         let (ws, w) = opt(&p.webhook_url);
-        self.one(Stmt::new(
+        let record = audit.stmt_if(
+            audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND version = ?9 AND status != 'deleted')"),
+            params![id, version],
+        );
+        let update = Stmt::new(
             "UPDATE apps SET name = COALESCE(?3, name), description = COALESCE(?4, description), \
              homepage_url = CASE WHEN ?5 THEN ?6 ELSE homepage_url END, terms_url = CASE WHEN ?7 THEN ?8 ELSE terms_url END, \
              privacy_url = CASE WHEN ?9 THEN ?10 ELSE privacy_url END, icon = CASE WHEN ?11 THEN ?12 ELSE icon END, \
@@ -292,8 +379,11 @@ impl<D: Driver> Store<D> {
                 p.bot_require_code_grant,
                 now
             ],
-        ))
-        .await
+        );
+        let mut res = self.db.batch(vec![record, update]).await?.into_iter();
+        Ok(super::decode::<AppRow>(res.nth(1).unwrap_or_default())?
+            .into_iter()
+            .next())
     }
 
     /// Replace the client secret: the old one stops working at once; tokens
@@ -304,19 +394,100 @@ impl<D: Driver> Store<D> {
         hash: &str,
         expires_at: Option<i64>,
         now: i64,
+        audit: &Audit,
     ) -> Result<Option<AppRow>, StoreError> {
-        self.one(Stmt::new(
-            "UPDATE apps SET secret_hash = ?2, secret_expires_at = ?3, version = version + 1, updated_at = ?4 \
-             WHERE id = ?1 AND status != 'deleted' AND client_type = 'confidential' RETURNING *",
-            params![id, hash, expires_at, now],
-        ))
+        self.act_on_app(
+            audit.stmt_if(
+                audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND status != 'deleted' AND client_type = 'confidential')"),
+                params![id],
+            ),
+            Stmt::new(
+                "UPDATE apps SET secret_hash = ?2, secret_expires_at = ?3, version = version + 1, updated_at = ?4 \
+                 WHERE id = ?1 AND status != 'deleted' AND client_type = 'confidential' RETURNING *",
+                params![id, hash, expires_at, now],
+            ),
+        )
         .await
     }
 
-    pub async fn set_app_status(&self, id: &str, status: &str, now: i64) -> Result<Option<AppRow>, StoreError> {
+    pub async fn set_app_status(
+        &self,
+        id: &str,
+        status: &str,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Option<AppRow>, StoreError> {
+        self.act_on_app(
+            audit.stmt_if(
+                audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND status != 'deleted')"),
+                params![id],
+            ),
+            Stmt::new(
+                "UPDATE apps SET status = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1 AND status != 'deleted' RETURNING *",
+                params![id, status, now],
+            ),
+        )
+        .await
+    }
+
+    /// The audit record, then the act (`UPDATE apps … RETURNING *`), in one batch.
+    async fn act_on_app(&self, record: Stmt, act: Stmt) -> Result<Option<AppRow>, StoreError> {
+        let mut res = self.db.batch(vec![record, act]).await?.into_iter();
+        Ok(super::decode::<AppRow>(res.nth(1).unwrap_or_default())?
+            .into_iter()
+            .next())
+    }
+
+    /// Replace the webhook signing secret. The previous one stays valid until
+    /// `previous_until` (deliveries carry both signatures meanwhile), so
+    /// receivers can switch over; `None` drops it at once. Returns the app,
+    /// or `None` when it is gone.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        previous_until: Option<i64>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Option<AppRow>, StoreError> {
+        let mut res = self
+            .db
+            .batch(vec![
+                audit.stmt_if(
+                    audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND status != 'deleted')"),
+                    params![id],
+                ),
+                // Read the outgoing secret before the update replaces it.
+                Stmt::new(
+                    "INSERT INTO webhook_secret_previous (app_id, secret, expires_at) \
+                     SELECT id, webhook_secret, ?2 FROM apps WHERE id = ?1 AND status != 'deleted' AND webhook_secret IS NOT NULL AND ?2 IS NOT NULL \
+                     ON CONFLICT (app_id) DO UPDATE SET secret = excluded.secret, expires_at = excluded.expires_at",
+                    params![id, previous_until],
+                ),
+                Stmt::new(
+                    "DELETE FROM webhook_secret_previous WHERE app_id = ?1 AND ?2 IS NULL",
+                    params![id, previous_until],
+                ),
+                Stmt::new(
+                    "UPDATE apps SET webhook_secret = ?2, version = version + 1, updated_at = ?3 \
+                     WHERE id = ?1 AND status != 'deleted' RETURNING *",
+                    params![id, secret, now],
+                ),
+            ])
+            .await?
+            .into_iter();
+        Ok(super::decode::<AppRow>(res.nth(3).unwrap_or_default())?
+            .into_iter()
+            .next())
+    }
+
+    /// Where and with what an app's webhooks are signed: its URL, its secret
+    /// and, during a rotation's overlap, the previous secret.
+    pub async fn webhook_target(&self, app_id: &str, now: i64) -> Result<Option<WebhookTarget>, StoreError> {
         self.one(Stmt::new(
-            "UPDATE apps SET status = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1 AND status != 'deleted' RETURNING *",
-            params![id, status, now],
+            "SELECT a.webhook_url AS url, a.webhook_secret AS secret, p.secret AS previous_secret, p.expires_at AS previous_expires_at \
+             FROM apps a LEFT JOIN webhook_secret_previous p ON p.app_id = a.id AND p.expires_at > ?2 WHERE a.id = ?1",
+            params![app_id, now],
         ))
         .await
     }
@@ -324,9 +495,10 @@ impl<D: Driver> Store<D> {
     /// Delete an app: irreversible. Its secret is erased, every grant and
     /// install revoked, consents forgotten. The row stays (status `deleted`)
     /// so ids are never reused and the `app.deleted` webhook can be signed.
-    pub async fn delete_app(&self, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn delete_app(&self, id: &str, now: i64, audit: &Audit) -> Result<(), StoreError> {
         self.db
             .batch(vec![
+                audit.stmt(),
                 Stmt::new(
                     "UPDATE apps SET status = 'deleted', secret_hash = NULL, redirect_uris = '[]', version = version + 1, updated_at = ?2 \
                      WHERE id = ?1",
@@ -336,6 +508,7 @@ impl<D: Driver> Store<D> {
                 Stmt::new("UPDATE installs SET revoked_at = ?2 WHERE app_id = ?1 AND revoked_at IS NULL", params![id, now]),
                 Stmt::new("DELETE FROM consents WHERE app_id = ?1", params![id]),
                 Stmt::new("DELETE FROM codes WHERE app_id = ?1 AND used_at IS NULL", params![id]),
+                Stmt::new("DELETE FROM webhook_secret_previous WHERE app_id = ?1", params![id]),
             ])
             .await
             .map(|_| ())
@@ -378,16 +551,26 @@ impl<D: Driver> Store<D> {
 
     /// A user disconnects an app (in one org, or everywhere): their grants
     /// die and their consent is forgotten. Returns the revoked grants' orgs.
+    /// `audit` is recorded once per org a live grant is revoked in (its
+    /// `org_id` is ignored), in the same batch.
     pub async fn revoke_user_app(
         &self,
         user_id: &str,
         app_id: &str,
         org_id: Option<&str>,
         now: i64,
+        audit: &Audit,
     ) -> Result<Vec<String>, StoreError> {
+        let record = audit.stmt_if(
+            "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
+             SELECT DISTINCT COALESCE(org_id, ?1), ?2, ?3, ?4, ?5, ?6, ?7 FROM grants \
+             WHERE user_id = ?8 AND app_id = ?9 AND (?10 IS NULL OR org_id = ?10) AND revoked_at IS NULL",
+            params![user_id, app_id, org_id.map(str::to_string)],
+        );
         let mut res = self
             .db
             .batch(vec![
+                record,
                 Stmt::new(
                     "UPDATE grants SET revoked_at = ?4 WHERE user_id = ?1 AND app_id = ?2 AND (?3 IS NULL OR org_id = ?3) \
                      AND revoked_at IS NULL RETURNING org_id",
@@ -400,6 +583,7 @@ impl<D: Driver> Store<D> {
             ])
             .await?
             .into_iter();
+        res.next();
         let mut orgs: Vec<String> = res
             .next()
             .unwrap_or_default()
@@ -413,10 +597,23 @@ impl<D: Driver> Store<D> {
 
     /// An org admin removes an app from the org: the install, every grant of
     /// the app in the org, and every consent there. Other apps are untouched.
-    pub async fn revoke_install(&self, org_id: &str, app_id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_install(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<bool, StoreError> {
         let mut res = self
             .db
             .batch(vec![
+                audit.stmt_if(
+                    audit_if!(
+                        "EXISTS (SELECT 1 FROM installs WHERE org_id = ?8 AND app_id = ?9 AND revoked_at IS NULL) \
+                         OR EXISTS (SELECT 1 FROM grants WHERE org_id = ?8 AND app_id = ?9 AND revoked_at IS NULL)"
+                    ),
+                    params![org_id, app_id],
+                ),
                 Stmt::new(
                     "UPDATE installs SET revoked_at = ?3 WHERE org_id = ?1 AND app_id = ?2 AND revoked_at IS NULL RETURNING app_id",
                     params![org_id, app_id, now],
@@ -429,6 +626,7 @@ impl<D: Driver> Store<D> {
             ])
             .await?
             .into_iter();
+        res.next();
         let installs = res.next().unwrap_or_default().len();
         let grants = res.next().unwrap_or_default().len();
         Ok(installs + grants > 0)
@@ -467,24 +665,26 @@ impl<D: Driver> Store<D> {
         org_id: &str,
         events: Option<&str>,
         now: i64,
+        audit: &Audit,
     ) -> Result<(), StoreError> {
-        match events {
-            Some(e) => {
-                self.exec(Stmt::new(
-                    "INSERT INTO webhook_subscriptions (app_id, org_id, events, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
-                     ON CONFLICT (app_id, org_id) DO UPDATE SET events = excluded.events, updated_at = excluded.updated_at",
-                    params![app_id, org_id, e, now],
-                ))
-                .await
-            }
-            None => {
-                self.exec(Stmt::new(
-                    "DELETE FROM webhook_subscriptions WHERE app_id = ?1 AND org_id = ?2",
-                    params![app_id, org_id],
-                ))
-                .await
-            }
-        }
+        let act = match events {
+            Some(e) => Stmt::new(
+                "INSERT INTO webhook_subscriptions (app_id, org_id, events, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+                 ON CONFLICT (app_id, org_id) DO UPDATE SET events = excluded.events, updated_at = excluded.updated_at",
+                params![app_id, org_id, e, now],
+            ),
+            None => Stmt::new(
+                "DELETE FROM webhook_subscriptions WHERE app_id = ?1 AND org_id = ?2",
+                params![app_id, org_id],
+            ),
+        };
+        self.db.batch(vec![act, audit.stmt()]).await.map(|_| ())
+    }
+
+    /// Record an audit event now, on its own (an API action whose only state
+    /// change is the record): the caller fails the action if this fails.
+    pub async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
+        self.exec(audit.stmt()).await
     }
 
     /// Org events go to subscribers in that org; app-wide events (no org) to
@@ -532,12 +732,31 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
-        self.all(Stmt::new(
-            "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
-            params![now, limit],
-        ))
-        .await
+    /// Claim the deliveries due now, oldest first, at most `per_app` of any
+    /// one app (so one app's backlog or dead receiver cannot fill a run) and
+    /// `limit` in all. Claiming moves their `next_attempt_at` to `now +
+    /// lease` in the same statement, so an overlapping cron run does not send
+    /// them twice; the attempt's outcome then sets the real next time.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        per_app: i64,
+        lease: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut rows: Vec<DeliveryRow> = self
+            .all(Stmt::new(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?1 + ?4 WHERE id IN (\
+                   SELECT id FROM (SELECT id, next_attempt_at, \
+                     row_number() OVER (PARTITION BY app_id ORDER BY next_attempt_at, rowid) AS n \
+                     FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1) \
+                   WHERE n <= ?3 ORDER BY next_attempt_at LIMIT ?2) \
+                 RETURNING *",
+                params![now, limit, per_app, lease],
+            ))
+            .await?;
+        rows.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(rows)
     }
 
     pub async fn deliveries_of_app(&self, app_id: &str, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
@@ -600,7 +819,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 7] = [
+        let jobs: [(&str, &'static str); 8] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
@@ -621,6 +840,10 @@ impl<D: Driver> Store<D> {
                 "grants",
                 "DELETE FROM grants WHERE rowid IN (SELECT g.rowid FROM grants g WHERE g.revoked_at IS NOT NULL AND g.revoked_at <= ?1 - ?2 \
                  AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "webhook_secrets",
+                "DELETE FROM webhook_secret_previous WHERE rowid IN (SELECT rowid FROM webhook_secret_previous WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
             (
                 "rate_limits",

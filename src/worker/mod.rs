@@ -123,8 +123,12 @@ fn plain_error(status: u16, text: &str) -> Result<web_sys::Response> {
     from_core(r)
 }
 
-/// Webhook deliveries through `fetch`.
-struct FetchOutbound;
+/// Webhook deliveries through `fetch`, each abandoned after `timeout_secs`
+/// (`WEBHOOK_TIMEOUT_SECONDS`): a receiver that never answers must not hold
+/// the cron run or the request's `waitUntil`.
+struct FetchOutbound {
+    timeout_secs: i64,
+}
 
 impl Outbound for FetchOutbound {
     async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> std::result::Result<u16, String> {
@@ -137,18 +141,21 @@ impl Outbound for FetchOutbound {
             .with_headers(h)
             .with_body(Some(body.into()));
         let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-        Fetch::Request(req)
-            .send()
-            .await
-            .map(|r| r.status_code())
-            .map_err(|e| e.to_string())
+        let signal: worker::AbortSignal =
+            web_sys::AbortSignal::timeout_with_u32((self.timeout_secs.clamp(1, 30) * 1000) as u32).into();
+        match Fetch::Request(req).send_with_signal(&signal).await {
+            Ok(r) => Ok(r.status_code()),
+            Err(_) if signal.aborted() => Err(format!("timed out after {} s", self.timeout_secs)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
-async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>) {
+async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>, timeout_secs: i64) {
     let Ok(store) = store(&env) else { return };
+    let out = FetchOutbound { timeout_secs };
     for t in list {
-        if let Err(e) = tasks::run(&store, &FetchOutbound, edge.as_deref(), t, now).await {
+        if let Err(e) = tasks::run(&store, &out, edge.as_deref(), t, now).await {
             worker::console_error!(
                 "{}",
                 serde_json::json!({"level": "error", "msg": "deferred task failed", "error": e.0})
@@ -181,7 +188,13 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let n_tasks = deferred.len();
     if n_tasks > 0 {
         let edge = server.edge.take();
-        ctx.wait_until(run_tasks(env.clone(), deferred, now, edge));
+        ctx.wait_until(run_tasks(
+            env.clone(),
+            deferred,
+            now,
+            edge,
+            server.config.webhook_timeout,
+        ));
     }
     // Route, status, timing, app and org only: never a query string, body,
     // cookie, secret, code or token.
@@ -218,7 +231,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(Some(kv)) => Some(bearer::edge::drain(&store, kv.as_ref()).await),
         _ => None,
     };
-    let retried = tasks::retry_due(&store, &FetchOutbound, now, 50).await;
+    let out = FetchOutbound {
+        timeout_secs: config.webhook_timeout,
+    };
+    let retried = tasks::retry_due_with(&store, &out, now, &tasks::RetryPolicy::from_config(&config, 50)).await;
     worker::console_log!(
         "{}",
         serde_json::json!({
