@@ -2,10 +2,10 @@
 //! <key>`) or a signed-in browser session, which must also send the session's
 //! CSRF token in `X-CSRF-Token` on unsafe methods.
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::Request;
-use crate::server::Ctx;
 use crate::session;
 use crate::store::{Driver, MembershipRow};
 

@@ -5,10 +5,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{Params, Request};
-use crate::server::Ctx;
 use crate::store::{AppRow, ClientGuard, Driver};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,11 +3,13 @@
 
 use std::cell::RefCell;
 
-use crate::bearer::{cache, edge::EdgeKv};
+use crate::bearer::cache;
 use crate::config::{BearerMode, Config};
+use crate::context::{Ctx, Outcome};
 use crate::crypto::{Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
+use crate::store::kv::EdgeKv;
 use crate::store::{Driver, Store};
 use crate::tasks::Task;
 
@@ -18,109 +20,6 @@ pub struct Server<D: Driver> {
     pub kdf: Box<dyn Kdf>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
-}
-
-/// Per-request facts the endpoints need: the clock, the issuer identifier,
-/// path parameters, and what the request leaves behind (log fields, work to
-/// finish after the response: audit records, webhook deliveries).
-pub struct Ctx<'a, D: Driver> {
-    pub store: &'a Store<D>,
-    pub config: &'a Config,
-    pub now: i64,
-    pub issuer: String,
-    pub params: Vec<String>,
-    pub effects: RefCell<Outcome>,
-    pub kdf: &'a dyn Kdf,
-    pub edge: Option<&'a dyn EdgeKv>,
-}
-
-impl<D: Driver> Ctx<'_, D> {
-    /// Name the app and org a request concerned, for the log line.
-    pub fn note(&self, app: &str, org: Option<&str>) {
-        let mut e = self.effects.borrow_mut();
-        e.app = Some(app.to_string());
-        if let Some(o) = org {
-            e.org = Some(o.to_string());
-        }
-    }
-
-    /// An audit record of a state change, for the store method of the act to
-    /// write in the act's own batch (fsckmsft: actions appear as the
-    /// authorizing user). A failed audit write then fails the act.
-    pub fn audit_entry(
-        &self,
-        org_id: &str,
-        actor_type: &str,
-        actor_id: &str,
-        app_id: Option<&str>,
-        action: &str,
-        detail: serde_json::Value,
-    ) -> crate::store::Audit {
-        crate::store::Audit {
-            org_id: org_id.to_string(),
-            at: self.now,
-            actor_type: actor_type.to_string(),
-            actor_id: actor_id.to_string(),
-            app_id: app_id.map(str::to_string),
-            action: action.to_string(),
-            detail,
-        }
-    }
-
-    /// Record an audit event after the response. Only for what changes no
-    /// state (refused calls, API reads): state changes use [`Self::audit_entry`]
-    /// so their record cannot be lost.
-    pub fn audit(
-        &self,
-        org_id: &str,
-        actor_type: &str,
-        actor_id: &str,
-        app_id: Option<&str>,
-        action: &str,
-        detail: serde_json::Value,
-    ) {
-        let stmt = crate::store::audit_stmt(org_id, self.now, actor_type, actor_id, app_id, action, &detail);
-        self.defer(Task::Write(vec![stmt]));
-    }
-
-    /// Emit a webhook event after the response.
-    pub fn event(&self, app_id: &str, org_id: Option<&str>, event: &'static str, data: serde_json::Value) {
-        self.defer(Task::Event {
-            app_id: app_id.to_string(),
-            org_id: org_id.map(str::to_string),
-            event,
-            data,
-        });
-    }
-
-    /// Work to do after the response is sent (`waitUntil` in the worker).
-    pub fn defer(&self, task: Task) {
-        self.effects.borrow_mut().tasks.push(task);
-    }
-
-    /// A new access token: in edge mode, copy its record to KV after the
-    /// response (`bearer::edge`).
-    pub fn mirror(&self, hash: &str) {
-        if self.edge.is_some() && self.config.bearer_mode == BearerMode::Edge {
-            self.defer(Task::Mirror(hash.to_string()));
-        }
-    }
-
-    pub fn param(&self, i: usize) -> &str {
-        self.params.get(i).map(String::as_str).unwrap_or("")
-    }
-}
-
-/// What one request did: log fields (never a secret) and deferred work.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub route: &'static str,
-    /// Why the request failed on our side (storage text, configuration), for
-    /// the log line only.
-    pub error: Option<String>,
-    pub app: Option<String>,
-    pub org: Option<String>,
-    pub tasks: Vec<Task>,
 }
 
 impl<D: Driver> Server<D> {

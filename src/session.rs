@@ -1,9 +1,9 @@
 //! Browser sessions: a random cookie whose SHA-256 is the session row's key.
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::StoreError;
 use crate::http::Request;
-use crate::server::Ctx;
 use crate::store::{Driver, SessionUser};
 
 pub const COOKIE: &str = "eo_session";

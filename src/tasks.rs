@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use crate::bearer::{self, edge::EdgeKv};
 use crate::config::Config;
 use crate::crypto;
 use crate::error::StoreError;
+use crate::store::kv::{self, EdgeKv};
 use crate::store::{DeliveryRow, Driver, Stmt, Store, WebhookTarget};
 
 #[derive(Debug, Clone)]
@@ -53,11 +53,11 @@ pub async fn run<D: Driver, O: Outbound>(
 ) -> Result<(), StoreError> {
     match task {
         Task::Mirror(hash) => match edge {
-            Some(kv) => bearer::edge::mirror(store, kv, &hash, now).await,
+            Some(kv) => kv::mirror(store, kv, &hash, now).await,
             None => Ok(()),
         },
         Task::Evict => match edge {
-            Some(kv) => bearer::edge::drain(store, kv).await.map(|_| ()),
+            Some(kv) => kv::drain(store, kv).await.map(|_| ()),
             None => Ok(()),
         },
         Task::Write(stmts) => store.db.batch(stmts).await.map(|_| ()),

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use edge_oauth::bearer::edge::{self, MemoryKv};
 use edge_oauth::config::{BearerMode, Config};
 use edge_oauth::crypto::sha256_hex;
 use edge_oauth::server::Server;
+use edge_oauth::store::kv::{self, MemoryKv};
 use edge_oauth::store::Store;
 
 type Srv = Server<edge_oauth::store::native::NativeDriver>;
@@ -101,7 +101,7 @@ fn edge_triggers_queue_every_change_that_matters_whoever_makes_it() {
         .exec("UPDATE memberships SET role = 'member' WHERE user_id = 'usr_alice'")
         .unwrap();
     assert_eq!(queued(&s), 1, "a role change queues the user's tokens");
-    pollster::block_on(edge::drain(&s.store, s.edge.as_deref().unwrap())).unwrap();
+    pollster::block_on(kv::drain(&s.store, s.edge.as_deref().unwrap())).unwrap();
     assert!(kv_keys(&kv).is_empty());
     let me = json(&bearer_get(&mut c, "/api/v1/me", &at));
     assert_eq!(

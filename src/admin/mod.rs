@@ -3,10 +3,10 @@
 //! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
 //! configured the whole surface answers 404, as if it did not exist.
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::store::Driver;
 
 /// Path prefix of the back office.

@@ -8,15 +8,14 @@
 //! [`cache`]. Each documents its staleness bound.
 
 pub mod cache;
-pub mod edge;
 
 use crate::config::BearerMode;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::StoreError;
 use crate::grants::well_formed;
 use crate::http::{Request, Response};
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{BearerRow, Driver};
 
 pub struct Principal {
@@ -90,7 +89,7 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option
         }
     }
     let kv_row = match (ctx.config.bearer_mode, ctx.edge) {
-        (BearerMode::Edge, Some(kv)) => edge::lookup(kv, &hash, ctx.now).await,
+        (BearerMode::Edge, Some(kv)) => crate::store::kv::lookup(kv, &hash, ctx.now).await,
         _ => None,
     };
     let row = match kv_row {

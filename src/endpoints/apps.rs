@@ -7,11 +7,11 @@ use serde_json::json;
 
 use crate::api_auth::{self, Caller};
 use crate::bearer;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
-use crate::server::Ctx;
 use crate::store::{AppPatch, AppRow, Audit, Driver};
 
 pub fn app_json(a: &AppRow) -> serde_json::Value {

@@ -12,11 +12,11 @@
 use serde_json::json;
 
 use crate::api_auth::{self, Caller};
+use crate::context::Ctx;
 use crate::endpoints::apps::installation_json;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{AuthorizationRow, Driver};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {

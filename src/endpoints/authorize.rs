@@ -6,12 +6,12 @@
 //! so a forged request cannot bounce a browser to an attacker's URI. Every
 //! later failure is returned to the (now trusted) redirect URI.
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::http::{Params, Request, Response};
 use crate::pkce;
 use crate::redirect_uri;
 use crate::scope;
-use crate::server::Ctx;
 use crate::session::{self, Session};
 use crate::store::{AppRow, CodeRow, Driver};
 use crate::templates::{self, ConsentView};

@@ -7,11 +7,11 @@ use serde_json::json;
 
 use crate::bearer::Principal;
 use crate::client_auth::{self, Method};
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{Request, Response};
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{BearerRow, Driver, Store, TokenRow};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {

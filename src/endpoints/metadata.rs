@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use crate::context::Ctx;
 use crate::http::Response;
-use crate::server::Ctx;
 use crate::store::Driver;
 
 /// Discovery is fetched by every client library on start: the scope list is

@@ -1,7 +1,7 @@
 //! The landing page.
 
+use crate::context::Ctx;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::session;
 use crate::store::Driver;
 use crate::templates;

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::bearer::{self, Principal};
+use crate::context::Ctx;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {

@@ -3,11 +3,11 @@
 //! Unknown tokens, and tokens of other clients, get the same 200 (§2.2).
 
 use crate::client_auth;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::grants::well_formed;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::store::{Driver, TokenKind};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {

@@ -4,13 +4,13 @@
 //! the session's CSRF token; every interpolated string is escaped.
 
 use crate::api_auth::{self, Caller};
+use crate::context::Ctx;
 use crate::endpoints::apps;
 use crate::endpoints::authorizations;
 use crate::error::ApiError;
 use crate::http::{Params, Request, Response};
 use crate::registration::{AppUpdate, NewApp};
 use crate::scope;
-use crate::server::Ctx;
 use crate::session::{self, Session};
 use crate::store::{AppRow, Driver, MembershipRow};
 use crate::templates::{esc, layout};

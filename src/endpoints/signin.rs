@@ -1,10 +1,10 @@
 //! Sign-in and sign-out. The session cookie is random; only its hash is kept.
 //! Failed sign-ins are rate limited per account and per client address.
 
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::StoreError;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::session;
 use crate::store::Driver;
 use crate::templates;

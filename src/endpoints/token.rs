@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::client_auth;
+use crate::context::Ctx;
 use crate::error::OAuthError;
 use crate::grants;
 use crate::http::{Request, Response};
-use crate::server::Ctx;
 use crate::store::Driver;
 
 /// RFC 6749 §5.1 successful response.

@@ -6,11 +6,11 @@
 use serde_json::json;
 
 use crate::bearer;
+use crate::context::Ctx;
 use crate::endpoints::apps::parse_json;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::registration::WEBHOOK_EVENTS;
-use crate::server::Ctx;
 use crate::store::Driver;
 
 #[derive(serde::Deserialize)]

@@ -2,13 +2,13 @@
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
+use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::pkce;
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{Driver, Redemption};
 
 pub async fn handle<D: Driver>(

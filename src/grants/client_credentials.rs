@@ -6,12 +6,12 @@
 
 use super::mint_access;
 use crate::client_auth::{self, Credentials, Method};
+use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{Driver, InstallRow, Store};
 
 pub async fn handle<D: Driver>(

@@ -4,12 +4,12 @@
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
+use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
-use crate::server::Ctx;
 use crate::store::{Driver, Rotation};
 
 pub async fn handle<D: Driver>(

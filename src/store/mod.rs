@@ -15,6 +15,7 @@
 
 pub mod driver;
 mod health;
+pub mod kv;
 mod platform;
 pub use platform::*;
 #[cfg(not(target_arch = "wasm32"))]

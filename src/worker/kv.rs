@@ -1,6 +1,6 @@
 //! The `BEARER_KV` namespace behind the core's `EdgeKv` (edge bearer mode).
 
-use crate::bearer::edge::{EdgeKv, KvFuture};
+use crate::store::kv::{EdgeKv, KvFuture};
 
 pub struct Kv(pub worker::KvStore);
 

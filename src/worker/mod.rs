@@ -10,10 +10,10 @@ use worker::{
     event, web_sys, Context, Env, Fetch, Headers, Method, Request, RequestInit, Result, ScheduleContext, ScheduledEvent,
 };
 
-use crate::bearer::{self, edge::EdgeKv};
 use crate::config::{BearerMode, Config};
 use crate::http;
 use crate::server::Server;
+use crate::store::kv::EdgeKv;
 use crate::store::Store;
 use crate::tasks::{self, Outbound, Task};
 
@@ -228,7 +228,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let swept = tasks::sweep(&store, &config, now, config.sweep_limit).await;
     let evicted = match edge_kv(&env, &config) {
-        Ok(Some(kv)) => Some(bearer::edge::drain(&store, kv.as_ref()).await),
+        Ok(Some(kv)) => Some(crate::store::kv::drain(&store, kv.as_ref()).await),
         _ => None,
     };
     let out = FetchOutbound {

@@ -1,4 +1,5 @@
-//! `BEARER_MODE=edge`: access-token records copied to KV, read before D1.
+//! `BEARER_MODE=edge`: access-token records copied to KV (the `BEARER_KV` binding),
+//! read before D1.
 //!
 //! - Copy: after a token response, a deferred task marks the token as mirrored
 //!   in D1 and writes its bearer record to KV (key: the token hash; expiry:
