@@ -16,6 +16,8 @@
 pub mod driver;
 mod platform;
 pub use platform::*;
+mod ratelimit;
+pub use ratelimit::*;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
