@@ -10,3 +10,5 @@ CREATE TABLE signin_devices (
   PRIMARY KEY (hash, user_id)
 );
 CREATE INDEX signin_devices_user ON signin_devices(user_id, expires_at);
+-- For the scheduled sweep of expired rows.
+CREATE INDEX signin_devices_expiry ON signin_devices(expires_at);
