@@ -13,7 +13,7 @@ pub struct Prefixes {
     pub api_key: String,
 }
 
-/// Where a bearer token's record is read from (see `bearer::edge`).
+/// Where a bearer token's record is read from (see `store::kv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerMode {
     /// D1 on every call: revocation and role changes apply to the next request.
@@ -42,6 +42,10 @@ pub struct Config {
     pub rate_window: i64,
     /// Failed sign-ins per account (and 5x that per client address) per window.
     pub signin_max_failures: i64,
+    /// Lifetime of the device cookie a successful sign-in leaves in the
+    /// browser, in seconds; 0 turns device cookies off (then every browser
+    /// is subject to the account-wide failure counter).
+    pub signin_device_ttl: i64,
     /// Failed client authentications per client id per window.
     pub client_auth_max_failures: i64,
     /// Rows deleted per table per cron run.
@@ -89,6 +93,7 @@ impl Default for Config {
             spent_refresh_retention: 30 * 24 * 3600,
             rate_window: 900,
             signin_max_failures: 10,
+            signin_device_ttl: 365 * 24 * 3600,
             client_auth_max_failures: 20,
             sweep_limit: 500,
             bearer_mode: BearerMode::Strict,
@@ -132,6 +137,10 @@ impl Config {
         c.spent_refresh_retention = num("SPENT_TOKEN_RETENTION_SECONDS", c.spent_refresh_retention)?;
         c.rate_window = num("RATE_LIMIT_WINDOW_SECONDS", c.rate_window)?.max(1);
         c.signin_max_failures = num("SIGNIN_MAX_FAILURES", c.signin_max_failures)?;
+        c.signin_device_ttl = num("SIGNIN_DEVICE_TTL_SECONDS", c.signin_device_ttl)?;
+        if c.signin_device_ttl > 5 * 365 * 24 * 3600 {
+            return Err("SIGNIN_DEVICE_TTL_SECONDS must be at most five years (157680000)".into());
+        }
         c.client_auth_max_failures = num("CLIENT_AUTH_MAX_FAILURES", c.client_auth_max_failures)?;
         c.sweep_limit = num("SWEEP_LIMIT", c.sweep_limit)?.max(1);
         c.bearer_mode = match get("BEARER_MODE").as_deref().map(str::trim) {

@@ -88,7 +88,7 @@ impl<D: Driver> Ctx<'_, D> {
     }
 
     /// A new access token: in edge mode, copy its record to KV after the
-    /// response (`bearer::edge`).
+    /// response (`store::kv`).
     pub fn mirror(&self, hash: &str) {
         if self.edge.is_some() && self.config.bearer_mode == BearerMode::Edge {
             self.defer(Task::Mirror(hash.to_string()));

@@ -133,11 +133,41 @@ impl Params {
     }
 }
 
+/// A response. Its headers are private: [`Response::header`] is the only way
+/// in, so every name is an HTTP token and no value carries a control
+/// character (CR/LF would split the header, a TAB in a Location is dropped by
+/// browsers and turns `/\t/evil` into `//evil`), whatever a caller passes.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// RFC 9110 §5.1: a field name is a token.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Percent-encodes every byte outside visible ASCII and space, so a value is
+/// one line of printable text. A URL (Location) stays the same URL; nothing
+/// the core sends legitimately needs those bytes.
+fn header_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return value.into();
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.into()
 }
 
 impl Response {
@@ -181,9 +211,25 @@ impl Response {
         Self::new(302).header("Location", location).no_store()
     }
 
+    /// Adds a header. A name that is not a token is dropped (names are
+    /// constants in the code, so this never loses a real header); a value is
+    /// neutralised by [`header_value`], never split into two headers.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
+        if is_token(name) {
+            self.headers.push((name.to_string(), header_value(value).into_owned()));
+        }
         self
+    }
+
+    /// Replaces every header of that name with one (same rules as [`Response::header`]).
+    pub fn set_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.header(name, value)
+    }
+
+    /// The headers, in order; each name a token, each value printable ASCII.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
     }
 
     pub fn body(mut self, body: Vec<u8>) -> Self {
@@ -214,5 +260,50 @@ impl Response {
 
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+
+    #[test]
+    fn a_header_value_never_carries_a_control_character_nor_makes_a_second_header() {
+        let evil = [
+            "/\r\nSet-Cookie: pwned=1",
+            "/\nSet-Cookie\npwned=1",
+            "/\rx",
+            "/\t/evil.example",
+            "/\u{0}x",
+            "/\u{7f}x",
+            "/\u{2028}x",
+        ];
+        for v in evil {
+            let r = Response::see_other(v).header("X-Test", v);
+            let location: Vec<_> = r.headers().iter().filter(|(k, _)| k == "Location").collect();
+            assert_eq!(location.len(), 1, "{v:?}");
+            for (k, v2) in r.headers() {
+                assert!(v2.bytes().all(|b| (0x20..0x7f).contains(&b)), "{k}: {v2:?} from {v:?}");
+                assert!(!k.eq_ignore_ascii_case("set-cookie"), "{v:?} made a Set-Cookie");
+            }
+            assert!(r.get_header("Location").unwrap().starts_with('/'));
+        }
+        assert_eq!(
+            Response::see_other("/\t/evil").get_header("Location"),
+            Some("/%09/evil")
+        );
+        assert_eq!(
+            Response::see_other("/a?b=c%20d").get_header("Location"),
+            Some("/a?b=c%20d")
+        );
+    }
+
+    #[test]
+    fn a_header_name_that_is_not_a_token_is_dropped() {
+        for name in ["Set-Cookie\r\nX", "X-A: b", "", "X\tY", "X\u{e9}"] {
+            let r = Response::new(200).header(name, "v");
+            assert!(r.headers().is_empty(), "{name:?}");
+        }
+        assert_eq!(Response::new(200).header("X-Ok", "v").headers().len(), 1);
     }
 }

@@ -46,15 +46,33 @@ pub async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Optio
         .map(|user| Session::new(user, &token, hash)))
 }
 
+/// The sign-in form's pre-session CSRF cookie (double submit: the form
+/// carries a value derived from it). Only `/signin` ever sees it.
+pub const SIGNIN_COOKIE: &str = "eo_signin";
+/// A browser the account signed in on ("device cookie", OWASP): exempts it
+/// from the account-wide failure counter. Only `/signin` ever sees it.
+pub const DEVICE_COOKIE: &str = "eo_device";
+pub const SIGNIN_PREFIX: &str = "pre_";
+pub const DEVICE_PREFIX: &str = "dev_";
+
 /// `HttpOnly; SameSite=Lax`, and `Secure` unless served over plain http on a
 /// loopback host during development.
-pub fn set_cookie(req: &Request, value: &str, max_age: i64) -> String {
+pub fn cookie(req: &Request, name: &str, value: &str, path: &str, max_age: i64) -> String {
     let secure = if req.url.starts_with("http://") && req.is_loopback() {
         ""
     } else {
         "; Secure"
     };
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+pub fn set_cookie(req: &Request, value: &str, max_age: i64) -> String {
+    cookie(req, COOKIE, value, "/", max_age)
+}
+
+/// A cookie of ours by its prefix, bounded in length; anything else is absent.
+pub fn own_cookie(req: &Request, name: &str, prefix: &str) -> Option<String> {
+    req.cookie(name).filter(|v| v.starts_with(prefix) && v.len() <= 128)
 }
 
 pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {

@@ -37,7 +37,8 @@ pub fn error_page(title: &str, message: &str) -> String {
     )
 }
 
-pub fn signin(return_to: &str, error: Option<&str>, email: &str) -> String {
+/// `csrf` is the pre-session token that a sign-in POST must carry (login CSRF).
+pub fn signin(return_to: &str, error: Option<&str>, email: &str, csrf: &str) -> String {
     let err = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
         .unwrap_or_default();
@@ -47,12 +48,14 @@ pub fn signin(return_to: &str, error: Option<&str>, email: &str) -> String {
             r#"<h1>Sign in</h1><div class="card">{err}
 <form method="post" action="/signin">
 <input type="hidden" name="return_to" value="{rt}">
+<input type="hidden" name="csrf" value="{csrf}">
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}">
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <p><button type="submit">Sign in</button></p>
 </form></div>"#,
             rt = esc(return_to),
             email = esc(email),
+            csrf = esc(csrf),
         ),
     )
 }

@@ -1,4 +1,4 @@
-//! Bearer validation modes and their guarantees (`bearer::edge`,
+//! Bearer validation modes and their guarantees (`store::kv`,
 //! `bearer::cache`), natively: the same migrations, triggers and handlers as
 //! the worker, with an in-memory KV.
 

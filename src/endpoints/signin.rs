@@ -1,75 +1,162 @@
 //! Sign-in and sign-out. The session cookie is random; only its hash is kept.
-//! Failed sign-ins are rate limited per account and per client address.
+//!
+//! Login CSRF: a sign-in POST must come from our own origin (Origin and
+//! Sec-Fetch-Site, where the browser sends them) and carry the pre-session
+//! token of the form (double submit: a random HttpOnly cookie set with the
+//! form, and a value derived from it in a hidden field), so another site
+//! cannot sign a victim in as the attacker.
+//!
+//! Failed sign-ins are rate limited so that nobody else can lock the rightful
+//! user out of a browser they have signed in on (OWASP "device cookies"):
+//! - a browser with a device cookie issued on a sign-in to this account
+//!   counts against that device only;
+//! - any other browser counts against its address (5x the limit) and against
+//!   the account, which bounds guessing spread over many addresses.
+//!
+//! The slots are taken before the password is checked and given back on
+//! success, so parallel attempts cannot overrun the limit.
 
 use crate::context::Ctx;
 use crate::crypto;
-use crate::error::StoreError;
 use crate::http::{Request, Response};
-use crate::session;
-use crate::store::Driver;
+use crate::session::{self, DEVICE_COOKIE, DEVICE_PREFIX, SIGNIN_COOKIE, SIGNIN_PREFIX};
+use crate::store::{Driver, SignedIn, Slot};
 use crate::templates;
 
-/// Only same-site paths, so sign-in cannot be turned into an open redirect.
-pub fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() <= 4096 => p.to_string(),
-        _ => "/".to_string(),
+/// How long a loaded sign-in form stays usable.
+const FORM_TTL: i64 = 24 * 3600;
+
+/// A same-origin path that the URL parser, resolving it against the request,
+/// leaves exactly as it is; anything else is "/". Browsers drop TAB, CR and
+/// LF from URLs and read `\` as `/`, so `/\t/evil` or `/\evil` would leave the
+/// site; control characters would also split a header.
+pub fn safe_return_to(req: &Request, raw: Option<&str>) -> String {
+    let home = || "/".to_string();
+    let Some(raw) = raw else { return home() };
+    if raw.len() > 4096 || !raw.starts_with('/') || raw.chars().any(char::is_control) {
+        return home();
+    }
+    let Ok(base) = url::Url::parse(&req.url) else {
+        return home();
+    };
+    match base.join(raw) {
+        Ok(u) if u.origin() == base.origin() && &u[url::Position::BeforePath..] == raw => raw.to_string(),
+        _ => home(),
+    }
+}
+
+/// The browser's pre-session token, or a new one (then also its cookie).
+fn form_token(req: &Request) -> (String, Option<String>) {
+    match session::own_cookie(req, SIGNIN_COOKIE, SIGNIN_PREFIX) {
+        Some(t) => (t, None),
+        None => {
+            let t = crypto::new_token(SIGNIN_PREFIX);
+            let c = session::cookie(req, SIGNIN_COOKIE, &t, "/signin", FORM_TTL);
+            (t, Some(c))
+        }
+    }
+}
+
+/// The sign-in form, with its pre-session token (and cookie, if new).
+fn form_page(req: &Request, status: u16, return_to: &str, error: Option<&str>, email: &str) -> Response {
+    let (token, set) = form_token(req);
+    // `same-origin`, not the pages' `no-referrer`: under `no-referrer` a
+    // browser sends `Origin: null` with the form, which the origin check
+    // above would refuse where Sec-Fetch-Site is not sent (older Safari).
+    let page = Response::html(
+        status,
+        templates::signin(return_to, error, email, &crypto::csrf_token(&token)),
+    )
+    .set_header("Referrer-Policy", "same-origin");
+    match set {
+        Some(c) => page.header("Set-Cookie", &c),
+        None => page,
     }
 }
 
 pub async fn page<D: Driver>(_ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let q = req.query_params();
-    Response::html(200, templates::signin(&safe_return_to(q.get("return_to")), None, ""))
+    form_page(req, 200, &safe_return_to(req, q.get("return_to")), None, "")
+}
+
+/// A request another site made the browser send. Sec-Fetch-Site, which page
+/// script cannot set, decides where a browser sends it (Origin may then be
+/// "null" for a page with a strict referrer policy); otherwise Origin must be
+/// ours. A client that sends neither still needs the pre-session token.
+fn cross_site<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> bool {
+    if let Some(site) = req.header("sec-fetch-site") {
+        return !matches!(site.trim(), "same-origin" | "none");
+    }
+    match req.header("origin").map(str::trim) {
+        None => false,
+        Some(o) => {
+            let issuer_origin = url::Url::parse(&ctx.issuer)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            o != req.origin() && o != issuer_origin
+        }
+    }
+}
+
+/// The form's token matches the browser's pre-session cookie.
+fn form_token_ok(req: &Request, presented: Option<&str>) -> bool {
+    match (session::own_cookie(req, SIGNIN_COOKIE, SIGNIN_PREFIX), presented) {
+        (Some(cookie), Some(p)) => crypto::ct_eq(p, &crypto::csrf_token(&cookie)),
+        _ => false,
+    }
 }
 
 pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    if cross_site(ctx, req) {
+        return Response::html(
+            403,
+            templates::error_page("Forbidden", "Sign-in forms are accepted only from this site."),
+        );
+    }
     let form = match req.form() {
         Ok(f) => f,
         Err(e) => return Response::html(400, templates::error_page("Bad request", &e)),
     };
-    let return_to = safe_return_to(form.get("return_to"));
+    let return_to = safe_return_to(req, form.get("return_to"));
     let email = form.get("email").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let page = |status, msg: &str| Response::html(status, templates::signin(&return_to, Some(msg), email));
+    if !form_token_ok(req, form.get("csrf")) {
+        return form_page(
+            req,
+            403,
+            &return_to,
+            Some("The sign-in form expired. Try again."),
+            email,
+        );
+    }
+    let page = |status, msg: &str| form_page(req, status, &return_to, Some(msg), email);
     if email.is_empty() || password.is_empty() || email.len() > 320 || password.len() > 1024 {
         return page(400, "Enter your email and password.");
     }
-    match check(ctx, req, email, password).await {
-        Ok(Ok(user_id)) => start_session(ctx, req, &user_id, &return_to).await,
-        Ok(Err(Refusal::Mismatch)) => page(401, "That email and password do not match an account."),
-        Ok(Err(Refusal::Limited)) => page(429, "Too many failed sign-ins. Wait a few minutes and try again.")
-            .header("Retry-After", &ctx.config.rate_window.to_string()),
-        Err(e) => Response::html(500, templates::error_page("Server error", &e.0)),
-    }
-}
-
-enum Refusal {
-    Mismatch,
-    Limited,
-}
-
-/// Verify a password under the rate limit: per account, and five times looser
-/// per client address, so passwords cannot be guessed at line speed.
-async fn check<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    email: &str,
-    password: &str,
-) -> Result<Result<String, Refusal>, StoreError> {
-    let limit = ctx.config.signin_max_failures;
-    let account = format!("signin:{}", email.to_lowercase());
-    let ip = format!("signin-ip:{}", req.ip);
-    let since = ctx.now - ctx.config.rate_window;
-    if limit > 0
-        && (ctx.store.failures(&account, since).await? >= limit
-            || (!req.ip.is_empty() && ctx.store.failures(&ip, since).await? >= limit * 5))
+    let email_key = email.to_lowercase();
+    let device = session::own_cookie(req, DEVICE_COOKIE, DEVICE_PREFIX);
+    let device_hash = device.as_deref().map(crypto::sha256_hex).unwrap_or_default();
+    let account = match ctx.store.signin_account(email, &device_hash, ctx.now).await {
+        Ok(a) => a,
+        Err(e) => return Response::html(500, templates::error_page("Server error", &e.0)),
+    };
+    let known_device = account.as_ref().is_some_and(|a| a.known_device != 0);
+    let slots = slots(ctx, req, &email_key, known_device.then_some(device_hash.as_str()));
+    match ctx
+        .store
+        .take_signin_slots(&slots, ctx.now, ctx.config.rate_window)
+        .await
     {
-        return Ok(Err(Refusal::Limited));
+        Ok(true) => {}
+        Ok(false) => {
+            return page(429, "Too many failed sign-ins. Wait a few minutes and try again.")
+                .header("Retry-After", &ctx.config.rate_window.to_string())
+        }
+        Err(e) => return Response::html(500, templates::error_page("Server error", &e.0)),
     }
-    let user = ctx.store.user_by_email(email).await?;
-    let ok = match user
+    let ok = match account
         .as_ref()
-        .and_then(|u| crypto::parse_password_hash(&u.password_hash))
+        .and_then(|a| crypto::parse_password_hash(&a.password_hash))
     {
         Some(h) => crypto::password_matches(
             &ctx.kdf.pbkdf2_sha256(password.as_bytes(), &h.salt, h.iterations).await,
@@ -82,34 +169,81 @@ async fn check<D: Driver>(
             false
         }
     };
-    match user.filter(|_| ok) {
-        Some(u) => {
-            ctx.store.clear_failures(&account).await?;
-            Ok(Ok(u.id))
-        }
-        None => {
-            ctx.store
-                .record_failure(&account, ctx.now, ctx.config.rate_window)
-                .await?;
-            if !req.ip.is_empty() {
-                ctx.store.record_failure(&ip, ctx.now, ctx.config.rate_window).await?;
+    match account.filter(|_| ok) {
+        // The slots stay taken: they are the failure's record.
+        None => page(401, "That email and password do not match an account."),
+        Some(a) => {
+            // A device cookie we issued (to this or another account) is kept,
+            // so one browser is a known device of each account signed in on
+            // it; any other value is replaced, never adopted.
+            let device_value = match device {
+                Some(d) if a.known_device != 0 || a.issued_device != 0 => d,
+                _ => crypto::new_token(DEVICE_PREFIX),
+            };
+            let remember = ctx.config.signin_device_ttl > 0;
+            let token = crypto::new_token(&ctx.config.prefixes.session);
+            let session_hash = crypto::sha256_hex(&token);
+            let device_hash = if remember {
+                crypto::sha256_hex(&device_value)
+            } else {
+                String::new()
+            };
+            let signed_in = SignedIn {
+                session_hash: &session_hash,
+                user_id: &a.id,
+                session_expires_at: ctx.now + ctx.config.session_ttl,
+                device_hash: &device_hash,
+                device_expires_at: ctx.now + ctx.config.signin_device_ttl,
+                now: ctx.now,
+                slots: &slots,
+            };
+            if let Err(e) = ctx.store.signed_in(&signed_in).await {
+                return Response::html(500, templates::error_page("Server error", &e.0));
             }
-            Ok(Err(Refusal::Mismatch))
+            let resp = Response::see_other(&return_to)
+                .header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl));
+            if remember {
+                resp.header(
+                    "Set-Cookie",
+                    &session::cookie(
+                        req,
+                        DEVICE_COOKIE,
+                        &device_value,
+                        "/signin",
+                        ctx.config.signin_device_ttl,
+                    ),
+                )
+            } else {
+                resp
+            }
         }
     }
 }
 
-async fn start_session<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, user_id: &str, return_to: &str) -> Response {
-    let token = crypto::new_token(&ctx.config.prefixes.session);
-    let expires = ctx.now + ctx.config.session_ttl;
-    if let Err(e) = ctx
-        .store
-        .create_session(&crypto::sha256_hex(&token), user_id, ctx.now, expires)
-        .await
-    {
-        return Response::html(500, templates::error_page("Server error", &e.0));
+/// The failure counters a sign-in attempt must find room in (none when the
+/// limit is off).
+fn slots<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, email_key: &str, known_device: Option<&str>) -> Vec<Slot> {
+    let limit = ctx.config.signin_max_failures;
+    if limit <= 0 {
+        return Vec::new();
     }
-    Response::see_other(return_to).header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl))
+    if let Some(hash) = known_device {
+        return vec![Slot {
+            key: format!("signin-device:{hash}"),
+            limit,
+        }];
+    }
+    let mut slots = vec![Slot {
+        key: format!("signin:{email_key}"),
+        limit,
+    }];
+    if !req.ip.is_empty() {
+        slots.push(Slot {
+            key: format!("signin-ip:{}", req.ip),
+            limit: limit.saturating_mul(5),
+        });
+    }
+    slots
 }
 
 pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {

@@ -18,6 +18,8 @@ mod health;
 pub mod kv;
 mod platform;
 pub use platform::*;
+mod ratelimit;
+pub use ratelimit::*;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 

@@ -70,23 +70,33 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     core.ip = core.header("cf-connecting-ip").unwrap_or_default().to_string();
     // The core answers 413 above MAX_BODY. A body up to DRAIN_LIMIT is still
     // read, so the client gets its 413 instead of a connection reset while it
-    // is still sending; a larger one is not read at all.
+    // is still sending; a larger one is not read at all. The stream is read
+    // chunk by chunk and cancelled at the limit: Content-Length is only a
+    // claim, and a chunked body has none, so neither decides how much is read.
     const DRAIN_LIMIT: usize = 1 << 20;
     let declared: usize = core.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
-        let buf = wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
-        core.body = js_sys::Uint8Array::new(&buf).to_vec();
+        let read = wasm_bindgen_futures::JsFuture::from(read_body(req, DRAIN_LIMIT as f64)).await?;
+        core.body = if read.is_null() {
+            vec![0; http::MAX_BODY + 1]
+        } else {
+            js_sys::Uint8Array::new(&read).to_vec()
+        };
     }
     Ok(core)
 }
 
 fn from_core(resp: http::Response) -> Result<web_sys::Response> {
     let mut head = String::with_capacity(256);
-    for (k, v) in &resp.headers {
-        // Header names and values cannot contain a newline (the core builds
-        // them; a value with one would be refused by `Headers` anyway).
+    for (k, v) in resp.headers() {
+        // `http::Response` admits no control character in a name or value;
+        // this is the second lock on the door: a pair that could shift the
+        // name/value alternation of the joined string never crosses.
+        if k.contains(['\n', '\r']) || v.contains(['\n', '\r']) {
+            continue;
+        }
         head.push_str(k);
         head.push('\n');
         head.push_str(v);
@@ -102,6 +112,28 @@ export function headerText(headers) {
   for (const [k, v] of headers) s += k + "\n" + v + "\n";
   return s;
 }
+export async function readBody(req, limit) {
+  const reader = req.body.getReader();
+  const chunks = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > limit) {
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
 export function respond(status, head, body) {
   const headers = new Headers();
   const p = head.split("\n");
@@ -113,6 +145,10 @@ export function respond(status, head, body) {
 extern "C" {
     #[wasm_bindgen(js_name = headerText)]
     fn header_text(headers: &web_sys::Headers) -> String;
+    /// The body, or null once it grows past `limit` bytes (then the rest
+    /// is never read: the stream is cancelled).
+    #[wasm_bindgen(js_name = readBody)]
+    fn read_body(req: &web_sys::Request, limit: f64) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }

@@ -49,7 +49,10 @@ pub fn server() -> Server<NativeDriver> {
 
 pub struct Client<'a> {
     pub server: &'a Server<NativeDriver>,
+    /// The session cookie's value.
     pub cookie: Option<String>,
+    /// Every other cookie (the sign-in form's token, the device cookie).
+    pub jar: Vec<(String, String)>,
     pub now: i64,
     pub outbound: Recorder,
 }
@@ -81,14 +84,19 @@ impl<'a> Client<'a> {
         Self {
             server,
             cookie: None,
+            jar: Vec::new(),
             now: NOW,
             outbound: Recorder::default(),
         }
     }
 
     pub fn send(&mut self, mut req: Request) -> Response {
+        let mut cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if let Some(c) = &self.cookie {
-            req = req.with_header("cookie", &format!("eo_session={c}"));
+            cookies.push(format!("eo_session={c}"));
+        }
+        if !cookies.is_empty() {
+            req = req.with_header("cookie", &cookies.join("; "));
         }
         let (resp, outcome) = pollster::block_on(self.server.handle(&req, self.now));
         // What the worker hands to waitUntil, done right after the response.
@@ -102,9 +110,19 @@ impl<'a> Client<'a> {
             ))
             .unwrap();
         }
-        if let Some(set) = resp.get_header("Set-Cookie") {
-            let value = set.split(';').next().unwrap().trim_start_matches("eo_session=");
-            self.cookie = (!value.is_empty()).then(|| value.to_string());
+        for (k, set) in resp.headers() {
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            if name == "eo_session" {
+                self.cookie = (!value.is_empty()).then(|| value.to_string());
+            } else {
+                self.jar.retain(|(k, _)| k != name);
+                if !value.is_empty() {
+                    self.jar.push((name.to_string(), value.to_string()));
+                }
+            }
         }
         resp
     }
@@ -113,11 +131,19 @@ impl<'a> Client<'a> {
         self.send(Request::new("GET", &format!("{BASE}{path}")))
     }
 
+    /// A form POST; a sign-in POST first loads the sign-in form, as a
+    /// browser would, for its pre-session token (unless `csrf` is given).
     pub fn post_form(&mut self, path: &str, pairs: &[(&str, &str)]) -> Response {
+        let token;
+        let mut pairs = pairs.to_vec();
+        if path == "/signin" && !pairs.iter().any(|(k, _)| *k == "csrf") {
+            token = csrf_in(&self.get("/signin").body_text());
+            pairs.push(("csrf", &token));
+        }
         self.send(
             Request::new("POST", &format!("{BASE}{path}"))
                 .with_header("content-type", "application/x-www-form-urlencoded")
-                .with_body(Params::encode(pairs)),
+                .with_body(Params::encode(&pairs)),
         )
     }
 

@@ -223,7 +223,16 @@ export class Browser {
     }
     return res;
   }
-  post(path, fields, extra = {}) {
+  /**
+   * A form POST. A sign-in POST first loads the sign-in form, as a browser
+   * would, for its pre-session CSRF token and cookie (unless `csrf` is given).
+   */
+  async post(path, fields, extra = {}) {
+    if (path === "/signin" && !("csrf" in fields)) {
+      const page = await this.fetch("/signin", { headers: extra.headers ?? {} });
+      const csrf = hidden(await page.text(), "csrf");
+      if (csrf !== undefined) fields = { ...fields, csrf };
+    }
     return this.fetch(path, { method: "POST", headers: { ...FORM, ...(extra.headers ?? {}) }, body: form(fields) });
   }
   async signIn(email, password) {

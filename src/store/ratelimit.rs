@@ -1,0 +1,139 @@
+//! Storage for the sign-in rate limit and the browsers a user has signed in
+//! on ("device cookies", OWASP Authentication Cheat Sheet).
+//!
+//! An attempt takes its slots in the failure counters *before* the password
+//! is checked, each with one conditional upsert that refuses past the limit,
+//! so parallel attempts cannot all pass a count read earlier. A success
+//! gives its slots back.
+
+use serde::Deserialize;
+
+use super::{Driver, Stmt, Store};
+use crate::error::StoreError;
+use crate::params;
+
+/// The account a sign-in names, and what the browser's device cookie is to it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SigninAccount {
+    pub id: String,
+    pub password_hash: String,
+    /// The device cookie was issued to this browser on a sign-in to this account.
+    pub known_device: i64,
+    /// The device cookie was issued by us (to any account), so it may be
+    /// reused for this one rather than replaced.
+    pub issued_device: i64,
+}
+
+/// One failure counter an attempt must find room in.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub key: String,
+    pub limit: i64,
+}
+
+/// What a successful sign-in writes, in one batch.
+pub struct SignedIn<'a> {
+    pub session_hash: &'a str,
+    pub user_id: &'a str,
+    pub session_expires_at: i64,
+    pub device_hash: &'a str,
+    pub device_expires_at: i64,
+    pub now: i64,
+    /// Slots the attempt took, given back.
+    pub slots: &'a [Slot],
+}
+
+impl<D: Driver> Store<D> {
+    /// The account named by `email` (case-insensitive), with whether the
+    /// device cookie whose hash is `device_hash` was issued to it, or at all.
+    pub async fn signin_account(
+        &self,
+        email: &str,
+        device_hash: &str,
+        now: i64,
+    ) -> Result<Option<SigninAccount>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT u.id, u.password_hash, \
+               EXISTS (SELECT 1 FROM signin_devices d WHERE d.hash = ?2 AND d.user_id = u.id AND d.expires_at > ?3) AS known_device, \
+               EXISTS (SELECT 1 FROM signin_devices d WHERE d.hash = ?2 AND d.expires_at > ?3) AS issued_device \
+             FROM users u WHERE u.email = ?1",
+            params![email, device_hash, now],
+        ))
+        .await
+    }
+
+    /// Take one slot in each counter, in one round trip; `false` (and nothing
+    /// kept) if any is full. A counter's window is fixed: it starts with its
+    /// first failure and reopens `window` seconds later.
+    pub async fn take_signin_slots(&self, slots: &[Slot], now: i64, window: i64) -> Result<bool, StoreError> {
+        if slots.is_empty() {
+            return Ok(true);
+        }
+        let stmts = slots
+            .iter()
+            .map(|s| {
+                Stmt::new(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.count + 1 ELSE 1 END, \
+                       window_start = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.window_start ELSE ?2 END \
+                     WHERE rate_limits.window_start <= ?2 - ?3 OR rate_limits.count < ?4 \
+                     RETURNING count",
+                    params![s.key.as_str(), now, window, s.limit],
+                )
+            })
+            .collect();
+        let results = self.db.batch(stmts).await?;
+        let taken: Vec<Slot> = slots
+            .iter()
+            .zip(&results)
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(s, _)| s.clone())
+            .collect();
+        if taken.len() == slots.len() {
+            return Ok(true);
+        }
+        self.give_back_slots(&taken).await?;
+        Ok(false)
+    }
+
+    /// Return slots an attempt took but that did not end in a failure.
+    pub async fn give_back_slots(&self, slots: &[Slot]) -> Result<(), StoreError> {
+        if slots.is_empty() {
+            return Ok(());
+        }
+        self.db.batch(slots.iter().map(give_back).collect()).await.map(|_| ())
+    }
+
+    /// A successful sign-in: the session, the browser remembered as a device
+    /// of the account (its expiry renewed), the attempt's slots given back,
+    /// and this account's expired devices dropped, in one batch.
+    pub async fn signed_in(&self, s: &SignedIn<'_>) -> Result<(), StoreError> {
+        let mut stmts = vec![
+            Stmt::new(
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![s.session_hash, s.user_id, s.now, s.session_expires_at],
+            ),
+            Stmt::new(
+                "DELETE FROM signin_devices WHERE user_id = ?1 AND expires_at <= ?2",
+                params![s.user_id, s.now],
+            ),
+        ];
+        if !s.device_hash.is_empty() {
+            stmts.push(Stmt::new(
+                "INSERT INTO signin_devices (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (hash, user_id) DO UPDATE SET expires_at = excluded.expires_at",
+                params![s.device_hash, s.user_id, s.now, s.device_expires_at],
+            ));
+        }
+        stmts.extend(s.slots.iter().map(give_back));
+        self.db.batch(stmts).await.map(|_| ())
+    }
+}
+
+fn give_back(s: &Slot) -> Stmt {
+    Stmt::new(
+        "UPDATE rate_limits SET count = count - 1 WHERE key = ?1 AND count > 0",
+        params![s.key.as_str()],
+    )
+}
