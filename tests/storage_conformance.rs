@@ -47,6 +47,7 @@ fn guard() -> ClientGuard {
         now: NOW,
         since: NOW - 900,
         max_failures: 20,
+        rate_key: "client:app_x:".into(),
     }
 }
 
@@ -73,6 +74,8 @@ fn redeem<'a>(
         grant_id: grant,
         access: at,
         refresh: Some(rt),
+        max_live_grants: 10,
+        live_grants_per_org: false,
     }
 }
 
@@ -220,6 +223,7 @@ fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a
         now,
         access: at,
         refresh: rt,
+        grace: 0,
     }
 }
 
@@ -359,12 +363,18 @@ fn the_client_guard_lets_only_a_verified_client_act() {
         assert!(attempt(expired).await.1.is_none(), "an expired secret");
         s.db.exec("UPDATE apps SET secret_expires_at = NULL").unwrap();
         s.db.exec(&format!(
-            "INSERT INTO rate_limits VALUES ('client:app_x', {}, 20)",
+            "INSERT INTO rate_limits VALUES ('client:app_x:', {}, 20)",
             NOW - 10
         ))
         .unwrap();
         assert!(attempt(guard()).await.1.is_none(), "a client over its failure limit");
         s.db.exec("DELETE FROM rate_limits").unwrap();
+        // Failures charged to another source never refuse this one (issue 8 §1.2).
+        s.db.exec(&format!(
+            "INSERT INTO rate_limits VALUES ('client:app_x:203.0.113.7', {}, 500)",
+            NOW - 10
+        ))
+        .unwrap();
         s.db.exec("UPDATE apps SET status = 'suspended'").unwrap();
         assert!(attempt(guard()).await.1.is_none(), "a suspended app");
         s.db.exec("UPDATE apps SET status = 'active'").unwrap();
@@ -372,5 +382,34 @@ fn the_client_guard_lets_only_a_verified_client_act() {
             attempt(guard()).await.1.is_some(),
             "the code was untouched by the failures"
         );
+    });
+}
+
+#[test]
+fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        let rot = |old: &'static str, a: &'static str, r: &'static str, now: i64, grace: i64| {
+            let s = &s;
+            async move {
+                let (at, rt) = (tok(a, Some(now + 3600)), tok(r, None));
+                let mut rot = rotation(old, None, &at, &rt, now);
+                rot.grace = grace;
+                s.rotate_refresh(&rot, &guard()).await.unwrap().1
+            }
+        };
+        assert!(rot("r1", "a2", "r2", NOW + 5, 30).await.is_some(), "first rotation");
+        assert!(rot("r1", "a3", "r3", NOW + 6, 0).await.is_none(), "no grace: reuse");
+        assert!(rot("r1", "a3", "r3", NOW + 34, 30).await.is_some(), "29 s after: inside");
+        assert!(rot("r1", "a4", "r4", NOW + 35, 30).await.is_none(), "window anchored at the first rotation");
+        assert!(rot("r3", "a5", "r5", NOW + 36, 30).await.is_some(), "a successor rotates");
+        s.db.exec(&format!("UPDATE tokens SET used_at = {} WHERE hash = 'r1'", NOW + 30))
+            .unwrap();
+        assert!(
+            rot("r1", "a6", "r6", NOW + 37, 30).await.is_none(),
+            "no longer the just-rotated token once a later one was used"
+        );
+        assert!(rot("r2", "a7", "r7", NOW + 37, 30).await.is_some(), "r2 was never used");
     });
 }

@@ -2,6 +2,7 @@
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
+use crate::config::LiveGrantsPer;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
@@ -42,6 +43,8 @@ pub async fn handle<D: Driver>(
                 grant_id: &grant_id,
                 access: &access.row,
                 refresh: Some(&refresh.row),
+                max_live_grants: ctx.config.max_live_grants,
+                live_grants_per_org: ctx.config.live_grants_per == LiveGrantsPer::Org,
             },
             &guard,
         )
@@ -136,6 +139,13 @@ async fn diagnose<D: Driver>(
             OAuthError::InvalidGrant("code_verifier sent but the authorization request had no code_challenge".into())
         }
         (Some(_), None) => OAuthError::InvalidGrant("code_verifier is required for this code".into()),
-        _ => OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()),
+        (Some(stored), Some(sent)) if stored != sent => {
+            OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
+        }
+        // Everything the client sent matches: what failed is the user's
+        // standing (left the org, or no longer owner/admin for the app actor).
+        _ => OAuthError::InvalidGrant(
+            "the user who approved this code may no longer authorize it in that organization".into(),
+        ),
     }
 }
