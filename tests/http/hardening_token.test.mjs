@@ -159,7 +159,7 @@ test("a bot made private after the install is not renewed silently in another or
 test("PKCE is required of confidential clients too (invalid_request on the redirect)", async () => {
   const app = await registerApp(s0, { name: "NoPkce" });
   assert.ok(app.client_secret, "a confidential client");
-  const res = await alice0.fetch(`/oauth/authorize?${authorizeQuery(app, { prompt: "consent" })}`);
+  const res = await alice0.fetch(`/oauth/authorize?${authorizeQuery(app, { prompt: "consent", code_challenge: undefined })}`);
   assert.equal(res.status, 302, "redirected back, not the consent page");
   const loc = new URL(res.headers.get("location"));
   assert.equal(loc.origin + loc.pathname, app.redirect_uris[0]);
@@ -180,7 +180,7 @@ test("PKCE_REQUIRED=public (the Azure DevOps profile): confidential clients may 
     assert.ok(code, `code without PKCE: ${location}`);
     assert.equal((await exchange(server, app, code, { verifier: undefined })).status, 200);
     const pub = await registerApp(server, { name: "Public", client_type: "public" });
-    const res = await alice.fetch(`/oauth/authorize?${authorizeQuery(pub, { prompt: "consent" })}`);
+    const res = await alice.fetch(`/oauth/authorize?${authorizeQuery(pub, { prompt: "consent", code_challenge: undefined })}`);
     assert.equal(new URL(res.headers.get("location")).searchParams.get("error"), "invalid_request");
   } finally {
     await server.close();

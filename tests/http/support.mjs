@@ -278,9 +278,14 @@ export function api(server, method, path, body, key = DEV_API_KEY) {
   return server.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-/** An authorize query; a parameter given as `undefined` is left out. */
+/**
+ * An authorize query, with an S256 challenge unless `extra` names
+ * `code_challenge` (PKCE is required of every client by default); a
+ * parameter given as `undefined` is left out.
+ */
 export function authorizeQuery(app, extra = {}) {
   const all = {
+    ...("code_challenge" in extra ? {} : { code_challenge: pkcePair().challenge, code_challenge_method: "S256" }),
     client_id: app.client_id,
     redirect_uri: app.redirect_uris[0],
     response_type: "code",
