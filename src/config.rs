@@ -176,7 +176,10 @@ impl Config {
         c.max_live_app_tokens = num("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens)?;
         // A cap of 0 would revoke every token as it is issued; 1000 bounds the
         // rows one user can keep live.
-        for (key, v) in [("MAX_LIVE_GRANTS", c.max_live_grants), ("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens)] {
+        for (key, v) in [
+            ("MAX_LIVE_GRANTS", c.max_live_grants),
+            ("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens),
+        ] {
             if !(1..=1000).contains(&v) {
                 return Err(format!("{key} must be between 1 and 1000, got {v}"));
             }
@@ -270,8 +273,16 @@ mod tests {
         assert_eq!(c.pkce_required, PkceRequired::All);
         assert_eq!((c.max_live_grants, c.live_grants_per), (10, LiveGrantsPer::User));
         assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 0));
-        let c = cfg(&[("PKCE_REQUIRED", "public"), ("LIVE_GRANTS_PER", "org"), ("REFRESH_REUSE_GRACE_SECONDS", "60")]).unwrap();
-        assert_eq!((c.pkce_required, c.live_grants_per, c.refresh_reuse_grace), (PkceRequired::Public, LiveGrantsPer::Org, 60));
+        let c = cfg(&[
+            ("PKCE_REQUIRED", "public"),
+            ("LIVE_GRANTS_PER", "org"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.pkce_required, c.live_grants_per, c.refresh_reuse_grace),
+            (PkceRequired::Public, LiveGrantsPer::Org, 60)
+        );
     }
 
     #[test]

@@ -401,9 +401,18 @@ fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window()
         };
         assert!(rot("r1", "a2", "r2", NOW + 5, 30).await.is_some(), "first rotation");
         assert!(rot("r1", "a3", "r3", NOW + 6, 0).await.is_none(), "no grace: reuse");
-        assert!(rot("r1", "a3", "r3", NOW + 34, 30).await.is_some(), "29 s after: inside");
-        assert!(rot("r1", "a4", "r4", NOW + 35, 30).await.is_none(), "window anchored at the first rotation");
-        assert!(rot("r3", "a5", "r5", NOW + 36, 30).await.is_some(), "a successor rotates");
+        assert!(
+            rot("r1", "a3", "r3", NOW + 34, 30).await.is_some(),
+            "29 s after: inside"
+        );
+        assert!(
+            rot("r1", "a4", "r4", NOW + 35, 30).await.is_none(),
+            "window anchored at the first rotation"
+        );
+        assert!(
+            rot("r3", "a5", "r5", NOW + 36, 30).await.is_some(),
+            "a successor rotates"
+        );
         s.db.exec(&format!("UPDATE tokens SET used_at = {} WHERE hash = 'r1'", NOW + 30))
             .unwrap();
         assert!(

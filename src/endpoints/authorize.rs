@@ -192,7 +192,11 @@ pub async fn validate<D: Driver>(
         // injectable); PKCE_REQUIRED=public keeps it optional for confidential
         // clients only where a platform's apps send none (Azure DevOps).
         (None, None) if app.is_public() || ctx.config.pkce_required == PkceRequired::All => {
-            let who = if app.is_public() { "public clients" } else { "every client" };
+            let who = if app.is_public() {
+                "public clients"
+            } else {
+                "every client"
+            };
             return Err(fail(
                 "invalid_request",
                 &format!("{who} must use PKCE (code_challenge with S256)"),

@@ -6,13 +6,13 @@
 
 use super::mint_access;
 use crate::client_auth::{self, Credentials, Method};
+use crate::config::LiveGrantsPer;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
 use crate::server::Ctx;
-use crate::config::LiveGrantsPer;
 use crate::store::{AppToken, Driver, InstallRow, Store};
 
 pub async fn handle<D: Driver>(
