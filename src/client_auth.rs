@@ -223,3 +223,28 @@ pub async fn after_auth<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials, err: OA
         Err(e) => e,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::source;
+
+    #[test]
+    fn failures_are_charged_to_an_address_or_an_ipv6_64() {
+        assert_eq!(source("203.0.113.7"), "203.0.113.7");
+        assert_eq!(source(" 203.0.113.7 "), "203.0.113.7");
+        assert_eq!(
+            source("::ffff:203.0.113.7"),
+            "203.0.113.7",
+            "v4-mapped is the v4 sender"
+        );
+        assert_eq!(source("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(source("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(source("2001:db8:1:3::1"), source("2001:db8:1:2::1"));
+        assert_eq!(source(""), "");
+        assert_eq!(
+            source("not an address"),
+            "",
+            "garbage is not a fresh bucket per spelling"
+        );
+    }
+}

@@ -76,6 +76,7 @@ fn redeem<'a>(
         refresh: Some(rt),
         max_live_grants: 10,
         live_grants_per_org: false,
+        verifier_required: false,
     }
 }
 
@@ -420,5 +421,66 @@ fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window()
             "no longer the just-rotated token once a later one was used"
         );
         assert!(rot("r2", "a7", "r7", NOW + 37, 30).await.is_some(), "r2 was never used");
+    });
+}
+
+#[test]
+fn with_pkce_required_for_all_a_confidential_client_needs_a_verifier_too() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", None)).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let mut r = redeem("c1", None, "g1", &at, &rt);
+        r.verifier_required = true;
+        assert!(
+            s.redeem_code(&r, &guard()).await.unwrap().1.is_none(),
+            "a code minted without a challenge is not redeemed without PKCE"
+        );
+        r.verifier_required = false;
+        assert!(
+            s.redeem_code(&r, &guard()).await.unwrap().1.is_some(),
+            "and it was left unused"
+        );
+    });
+}
+
+#[test]
+fn redemption_needs_the_approving_user_to_still_hold_the_role() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.db.exec("UPDATE apps SET actor_modes = '[\"app\",\"self\"]'").unwrap();
+        let bot = |h: &str| CodeRow {
+            actor: "app".into(),
+            ..code(h, None)
+        };
+        // usr_carol is a member of org_acme: no code for the bot at all.
+        let carol = CodeRow {
+            user_id: Some("usr_carol".into()),
+            ..bot("c0")
+        };
+        assert!(
+            !s.insert_code(&carol).await.unwrap(),
+            "a member cannot be issued a bot code"
+        );
+        assert!(s.insert_code(&bot("c1")).await.unwrap(), "the owner can");
+        s.db.exec("UPDATE memberships SET role = 'member' WHERE user_id = 'usr_alice'")
+            .unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        assert!(
+            s.redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
+                .await
+                .unwrap()
+                .1
+                .is_none(),
+            "demoted between consent and exchange"
+        );
+        s.db.exec("UPDATE memberships SET role = 'owner' WHERE user_id = 'usr_alice'")
+            .unwrap();
+        assert!(s
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
+            .await
+            .unwrap()
+            .1
+            .is_some());
     });
 }

@@ -2,7 +2,7 @@
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
-use crate::config::LiveGrantsPer;
+use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
@@ -45,6 +45,7 @@ pub async fn handle<D: Driver>(
                 refresh: Some(&refresh.row),
                 max_live_grants: ctx.config.max_live_grants,
                 live_grants_per_org: ctx.config.live_grants_per == LiveGrantsPer::Org,
+                verifier_required: ctx.config.pkce_required == PkceRequired::All,
             },
             &guard,
         )
@@ -141,6 +142,11 @@ async fn diagnose<D: Driver>(
         (Some(_), None) => OAuthError::InvalidGrant("code_verifier is required for this code".into()),
         (Some(stored), Some(sent)) if stored != sent => {
             OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
+        }
+        // A code minted without a challenge (under PKCE_REQUIRED=public) is
+        // not redeemed without PKCE once every client must use it.
+        (None, None) if ctx.config.pkce_required == PkceRequired::All => {
+            OAuthError::InvalidRequest("every client must send code_verifier".into())
         }
         // Everything the client sent matches: what failed is the user's
         // standing (left the org, or no longer owner/admin for the app actor).

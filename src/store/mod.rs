@@ -307,6 +307,10 @@ pub struct Redemption<'a> {
     /// The key is (app, org) whoever authorized (`LIVE_GRANTS_PER=org`),
     /// rather than (app, org, actor, user).
     pub live_grants_per_org: bool,
+    /// A confidential client must present a verifier too (`PKCE_REQUIRED=all`):
+    /// a code minted without a challenge (under an earlier `public` setting)
+    /// is not redeemed without PKCE either.
+    pub verifier_required: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,8 +525,11 @@ impl<D: Driver> Store<D> {
     ///
     /// One round trip: the client's row comes first in the batch (for
     /// `client_auth::verify`), and the redeeming UPDATE also requires the
-    /// client's credentials to hold ([`client_ok!`]) and, for a public client,
-    /// a verifier.
+    /// client's credentials to hold ([`client_ok!`]) and a verifier (from a
+    /// public client always, from a confidential one under `PKCE_REQUIRED=all`).
+    /// The user who approved the code must still be a member of the org and,
+    /// for the app actor, an owner or admin allowed to add the bot: a demotion
+    /// between consent and exchange redeems nothing.
     pub async fn redeem_code(
         &self,
         r: &Redemption<'_>,
@@ -536,14 +543,22 @@ impl<D: Driver> Store<D> {
                 concat!(
                     "UPDATE codes SET used_at = ?1, grant_id = ?2 \
                      WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
-                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR ?21 IS NOT NULL) \
+                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
                      AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
                        AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
                          WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) AND ",
                     client_ok!(),
                     " RETURNING org_id, user_id, actor, scopes"
                 ),
-                guard.bind(params![r.now, r.grant_id, r.code_hash, r.app_id, r.redirect_uri, r.challenge]),
+                guard.bind(params![
+                    r.now,
+                    r.grant_id,
+                    r.code_hash,
+                    r.app_id,
+                    r.redirect_uri,
+                    r.challenge,
+                    i64::from(r.verifier_required)
+                ]),
             ),
             // Was the app already installed in this org? (For the installed event.)
             Stmt::new(

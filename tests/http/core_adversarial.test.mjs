@@ -83,8 +83,11 @@ test("a verifier for a code issued without a challenge is refused (no downgrade)
   let res = await exchange(server, app, code, { verifier: pkcePair().verifier });
   assert.equal(res.status, 400);
   assert.equal((await res.json()).error, "invalid_grant");
+  // Nor without one: PKCE_REQUIRED=all wants a verifier from every client
+  // (hardening_token.test.mjs covers this rule).
   res = await exchange(server, app, code, { verifier: undefined });
-  assert.equal(res.status, 200);
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, "invalid_request");
 });
 
 test("redirect_uri at the token endpoint must match the authorization request", async () => {

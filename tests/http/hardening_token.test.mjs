@@ -168,6 +168,19 @@ test("PKCE is required of confidential clients too (invalid_request on the redir
   assert.equal(loc.searchParams.get("code"), null);
 });
 
+test("PKCE is required at the token endpoint too: a code minted without a challenge needs a verifier", async () => {
+  const app = await registerApp(s0, { name: "NoPkceCode" });
+  const { location } = await consent(alice0, app, { prompt: "consent" });
+  const code = location.searchParams.get("code");
+  // As PKCE_REQUIRED=public would have minted it, before a switch to "all".
+  await s0.db.prepare("UPDATE codes SET challenge = NULL WHERE hash = ?").bind(sha(code)).run();
+  const res = await exchange(s0, app, code, { verifier: undefined });
+  assert.equal(res.status, 400, await res.clone().text());
+  assert.equal((await res.json()).error, "invalid_request");
+  const row = await s0.db.prepare("SELECT used_at FROM codes WHERE hash = ?").bind(sha(code)).first();
+  assert.equal(row.used_at, null, "nothing consumed");
+});
+
 test("PKCE_REQUIRED=public (the Azure DevOps profile): confidential clients may omit PKCE, public ones may not", async () => {
   assert.equal(profileVars("azure-devops").PKCE_REQUIRED, "public");
   const server = await startServer(profileVars("azure-devops"));
@@ -256,6 +269,15 @@ test("FeatureOS profile: one live token per target organization, whoever authori
     const globex = await tokensFor(server, bob, app, { prompt: "consent", scope: "profile:read" }, { org: "org_globex" });
     assert.equal(await live(server, globex.access_token), 200);
     assert.equal(await live(server, byCarol.access_token), 200);
+    // client_credentials tokens count too: still one per organization.
+    const bot = await tokensFor(server, alice, app, { prompt: "consent", scope: "posts:read" }, { actor: "app" });
+    assert.equal(await live(server, byCarol.access_token), 401, "the bot install replaced carol's token");
+    const cc = async () => (await tokenRequest(server, app, { grant_type: "client_credentials", org_id: "org_acme" })).json();
+    const c1 = await cc();
+    assert.equal(await live(server, bot.access_token), 401);
+    const c2 = await cc();
+    assert.deepEqual([await live(server, c1.access_token), await live(server, c2.access_token)], [401, 200]);
+    assert.equal(await live(server, globex.access_token), 200, "another organization is untouched");
   } finally {
     await server.close();
   }
