@@ -46,6 +46,33 @@ pub struct Credentials {
     pub client_id: String,
     pub secret: Option<String>,
     pub method: Method,
+    /// Where the request came from, as failure counting keys it ([`source`]).
+    pub source: String,
+}
+
+/// The sender a failure is charged to: the client address (CF-Connecting-IP),
+/// an IPv6 sender as its /64, since one host is handed a whole /64 and could
+/// otherwise take a fresh address, and a fresh failure budget, per guess.
+pub fn source(ip: &str) -> String {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        // No address (native tests, a direct call): one shared bucket.
+        Err(_) => String::new(),
+    }
+}
+
+/// Failures are counted per (client, source): a third party's bad secrets
+/// fill their own bucket and never refuse the rightful client calling from
+/// elsewhere (issue 8 §1.2), while one sender still cannot guess at line speed.
+pub fn rate_key(client_id: &str, source: &str) -> String {
+    format!("client:{client_id}:{source}")
 }
 
 /// Parse the client's credentials (no storage access).
@@ -97,6 +124,7 @@ pub fn credentials(req: &Request, form: &Params) -> Result<Credentials, OAuthErr
         client_id,
         secret,
         method,
+        source: source(&req.ip),
     })
 }
 
@@ -111,6 +139,7 @@ pub fn guard<D: Driver>(ctx: &Ctx<'_, D>, creds: &Credentials) -> ClientGuard {
         now: ctx.now,
         since: ctx.now - ctx.config.rate_window,
         max_failures: if limit > 0 { limit } else { i64::MAX },
+        rate_key: rate_key(&creds.client_id, &creds.source),
     }
 }
 
@@ -121,12 +150,17 @@ pub async fn verify<D: Driver>(
     creds: Credentials,
     app: Option<AppRow>,
 ) -> Result<Client, OAuthError> {
-    let Credentials { secret, method, .. } = creds;
+    let Credentials {
+        secret, method, source, ..
+    } = creds;
     let is_basic = method == Method::Basic;
     let Some(app) = app.filter(|a| a.status == "active") else {
         return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
     let limit = ctx.config.client_auth_max_failures;
+    // `auth_failures` counts this source only. Over the limit, even the right
+    // secret is refused *from this source*: were it accepted, 429-vs-200 would
+    // tell a guesser which guess was right and the limit would slow nothing.
     if limit > 0 && app.auth_failures >= limit && secret.is_some() {
         return Err(OAuthError::RateLimited {
             retry_after: ctx.config.rate_window,
@@ -150,7 +184,7 @@ pub async fn verify<D: Driver>(
             let expired = app.secret_expires_at.is_some_and(|t| t <= ctx.now);
             if !good || expired {
                 if !good {
-                    let key = format!("client:{}", app.id);
+                    let key = rate_key(&app.id, &source);
                     ctx.store.record_failure(&key, ctx.now, ctx.config.rate_window).await?;
                 }
                 let why = if good {
@@ -169,9 +203,10 @@ pub async fn verify<D: Driver>(
 /// into their write).
 pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials) -> Result<Client, OAuthError> {
     // One read: the app and its recent failures (rate limit, SPEC.md).
+    let key = rate_key(&creds.client_id, &creds.source);
     let app = ctx
         .store
-        .app_for_auth(&creds.client_id, ctx.now - ctx.config.rate_window)
+        .app_for_auth(&creds.client_id, ctx.now - ctx.config.rate_window, &key)
         .await?;
     verify(ctx, creds, app).await
 }
@@ -186,5 +221,30 @@ pub async fn after_auth<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials, err: OA
     match resolve(ctx, creds).await {
         Ok(_) => err,
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source;
+
+    #[test]
+    fn failures_are_charged_to_an_address_or_an_ipv6_64() {
+        assert_eq!(source("203.0.113.7"), "203.0.113.7");
+        assert_eq!(source(" 203.0.113.7 "), "203.0.113.7");
+        assert_eq!(
+            source("::ffff:203.0.113.7"),
+            "203.0.113.7",
+            "v4-mapped is the v4 sender"
+        );
+        assert_eq!(source("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(source("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(source("2001:db8:1:3::1"), source("2001:db8:1:2::1"));
+        assert_eq!(source(""), "");
+        assert_eq!(
+            source("not an address"),
+            "",
+            "garbage is not a fresh bucket per spelling"
+        );
     }
 }

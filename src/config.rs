@@ -23,6 +23,27 @@ pub enum BearerMode {
     Edge,
 }
 
+/// Which clients must use PKCE (S256) in the authorization code flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkceRequired {
+    /// Every client (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
+    All,
+    /// Public clients only: for platforms whose documented apps send no PKCE
+    /// (Azure DevOps).
+    Public,
+}
+
+/// What the live-grant cap counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveGrantsPer {
+    /// Per (app, org, actor, user): each user's devices share a budget; the
+    /// app actor's install counts once per org whoever approved it.
+    User,
+    /// Per (app, org), whoever authorized and however (FeatureOS: "one live
+    /// token per target organization").
+    Org,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// RFC 8414 issuer; empty means "the origin the request came to".
@@ -70,6 +91,16 @@ pub struct Config {
     /// Default seconds the previous webhook signing secret keeps signing
     /// after a rotation.
     pub webhook_secret_overlap: i64,
+    pub pkce_required: PkceRequired,
+    /// Live authorization-code token sets per key ([`LiveGrantsPer`]); the
+    /// oldest beyond it are revoked when a new one is issued.
+    pub max_live_grants: i64,
+    pub live_grants_per: LiveGrantsPer,
+    /// Live client_credentials tokens per (app, org); oldest evicted.
+    pub max_live_app_tokens: i64,
+    /// Seconds after a refresh token's rotation during which the same client
+    /// may present it again and get a fresh pair instead of a family kill.
+    pub refresh_reuse_grace: i64,
 }
 
 impl Default for Config {
@@ -104,6 +135,11 @@ impl Default for Config {
             webhook_concurrency: 8,
             webhook_per_app: 3,
             webhook_secret_overlap: 24 * 3600,
+            pkce_required: PkceRequired::All,
+            max_live_grants: 10,
+            live_grants_per: LiveGrantsPer::User,
+            max_live_app_tokens: 5,
+            refresh_reuse_grace: 0,
         }
     }
 }
@@ -174,6 +210,32 @@ impl Config {
             0,
             crate::endpoints::apps::MAX_WEBHOOK_SECRET_OVERLAP,
         )?;
+        c.pkce_required = match get("PKCE_REQUIRED").as_deref().map(str::trim) {
+            None | Some("") | Some("all") => PkceRequired::All,
+            Some("public") => PkceRequired::Public,
+            Some(v) => return Err(format!("PKCE_REQUIRED must be \"all\" or \"public\", got {v:?}")),
+        };
+        c.live_grants_per = match get("LIVE_GRANTS_PER").as_deref().map(str::trim) {
+            None | Some("") | Some("user") => LiveGrantsPer::User,
+            Some("org") => LiveGrantsPer::Org,
+            Some(v) => return Err(format!("LIVE_GRANTS_PER must be \"user\" or \"org\", got {v:?}")),
+        };
+        c.max_live_grants = num("MAX_LIVE_GRANTS", c.max_live_grants)?;
+        c.max_live_app_tokens = num("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens)?;
+        // A cap of 0 would revoke every token as it is issued; 1000 bounds the
+        // rows one user can keep live.
+        for (key, v) in [
+            ("MAX_LIVE_GRANTS", c.max_live_grants),
+            ("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens),
+        ] {
+            if !(1..=1000).contains(&v) {
+                return Err(format!("{key} must be between 1 and 1000, got {v}"));
+            }
+        }
+        c.refresh_reuse_grace = num("REFRESH_REUSE_GRACE_SECONDS", c.refresh_reuse_grace)?;
+        if c.refresh_reuse_grace > 60 {
+            return Err("REFRESH_REUSE_GRACE_SECONDS weakens reuse detection; more than 60 is refused".into());
+        }
         if c.code_ttl == 0 || c.access_ttl == 0 || c.session_ttl == 0 {
             return Err("CODE_TTL_SECONDS, ACCESS_TTL_SECONDS and SESSION_TTL_SECONDS must be positive".into());
         }
@@ -304,6 +366,30 @@ mod tests {
         ] {
             assert!(cfg(&[("ISSUER", bad)]).is_err(), "{bad}");
         }
+        assert!(cfg(&[("PKCE_REQUIRED", "confidential")]).is_err());
+        assert!(cfg(&[("LIVE_GRANTS_PER", "app")]).is_err());
+        assert!(cfg(&[("MAX_LIVE_GRANTS", "0")]).is_err());
+        assert!(cfg(&[("MAX_LIVE_APP_TOKENS", "1001")]).is_err());
+        assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "61")]).is_err());
+        assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "-1")]).is_err());
+    }
+
+    #[test]
+    fn token_hardening_defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.pkce_required, PkceRequired::All);
+        assert_eq!((c.max_live_grants, c.live_grants_per), (10, LiveGrantsPer::User));
+        assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 0));
+        let c = cfg(&[
+            ("PKCE_REQUIRED", "public"),
+            ("LIVE_GRANTS_PER", "org"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.pkce_required, c.live_grants_per, c.refresh_reuse_grace),
+            (PkceRequired::Public, LiveGrantsPer::Org, 60)
+        );
     }
 
     #[test]

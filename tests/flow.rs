@@ -159,6 +159,8 @@ fn consent_post_needs_the_session_csrf_token() {
             ("client_id", &id),
             ("redirect_uri", CB),
             ("response_type", "code"),
+            ("code_challenge", &edge_oauth::pkce::s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
             ("csrf", "forged"),
             ("org", "org_acme"),
             ("decision", "approve"),

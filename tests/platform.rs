@@ -25,12 +25,15 @@ fn bearer(c: &mut Client, method: &str, path: &str, token: &str) -> Response {
 }
 
 fn consent(c: &mut Client, id: &str, scope: &str, org: &str, actor: &str) -> Response {
+    let challenge = edge_oauth::pkce::s256(VERIFIER);
     let q = edge_oauth::http::Params::encode(&[
         ("client_id", id),
         ("redirect_uri", CB),
         ("response_type", "code"),
         ("scope", scope),
         ("prompt", "consent"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
     ]);
     let page = c.get(&format!("/oauth/authorize?{q}"));
     assert_eq!(page.status, 200, "{}", page.body_text());
@@ -42,6 +45,8 @@ fn consent(c: &mut Client, id: &str, scope: &str, org: &str, actor: &str) -> Res
             ("redirect_uri", CB),
             ("response_type", "code"),
             ("scope", scope),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
             ("csrf", &csrf),
             ("org", org),
             ("actor", actor),
@@ -57,6 +62,7 @@ fn exchange(c: &mut Client, id: &str, secret: &str, code: &str) -> serde_json::V
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
             ("client_id", id),
             ("client_secret", secret),
         ],
@@ -81,7 +87,7 @@ fn bot_app(c: &mut Client) -> (String, String) {
 }
 
 #[test]
-fn new_authorization_replaces_the_previous_token_set() {
+fn a_second_authorization_keeps_the_first_token_set_live() {
     let s = server();
     let mut c = Client::new(&s);
     let (id, secret) = bot_app(&mut c);
@@ -90,7 +96,34 @@ fn new_authorization_replaces_the_previous_token_set() {
     let second = authorize(&mut c, &id, &secret, "profile:read", "org_acme", "self");
     assert_eq!(
         bearer(&mut c, "GET", "/api/v1/me", first["access_token"].as_str().unwrap()).status,
-        401
+        200,
+        "another device's sign-in does not log this one out (MAX_LIVE_GRANTS)"
+    );
+    assert_eq!(
+        bearer(&mut c, "GET", "/api/v1/me", second["access_token"].as_str().unwrap()).status,
+        200
+    );
+}
+
+#[test]
+fn with_one_live_grant_per_org_a_new_authorization_replaces_the_previous_token_set() {
+    let config = edge_oauth::config::Config {
+        max_live_grants: 1,
+        live_grants_per: edge_oauth::config::LiveGrantsPer::Org,
+        ..edge_oauth::config::Config::default()
+    };
+    let s = edge_oauth::server::Server::new(edge_oauth::store::Store::new(driver()), config);
+    let mut c = Client::new(&s);
+    let (id, secret) = bot_app(&mut c);
+    c.sign_in("alice@acme.test", "alice-password");
+    let first = authorize(&mut c, &id, &secret, "profile:read", "org_acme", "self");
+    let mut carol = Client::new(&s);
+    carol.sign_in("carol@acme.test", "carol-password");
+    let second = authorize(&mut carol, &id, &secret, "profile:read", "org_acme", "self");
+    assert_eq!(
+        bearer(&mut c, "GET", "/api/v1/me", first["access_token"].as_str().unwrap()).status,
+        401,
+        "one live token per target organization, whoever authorizes (FeatureOS)"
     );
     assert_eq!(
         bearer(&mut c, "GET", "/api/v1/me", second["access_token"].as_str().unwrap()).status,
@@ -314,8 +347,10 @@ fn prompt_none_reuses_prior_consent_and_prompt_consent_asks_again() {
     c.sign_in("alice@acme.test", "alice-password");
     let q = |extra: &str| {
         format!(
-            "/oauth/authorize?client_id={id}&redirect_uri={}&response_type=code&scope=profile:read&state=s{extra}",
-            edge_oauth::http::Params::encode(&[("x", CB)]).trim_start_matches("x=")
+            "/oauth/authorize?client_id={id}&redirect_uri={}&response_type=code&scope=profile:read&state=s\
+             &code_challenge={}&code_challenge_method=S256{extra}",
+            edge_oauth::http::Params::encode(&[("x", CB)]).trim_start_matches("x="),
+            edge_oauth::pkce::s256(VERIFIER)
         )
     };
     let none = c.get(&q("&prompt=none"));

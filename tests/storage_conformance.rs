@@ -47,6 +47,7 @@ fn guard() -> ClientGuard {
         now: NOW,
         since: NOW - 900,
         max_failures: 20,
+        rate_key: "client:app_x:".into(),
     }
 }
 
@@ -73,6 +74,9 @@ fn redeem<'a>(
         grant_id: grant,
         access: at,
         refresh: Some(rt),
+        max_live_grants: 10,
+        live_grants_per_org: false,
+        verifier_required: false,
     }
 }
 
@@ -220,6 +224,7 @@ fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a
         now,
         access: at,
         refresh: rt,
+        grace: 0,
     }
 }
 
@@ -359,12 +364,18 @@ fn the_client_guard_lets_only_a_verified_client_act() {
         assert!(attempt(expired).await.1.is_none(), "an expired secret");
         s.db.exec("UPDATE apps SET secret_expires_at = NULL").unwrap();
         s.db.exec(&format!(
-            "INSERT INTO rate_limits VALUES ('client:app_x', {}, 20)",
+            "INSERT INTO rate_limits VALUES ('client:app_x:', {}, 20)",
             NOW - 10
         ))
         .unwrap();
         assert!(attempt(guard()).await.1.is_none(), "a client over its failure limit");
         s.db.exec("DELETE FROM rate_limits").unwrap();
+        // Failures charged to another source never refuse this one (issue 8 §1.2).
+        s.db.exec(&format!(
+            "INSERT INTO rate_limits VALUES ('client:app_x:203.0.113.7', {}, 500)",
+            NOW - 10
+        ))
+        .unwrap();
         s.db.exec("UPDATE apps SET status = 'suspended'").unwrap();
         assert!(attempt(guard()).await.1.is_none(), "a suspended app");
         s.db.exec("UPDATE apps SET status = 'active'").unwrap();
@@ -372,5 +383,104 @@ fn the_client_guard_lets_only_a_verified_client_act() {
             attempt(guard()).await.1.is_some(),
             "the code was untouched by the failures"
         );
+    });
+}
+
+#[test]
+fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window() {
+    let s = store_with_app();
+    issue(&s);
+    pollster::block_on(async {
+        let rot = |old: &'static str, a: &'static str, r: &'static str, now: i64, grace: i64| {
+            let s = &s;
+            async move {
+                let (at, rt) = (tok(a, Some(now + 3600)), tok(r, None));
+                let mut rot = rotation(old, None, &at, &rt, now);
+                rot.grace = grace;
+                s.rotate_refresh(&rot, &guard()).await.unwrap().1
+            }
+        };
+        assert!(rot("r1", "a2", "r2", NOW + 5, 30).await.is_some(), "first rotation");
+        assert!(rot("r1", "a3", "r3", NOW + 6, 0).await.is_none(), "no grace: reuse");
+        assert!(
+            rot("r1", "a3", "r3", NOW + 34, 30).await.is_some(),
+            "29 s after: inside"
+        );
+        assert!(
+            rot("r1", "a4", "r4", NOW + 35, 30).await.is_none(),
+            "window anchored at the first rotation"
+        );
+        assert!(
+            rot("r3", "a5", "r5", NOW + 36, 30).await.is_some(),
+            "a successor rotates"
+        );
+        s.db.exec(&format!("UPDATE tokens SET used_at = {} WHERE hash = 'r1'", NOW + 30))
+            .unwrap();
+        assert!(
+            rot("r1", "a6", "r6", NOW + 37, 30).await.is_none(),
+            "no longer the just-rotated token once a later one was used"
+        );
+        assert!(rot("r2", "a7", "r7", NOW + 37, 30).await.is_some(), "r2 was never used");
+    });
+}
+
+#[test]
+fn with_pkce_required_for_all_a_confidential_client_needs_a_verifier_too() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.insert_code(&code("c1", None)).await.unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let mut r = redeem("c1", None, "g1", &at, &rt);
+        r.verifier_required = true;
+        assert!(
+            s.redeem_code(&r, &guard()).await.unwrap().1.is_none(),
+            "a code minted without a challenge is not redeemed without PKCE"
+        );
+        r.verifier_required = false;
+        assert!(
+            s.redeem_code(&r, &guard()).await.unwrap().1.is_some(),
+            "and it was left unused"
+        );
+    });
+}
+
+#[test]
+fn redemption_needs_the_approving_user_to_still_hold_the_role() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        s.db.exec("UPDATE apps SET actor_modes = '[\"app\",\"self\"]'").unwrap();
+        let bot = |h: &str| CodeRow {
+            actor: "app".into(),
+            ..code(h, None)
+        };
+        // usr_carol is a member of org_acme: no code for the bot at all.
+        let carol = CodeRow {
+            user_id: Some("usr_carol".into()),
+            ..bot("c0")
+        };
+        assert!(
+            !s.insert_code(&carol).await.unwrap(),
+            "a member cannot be issued a bot code"
+        );
+        assert!(s.insert_code(&bot("c1")).await.unwrap(), "the owner can");
+        s.db.exec("UPDATE memberships SET role = 'member' WHERE user_id = 'usr_alice'")
+            .unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        assert!(
+            s.redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
+                .await
+                .unwrap()
+                .1
+                .is_none(),
+            "demoted between consent and exchange"
+        );
+        s.db.exec("UPDATE memberships SET role = 'owner' WHERE user_id = 'usr_alice'")
+            .unwrap();
+        assert!(s
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
+            .await
+            .unwrap()
+            .1
+            .is_some());
     });
 }

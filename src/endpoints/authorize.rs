@@ -6,6 +6,7 @@
 //! so a forged request cannot bounce a browser to an attacker's URI. Every
 //! later failure is returned to the (now trusted) redirect URI.
 
+use crate::config::PkceRequired;
 use crate::context::Ctx;
 use crate::crypto;
 use crate::http::{Params, Request, Response};
@@ -186,11 +187,20 @@ pub async fn validate<D: Driver>(
                 "only the S256 code_challenge_method is supported",
             ))
         }
-        (None, None) if app.is_public() => {
+        // OAuth 2.1 §4.1.1 and RFC 9700 §2.1.1: PKCE for every client (a
+        // code stolen from a confidential client's redirect is otherwise
+        // injectable); PKCE_REQUIRED=public keeps it optional for confidential
+        // clients only where a platform's apps send none (Azure DevOps).
+        (None, None) if app.is_public() || ctx.config.pkce_required == PkceRequired::All => {
+            let who = if app.is_public() {
+                "public clients"
+            } else {
+                "every client"
+            };
             return Err(fail(
                 "invalid_request",
-                "public clients must use PKCE (code_challenge with S256)",
-            ))
+                &format!("{who} must use PKCE (code_challenge with S256)"),
+            ));
         }
         (None, None) => {}
     }
@@ -310,8 +320,13 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // again, unless the client asks for the consent screen (prompt=consent).
     if r.prompt.as_deref() != Some("consent") {
         let modes = r.app.actor_mode_list();
+        // A prior consent to the app actor counts only while the user could
+        // give it again on the form (owner/admin; Fluxer's bot_public): a
+        // demoted admin is asked, and cannot renew the bot silently.
         let covering = prior.iter().find(|c| {
-            modes.contains(&c.actor) && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
+            modes.contains(&c.actor)
+                && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
+                && may_approve(&r.app, &c.org_id, &c.actor, c.role.as_deref())
         });
         if let Some(c) = covering {
             return issue_code(ctx, &r, &session.user.user_id, &c.org_id, &c.actor, false).await;
@@ -482,8 +497,18 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
 }
 
+/// Whether a member with `role` may approve `actor` for `app` in `org_id`:
+/// installing the bot identity is an org-level decision (FeatureOS), and a
+/// bot that is not public can only be added by its owner org (Fluxer).
+fn may_approve(app: &AppRow, org_id: &str, actor: &str, role: Option<&str>) -> bool {
+    actor != "app" || (matches!(role, Some("owner" | "admin")) && (app.bot_public != 0 || org_id == app.owner_org_id))
+}
+
 /// Mint a code bound to client, redirect URI and PKCE challenge, and send the
-/// browser back with it (303 after the consent POST, 302 from a GET).
+/// browser back with it (303 after the consent POST, 302 from a GET). The
+/// store re-checks the user's standing in the same write (a role changed
+/// since the reads): then no code, and the client is told as `prompt=none`
+/// would be (GET) or as a denial (POST).
 async fn issue_code<D: Driver>(
     ctx: &Ctx<'_, D>,
     r: &AuthzRequest,
@@ -507,8 +532,25 @@ async fn issue_code<D: Driver>(
         used_at: None,
         grant_id: None,
     };
-    if let Err(e) = ctx.store.insert_code(&row).await {
-        return server_error(e);
+    match ctx.store.insert_code(&row).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let error = if post { "access_denied" } else { "consent_required" };
+            return redirect(
+                &r.redirect_to,
+                &[
+                    ("error", error),
+                    (
+                        "error_description",
+                        "the user may no longer approve this app in that organization",
+                    ),
+                ],
+                r.state.as_deref(),
+                &ctx.issuer,
+                post,
+            );
+        }
+        Err(e) => return server_error(e),
     }
     ctx.note(&r.app.id, Some(org_id));
     redirect(

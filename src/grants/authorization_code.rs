@@ -2,6 +2,7 @@
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
+use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
@@ -42,6 +43,9 @@ pub async fn handle<D: Driver>(
                 grant_id: &grant_id,
                 access: &access.row,
                 refresh: Some(&refresh.row),
+                max_live_grants: ctx.config.max_live_grants,
+                live_grants_per_org: ctx.config.live_grants_per == LiveGrantsPer::Org,
+                verifier_required: ctx.config.pkce_required == PkceRequired::All,
             },
             &guard,
         )
@@ -136,6 +140,18 @@ async fn diagnose<D: Driver>(
             OAuthError::InvalidGrant("code_verifier sent but the authorization request had no code_challenge".into())
         }
         (Some(_), None) => OAuthError::InvalidGrant("code_verifier is required for this code".into()),
-        _ => OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()),
+        (Some(stored), Some(sent)) if stored != sent => {
+            OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
+        }
+        // A code minted without a challenge (under PKCE_REQUIRED=public) is
+        // not redeemed without PKCE once every client must use it.
+        (None, None) if ctx.config.pkce_required == PkceRequired::All => {
+            OAuthError::InvalidRequest("every client must send code_verifier".into())
+        }
+        // Everything the client sent matches: what failed is the user's
+        // standing (left the org, or no longer owner/admin for the app actor).
+        _ => OAuthError::InvalidGrant(
+            "the user who approved this code may no longer authorize it in that organization".into(),
+        ),
     }
 }

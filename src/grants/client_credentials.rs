@@ -6,13 +6,14 @@
 
 use super::mint_access;
 use crate::client_auth::{self, Credentials, Method};
+use crate::config::LiveGrantsPer;
 use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
-use crate::store::{Driver, InstallRow, Store};
+use crate::store::{AppToken, Driver, InstallRow, Store};
 
 pub async fn handle<D: Driver>(
     ctx: &Ctx<'_, D>,
@@ -89,15 +90,18 @@ pub async fn handle<D: Driver>(
     }
     let access = mint_access(ctx.config, ctx.now);
     let grant_id = crypto::new_id("grt_");
+    let scopes_json = scope::to_json(&scopes);
     ctx.store
-        .issue_app_token(
-            &grant_id,
-            &app.id,
-            &org_id,
-            &scope::to_json(&scopes),
-            &access.row,
-            ctx.now,
-        )
+        .issue_app_token(&AppToken {
+            grant_id: &grant_id,
+            app_id: &app.id,
+            org_id: &org_id,
+            scopes: &scopes_json,
+            access: &access.row,
+            now: ctx.now,
+            max_live: ctx.config.max_live_app_tokens,
+            org_cap: (ctx.config.live_grants_per == LiveGrantsPer::Org).then_some(ctx.config.max_live_grants),
+        })
         .await?;
     ctx.note(&app.id, Some(&org_id));
     ctx.mirror(&access.row.hash);

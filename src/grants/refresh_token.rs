@@ -1,6 +1,9 @@
 //! `grant_type=refresh_token` (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1):
 //! each refresh token works once; presenting a spent one revokes the family
 //! (RFC 9700 §4.14.2), since either the client or an attacker holds a copy.
+//! Except, when `REFRESH_REUSE_GRACE_SECONDS` > 0, the same client replaying
+//! the just-rotated token within that window (parallel refreshes, a lost
+//! response): it gets a fresh pair, as Ory Hydra's and Okta's grace periods do.
 
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
@@ -36,6 +39,7 @@ pub async fn handle<D: Driver>(
                 now: ctx.now,
                 access: &access.row,
                 refresh: &refresh.row,
+                grace: ctx.config.refresh_reuse_grace,
             },
             &guard,
         )

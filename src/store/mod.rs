@@ -36,20 +36,23 @@ use crate::params;
 /// the act share one D1 round trip. It holds exactly when
 /// `client_auth::verify` passes, which still decides the response (with a
 /// constant-time comparison); if they ever disagreed, the act would simply
-/// not happen. Parameters ?20..?24 (see [`ClientGuard::bind`]).
+/// not happen. Parameters ?20..?25 (see [`ClientGuard::bind`]).
+///
+/// The failure count is the one of this client *from this source* (?25, see
+/// `client_auth::rate_key`): failures elsewhere never refuse a right secret.
 macro_rules! client_ok {
     () => {
         "EXISTS (SELECT 1 FROM apps ca WHERE ca.id = ?20 AND ca.status = 'active' AND CASE WHEN ?21 IS NULL \
          THEN ca.client_type = 'public' ELSE ca.client_type = 'confidential' AND ca.secret_hash = ?21 \
          AND (ca.secret_expires_at IS NULL OR ca.secret_expires_at > ?22) \
-         AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || ca.id AND r.window_start > ?23), 0) < ?24 \
+         AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = ?25 AND r.window_start > ?23), 0) < ?24 \
          END)"
     };
 }
 
 /// What [`client_ok!`] checks: the client, the SHA-256 of the presented
-/// secret (`None`: a public client), the clock, the rate-limit window start
-/// and the failure limit.
+/// secret (`None`: a public client), the clock, the rate-limit window start,
+/// the failure limit and the rate-limit key (client and source address).
 #[derive(Debug, Clone)]
 pub struct ClientGuard {
     pub app_id: String,
@@ -57,10 +60,11 @@ pub struct ClientGuard {
     pub now: i64,
     pub since: i64,
     pub max_failures: i64,
+    pub rate_key: String,
 }
 
 impl ClientGuard {
-    /// A statement's own parameters (at most ?19), then the guard's at ?20..?24.
+    /// A statement's own parameters (at most ?19), then the guard's at ?20..?25.
     fn bind(&self, mut params: Vec<Value>) -> Vec<Value> {
         params.resize(19, Value::Null);
         params.extend([
@@ -69,22 +73,24 @@ impl ClientGuard {
             Value::from(self.now),
             Value::from(self.since),
             Value::from(self.max_failures),
+            Value::from(&self.rate_key),
         ]);
         params
     }
 
     /// The client's row, read at the head of the batch for `verify`.
     fn lookup(&self) -> Stmt {
-        app_for_auth_stmt(&self.app_id, self.since)
+        app_for_auth_stmt(&self.app_id, self.since, &self.rate_key)
     }
 }
 
-/// The client's row and its recent authentication failures (rate limit).
-pub(crate) fn app_for_auth_stmt(id: &str, since: i64) -> Stmt {
+/// The client's row and its recent authentication failures from one source
+/// (rate limit, keyed by `client_auth::rate_key`).
+pub(crate) fn app_for_auth_stmt(id: &str, since: i64, rate_key: &str) -> Stmt {
     Stmt::new(
-        "SELECT a.*, COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = 'client:' || a.id AND r.window_start > ?2), 0) \
+        "SELECT a.*, COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = ?3 AND r.window_start > ?2), 0) \
          AS auth_failures FROM apps a WHERE a.id = ?1",
-        params![id, since],
+        params![id, since, rate_key],
     )
 }
 
@@ -174,8 +180,8 @@ pub struct AppRow {
     pub bot_require_code_grant: i64,
     #[serde(default)]
     pub webhook_secret: Option<String>,
-    /// Recent failed authentications of this client (rate limiting); only
-    /// filled by [`Store::app_for_auth`].
+    /// Recent failed authentications of this client from the requesting
+    /// source (rate limiting); only filled by [`Store::app_for_auth`].
     #[serde(default)]
     pub auth_failures: i64,
 }
@@ -300,6 +306,15 @@ pub struct Redemption<'a> {
     pub grant_id: &'a str,
     pub access: &'a NewToken,
     pub refresh: Option<&'a NewToken>,
+    /// Live token sets kept per key, the new one included (`MAX_LIVE_GRANTS`).
+    pub max_live_grants: i64,
+    /// The key is (app, org) whoever authorized (`LIVE_GRANTS_PER=org`),
+    /// rather than (app, org, actor, user).
+    pub live_grants_per_org: bool,
+    /// A confidential client must present a verifier too (`PKCE_REQUIRED=all`):
+    /// a code minted without a challenge (under an earlier `public` setting)
+    /// is not redeemed without PKCE either.
+    pub verifier_required: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +336,9 @@ pub struct Rotation<'a> {
     pub now: i64,
     pub access: &'a NewToken,
     pub refresh: &'a NewToken,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: 0 = any reuse fails (and the caller
+    /// then revokes the family).
+    pub grace: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -475,10 +493,19 @@ impl<D: Driver> Store<D> {
 
     // ---- authorization codes -------------------------------------------
 
-    pub async fn insert_code(&self, c: &CodeRow) -> Result<(), StoreError> {
-        self.exec(Stmt::new(
+    /// Store a code, only while its user may still approve it: a member of
+    /// the org, and for the app actor an owner or admin, in the app's owner
+    /// org unless its bot is public (Fluxer). Every path that issues a code
+    /// (the consent POST, a prior consent, `prompt=none`) goes through here,
+    /// so a role change between the reads and this write cannot slip a code
+    /// through. Returns whether the code was stored.
+    pub async fn insert_code(&self, c: &CodeRow) -> Result<bool, StoreError> {
+        let stored = self.db.query(Stmt::new(
             "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM memberships m \
+               WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
+               AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
+             RETURNING hash",
             params![
                 &c.hash,
                 &c.app_id,
@@ -492,7 +519,8 @@ impl<D: Driver> Store<D> {
                 c.expires_at
             ],
         ))
-        .await
+        .await?;
+        Ok(!stored.is_empty())
     }
 
     /// Consume a code and issue its tokens in one transaction. The code must
@@ -503,8 +531,11 @@ impl<D: Driver> Store<D> {
     ///
     /// One round trip: the client's row comes first in the batch (for
     /// `client_auth::verify`), and the redeeming UPDATE also requires the
-    /// client's credentials to hold ([`client_ok!`]) and, for a public client,
-    /// a verifier.
+    /// client's credentials to hold ([`client_ok!`]) and a verifier (from a
+    /// public client always, from a confidential one under `PKCE_REQUIRED=all`).
+    /// The user who approved the code must still be a member of the org and,
+    /// for the app actor, an owner or admin allowed to add the bot: a demotion
+    /// between consent and exchange redeems nothing.
     pub async fn redeem_code(
         &self,
         r: &Redemption<'_>,
@@ -518,11 +549,22 @@ impl<D: Driver> Store<D> {
                 concat!(
                     "UPDATE codes SET used_at = ?1, grant_id = ?2 \
                      WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
-                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR ?21 IS NOT NULL) AND ",
+                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
+                     AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
+                       AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
+                         WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) AND ",
                     client_ok!(),
                     " RETURNING org_id, user_id, actor, scopes"
                 ),
-                guard.bind(params![r.now, r.grant_id, r.code_hash, r.app_id, r.redirect_uri, r.challenge]),
+                guard.bind(params![
+                    r.now,
+                    r.grant_id,
+                    r.code_hash,
+                    r.app_id,
+                    r.redirect_uri,
+                    r.challenge,
+                    i64::from(r.verifier_required)
+                ]),
             ),
             // Was the app already installed in this org? (For the installed event.)
             Stmt::new(
@@ -530,14 +572,25 @@ impl<D: Driver> Store<D> {
                  WHERE c.hash = ?1 AND c.grant_id = ?2 AND i.revoked_at IS NULL) AS existed",
                 params![r.code_hash, r.grant_id],
             ),
-            // One live token set per (app, org, actor[, user]) (FeatureOS): the
-            // new authorization replaces the previous one.
+            // At most `max_live_grants` live token sets per key, this one
+            // included: the oldest beyond it are revoked (a user's devices
+            // each keep theirs; FeatureOS's cap of 1 per org replaces). The key
+            // is (app, org, actor, user), the app actor counting once per org,
+            // or (app, org) for any grant when `live_grants_per_org`.
             Stmt::new(
-                "UPDATE grants SET revoked_at = ?3 WHERE revoked_at IS NULL AND source = 'authorization_code' \
-                 AND id IN (SELECT g.id FROM grants g JOIN codes c ON c.app_id = g.app_id AND c.org_id = g.org_id \
-                   AND c.actor = g.actor AND (c.actor = 'app' OR c.user_id IS g.user_id) \
-                   WHERE c.hash = ?1 AND c.grant_id = ?2 AND g.revoked_at IS NULL)",
-                params![r.code_hash, r.grant_id, r.now],
+                "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT g.id FROM grants g \
+                   JOIN codes c ON c.app_id = g.app_id AND c.org_id = g.org_id \
+                   WHERE c.hash = ?1 AND c.grant_id = ?2 AND g.revoked_at IS NULL \
+                   AND (?5 = 1 OR (g.source = 'authorization_code' AND c.actor = g.actor \
+                     AND (c.actor = 'app' OR c.user_id IS g.user_id))) \
+                   ORDER BY g.created_at DESC, g.rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+                params![
+                    r.code_hash,
+                    r.grant_id,
+                    r.now,
+                    r.max_live_grants.max(1),
+                    i64::from(r.live_grants_per_org)
+                ],
             ),
             Stmt::new(
                 "INSERT INTO installs (app_id, org_id, app_actor, scopes, installed_by, created_at, updated_at) \
@@ -621,6 +674,13 @@ impl<D: Driver> Store<D> {
     /// left the org cannot be refreshed.
     /// Like [`Store::redeem_code`], the client's row leads the batch and the
     /// rotating UPDATE carries [`client_ok!`]: one round trip.
+    ///
+    /// Reuse grace (`r.grace` > 0): a token already rotated may rotate again
+    /// while its first rotation is less than `grace` seconds old and no later
+    /// refresh token of its family has been used (it is the just-rotated
+    /// one; rowid orders a family's tokens by issue). Its `used_at` keeps the
+    /// first rotation, so replays do not stretch the window; `rotated_to`
+    /// names the latest successor, which the inserts below select on.
     pub async fn rotate_refresh(
         &self,
         r: &Rotation<'_>,
@@ -630,8 +690,11 @@ impl<D: Driver> Store<D> {
             guard.lookup(),
             Stmt::new(
                 concat!(
-                    "UPDATE tokens SET used_at = ?1, rotated_to = ?2 \
-                     WHERE hash = ?3 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL \
+                    "UPDATE tokens SET used_at = COALESCE(used_at, ?1), rotated_to = ?2 \
+                     WHERE hash = ?3 AND kind = 'refresh' AND revoked_at IS NULL \
+                     AND (used_at IS NULL OR (?6 > 0 AND used_at + ?6 > ?1 \
+                       AND NOT EXISTS (SELECT 1 FROM tokens s WHERE s.grant_id = tokens.grant_id AND s.kind = 'refresh' \
+                         AND s.used_at IS NOT NULL AND s.rowid > tokens.rowid))) \
                      AND (expires_at IS NULL OR expires_at > ?1) \
                      AND grant_id IN (SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id \
                        WHERE g.app_id = ?4 AND g.revoked_at IS NULL AND a.status = 'active' \
@@ -641,7 +704,7 @@ impl<D: Driver> Store<D> {
                     client_ok!(),
                     " RETURNING grant_id, COALESCE(?5, scopes) AS scopes"
                 ),
-                guard.bind(params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes]),
+                guard.bind(params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes, r.grace]),
             ),
             Stmt::new(
                 "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \

@@ -22,6 +22,24 @@ pub struct ConsentRow {
     pub org_id: String,
     pub actor: String,
     pub scopes: String,
+    /// The user's current role in the org (a prior consent to the app actor
+    /// renews silently only while the user may still give it).
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// A client_credentials token to issue ([`Store::issue_app_token`]).
+pub struct AppToken<'a> {
+    pub grant_id: &'a str,
+    pub app_id: &'a str,
+    pub org_id: &'a str,
+    pub scopes: &'a str,
+    pub access: &'a NewToken,
+    pub now: i64,
+    /// Live client_credentials grants per (app, org), this one included.
+    pub max_live: i64,
+    /// Live grants of any kind per (app, org), when the cap is per org.
+    pub org_cap: Option<i64>,
 }
 
 /// A live authorization as its user or an org admin sees it.
@@ -227,7 +245,7 @@ impl<D: Driver> Store<D> {
     /// user still belongs to and where the app is still installed.
     pub async fn consents(&self, user_id: &str, app_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
         self.all(Stmt::new(
-            "SELECT c.org_id, c.actor, c.scopes FROM consents c \
+            "SELECT c.org_id, c.actor, c.scopes, m.role FROM consents c \
              JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.user_id \
              JOIN installs i ON i.app_id = c.app_id AND i.org_id = c.org_id AND i.revoked_at IS NULL \
              WHERE c.user_id = ?1 AND c.app_id = ?2 ORDER BY c.updated_at DESC",
@@ -255,7 +273,7 @@ impl<D: Driver> Store<D> {
                     params![hash, now],
                 ),
                 Stmt::new(
-                    "SELECT c.org_id, c.actor, c.scopes FROM sessions s JOIN consents c ON c.user_id = s.user_id \
+                    "SELECT c.org_id, c.actor, c.scopes, m.role FROM sessions s JOIN consents c ON c.user_id = s.user_id \
                      JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.user_id \
                      JOIN installs i ON i.app_id = c.app_id AND i.org_id = c.org_id AND i.revoked_at IS NULL \
                      WHERE s.hash = ?1 AND s.expires_at > ?3 AND c.app_id = ?2 ORDER BY c.updated_at DESC",
@@ -294,36 +312,37 @@ impl<D: Driver> Store<D> {
         )
     }
 
-    /// Issue a client_credentials access token: a new grant that replaces the
-    /// app's previous client_credentials grant in that org, in one batch.
-    pub async fn issue_app_token(
-        &self,
-        grant_id: &str,
-        app_id: &str,
-        org_id: &str,
-        scopes: &str,
-        access: &NewToken,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.db
-            .batch(vec![
-                Stmt::new(
-                    "UPDATE grants SET revoked_at = ?3 WHERE app_id = ?1 AND org_id = ?2 AND actor = 'app' \
-                     AND source = 'client_credentials' AND revoked_at IS NULL",
-                    params![app_id, org_id, now],
-                ),
-                Stmt::new(
-                    "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
-                     VALUES (?1, ?2, ?3, NULL, 'app', ?4, ?5, 'client_credentials')",
-                    params![grant_id, app_id, org_id, scopes, now],
-                ),
-                Stmt::new(
-                    "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) VALUES (?1, 'access', ?2, ?3, ?4, ?5)",
-                    params![&access.hash, grant_id, scopes, now, access.expires_at],
-                ),
-            ])
-            .await
-            .map(|_| ())
+    /// Issue a client_credentials access token: a new grant, and the oldest
+    /// live client_credentials grants of the app in that org beyond
+    /// `max_live` revoked (several instances of one service each keep their
+    /// token), in one batch. With `org_cap`, every grant of the app in the
+    /// org counts against it too (`LIVE_GRANTS_PER=org`, FeatureOS).
+    pub async fn issue_app_token(&self, t: &AppToken<'_>) -> Result<(), StoreError> {
+        let mut stmts = vec![Stmt::new(
+            "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
+             AND actor = 'app' AND source = 'client_credentials' AND revoked_at IS NULL \
+             ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+            params![t.app_id, t.org_id, t.now, t.max_live.max(1)],
+        )];
+        if let Some(cap) = t.org_cap {
+            stmts.push(Stmt::new(
+                "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
+                 AND revoked_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+                params![t.app_id, t.org_id, t.now, cap.max(1)],
+            ));
+        }
+        stmts.extend([
+            Stmt::new(
+                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
+                 VALUES (?1, ?2, ?3, NULL, 'app', ?4, ?5, 'client_credentials')",
+                params![t.grant_id, t.app_id, t.org_id, t.scopes, t.now],
+            ),
+            Stmt::new(
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) VALUES (?1, 'access', ?2, ?3, ?4, ?5)",
+                params![&t.access.hash, t.grant_id, t.scopes, t.now, t.access.expires_at],
+            ),
+        ]);
+        self.db.batch(stmts).await.map(|_| ())
     }
 
     // ---- app lifecycle ----------------------------------------------------
@@ -809,9 +828,10 @@ impl<D: Driver> Store<D> {
             .await
     }
 
-    /// The app with its recent authentication failures, in one read.
-    pub async fn app_for_auth(&self, id: &str, since: i64) -> Result<Option<AppRow>, StoreError> {
-        self.one(app_for_auth_stmt(id, since)).await
+    /// The app with its recent authentication failures from one source
+    /// (`rate_key`), in one read.
+    pub async fn app_for_auth(&self, id: &str, since: i64, rate_key: &str) -> Result<Option<AppRow>, StoreError> {
+        self.one(app_for_auth_stmt(id, since, rate_key)).await
     }
 
     // ---- the sweep ----------------------------------------------------------

@@ -38,9 +38,13 @@ async function signedIn(email, password) {
   return { context, page };
 }
 
+// PKCE is required of every client by default: one pair for the pages here.
+const PK = pkcePair();
+
 function authorizeUrl(app, extra = {}) {
   const q = new URLSearchParams({
-    client_id: app.client_id, redirect_uri: cbUrl, response_type: "code", scope: "profile:read posts:write", state: "st-browser", ...extra,
+    client_id: app.client_id, redirect_uri: cbUrl, response_type: "code", scope: "profile:read posts:write", state: "st-browser",
+    code_challenge: PK.challenge, code_challenge_method: "S256", ...extra,
   });
   return `${server.base}/oauth/authorize?${q}`;
 }
@@ -99,7 +103,7 @@ test("connected apps page: revoke in the browser, the token dies", async () => {
   await page.goto(authorizeUrl(app, { scope: "profile:read" }));
   await Promise.all([page.waitForURL((u) => u.href.startsWith(cbUrl)), page.click("button[value=approve]")]);
   const code = new URL(page.url()).searchParams.get("code");
-  const t = await (await exchange(server, { ...app, redirect_uris: [cbUrl] }, code)).json();
+  const t = await (await exchange(server, { ...app, redirect_uris: [cbUrl] }, code, { verifier: PK.verifier })).json();
   assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 200);
   await page.goto(`${server.base}/settings/apps`);
   const row = page.locator(".app-row", { hasText: "Connected One" });
@@ -163,7 +167,7 @@ test("a form posted without the session's CSRF token is refused and changes noth
   await page.selectOption("#org", "org_globex");
   await Promise.all([page.waitForURL((u) => u.href.startsWith(cbUrl)), page.click("button[value=approve]")]);
   const code = new URL(page.url()).searchParams.get("code");
-  assert.equal((await exchange(server, { ...app, redirect_uris: [cbUrl] }, code)).status, 200);
+  assert.equal((await exchange(server, { ...app, redirect_uris: [cbUrl] }, code, { verifier: PK.verifier })).status, 200);
   await page.goto(`${server.base}/settings/apps`);
   assert.equal(await page.locator(".app-row", { hasText: "Kept" }).count(), 1);
   await page.evaluate(() => document.querySelector(".app-row form input[name=csrf]").remove());

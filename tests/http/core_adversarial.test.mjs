@@ -78,11 +78,16 @@ test("missing or wrong PKCE verifier is invalid_grant and the code survives", as
 test("a verifier for a code issued without a challenge is refused (no downgrade)", async () => {
   const { location } = await consent(alice, app, { prompt: "consent" });
   const code = location.searchParams.get("code");
+  // A code without a challenge, as PKCE_REQUIRED=public issues to a confidential client.
+  await server.db.prepare("UPDATE codes SET challenge = NULL WHERE hash = ?").bind(createHash("sha256").update(code).digest("hex")).run();
   let res = await exchange(server, app, code, { verifier: pkcePair().verifier });
   assert.equal(res.status, 400);
   assert.equal((await res.json()).error, "invalid_grant");
-  res = await exchange(server, app, code);
-  assert.equal(res.status, 200);
+  // Nor without one: PKCE_REQUIRED=all wants a verifier from every client
+  // (hardening_token.test.mjs covers this rule).
+  res = await exchange(server, app, code, { verifier: undefined });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, "invalid_request");
 });
 
 test("redirect_uri at the token endpoint must match the authorization request", async () => {

@@ -154,7 +154,7 @@ test("deny returns access_denied with state and iss", async () => {
   const app = await registerApp(server);
   const browser = new Browser(server);
   await browser.signIn("alice@acme.test", "alice-password");
-  const page = await (await browser.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&state=zz&scope=profile:read`)).text();
+  const page = await (await browser.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&state=zz&scope=profile:read&code_challenge=${pkcePair().challenge}&code_challenge_method=S256`)).text();
   const res = await browser.post("/oauth/authorize", { ...hiddenFields(page), org: "org_acme", decision: "deny" });
   assert.equal(res.status, 303);
   const cb = new URL(res.headers.get("location"));
@@ -194,12 +194,13 @@ test("client_secret_post works as well as Basic", async () => {
   const app = await registerApp(server);
   const browser = new Browser(server);
   await browser.signIn("alice@acme.test", "alice-password");
-  const page = await (await browser.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read`)).text();
+  const { verifier, challenge } = pkcePair();
+  const page = await (await browser.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read&code_challenge=${challenge}&code_challenge_method=S256`)).text();
   const res0 = await browser.post("/oauth/authorize", { ...hiddenFields(page), org: "org_acme", decision: "approve" });
   const code = new URL(res0.headers.get("location")).searchParams.get("code");
   const res = await server.fetch("/oauth/token", {
     method: "POST", headers: FORM,
-    body: form({ grant_type: "authorization_code", code, client_id: app.client_id, client_secret: app.client_secret }),
+    body: form({ grant_type: "authorization_code", code, client_id: app.client_id, client_secret: app.client_secret, code_verifier: verifier }),
   });
   assert.equal(res.status, 200, await res.clone().text());
 });
@@ -211,13 +212,13 @@ test("sign-out needs the session's CSRF token, ends the session and clears the c
   const csrf = await b.csrf();
   let res = await b.post("/signout", { csrf: "forged" });
   assert.equal(res.status, 403);
-  assert.equal((await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read`)).status, 200);
+  assert.equal((await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read&code_challenge=${pkcePair().challenge}&code_challenge_method=S256`)).status, 200);
   const before = (await server.db.prepare("SELECT count(*) AS n FROM sessions").first()).n;
   res = await b.post("/signout", { csrf });
   assert.equal(res.status, 303);
   assert.match(res.headers.getSetCookie()[0], /^eo_session=;.*Max-Age=0/);
   assert.equal((await server.db.prepare("SELECT count(*) AS n FROM sessions").first()).n, before - 1);
-  res = await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read`);
+  res = await b.fetch(`/oauth/authorize?client_id=${app.client_id}&response_type=code&scope=profile:read&code_challenge=${pkcePair().challenge}&code_challenge_method=S256`);
   assert.equal(res.status, 302);
   assert.match(res.headers.get("location"), /^\/signin\?/);
 });

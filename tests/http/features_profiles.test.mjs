@@ -31,6 +31,11 @@ test("FeatureOS: foapp_/fosec_/fooc_/foot_/foor_, 24 h access, refresh until rev
     assert.match(t.refresh_token, /^foor_/);
     assert.equal(t.expires_in, 86400);
     assert.equal(await refreshExpiry(server), null);
+    // One live token per target organization: a new authorization replaces it.
+    const again = await tokensFor(server, alice, app, { prompt: "consent", scope: "profile:read" });
+    const me = (token) => server.fetch("/api/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await me(t.access_token)).status, 401);
+    assert.equal((await me(again.access_token)).status, 200);
   });
 });
 

@@ -287,30 +287,54 @@ export function api(server, method, path, body, key = DEV_API_KEY) {
   return server.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
+/**
+ * An authorize query, with an S256 challenge unless `extra` names
+ * `code_challenge` (PKCE is required of every client by default); a
+ * parameter given as `undefined` is left out.
+ */
 export function authorizeQuery(app, extra = {}) {
-  return new URLSearchParams({
+  const all = {
+    ...("code_challenge" in extra ? {} : { code_challenge: pkcePair().challenge, code_challenge_method: "S256" }),
     client_id: app.client_id,
     redirect_uri: app.redirect_uris[0],
     response_type: "code",
     scope: "profile:read posts:read",
     state: "st-" + b64url(randomBytes(6)),
     ...extra,
-  }).toString();
+  };
+  return new URLSearchParams(Object.entries(all).filter(([, v]) => v !== undefined)).toString();
 }
+
+// PKCE is required of every client by default (PKCE_REQUIRED=all): `consent`
+// adds a challenge unless the query names `code_challenge` (even as
+// `undefined`, for none), and `exchange` sends the matching verifier unless
+// its options name `verifier`.
+const autoVerifiers = new Map();
 
 /**
  * GET authorize → consent page → POST approve; returns the redirect Location
  * as a URL. `choose` sets org/actor/decision.
  */
 export async function consent(browser, app, query = {}, choose = {}) {
+  let verifier;
+  if (!("code_challenge" in query)) {
+    const pair = pkcePair();
+    verifier = pair.verifier;
+    query = { ...query, code_challenge: pair.challenge, code_challenge_method: "S256" };
+  }
   const page = await browser.fetch(`/oauth/authorize?${authorizeQuery(app, query)}`);
   if (page.status !== 200) throw new Error(`consent page: ${page.status} ${await page.text()}`);
   const fields = hiddenFields(await page.text());
   const res = await browser.post("/oauth/authorize", { ...fields, org: "org_acme", decision: "approve", ...choose });
-  return { res, location: res.headers.get("location") ? new URL(res.headers.get("location")) : null, fields };
+  const location = res.headers.get("location") ? new URL(res.headers.get("location")) : null;
+  const code = location?.searchParams.get("code");
+  if (code && verifier) autoVerifiers.set(code, verifier);
+  return { res, location, fields, verifier };
 }
 
-export async function exchange(server, app, code, { verifier, redirect_uri } = {}) {
+export async function exchange(server, app, code, opts = {}) {
+  const { redirect_uri } = opts;
+  const verifier = "verifier" in opts ? opts.verifier : autoVerifiers.get(code);
   const body = { grant_type: "authorization_code", code, redirect_uri: redirect_uri ?? app.redirect_uris[0] };
   if (verifier) body.code_verifier = verifier;
   const headers = { ...FORM };
