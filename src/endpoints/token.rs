@@ -1,37 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2): client authentication, then the grant
 //! handler named by `grant_type`. Every answer is `Cache-Control: no-store`.
 
-use serde::Serialize;
-
 use crate::client_auth;
 use crate::context::Ctx;
 use crate::error::OAuthError;
-use crate::grants;
+use crate::grants::{self, TokenResponse};
 use crate::http::{Request, Response};
 use crate::store::Driver;
-
-/// RFC 6749 §5.1 successful response.
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    pub scope: String,
-}
-
-impl TokenResponse {
-    pub fn bearer(access: String, refresh: Option<String>, expires_in: i64, scopes: &[String]) -> Self {
-        TokenResponse {
-            access_token: access,
-            token_type: "Bearer",
-            expires_in,
-            refresh_token: refresh,
-            scope: crate::scope::join(scopes),
-        }
-    }
-}
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match run(ctx, req).await {

@@ -1,11 +1,11 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
 
+use super::TokenResponse;
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::pkce;

@@ -5,11 +5,11 @@
 //! when the app could act in more than one.
 
 use super::mint_access;
+use super::TokenResponse;
 use crate::client_auth::{self, Credentials, Method};
 use crate::config::LiveGrantsPer;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;

@@ -4,9 +4,34 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
+use serde::Serialize;
+
 use crate::config::Config;
 use crate::crypto;
 use crate::store::NewToken;
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl TokenResponse {
+    pub fn bearer(access: String, refresh: Option<String>, expires_in: i64, scopes: &[String]) -> Self {
+        TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: refresh,
+            scope: crate::scope::join(scopes),
+        }
+    }
+}
 
 /// A freshly minted token: plaintext for the response, hash for the store.
 pub struct Minted {

@@ -5,11 +5,11 @@
 //! the just-rotated token within that window (parallel refreshes, a lost
 //! response): it gets a fresh pair, as Ory Hydra's and Okta's grace periods do.
 
+use super::TokenResponse;
 use super::{mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::token::TokenResponse;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
