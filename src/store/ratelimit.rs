@@ -137,3 +137,46 @@ fn give_back(s: &Slot) -> Stmt {
         params![s.key.as_str()],
     )
 }
+
+// The generic failure counters (client authentication, the back office).
+impl<D: Driver> Store<D> {
+    /// Failures recorded for `key` in the window that started after `since`.
+    pub async fn failures(&self, key: &str, since: i64) -> Result<i64, StoreError> {
+        #[derive(Deserialize)]
+        struct C {
+            count: i64,
+        }
+        let c: Option<C> = self
+            .one(Stmt::new(
+                "SELECT count FROM rate_limits WHERE key = ?1 AND window_start > ?2",
+                params![key, since],
+            ))
+            .await?;
+        Ok(c.map(|c| c.count).unwrap_or(0))
+    }
+
+    /// Count a failure in a fixed window of `window` seconds; returns the
+    /// window's start so the caller can say when it reopens.
+    pub async fn record_failure(&self, key: &str, now: i64, window: i64) -> Result<i64, StoreError> {
+        #[derive(Deserialize)]
+        struct W {
+            window_start: i64,
+        }
+        let w: Option<W> = self
+            .one(Stmt::new(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.count + 1 ELSE 1 END, \
+                   window_start = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.window_start ELSE ?2 END \
+                 RETURNING window_start",
+                params![key, now, window],
+            ))
+            .await?;
+        Ok(w.map(|w| w.window_start).unwrap_or(now))
+    }
+
+    pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        self.exec(Stmt::new("DELETE FROM rate_limits WHERE key = ?1", params![key]))
+            .await
+    }
+}

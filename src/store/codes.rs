@@ -1,0 +1,208 @@
+//! Authorization codes (RFC 6749 §4.1): issued bound to client, redirect URI and PKCE
+//! challenge, redeemed once in one batch that issues the tokens.
+
+use serde::Deserialize;
+
+use super::*;
+use crate::error::StoreError;
+use crate::params;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CodeRow {
+    pub hash: String,
+    pub app_id: String,
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub actor: String,
+    pub scopes: String,
+    pub redirect_uri: String,
+    pub challenge: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub grant_id: Option<String>,
+}
+
+pub struct Redemption<'a> {
+    pub code_hash: &'a str,
+    pub app_id: &'a str,
+    pub redirect_uri: &'a str,
+    /// S256 of the presented verifier; `None` when none was presented.
+    pub challenge: Option<&'a str>,
+    pub now: i64,
+    pub grant_id: &'a str,
+    pub access: &'a NewToken,
+    pub refresh: Option<&'a NewToken>,
+    /// Live token sets kept per key, the new one included (`MAX_LIVE_GRANTS`).
+    pub max_live_grants: i64,
+    /// The key is (app, org) whoever authorized (`LIVE_GRANTS_PER=org`),
+    /// rather than (app, org, actor, user).
+    pub live_grants_per_org: bool,
+    /// A confidential client must present a verifier too (`PKCE_REQUIRED=all`):
+    /// a code minted without a challenge (under an earlier `public` setting)
+    /// is not redeemed without PKCE either.
+    pub verifier_required: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Redeemed {
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub actor: String,
+    pub scopes: String,
+    /// The app was not installed (live) in the org before this redemption.
+    #[serde(default)]
+    pub new_install: bool,
+}
+
+impl<D: Driver> Store<D> {
+    /// Store a code, only while its user may still approve it: a member of
+    /// the org, and for the app actor an owner or admin, in the app's owner
+    /// org unless its bot is public (Fluxer). Every path that issues a code
+    /// (the consent POST, a prior consent, `prompt=none`) goes through here,
+    /// so a role change between the reads and this write cannot slip a code
+    /// through. Returns whether the code was stored.
+    pub async fn insert_code(&self, c: &CodeRow) -> Result<bool, StoreError> {
+        let stored = self.db.query(Stmt::new(
+            "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM memberships m \
+               WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
+               AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
+             RETURNING hash",
+            params![
+                &c.hash,
+                &c.app_id,
+                &c.org_id,
+                c.user_id.clone(),
+                &c.actor,
+                &c.scopes,
+                &c.redirect_uri,
+                c.challenge.clone(),
+                c.created_at,
+                c.expires_at
+            ],
+        ))
+        .await?;
+        Ok(!stored.is_empty())
+    }
+
+    /// Consume a code and issue its tokens in one transaction. The code must
+    /// be unused, unexpired and bound to this client, redirect URI and PKCE
+    /// challenge (RFC 6749 §4.1.3, RFC 7636 §4.6; `challenge IS ?` also refuses
+    /// a verifier for a code that had no challenge, RFC 9700 §2.1.1).
+    /// Returns `None` if any condition fails; nothing is changed then.
+    ///
+    /// One round trip: the client's row comes first in the batch (for
+    /// `client_auth::verify`), and the redeeming UPDATE also requires the
+    /// client's credentials to hold ([`client_ok!`]) and a verifier (from a
+    /// public client always, from a confidential one under `PKCE_REQUIRED=all`).
+    /// The user who approved the code must still be a member of the org and,
+    /// for the app actor, an owner or admin allowed to add the bot: a demotion
+    /// between consent and exchange redeems nothing.
+    pub async fn redeem_code(
+        &self,
+        r: &Redemption<'_>,
+        guard: &ClientGuard,
+    ) -> Result<(Option<AppRow>, Option<Redeemed>), StoreError> {
+        // Statements after the UPDATE select from the code row *this* call
+        // marked (grant_id = ours), so they do nothing unless it won.
+        let mut stmts = vec![
+            guard.lookup(),
+            Stmt::new(
+                concat!(
+                    "UPDATE codes SET used_at = ?1, grant_id = ?2 \
+                     WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
+                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
+                     AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
+                       AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
+                         WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) AND ",
+                    client_ok!(),
+                    " RETURNING org_id, user_id, actor, scopes"
+                ),
+                guard.bind(params![
+                    r.now,
+                    r.grant_id,
+                    r.code_hash,
+                    r.app_id,
+                    r.redirect_uri,
+                    r.challenge,
+                    i64::from(r.verifier_required)
+                ]),
+            ),
+            // Was the app already installed in this org? (For the installed event.)
+            Stmt::new(
+                "SELECT EXISTS (SELECT 1 FROM installs i JOIN codes c ON c.app_id = i.app_id AND c.org_id = i.org_id \
+                 WHERE c.hash = ?1 AND c.grant_id = ?2 AND i.revoked_at IS NULL) AS existed",
+                params![r.code_hash, r.grant_id],
+            ),
+            // At most `max_live_grants` live token sets per key, this one
+            // included: the oldest beyond it are revoked (a user's devices
+            // each keep theirs; FeatureOS's cap of 1 per org replaces). The key
+            // is (app, org, actor, user), the app actor counting once per org,
+            // or (app, org) for any grant when `live_grants_per_org`.
+            Stmt::new(
+                "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT g.id FROM grants g \
+                   JOIN codes c ON c.app_id = g.app_id AND c.org_id = g.org_id \
+                   WHERE c.hash = ?1 AND c.grant_id = ?2 AND g.revoked_at IS NULL \
+                   AND (?5 = 1 OR (g.source = 'authorization_code' AND c.actor = g.actor \
+                     AND (c.actor = 'app' OR c.user_id IS g.user_id))) \
+                   ORDER BY g.created_at DESC, g.rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+                params![
+                    r.code_hash,
+                    r.grant_id,
+                    r.now,
+                    r.max_live_grants.max(1),
+                    i64::from(r.live_grants_per_org)
+                ],
+            ),
+            Stmt::new(
+                "INSERT INTO installs (app_id, org_id, app_actor, scopes, installed_by, created_at, updated_at) \
+                 SELECT app_id, org_id, actor = 'app', CASE WHEN actor = 'app' THEN scopes ELSE '[]' END, user_id, used_at, used_at \
+                 FROM codes WHERE hash = ?1 AND grant_id = ?2 \
+                 ON CONFLICT (app_id, org_id) DO UPDATE SET \
+                   app_actor = CASE WHEN installs.revoked_at IS NULL THEN MAX(installs.app_actor, excluded.app_actor) ELSE excluded.app_actor END, \
+                   scopes = CASE WHEN excluded.app_actor = 1 THEN excluded.scopes WHEN installs.revoked_at IS NULL THEN installs.scopes ELSE '[]' END, \
+                   created_at = CASE WHEN installs.revoked_at IS NULL THEN installs.created_at ELSE excluded.created_at END, \
+                   installed_by = CASE WHEN installs.revoked_at IS NULL THEN installs.installed_by ELSE excluded.installed_by END, \
+                   updated_at = excluded.updated_at, revoked_at = NULL",
+                params![r.code_hash, r.grant_id],
+            ),
+            Stmt::new(
+                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at) \
+                 SELECT grant_id, app_id, org_id, user_id, actor, scopes, used_at FROM codes \
+                 WHERE hash = ?1 AND grant_id = ?2",
+                params![r.code_hash, r.grant_id],
+            ),
+            Stmt::new(
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
+                 SELECT ?3, 'access', grant_id, scopes, used_at, ?4 FROM codes WHERE hash = ?1 AND grant_id = ?2",
+                params![r.code_hash, r.grant_id, &r.access.hash, r.access.expires_at],
+            ),
+        ];
+        if let Some(rt) = r.refresh {
+            stmts.push(Stmt::new(
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
+                 SELECT ?3, 'refresh', grant_id, scopes, used_at, ?4 FROM codes WHERE hash = ?1 AND grant_id = ?2",
+                params![r.code_hash, r.grant_id, &rt.hash, rt.expires_at],
+            ));
+        }
+        let mut results = self.db.batch(stmts).await?.into_iter();
+        let app = first_app(results.next().unwrap_or_default())?;
+        let first = results.next().unwrap_or_default();
+        let existed = results
+            .next()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.get("existed").and_then(|v| v.as_i64()))
+            .unwrap_or(0);
+        let redeemed = decode::<Redeemed>(first)?.into_iter().next().map(|mut r| {
+            r.new_install = existed == 0;
+            r
+        });
+        Ok((app, redeemed))
+    }
+
+    pub async fn code(&self, hash: &str) -> Result<Option<CodeRow>, StoreError> {
+        self.one(Stmt::new("SELECT * FROM codes WHERE hash = ?1", params![hash]))
+            .await
+    }
+}

@@ -1,0 +1,123 @@
+//! Users, sessions, memberships, roles, the scope catalogue, orgs and org API keys: who is acting.
+
+use serde::Deserialize;
+
+use super::*;
+use crate::error::StoreError;
+use crate::params;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MembershipRow {
+    pub org_id: String,
+    pub slug: String,
+    pub org_name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeyRow {
+    pub org_id: String,
+    pub role: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+}
+
+impl<D: Driver> Store<D> {
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT id, email, name, password_hash FROM users WHERE email = ?1",
+            params![email],
+        ))
+        .await
+    }
+
+    pub async fn create_session(&self, hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
+        self.exec(Stmt::new(
+            "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, user_id, now, expires_at],
+        ))
+        .await
+    }
+
+    pub async fn session_user(&self, hash: &str, now: i64) -> Result<Option<SessionUser>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.hash = ?1 AND s.expires_at > ?2",
+            params![hash, now],
+        ))
+        .await
+    }
+
+    pub async fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
+        self.exec(Stmt::new("DELETE FROM sessions WHERE hash = ?1", params![hash]))
+            .await
+    }
+
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<MembershipRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT m.org_id, o.slug, o.name AS org_name, m.role FROM memberships m JOIN orgs o ON o.id = m.org_id \
+             WHERE m.user_id = ?1 ORDER BY o.name",
+            params![user_id],
+        ))
+        .await
+    }
+
+    pub async fn api_key(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT org_id, role, name FROM api_keys WHERE hash = ?1",
+            params![hash],
+        ))
+        .await
+    }
+
+    pub async fn role_permissions(&self, role: &str) -> Result<Vec<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct P {
+            permission: String,
+        }
+        let rows: Vec<P> = self
+            .all(Stmt::new(
+                "SELECT permission FROM role_permissions WHERE role = ?1 ORDER BY permission",
+                params![role],
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|p| p.permission).collect())
+    }
+
+    pub async fn scope_catalogue(&self) -> Result<Vec<ScopeRow>, StoreError> {
+        self.all(Stmt::new("SELECT name, description FROM scopes ORDER BY name", vec![]))
+            .await
+    }
+
+    pub async fn org(&self, id: &str) -> Result<Option<OrgRow>, StoreError> {
+        self.one(Stmt::new("SELECT id, slug, name FROM orgs WHERE id = ?1", params![id]))
+            .await
+    }
+}
