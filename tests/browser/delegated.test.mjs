@@ -114,7 +114,9 @@ test("Chromium: a redirect_to opened in another browser is refused and signs nob
   // The attacker's browser reaches the platform page; the challenge is accepted for them.
   const attacker = await browser.newContext();
   const a = await attacker.newPage();
-  await a.goto(authorizeUrl(app));
+  const { challenge } = pkcePair();
+  await a.goto(authorizeUrl(app, { code_challenge: challenge, code_challenge_method: "S256" }));
+  assert.equal(new URL(a.url()).origin, new URL(loginUrl).origin, "on the platform's page");
   const redirectTo = await accept(new URL(a.url()).searchParams.get("login_challenge"), "ext-alice");
   // The victim opens it (a link in a mail, a page that navigates).
   const victim = await browser.newContext();
