@@ -13,6 +13,15 @@ pub struct Prefixes {
     pub api_key: String,
 }
 
+/// Who signs users in (README "Delegated sign-in").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigninMode {
+    /// Our own email + password form (local development, platforms without one).
+    Password,
+    /// The platform's login page, through a login challenge (`crate::admin::login`).
+    Delegated,
+}
+
 /// Where a bearer token's record is read from (see `store::kv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerMode {
@@ -101,6 +110,10 @@ pub struct Config {
     /// Seconds after a refresh token's rotation during which the same client
     /// may present it again and get a fresh pair instead of a family kill.
     pub refresh_reuse_grace: i64,
+    pub signin_mode: SigninMode,
+    /// The platform's login page (delegated mode): the browser is sent here
+    /// with `login_challenge`.
+    pub login_url: Option<String>,
 }
 
 impl Default for Config {
@@ -140,6 +153,8 @@ impl Default for Config {
             live_grants_per: LiveGrantsPer::User,
             max_live_app_tokens: 5,
             refresh_reuse_grace: 0,
+            signin_mode: SigninMode::Password,
+            login_url: None,
         }
     }
 }
@@ -265,6 +280,26 @@ impl Config {
             }
             Some(t) => Some(crate::crypto::sha256_hex(&t)),
         };
+        c.signin_mode = match get("SIGNIN_MODE").as_deref().map(str::trim) {
+            None | Some("") | Some("password") => SigninMode::Password,
+            Some("delegated") => SigninMode::Delegated,
+            Some(v) => return Err(format!("SIGNIN_MODE must be \"password\" or \"delegated\", got {v:?}")),
+        };
+        c.login_url = get("LOGIN_URL").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        if c.signin_mode == SigninMode::Delegated {
+            let Some(url) = &c.login_url else {
+                return Err("SIGNIN_MODE=delegated needs LOGIN_URL (the platform's login page)".into());
+            };
+            valid_login_url(url)?;
+            // The platform accepts challenges through the back office; without
+            // its token nobody could ever sign in.
+            if c.platform_admin_token_hash.is_none() {
+                return Err(
+                    "SIGNIN_MODE=delegated needs PLATFORM_ADMIN_TOKEN (the platform accepts login challenges with it)"
+                        .into(),
+                );
+            }
+        }
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])
@@ -295,6 +330,30 @@ fn valid_issuer(issuer: &str) -> Result<(), String> {
     }
     if u.origin().ascii_serialization() != issuer {
         return bad("write it as its origin");
+    }
+    Ok(())
+}
+
+/// The platform's login page: an absolute https URL (http only on a loopback
+/// host, for development), no fragment (we append `login_challenge` to its query).
+fn valid_login_url(raw: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "LOGIN_URL must be an https URL of the platform's login page ({why}), got {raw:?}"
+        ))
+    };
+    let Ok(u) = url::Url::parse(raw) else {
+        return bad("not a URL");
+    };
+    let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
+    if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
+        return bad("https only, or http on a loopback host");
+    }
+    if u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
+        return bad("no fragment or user info");
+    }
+    if u.query_pairs().any(|(k, _)| k == "login_challenge") {
+        return bad("login_challenge is ours to add");
     }
     Ok(())
 }
@@ -397,5 +456,45 @@ mod tests {
         assert_eq!(cfg(&[]).unwrap().bearer_mode, BearerMode::Strict);
         let c = cfg(&[("BEARER_MODE", "edge"), ("BEARER_CACHE_TTL_SECONDS", "5")]).unwrap();
         assert_eq!((c.bearer_mode, c.bearer_cache_ttl), (BearerMode::Edge, 5));
+    }
+
+    #[test]
+    fn signin_modes() {
+        const TOKEN: &str = "adm_0123456789abcdefghijklmnopqrstuvwxyz";
+        assert_eq!(cfg(&[]).unwrap().signin_mode, SigninMode::Password);
+        let c = cfg(&[
+            ("SIGNIN_MODE", "delegated"),
+            ("LOGIN_URL", "https://app.example/login?next=1"),
+            ("PLATFORM_ADMIN_TOKEN", TOKEN),
+        ])
+        .unwrap();
+        assert_eq!(c.signin_mode, SigninMode::Delegated);
+        assert_eq!(c.login_url.as_deref(), Some("https://app.example/login?next=1"));
+        let delegated = |url: &str| {
+            cfg(&[
+                ("SIGNIN_MODE", "delegated"),
+                ("LOGIN_URL", url),
+                ("PLATFORM_ADMIN_TOKEN", TOKEN),
+            ])
+        };
+        assert!(delegated("http://127.0.0.1:9000/login").is_ok());
+        for bad in [
+            "",
+            "app.example/login",
+            "http://app.example/login",
+            "https://app.example/login#x",
+            "https://u:p@app.example/login",
+            "https://app.example/login?login_challenge=x",
+            "javascript:alert(1)",
+        ] {
+            assert!(delegated(bad).is_err(), "{bad:?}");
+        }
+        assert!(cfg(&[("SIGNIN_MODE", "delegated"), ("LOGIN_URL", "https://app.example/login")]).is_err());
+        assert!(cfg(&[("SIGNIN_MODE", "sso")]).is_err());
+        // LOGIN_URL alone does nothing in password mode.
+        assert_eq!(
+            cfg(&[("LOGIN_URL", "https://app.example/login")]).unwrap().signin_mode,
+            SigninMode::Password
+        );
     }
 }

@@ -94,7 +94,15 @@ impl<D: Driver> Server<D> {
 }
 
 /// Routes that answer with HTML pages (their errors are pages too).
-const PAGE_ROUTES: &[&str] = &["home", "authorize", "consent", "signin_page", "signin", "signout"];
+const PAGE_ROUTES: &[&str] = &[
+    "home",
+    "authorize",
+    "consent",
+    "signin_page",
+    "signin",
+    "signout",
+    "login_verify",
+];
 
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
 /// handles one drops its bearer cache (`bearer::cache`), so its own next
@@ -123,6 +131,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/oauth/token", "token"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
+    ("GET", "/oauth/login/verify", "login_verify"),
     ("GET", "/signin", "signin_page"),
     ("POST", "/signin", "signin"),
     ("POST", "/signout", "signout"),
@@ -217,6 +226,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "token" => token::handle(ctx, req).await,
         "revoke" => revoke::handle(ctx, req).await,
         "introspect" => introspect::handle(ctx, req).await,
+        "login_verify" => login_challenge::land(ctx, req).await,
         "signin_page" => signin::page(ctx, req).await,
         "signin" => signin::submit(ctx, req).await,
         "signout" => signin::signout(ctx, req).await,

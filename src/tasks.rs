@@ -267,5 +267,10 @@ pub async fn sweep<D: Driver>(
     now: i64,
     limit: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    store.sweep(now, config.spent_refresh_retention, limit).await
+    let mut swept = store.sweep(now, config.spent_refresh_retention, limit).await?;
+    swept.push((
+        "login_challenges".into(),
+        store.sweep_login_challenges(now, limit).await?,
+    ));
+    Ok(swept)
 }

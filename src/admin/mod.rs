@@ -3,6 +3,8 @@
 //! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
 //! configured the whole surface answers 404, as if it did not exist.
 
+pub mod login;
+
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
@@ -14,7 +16,13 @@ pub const PREFIX: &str = "/admin/v1/";
 
 /// Sub-routes under [`PREFIX`]: method, pattern (`{}` captures one segment),
 /// name. Each module that serves part of the back office adds its rows here.
-const ROUTES: &[(&str, &str, &str)] = &[];
+const ROUTES: &[(&str, &str, &str)] = &[
+    // Delegated sign-in (`login`), after Hydra's login-request admin API.
+    ("GET", "/login", "login_get"),
+    ("PUT", "/login/accept", "login_accept"),
+    ("PUT", "/login/reject", "login_reject"),
+    ("DELETE", "/users/{}/sessions", "login_end_sessions"),
+];
 
 /// Check the platform admin token: 404 when none is configured (the API is
 /// off), 429 after too many failures from one address, 401 otherwise.
@@ -52,8 +60,10 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let Some((name, params)) = route(&req.method, rest) else {
         return ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response();
     };
-    let _ = (name, params);
-    ApiError::not_found("no such route").into_response()
+    match name {
+        n if n.starts_with("login_") => login::handle(ctx, req, n, &params).await,
+        _ => ApiError::not_found("no such route").into_response(),
+    }
 }
 
 fn route(method: &str, path: &str) -> Option<(&'static str, Vec<String>)> {

@@ -6,9 +6,10 @@
 //! so a forged request cannot bounce a browser to an attacker's URI. Every
 //! later failure is returned to the (now trusted) redirect URI.
 
-use crate::config::PkceRequired;
+use crate::config::{PkceRequired, SigninMode};
 use crate::context::Ctx;
 use crate::crypto;
+use crate::endpoints::login_challenge;
 use crate::http::{Params, Request, Response};
 use crate::pkce;
 use crate::redirect_uri;
@@ -313,6 +314,9 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 false,
             );
         }
+        if ctx.config.signin_mode == SigninMode::Delegated {
+            return login_challenge::start(ctx, req, &r, false).await;
+        }
         let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
         return Response::found(&to);
     };
@@ -396,6 +400,9 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     };
     let session = match session::current(ctx, req).await {
         Ok(Some(s)) => s,
+        Ok(None) if ctx.config.signin_mode == SigninMode::Delegated => {
+            return login_challenge::start(ctx, req, &r, true).await
+        }
         Ok(None) => {
             let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
             return Response::see_other(&to);

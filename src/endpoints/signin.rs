@@ -74,7 +74,23 @@ fn form_page(req: &Request, status: u16, return_to: &str, error: Option<&str>, e
     }
 }
 
-pub async fn page<D: Driver>(_ctx: &Ctx<'_, D>, req: &Request) -> Response {
+/// Delegated mode: users sign in on the platform's own page, never here.
+fn delegated<D: Driver>(ctx: &Ctx<'_, D>) -> Option<Response> {
+    (ctx.config.signin_mode == crate::config::SigninMode::Delegated).then(|| {
+        Response::html(
+            404,
+            templates::error_page(
+                "Not available",
+                "Sign-in happens on the platform's own page. Start again from the app.",
+            ),
+        )
+    })
+}
+
+pub async fn page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    if let Some(r) = delegated(ctx) {
+        return r;
+    }
     let q = req.query_params();
     form_page(req, 200, &safe_return_to(req, q.get("return_to")), None, "")
 }
@@ -107,6 +123,9 @@ fn form_token_ok(req: &Request, presented: Option<&str>) -> bool {
 }
 
 pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    if let Some(r) = delegated(ctx) {
+        return r;
+    }
     if cross_site(ctx, req) {
         return Response::html(
             403,

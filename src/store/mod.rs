@@ -25,6 +25,7 @@ mod health;
 mod identity;
 mod installs;
 pub mod kv;
+pub mod login_challenges;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 mod ratelimit;

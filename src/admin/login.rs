@@ -1,0 +1,303 @@
+//! Delegated sign-in, the platform's half: reading, accepting and rejecting login challenges, and ending a user's sessions.
+//!
+//! After Ory Hydra's admin API (`GET/PUT /admin/oauth2/auth/requests/login[/accept|/reject]?login_challenge=…`):
+//! - `GET  /admin/v1/login?login_challenge=…`: what is being asked (app, scopes).
+//! - `PUT  /admin/v1/login/accept?login_challenge=…` `{external_id, user?, memberships?}`
+//! - `PUT  /admin/v1/login/reject?login_challenge=…` `{error?, error_description?}`
+//! - `DELETE /admin/v1/users/{external_id}/sessions`: the platform's sign-out.
+//!
+//! Accept and reject answer `{"redirect_to": …}`, where the platform sends
+//! the browser (`crate::endpoints::login_challenge::land`).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::Ctx;
+use crate::crypto;
+use crate::endpoints::login_challenge::{self as lc, CHALLENGE_PREFIX, VERIFIER_PREFIX};
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::store::login_challenges::{AcceptUser, LoginChallengeRow, UserFields};
+use crate::store::Driver;
+
+/// Memberships one accept may upsert.
+const MAX_MEMBERSHIPS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    /// The platform's id of the user it signed in (`users.external_id`).
+    external_id: String,
+    /// Create or update the user in the same call.
+    user: Option<UserBody>,
+    /// Add or change the user's memberships in the same call (never removes).
+    memberships: Option<Vec<MembershipBody>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    email: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembershipBody {
+    /// The org's `external_id`.
+    org: String,
+    role: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Errors a platform may end a rejected sign-in with (RFC 6749 §4.1.2.1,
+/// OpenID Connect Core §3.1.2.6); `access_denied` when it names none.
+const REJECT_ERRORS: &[&str] = &["access_denied", "login_required", "temporarily_unavailable"];
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
+    let result = match name {
+        "login_get" => get(ctx, req).await,
+        "login_accept" => accept(ctx, req).await,
+        "login_reject" => reject(ctx, req).await,
+        "login_end_sessions" => end_sessions(ctx, params.first().map(String::as_str).unwrap_or("")).await,
+        _ => Err(ApiError::not_found("no such route")),
+    };
+    match result {
+        Ok(r) => r.no_store(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn body<T: serde::de::DeserializeOwned + Default>(req: &Request, optional: bool) -> Result<T, ApiError> {
+    if optional && req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn text_ok(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// The challenge named in the query, and its hash.
+fn challenge_of(req: &Request) -> Result<String, ApiError> {
+    let q = req.query_params();
+    if q.repeated(&["login_challenge"]).is_some() {
+        return Err(ApiError::bad_request("login_challenge appears more than once"));
+    }
+    match q.get("login_challenge") {
+        None => Err(ApiError::bad_request("login_challenge is required (in the query)")),
+        Some(c) => match lc::shaped(Some(c), CHALLENGE_PREFIX) {
+            Some(c) => Ok(crypto::sha256_hex(c)),
+            None => Err(ApiError::not_found("no such login challenge")),
+        },
+    }
+}
+
+/// Why a challenge cannot be decided (any more).
+fn not_open(row: Option<&LoginChallengeRow>, now: i64) -> Option<ApiError> {
+    match row {
+        None => Some(ApiError::not_found("no such login challenge")),
+        Some(r) if r.decided_at.is_some() => Some(ApiError::new(
+            409,
+            "conflict",
+            "this login challenge was already accepted or rejected",
+        )),
+        Some(r) if r.expires_at <= now => Some(ApiError::new(
+            410,
+            "gone",
+            "this login challenge has expired; the user must start again from the app",
+        )),
+        Some(_) => None,
+    }
+}
+
+async fn open_challenge<D: Driver>(ctx: &Ctx<'_, D>, hash: &str) -> Result<LoginChallengeRow, ApiError> {
+    let row = ctx.store.login_challenge(hash).await?;
+    match not_open(row.as_ref(), ctx.now) {
+        Some(e) => Err(e),
+        None => Ok(row.expect("an open challenge exists")),
+    }
+}
+
+/// After a conditional update matched nothing: say why (a concurrent
+/// decision or the clock passed the expiry in between).
+async fn explain<D: Driver>(ctx: &Ctx<'_, D>, hash: &str) -> ApiError {
+    match ctx.store.login_challenge(hash).await {
+        Ok(row) => not_open(row.as_ref(), ctx.now).unwrap_or_else(|| ApiError::not_found("no such user")),
+        Err(e) => e.into(),
+    }
+}
+
+async fn get<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
+    let hash = challenge_of(req)?;
+    let row = ctx.store.login_challenge(&hash).await?;
+    let Some(row) = row else {
+        return Err(ApiError::not_found("no such login challenge"));
+    };
+    let status = match (&row.decided_at, &row.used_at, &row.error) {
+        (_, Some(_), _) => "used",
+        (None, None, _) if row.expires_at <= ctx.now => "expired",
+        (None, None, _) => "pending",
+        (Some(_), None, None) => "accepted",
+        (Some(_), None, Some(_)) => "rejected",
+    };
+    let app = ctx.store.app(&row.client_id).await?;
+    let scopes: Vec<String> = crate::http::Params::parse(row.request.as_bytes())
+        .get("scope")
+        .map(|s| s.split(' ').map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(Response::json(
+        200,
+        &json!({
+            "status": status,
+            "client": {"client_id": row.client_id, "name": app.map(|a| a.name)},
+            "requested_scope": scopes,
+            "requested_at": row.created_at,
+            "expires_at": row.expires_at,
+        }),
+    ))
+}
+
+async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
+    let hash = challenge_of(req)?;
+    let b: AcceptBody =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    if !text_ok(&b.external_id, 256) {
+        return Err(ApiError::bad_request(
+            "external_id must be 1 to 256 printable characters",
+        ));
+    }
+    let row = open_challenge(ctx, &hash).await?;
+    let upsert = match &b.user {
+        None => None,
+        Some(u) => {
+            let email = u.email.trim();
+            if !text_ok(email, 320) || !email.contains('@') || email.chars().any(char::is_whitespace) {
+                return Err(ApiError::bad_request("user.email must be an email address"));
+            }
+            if u.name.as_deref().is_some_and(|n| !text_ok(n, 200)) {
+                return Err(ApiError::bad_request("user.name must be 1 to 200 printable characters"));
+            }
+            if ctx.store.email_taken_by_other(email, &b.external_id).await? {
+                return Err(ApiError::new(409, "conflict", "user.email belongs to another user"));
+            }
+            Some(UserFields {
+                new_id: crypto::new_id("usr_"),
+                email: email.to_string(),
+                name: u.name.clone(),
+            })
+        }
+    };
+    if upsert.is_none() && ctx.store.user_id_by_external_id(&b.external_id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "no user has this external_id; provision the user first, or send `user` to create them",
+        ));
+    }
+    let mut memberships = Vec::new();
+    let list = b.memberships.unwrap_or_default();
+    if list.len() > MAX_MEMBERSHIPS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_MEMBERSHIPS} memberships per call"
+        )));
+    }
+    for m in &list {
+        if !text_ok(&m.org, 256) || !text_ok(&m.role, 64) {
+            return Err(ApiError::bad_request("each membership needs org and role"));
+        }
+        let Some(org_id) = ctx.store.org_id_by_external_id(&m.org).await? else {
+            return Err(ApiError::bad_request(format!("no org has the external_id {:?}", m.org)));
+        };
+        if memberships.iter().any(|(o, _): &(String, String)| *o == org_id) {
+            return Err(ApiError::bad_request(format!("org {:?} is listed twice", m.org)));
+        }
+        if !ctx.store.role_exists(&m.role).await? {
+            return Err(ApiError::bad_request(format!("unknown role {:?}", m.role)));
+        }
+        if m.role != "owner" && ctx.store.would_drop_last_owner(&org_id, &b.external_id).await? {
+            return Err(ApiError::new(
+                409,
+                "conflict",
+                format!("this would leave org {:?} without an owner", m.org),
+            ));
+        }
+        memberships.push((org_id, m.role.clone()));
+    }
+    let verifier = crypto::new_token(VERIFIER_PREFIX);
+    let who = AcceptUser {
+        external_id: b.external_id,
+        upsert,
+        memberships,
+    };
+    if !ctx
+        .store
+        .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &who, ctx.now)
+        .await?
+    {
+        return Err(explain(ctx, &hash).await);
+    }
+    ctx.note(&row.client_id, None);
+    Ok(Response::json(
+        200,
+        &json!({"redirect_to": lc::landing_url(&ctx.issuer, &row.request, &verifier)}),
+    ))
+}
+
+async fn reject<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
+    let hash = challenge_of(req)?;
+    let b: RejectBody = body(req, true)?;
+    let error = b.error.as_deref().unwrap_or("access_denied");
+    if !REJECT_ERRORS.contains(&error) {
+        return Err(ApiError::bad_request(format!(
+            "error must be one of {}",
+            REJECT_ERRORS.join(", ")
+        )));
+    }
+    let description = b
+        .error_description
+        .as_deref()
+        .unwrap_or("the platform did not sign the user in");
+    if !text_ok(description, 500) {
+        return Err(ApiError::bad_request(
+            "error_description must be 1 to 500 printable characters",
+        ));
+    }
+    let row = open_challenge(ctx, &hash).await?;
+    let verifier = crypto::new_token(VERIFIER_PREFIX);
+    if !ctx
+        .store
+        .reject_login_challenge(&hash, &crypto::sha256_hex(&verifier), error, description, ctx.now)
+        .await?
+    {
+        return Err(explain(ctx, &hash).await);
+    }
+    ctx.note(&row.client_id, None);
+    Ok(Response::json(
+        200,
+        &json!({"redirect_to": lc::landing_url(&ctx.issuer, &row.request, &verifier)}),
+    ))
+}
+
+async fn end_sessions<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str) -> Result<Response, ApiError> {
+    let external_id = percent_decode(external_id);
+    match ctx.store.end_user_sessions(&external_id).await? {
+        None => Err(ApiError::not_found("no user has this external_id")),
+        Some(n) => Ok(Response::json(200, &json!({"ended": n}))),
+    }
+}
+
+/// A path segment as the platform meant it (its ids may need escaping).
+/// Literal `+` and `&` are protected first: in a path they are themselves.
+fn percent_decode(segment: &str) -> String {
+    let protected = segment.replace('+', "%2B").replace('&', "%26");
+    form_urlencoded::parse(format!("x={protected}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,210 @@
+//! Delegated sign-in, the browser's half: off to the platform's login page with a login challenge, and back with the verifier.
+//!
+//! After Ory Hydra's login flow: `/oauth/authorize` without a session sends
+//! the browser to `LOGIN_URL?login_challenge=…`; the platform signs the user
+//! in its own way and accepts the challenge server-to-server
+//! (`crate::admin::login`), which answers a `redirect_to` pointing here with a
+//! `login_verifier`. Here the verifier is spent (once, whatever happens next),
+//! checked against the browser it was issued to and the authorization request
+//! it was issued for, and turned into our own session; the browser then goes
+//! on to our consent screen.
+//!
+//! The browser binding: when the browser is sent away it gets a random
+//! `eo_login` cookie (HttpOnly, SameSite=Lax: it comes back on the top-level
+//! redirect from the platform's page), and the challenge keeps the cookie's
+//! hash. A verifier presented by any other browser is refused, so a challenge
+//! accepted for one person cannot sign another person's browser in (login
+//! CSRF), and a leaked `redirect_to` is useless elsewhere.
+
+use crate::context::Ctx;
+use crate::crypto;
+use crate::endpoints::authorize::{self, AuthzRequest, Failure};
+use crate::http::{Params, Request, Response};
+use crate::redirect_uri;
+use crate::scope;
+use crate::session;
+use crate::store::Driver;
+use crate::templates;
+
+/// Where the platform sends the browser back (the `redirect_to` of accept and reject).
+pub const LANDING_PATH: &str = "/oauth/login/verify";
+/// The browser-binding cookie, scoped to the landing path.
+pub const BROWSER_COOKIE: &str = "eo_login";
+/// A challenge lives 10 minutes: long enough for a password manager and a
+/// second factor, short enough that a stale one is useless.
+pub const CHALLENGE_TTL: i64 = 600;
+pub const CHALLENGE_PREFIX: &str = "lc_";
+pub const VERIFIER_PREFIX: &str = "lv_";
+const BROWSER_PREFIX: &str = "lb_";
+
+/// The validated authorization request as a canonical query string: the
+/// challenge stores it, the landing recomputes it, and they must be equal.
+pub fn request_query(r: &AuthzRequest) -> String {
+    let scopes = scope::join(&r.scopes);
+    let mut pairs: Vec<(&str, &str)> = vec![("client_id", &r.app.id), ("response_type", "code"), ("scope", &scopes)];
+    if !r.redirect_param.is_empty() {
+        pairs.push(("redirect_uri", &r.redirect_param));
+    }
+    if let Some(s) = &r.state {
+        pairs.push(("state", s));
+    }
+    if let Some(c) = &r.challenge {
+        pairs.push(("code_challenge", c));
+        pairs.push(("code_challenge_method", "S256"));
+    }
+    if let Some(p) = &r.prompt {
+        pairs.push(("prompt", p));
+    }
+    Params::encode(&pairs)
+}
+
+/// The `redirect_to` the platform sends the browser to after accept or reject.
+pub fn landing_url(issuer: &str, request: &str, verifier: &str) -> String {
+    format!(
+        "{issuer}{LANDING_PATH}?{request}&{}",
+        Params::encode(&[("login_verifier", verifier)])
+    )
+}
+
+/// A presented token of ours: the right prefix and a sane length.
+pub fn shaped<'a>(value: Option<&'a str>, prefix: &str) -> Option<&'a str> {
+    value.filter(|v| v.starts_with(prefix) && v.len() <= 128)
+}
+
+fn page(status: u16, title: &str, message: &str) -> Response {
+    Response::html(status, templates::error_page(title, message)).no_store()
+}
+
+/// No session in delegated mode: open a challenge for this authorization
+/// request and send the browser to the platform's login page (303 after the
+/// consent POST, 302 from a GET).
+pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, post: bool) -> Response {
+    let Some(login_url) = ctx.config.login_url.as_deref() else {
+        return page(500, "Server error", "LOGIN_URL is not configured.");
+    };
+    // One binding per browser, shared by its tabs: a second authorization in
+    // another tab must not orphan the first one's challenge.
+    let nonce =
+        session::own_cookie(req, BROWSER_COOKIE, BROWSER_PREFIX).unwrap_or_else(|| crypto::new_token(BROWSER_PREFIX));
+    let challenge = crypto::new_token(CHALLENGE_PREFIX);
+    if let Err(e) = ctx
+        .store
+        .open_login_challenge(
+            &crypto::sha256_hex(&challenge),
+            &crypto::sha256_hex(&nonce),
+            &r.app.id,
+            &request_query(r),
+            ctx.now,
+            ctx.now + CHALLENGE_TTL,
+        )
+        .await
+    {
+        return page(500, "Server error", &e.0);
+    }
+    ctx.note(&r.app.id, None);
+    let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
+    let resp = if post {
+        Response::see_other(&to)
+    } else {
+        Response::found(&to)
+    };
+    resp.header(
+        "Set-Cookie",
+        &session::cookie(req, BROWSER_COOKIE, &nonce, LANDING_PATH, CHALLENGE_TTL),
+    )
+    .no_store()
+}
+
+/// GET /oauth/login/verify?<the authorization request>&login_verifier=…
+pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    let query = req.query_params();
+    if query.repeated(&["login_verifier"]).is_some() {
+        return page(
+            400,
+            "Invalid request",
+            "The login_verifier parameter appears more than once.",
+        );
+    }
+    let Some(verifier) = shaped(query.get("login_verifier"), VERIFIER_PREFIX) else {
+        return page(400, "Invalid request", "This sign-in link has no valid login_verifier.");
+    };
+    let params = Params(query.0.iter().filter(|(k, _)| k != "login_verifier").cloned().collect());
+    let r = match authorize::validate(ctx, &params, None).await {
+        Ok(r) => r,
+        Err(Failure::Page { status, title, message }) => return page(status, title, &message),
+        Err(Failure::Redirect { .. }) => {
+            return page(
+                400,
+                "Invalid request",
+                "This sign-in link does not carry a valid authorization request. Start again from the app.",
+            )
+        }
+    };
+    let request = request_query(&r);
+    let browser_hash = req
+        .cookie(BROWSER_COOKIE)
+        .map(|c| crypto::sha256_hex(&c))
+        .unwrap_or_default();
+    let token = crypto::new_token(&ctx.config.prefixes.session);
+    let session_hash = crypto::sha256_hex(&token);
+    let landed = ctx
+        .store
+        .land_login_verifier(
+            &crypto::sha256_hex(verifier),
+            &session_hash,
+            &browser_hash,
+            &request,
+            ctx.now,
+            ctx.now + ctx.config.session_ttl,
+        )
+        .await;
+    let (landing, user) = match landed {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return page(
+                400,
+                "Sign-in link not valid",
+                "This sign-in link has expired or was already used. Start again from the app.",
+            )
+        }
+        Err(e) => return page(500, "Server error", &e.0),
+    };
+    ctx.note(&r.app.id, None);
+    // The same checks as the session insert's WHERE; these pick the message.
+    if !crypto::ct_eq(&landing.browser_hash, &browser_hash) {
+        return page(
+            403,
+            "Request refused",
+            "This sign-in was started in another browser. Start again from the app.",
+        );
+    }
+    if landing.request != request {
+        return page(
+            400,
+            "Request refused",
+            "This sign-in belongs to a different authorization request. Start again from the app.",
+        );
+    }
+    if let Some(error) = &landing.error {
+        let description = landing
+            .error_description
+            .as_deref()
+            .unwrap_or("the platform did not sign the user in");
+        let mut params = vec![("error", error.as_str()), ("error_description", description)];
+        if let Some(s) = &r.state {
+            params.push(("state", s));
+        }
+        params.push(("iss", &ctx.issuer));
+        return Response::found(&redirect_uri::with_params(&r.redirect_to, &params)).no_store();
+    }
+    let Some(_user) = user.filter(|_| landing.user_id.is_some()) else {
+        return page(
+            400,
+            "Account not found",
+            "The account the platform signed in no longer exists here. Start again from the app.",
+        );
+    };
+    Response::found(&format!("/oauth/authorize?{request}"))
+        .header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl))
+        .no_store()
+}

@@ -1,0 +1,309 @@
+//! Storage of delegated sign-in: login challenges, their verifiers, and the sessions they start.
+//!
+//! A challenge row moves one way: open → decided (accepted for a user, or
+//! rejected) → used (the browser came back with the verifier). Each step is
+//! one conditional `UPDATE … WHERE <previous state>`, so of any number of
+//! concurrent callers exactly one moves it.
+
+use serde::Deserialize;
+
+use super::{decode, Driver, SessionUser, Stmt, Store};
+use crate::error::StoreError;
+use crate::params;
+
+/// A pending challenge as the platform may see it (`GET /admin/v1/login`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginChallengeRow {
+    pub client_id: String,
+    pub request: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub used_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// What the verifier carried back, read in the statement that spent it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Landing {
+    pub browser_hash: String,
+    pub request: String,
+    pub user_id: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// The user of an accept, as the platform names them.
+#[derive(Debug, Clone)]
+pub struct AcceptUser {
+    pub external_id: String,
+    /// Upsert the user's email and name in the same batch (`None`: the user
+    /// must already exist).
+    pub upsert: Option<UserFields>,
+    /// (org id, role) pairs to upsert, already resolved and checked.
+    pub memberships: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserFields {
+    pub new_id: String,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// The challenge is open: undecided and unexpired. Parameters ?1 (challenge
+/// hash) and ?2 (now) of whichever statement embeds it.
+macro_rules! open {
+    () => {
+        "EXISTS (SELECT 1 FROM login_challenges WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2)"
+    };
+}
+
+impl<D: Driver> Store<D> {
+    pub async fn open_login_challenge(
+        &self,
+        challenge_hash: &str,
+        browser_hash: &str,
+        client_id: &str,
+        request: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(Stmt::new(
+            "INSERT INTO login_challenges (challenge_hash, browser_hash, client_id, request, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![challenge_hash, browser_hash, client_id, request, now, expires_at],
+        ))
+        .await
+    }
+
+    pub async fn login_challenge(&self, challenge_hash: &str) -> Result<Option<LoginChallengeRow>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT client_id, request, created_at, expires_at, decided_at, used_at, error FROM login_challenges \
+             WHERE challenge_hash = ?1",
+            params![challenge_hash],
+        ))
+        .await
+    }
+
+    /// Accept an open challenge for a user, upserting the user and the
+    /// memberships first when asked. One transaction; the upserts are
+    /// conditional on the challenge being open, so an accept that loses (the
+    /// challenge was decided or expired meanwhile) changes nothing at all.
+    /// `false`: not open, or the user does not exist.
+    pub async fn accept_login_challenge(
+        &self,
+        challenge_hash: &str,
+        verifier_hash: &str,
+        who: &AcceptUser,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut stmts = Vec::new();
+        // Minimal upserts, to be replaced by the provisioning API's own
+        // (src/store/provisioning.rs) when the two branches meet.
+        if let Some(u) = &who.upsert {
+            stmts.push(Stmt::new(
+                concat!(
+                    "INSERT INTO users (id, email, name, password_hash, created_at, external_id) \
+                     SELECT ?3, ?4, COALESCE(?5, ''), '', ?2, ?6 WHERE ",
+                    open!(),
+                    " ON CONFLICT (external_id) WHERE external_id IS NOT NULL \
+                     DO UPDATE SET email = excluded.email, name = COALESCE(?5, users.name)"
+                ),
+                params![
+                    challenge_hash,
+                    now,
+                    &u.new_id,
+                    &u.email,
+                    u.name.clone(),
+                    &who.external_id
+                ],
+            ));
+        }
+        for (org_id, role) in &who.memberships {
+            stmts.push(Stmt::new(
+                concat!(
+                    "INSERT INTO memberships (org_id, user_id, role) \
+                     SELECT ?3, u.id, ?4 FROM users u WHERE u.external_id = ?5 AND ",
+                    open!(),
+                    " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role"
+                ),
+                params![challenge_hash, now, org_id, role, &who.external_id],
+            ));
+        }
+        stmts.push(Stmt::new(
+            "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
+             user_id = (SELECT id FROM users WHERE external_id = ?4) \
+             WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
+             AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
+            params![challenge_hash, now, verifier_hash, &who.external_id],
+        ));
+        let out = self.db.batch(stmts).await?;
+        Ok(out.last().is_some_and(|rows| !rows.is_empty()))
+    }
+
+    /// Reject an open challenge; `false` if it was not open.
+    pub async fn reject_login_challenge(
+        &self,
+        challenge_hash: &str,
+        verifier_hash: &str,
+        error: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, error = ?4, error_description = ?5 \
+                 WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 RETURNING 1 AS ok",
+                params![challenge_hash, now, verifier_hash, error, description],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Spend a verifier (once, whatever follows) and, in the same
+    /// transaction, start the session when everything matches: the browser
+    /// that was sent away, the same authorization request, an accepted
+    /// challenge whose user still exists. `None`: unknown, expired or spent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn land_login_verifier(
+        &self,
+        verifier_hash: &str,
+        session_hash: &str,
+        browser_hash: &str,
+        request: &str,
+        now: i64,
+        session_expires: i64,
+    ) -> Result<Option<(Landing, Option<SessionUser>)>, StoreError> {
+        let out = self
+            .db
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE login_challenges SET used_at = ?2, used_by = ?3 \
+                     WHERE verifier_hash = ?1 AND used_at IS NULL AND decided_at IS NOT NULL AND expires_at > ?2 \
+                     RETURNING browser_hash, request, user_id, error, error_description",
+                    params![verifier_hash, now, session_hash],
+                ),
+                Stmt::new(
+                    "INSERT INTO sessions (hash, user_id, created_at, expires_at) \
+                     SELECT ?1, l.user_id, ?2, ?3 FROM login_challenges l JOIN users u ON u.id = l.user_id \
+                     WHERE l.used_by = ?1 AND l.error IS NULL AND l.browser_hash = ?4 AND l.request = ?5 \
+                     RETURNING user_id",
+                    params![session_hash, now, session_expires, browser_hash, request],
+                ),
+                Stmt::new(
+                    "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.hash = ?1",
+                    params![session_hash],
+                ),
+            ])
+            .await?;
+        let mut it = out.into_iter();
+        let landing = decode::<Landing>(it.next().unwrap_or_default())?.into_iter().next();
+        let _ = it.next();
+        let user = decode::<SessionUser>(it.next().unwrap_or_default())?.into_iter().next();
+        Ok(landing.map(|l| (l, user)))
+    }
+
+    /// The platform's sign-out: end every session of the user it names.
+    /// `None`: no user has that external id.
+    pub async fn end_user_sessions(&self, external_id: &str) -> Result<Option<usize>, StoreError> {
+        let out = self
+            .db
+            .batch(vec![
+                Stmt::new("SELECT id FROM users WHERE external_id = ?1", params![external_id]),
+                Stmt::new(
+                    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE external_id = ?1) RETURNING 1 AS ok",
+                    params![external_id],
+                ),
+            ])
+            .await?;
+        Ok(match out.as_slice() {
+            [user, ended] if !user.is_empty() => Some(ended.len()),
+            _ => None,
+        })
+    }
+
+    /// Expired challenges, at most `limit` per run (the cron sweep).
+    pub async fn sweep_login_challenges(&self, now: i64, limit: i64) -> Result<i64, StoreError> {
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "DELETE FROM login_challenges WHERE rowid IN \
+                 (SELECT rowid FROM login_challenges WHERE expires_at <= ?1 LIMIT ?2) RETURNING 1 AS ok",
+                params![now, limit],
+            ))
+            .await?;
+        Ok(rows.len() as i64)
+    }
+
+    // ---- reads for the accept's optional upserts ------------------------
+    // Minimal, to be replaced by the provisioning API's store functions.
+
+    pub async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct R {
+            id: String,
+        }
+        let r: Option<R> = self
+            .one(Stmt::new(
+                "SELECT id FROM users WHERE external_id = ?1",
+                params![external_id],
+            ))
+            .await?;
+        Ok(r.map(|r| r.id))
+    }
+
+    /// Whether `email` belongs to a user other than the one named `external_id`.
+    pub async fn email_taken_by_other(&self, email: &str, external_id: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "SELECT 1 AS ok FROM users WHERE email = ?1 AND (external_id IS NULL OR external_id <> ?2)",
+                params![email, external_id],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    pub async fn org_id_by_external_id(&self, external_id: &str) -> Result<Option<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct R {
+            id: String,
+        }
+        let r: Option<R> = self
+            .one(Stmt::new(
+                "SELECT id FROM orgs WHERE external_id = ?1",
+                params![external_id],
+            ))
+            .await?;
+        Ok(r.map(|r| r.id))
+    }
+
+    pub async fn role_exists(&self, role: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "SELECT 1 AS ok FROM role_permissions WHERE role = ?1 LIMIT 1",
+                params![role],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Whether setting (org, user) to a non-owner role would leave the org
+    /// without an owner.
+    pub async fn would_drop_last_owner(&self, org_id: &str, user_external_id: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "SELECT 1 AS ok FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.org_id = ?1 AND u.external_id = ?2 AND m.role = 'owner' \
+                 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.org_id = ?1 AND o.role = 'owner' AND o.user_id <> m.user_id)",
+                params![org_id, user_external_id],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+}
