@@ -17,6 +17,7 @@ pub mod driver;
 mod health;
 mod platform;
 pub use platform::*;
+pub mod provisioning;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
