@@ -17,9 +17,9 @@ pub mod driver;
 mod health;
 mod platform;
 pub use platform::*;
-pub mod provisioning;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod provisioning;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

@@ -321,7 +321,12 @@ impl<D: Driver> Store<D> {
     /// keys; and the apps it owns, everywhere (nobody is left to manage,
     /// rotate or answer for them): their grants and installs in every org are
     /// revoked and their rows deleted. Audit rows stay (the history).
-    pub async fn delete_org(&self, org_id: &str, now: i64, note: &AuditNote) -> Result<Option<OrgDeletion>, StoreError> {
+    pub async fn delete_org(
+        &self,
+        org_id: &str,
+        now: i64,
+        note: &AuditNote,
+    ) -> Result<Option<OrgDeletion>, StoreError> {
         let g = guard_id();
         let p = || params![&g, org_id, now];
         let out = self
@@ -534,7 +539,10 @@ impl<D: Driver> Store<D> {
                         params![&g, user_id],
                     ),
                     Stmt::new(
-                        concat!("DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ", guarded!()),
+                        concat!(
+                            "DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ",
+                            guarded!()
+                        ),
                         params![&g, user_id],
                     ),
                     Stmt::new(
@@ -567,7 +575,12 @@ impl<D: Driver> Store<D> {
     }
 
     /// Members of an org that the platform knows (by user `external_id`).
-    pub async fn members_page(&self, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ProvMembership>, StoreError> {
+    pub async fn members_page(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ProvMembership>, StoreError> {
         self.all(Stmt::new(
             "SELECT m.org_id, o.external_id AS org, m.user_id, u.external_id AS user, m.role FROM memberships m \
              JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id \
@@ -610,7 +623,12 @@ impl<D: Driver> Store<D> {
     /// Create a membership or change its role. The live-role rule needs
     /// nothing more: the bearer check joins the current role. `false`: the
     /// org, user or role is gone, or this would demote the org's last owner.
-    pub async fn upsert_membership(&self, m: &MembershipUpsert, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
+    pub async fn upsert_membership(
+        &self,
+        m: &MembershipUpsert,
+        now: i64,
+        note: &AuditNote,
+    ) -> Result<bool, StoreError> {
         let g = guard_id();
         let out = self
             .guarded_batch(
@@ -646,7 +664,13 @@ impl<D: Driver> Store<D> {
     /// Remove a user from an org: their grants in the org are revoked (a
     /// later re-invite must not revive old tokens), their consents and unused
     /// codes there deleted. `false`: no such membership, or the last owner.
-    pub async fn delete_membership(&self, org_id: &str, user_id: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
+    pub async fn delete_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: i64,
+        note: &AuditNote,
+    ) -> Result<bool, StoreError> {
         let g = guard_id();
         let out = self
             .guarded_batch(
@@ -959,7 +983,12 @@ impl<D: Driver> Store<D> {
         Ok(!rows.is_empty())
     }
 
-    pub async fn api_keys_page(&self, org_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ProvApiKey>, StoreError> {
+    pub async fn api_keys_page(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ProvApiKey>, StoreError> {
         self.all(Stmt::new(
             "SELECT org_id, name, role, created_at FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR name > ?2) \
              ORDER BY name LIMIT ?3",
@@ -1007,7 +1036,13 @@ impl<D: Driver> Store<D> {
     }
 
     /// Revoke (delete) an org API key: the next call with it gets 401.
-    pub async fn delete_api_key(&self, org_id: &str, name: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
+    pub async fn delete_api_key(
+        &self,
+        org_id: &str,
+        name: &str,
+        now: i64,
+        note: &AuditNote,
+    ) -> Result<bool, StoreError> {
         let g = guard_id();
         let out = self
             .guarded_batch(

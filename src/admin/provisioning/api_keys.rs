@@ -37,9 +37,12 @@ pub fn key_json(org: &str, k: &ProvApiKey) -> Value {
 fn valid_name(v: &str) -> Result<(), ApiError> {
     let ok = !v.is_empty()
         && v.len() <= 100
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !ok {
-        return Err(ApiError::bad_request("an API key name is 1 to 100 of A-Z, a-z, 0-9, '_', '-', '.'"));
+        return Err(ApiError::bad_request(
+            "an API key name is 1 to 100 of A-Z, a-z, 0-9, '_', '-', '.'",
+        ));
     }
     Ok(())
 }
@@ -48,7 +51,10 @@ fn valid_secret<D: Driver>(ctx: &Ctx<'_, D>, s: &str) -> Result<(), ApiError> {
     let prefix = &ctx.config.prefixes.api_key;
     let ok = s.len() <= 256
         && s.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-            rest.len() >= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            rest.len() >= 32
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         });
     if !ok {
         return Err(ApiError::bad_request(format!(
@@ -132,12 +138,9 @@ pub async fn put<D: Driver>(
     if dry_run || !applied.changed() {
         return Ok(applied);
     }
-    let action = if created {
-        "api_key.created"
-    } else {
-        "api_key.updated"
-    };
-    let detail = json!({"name": name, "role": role.name, "imported": input.secret.is_some(), "changes": applied.changes});
+    let action = if created { "api_key.created" } else { "api_key.updated" };
+    let detail =
+        json!({"name": name, "role": role.name, "imported": input.secret.is_some(), "changes": applied.changes});
     let up = ApiKeyUpsert {
         org_id: o.id.clone(),
         name: name.to_string(),

@@ -68,16 +68,12 @@ pub async fn put<D: Driver>(
 ) -> Result<Applied, ApiError> {
     let o = orgs::existing(ctx, org).await?;
     let u = users::existing(ctx, user).await?;
-    let role = ctx
-        .store
-        .role(input.role.trim())
-        .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown role {:?}; define it first with PUT /admin/v1/roles/{{name}}",
-                input.role
-            ))
-        })?;
+    let role = ctx.store.role(input.role.trim()).await?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown role {:?}; define it first with PUT /admin/v1/roles/{{name}}",
+            input.role
+        ))
+    })?;
     let current = ctx.store.membership_of(&o.id, &u.id).await?;
     let mut changes = Map::new();
     if let Some(c) = &current {

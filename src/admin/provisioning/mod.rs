@@ -154,7 +154,12 @@ pub fn page(req: &Request) -> Result<Page, ApiError> {
 }
 
 /// A page of items; rows were fetched with `limit + 1` to know if more follow.
-pub fn page_response<T>(mut rows: Vec<T>, p: &Page, key: impl Fn(&T) -> String, item: impl Fn(&T) -> Value) -> Response {
+pub fn page_response<T>(
+    mut rows: Vec<T>,
+    p: &Page,
+    key: impl Fn(&T) -> String,
+    item: impl Fn(&T) -> Value,
+) -> Response {
     let more = rows.len() as i64 > p.limit;
     rows.truncate(p.limit as usize);
     let next = if more {

@@ -34,7 +34,8 @@ fn slug(v: &str) -> Result<String, ApiError> {
     let ok = !v.is_empty()
         && v.len() <= 64
         && !v.starts_with('-')
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !ok {
         return Err(ApiError::bad_request(
             "slug must be 1 to 64 of a-z, 0-9 and '-', not starting with '-'",
@@ -62,12 +63,22 @@ pub async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
 }
 
 /// Create or replace an org's slug and name.
-pub async fn put<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, input: OrgPut, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn put<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    external_id: &str,
+    input: OrgPut,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = ctx.store.org_by_external_id(external_id).await?;
     apply(ctx, external_id, current, input, dry_run).await
 }
 
-pub async fn patch<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, input: OrgPatch, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    external_id: &str,
+    input: OrgPatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = existing(ctx, external_id).await?;
     let full = OrgPut {
         slug: input.slug.unwrap_or_else(|| current.slug.clone()),

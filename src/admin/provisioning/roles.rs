@@ -38,9 +38,12 @@ pub fn role_json(r: &ProvRole) -> Value {
 fn valid_name(v: &str) -> Result<(), ApiError> {
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
     if !ok {
-        return Err(ApiError::bad_request("a role name is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', ':'"));
+        return Err(ApiError::bad_request(
+            "a role name is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', ':'",
+        ));
     }
     Ok(())
 }
@@ -65,7 +68,9 @@ pub async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
 /// Sorted, deduplicated, each known.
 async fn permissions<D: Driver>(ctx: &Ctx<'_, D>, input: Vec<String>) -> Result<Vec<String>, ApiError> {
     if input.len() > MAX_PERMISSIONS {
-        return Err(ApiError::bad_request(format!("a role lists at most {MAX_PERMISSIONS} permissions")));
+        return Err(ApiError::bad_request(format!(
+            "a role lists at most {MAX_PERMISSIONS} permissions"
+        )));
     }
     let mut perms = Vec::with_capacity(input.len());
     for p in input {
@@ -139,7 +144,12 @@ pub async fn put<D: Driver>(ctx: &Ctx<'_, D>, name: &str, input: RolePut, dry_ru
     Ok(applied)
 }
 
-pub async fn patch<D: Driver>(ctx: &Ctx<'_, D>, name: &str, input: RolePatch, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    name: &str,
+    input: RolePatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = existing(ctx, name).await?;
     let full = RolePut {
         permissions: input.permissions.unwrap_or_else(|| current.permission_list()),

@@ -30,14 +30,19 @@ pub fn scope_json(s: &ProvScope) -> Value {
 /// RFC 6749 §3.3 scope-token, at most 64 characters, and not a platform
 /// permission (an app must never be able to ask for `org.admin`).
 pub fn valid_name(v: &str) -> Result<(), ApiError> {
-    let ok = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
     if !ok {
         return Err(ApiError::bad_request(
             "a scope name is 1 to 64 printable ASCII characters without spaces, '\"' or '\\' (RFC 6749 §3.3)",
         ));
     }
     if PLATFORM_PERMISSIONS.contains(&v) {
-        return Err(ApiError::bad_request(format!("{v:?} is a platform permission, not a scope")));
+        return Err(ApiError::bad_request(format!(
+            "{v:?} is a platform permission, not a scope"
+        )));
     }
     Ok(())
 }
@@ -82,7 +87,12 @@ pub async fn put<D: Driver>(ctx: &Ctx<'_, D>, name: &str, input: ScopePut, dry_r
     Ok(applied)
 }
 
-pub async fn patch<D: Driver>(ctx: &Ctx<'_, D>, name: &str, input: ScopePatch, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    name: &str,
+    input: ScopePatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = ctx
         .store
         .scope(name)

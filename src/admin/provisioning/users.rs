@@ -47,9 +47,12 @@ fn email(v: &str) -> Result<String, ApiError> {
     let ok = v.len() >= 3
         && v.len() <= 320
         && !v.chars().any(|c| c.is_whitespace() || c.is_control())
-        && v.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
+        && v.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
     if !ok {
-        return Err(ApiError::bad_request("email must be an address such as name@example.com (at most 320 characters)"));
+        return Err(ApiError::bad_request(
+            "email must be an address such as name@example.com (at most 320 characters)",
+        ));
     }
     Ok(v.to_string())
 }
@@ -78,12 +81,22 @@ pub async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
 
 /// Create or replace a user (see [`UserPut`] for the password). Reusable by
 /// other back-office acts (an accepted login challenge upserts its user).
-pub async fn put<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, input: UserPut, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn put<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    external_id: &str,
+    input: UserPut,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = ctx.store.user_by_external_id(external_id).await?;
     apply(ctx, external_id, current, input, dry_run).await
 }
 
-pub async fn patch<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, input: UserPatch, dry_run: bool) -> Result<Applied, ApiError> {
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    external_id: &str,
+    input: UserPatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let current = existing(ctx, external_id).await?;
     let full = UserPut {
         email: input.email.unwrap_or_else(|| current.email.clone()),
