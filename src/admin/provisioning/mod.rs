@@ -26,51 +26,163 @@ use crate::store::Driver;
 pub const MAX_PAGE: i64 = 200;
 pub const DEFAULT_PAGE: i64 = 50;
 
+type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, ApiError>> + 'a>>;
+
 /// Serve a back-office route whose name starts with `prov_`.
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
-    let result = async {
-        let p = |i: usize| segment(params.get(i).map(String::as_str).unwrap_or(""));
-        let dry = dry_run(req)?;
-        match name {
-            "prov_orgs_list" => orgs::list(ctx, req).await,
-            "prov_org_get" => orgs::get(ctx, &p(0)?).await,
-            "prov_org_put" => Ok(orgs::put(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_org_patch" => Ok(orgs::patch(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_org_delete" => orgs::delete(ctx, &p(0)?, dry).await,
-            "prov_users_list" => users::list(ctx, req).await,
-            "prov_user_get" => users::get(ctx, &p(0)?).await,
-            "prov_user_put" => Ok(users::put(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_user_patch" => Ok(users::patch(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_user_delete" => users::delete(ctx, &p(0)?, dry).await,
-            "prov_user_memberships" => memberships::list_of_user(ctx, req, &p(0)?).await,
-            "prov_memberships_list" => memberships::list_of_org(ctx, req, &p(0)?).await,
-            "prov_membership_get" => memberships::get(ctx, &p(0)?, &p(1)?).await,
-            "prov_membership_put" => Ok(memberships::put(ctx, &p(0)?, &p(1)?, body(req)?, dry).await?.response()),
-            "prov_membership_patch" => Ok(memberships::patch(ctx, &p(0)?, &p(1)?, body(req)?, dry)
-                .await?
-                .response()),
-            "prov_membership_delete" => memberships::delete(ctx, &p(0)?, &p(1)?, dry).await,
-            "prov_roles_list" => roles::list(ctx, req).await,
-            "prov_role_get" => roles::get(ctx, &p(0)?).await,
-            "prov_role_put" => Ok(roles::put(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_role_patch" => Ok(roles::patch(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_role_delete" => roles::delete(ctx, &p(0)?, dry).await,
-            "prov_scopes_list" => scopes::list(ctx, req).await,
-            "prov_scope_get" => scopes::get(ctx, &p(0)?).await,
-            "prov_scope_put" => Ok(scopes::put(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_scope_patch" => Ok(scopes::patch(ctx, &p(0)?, body(req)?, dry).await?.response()),
-            "prov_scope_delete" => scopes::delete(ctx, &p(0)?, dry).await,
-            "prov_api_keys_list" => api_keys::list(ctx, req, &p(0)?).await,
-            "prov_api_key_get" => api_keys::get(ctx, &p(0)?, &p(1)?).await,
-            "prov_api_key_put" => Ok(api_keys::put(ctx, &p(0)?, &p(1)?, body(req)?, dry).await?.response()),
-            "prov_api_key_patch" => Ok(api_keys::patch(ctx, &p(0)?, &p(1)?, body(req)?, dry).await?.response()),
-            "prov_api_key_delete" => api_keys::delete(ctx, &p(0)?, &p(1)?, dry).await,
-            "prov_audit" => audit(ctx, req).await,
-            _ => Err(ApiError::not_found("no such route")),
-        }
-    }
-    .await;
+    let result = match act(ctx, req, name, params) {
+        Ok(f) => f.await,
+        Err(e) => Err(e),
+    };
     result.unwrap_or_else(ApiError::into_response).no_store()
+}
+
+/// The act a route names, boxed: one small state machine per act instead of
+/// all of them inlined into the server's dispatch (wasm size).
+fn act<'a, 'b: 'a, D: Driver + 'a>(
+    ctx: &'a Ctx<'b, D>,
+    req: &'a Request,
+    name: &str,
+    params: &[String],
+) -> Result<Fut<'a>, ApiError> {
+    let p = |i: usize| segment(params.get(i).map(String::as_str).unwrap_or(""));
+    let dry = dry_run(req)?;
+    Ok(match name {
+        "prov_orgs_list" => Box::pin(async move { orgs::list(ctx, req).await }),
+        "prov_org_get" => {
+            let a = p(0)?;
+            Box::pin(async move { orgs::get(ctx, &a).await })
+        }
+        "prov_org_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(orgs::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_org_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(orgs::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_org_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { orgs::delete(ctx, &a, dry).await })
+        }
+        "prov_users_list" => Box::pin(async move { users::list(ctx, req).await }),
+        "prov_user_get" => {
+            let a = p(0)?;
+            Box::pin(async move { users::get(ctx, &a).await })
+        }
+        "prov_user_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(users::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_user_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(users::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_user_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { users::delete(ctx, &a, dry).await })
+        }
+        "prov_user_memberships" => {
+            let a = p(0)?;
+            Box::pin(async move { memberships::list_of_user(ctx, req, &a).await })
+        }
+        "prov_memberships_list" => {
+            let a = p(0)?;
+            Box::pin(async move { memberships::list_of_org(ctx, req, &a).await })
+        }
+        "prov_membership_get" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { memberships::get(ctx, &a, &b).await })
+        }
+        "prov_membership_put" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(memberships::put(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_membership_patch" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(memberships::patch(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_membership_delete" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { memberships::delete(ctx, &a, &b, dry).await })
+        }
+        "prov_roles_list" => Box::pin(async move { roles::list(ctx, req).await }),
+        "prov_role_get" => {
+            let a = p(0)?;
+            Box::pin(async move { roles::get(ctx, &a).await })
+        }
+        "prov_role_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(roles::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_role_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(roles::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_role_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { roles::delete(ctx, &a, dry).await })
+        }
+        "prov_scopes_list" => Box::pin(async move { scopes::list(ctx, req).await }),
+        "prov_scope_get" => {
+            let a = p(0)?;
+            Box::pin(async move { scopes::get(ctx, &a).await })
+        }
+        "prov_scope_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(scopes::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_scope_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(scopes::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_scope_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { scopes::delete(ctx, &a, dry).await })
+        }
+        "prov_api_keys_list" => {
+            let a = p(0)?;
+            Box::pin(async move { api_keys::list(ctx, req, &a).await })
+        }
+        "prov_api_key_get" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { api_keys::get(ctx, &a, &b).await })
+        }
+        "prov_api_key_put" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(api_keys::put(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_api_key_patch" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(api_keys::patch(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_api_key_delete" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { api_keys::delete(ctx, &a, &b, dry).await })
+        }
+        "prov_audit" => Box::pin(async move { audit(ctx, req).await }),
+        _ => return Err(ApiError::not_found("no such route")),
+    })
 }
 
 /// A JSON body: `application/json`, no unknown fields (each input type
