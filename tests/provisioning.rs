@@ -144,6 +144,7 @@ fn unknown_permissions_roles_in_use_and_taken_secrets_are_refused_in_the_batch()
         name: "copy".into(),
         role: "admin".into(),
         hash: Some(edge_oauth::crypto::sha256_hex(common::API_KEY)),
+        create: true,
     };
     assert!(!block(s.put_api_key(&taken, NOW, &note("api_key.created"))).unwrap());
     let unknown_role = MembershipUpsert {
@@ -153,6 +154,24 @@ fn unknown_permissions_roles_in_use_and_taken_secrets_are_refused_in_the_batch()
     };
     assert!(!block(s.upsert_membership(&unknown_role, NOW, &note("membership.created"))).unwrap());
     assert_eq!(state(&s), before);
+    // Two creations of one key name racing: the second must not replace the
+    // first's secret (its caller already showed it to someone).
+    let first = ApiKeyUpsert {
+        name: "ci".into(),
+        hash: Some("a".repeat(64)),
+        ..taken.clone()
+    };
+    let second = ApiKeyUpsert {
+        hash: Some("b".repeat(64)),
+        ..first.clone()
+    };
+    let before_ci = state(&s);
+    assert!(block(s.put_api_key(&first, NOW, &note("api_key.created"))).unwrap());
+    let with_first = state(&s);
+    assert_ne!(with_first, before_ci);
+    assert!(!block(s.put_api_key(&second, NOW, &note("api_key.created"))).unwrap());
+    assert_eq!(state(&s), with_first);
+    assert!(block(s.delete_api_key("org_globex", "ci", NOW, &note("api_key.revoked"))).unwrap());
 }
 
 #[test]

@@ -194,6 +194,9 @@ pub struct ApiKeyUpsert {
     pub name: String,
     pub role: String,
     pub hash: Option<String>,
+    /// Create only: fail if a key of that name appeared meanwhile (a new
+    /// secret shown to the caller must not silently replace another's).
+    pub create: bool,
 }
 
 /// What deleting an org took with it.
@@ -1009,8 +1012,9 @@ impl<D: Driver> Store<D> {
                     "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
                      AND EXISTS (SELECT 1 FROM roles WHERE name = ?4) \
                      AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM api_keys WHERE hash = ?5 AND NOT (org_id = ?2 AND name = ?3))) \
-                     AND (?5 IS NOT NULL OR EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3))",
-                    params![&g, &k.org_id, &k.name, &k.role, k.hash.clone()],
+                     AND (?5 IS NOT NULL OR EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3)) \
+                     AND (?6 = 0 OR NOT EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3))",
+                    params![&g, &k.org_id, &k.name, &k.role, k.hash.clone(), i64::from(k.create)],
                 ),
                 vec![
                     Stmt::new(

@@ -146,6 +146,7 @@ pub async fn put<D: Driver>(
         name: name.to_string(),
         role: role.name,
         hash,
+        create: created,
     };
     if !ctx
         .store
