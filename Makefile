@@ -4,7 +4,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := npx --no-install wrangler
 
-.PHONY: dev test tools build db seed check native-test http-test browser-test script-test deploy-check deploy bench bench-smoke profile peer fmt clean
+.PHONY: dev test tools build db seed provision check native-test http-test browser-test script-test deploy-check deploy bench bench-smoke profile peer fmt clean
 
 tools:
 	@bash scripts/tools.sh
@@ -13,18 +13,25 @@ build: tools
 	@bash scripts/build.sh >/dev/null
 	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes ($$(gzip -9c build/index_bg.wasm | wc -c) gzip)"
 
-# Local D1 only (--local): this never touches a remote database.
+# Local D1 only (--local): this never touches a remote database. The
+# fixtures go in through the provisioning API (`make dev`), not SQL.
 db: tools
 	@$(WRANGLER) d1 migrations apply DB --local >/dev/null
-	@node scripts/seed.mjs build/seed.sql
-	@$(WRANGLER) d1 execute DB --local --file build/seed.sql >/dev/null
-	@echo "db: migrations applied and fixtures seeded in the local D1 (.wrangler/state)"
+	@echo "db: migrations applied to the local D1 (.wrangler/state)"
 
 # `make dev PROFILE=featureos` (or fsckmsft, fluxer, azure-devops) runs with
-# that platform's lifetimes and prefixes from profiles/.
+# that platform's lifetimes and prefixes from profiles/. Creates .dev.vars
+# with a random PLATFORM_ADMIN_TOKEN if missing, serves, waits for /ready,
+# provisions fixtures/platform.json through the API, and keeps serving.
 dev: build db
-	@node scripts/dev-banner.mjs
-	@$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --local --test-scheduled $(if $(PROFILE),$$(node scripts/profile-vars.mjs $(PROFILE)))
+	@node scripts/dev-vars.mjs
+	@bash scripts/dev.sh $(PROFILE)
+
+# Apply a platform document through the provisioning API (idempotent):
+# `make provision FILE=platform.json [URL=https://auth.example.com] [DRY_RUN=1]`.
+# The token: $$PLATFORM_ADMIN_TOKEN, else .dev.vars.
+provision:
+	@node scripts/provision.mjs $(if $(URL),--url $(URL)) $(if $(DRY_RUN),--dry-run) $(or $(FILE),fixtures/platform.json)
 
 fmt:
 	cargo fmt --all

@@ -1,38 +1,28 @@
-// Local development fixtures (SPEC.md): orgs, users, roles, the scope
-// catalogue and an Acme admin API key. Used by `make dev` (through
-// scripts/seed.mjs) and by the workerd tests. Never run against a remote DB.
+// Local development fixtures (SPEC.md), described once in fixtures/platform.json
+// (the provisioning document that `make dev` applies through the API, with
+// scripts/provision.mjs). The workerd suites load the same document as SQL
+// (`fixtureStatements`) for speed; tests/http/identity_provisioning.test.mjs
+// proves that the API path yields the same platform. Never run against a remote DB.
 import { createHash, pbkdf2Sync, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 
-// Fixed so the README can give it; it only ever exists in local databases.
-export const DEV_API_KEY = "key_acmeDevAdmin_LOCAL_ONLY_0123456789abcdefghij";
+export const PLATFORM_FILE = new URL("../fixtures/platform.json", import.meta.url);
+export const PLATFORM = JSON.parse(readFileSync(PLATFORM_FILE, "utf8"));
+
+// Fixed so the README can give it: the document imports it as the secret of
+// the Acme admin key. It only ever exists in local databases.
+export const DEV_API_KEY = PLATFORM.api_keys.find((k) => k.name === "acme-dev-admin").secret;
 export const PASSWORD_ITERATIONS = 100_000;
 
-export const USERS = [
-  { id: "usr_alice", email: "alice@acme.test", name: "Alice", password: "alice-password" },
-  { id: "usr_carol", email: "carol@acme.test", name: "Carol", password: "carol-password" },
-  { id: "usr_bob", email: "bob@globex.test", name: "Bob", password: "bob-password" },
-];
-export const ORGS = [
-  { id: "org_acme", slug: "acme", name: "Acme" },
-  { id: "org_globex", slug: "globex", name: "Globex" },
-];
-export const MEMBERSHIPS = [
-  ["org_acme", "usr_alice", "owner"],
-  ["org_acme", "usr_carol", "member"],
-  ["org_globex", "usr_bob", "admin"],
-];
-export const SCOPES = [
-  ["profile:read", "Read your profile and organization membership"],
-  ["posts:read", "Read posts in the organization"],
-  ["posts:write", "Create and edit posts in the organization"],
-  ["webhooks:manage", "Subscribe the app to webhook events in the organization"],
-];
-const ALL = ["profile:read", "posts:read", "posts:write", "webhooks:manage", "oauth_app.manage", "org.admin"];
-export const ROLE_PERMISSIONS = {
-  owner: ALL,
-  admin: ALL,
-  member: ["profile:read", "posts:read"],
-};
+// Our ids for the SQL path: the tests name orgs and users by them.
+const orgId = (ext) => `org_${ext}`;
+const userId = (ext) => `usr_${ext}`;
+
+export const USERS = PLATFORM.users.map((u) => ({ id: userId(u.external_id), ...u }));
+export const ORGS = PLATFORM.orgs.map((o) => ({ id: orgId(o.external_id), ...o }));
+export const MEMBERSHIPS = PLATFORM.memberships.map((m) => [orgId(m.org), userId(m.user), m.role]);
+export const SCOPES = PLATFORM.scopes.map((s) => [s.name, s.description]);
+export const ROLE_PERMISSIONS = Object.fromEntries(PLATFORM.roles.map((r) => [r.name, r.permissions]));
 
 export function sha256hex(s) {
   return createHash("sha256").update(s).digest("hex");
@@ -56,19 +46,24 @@ export function fixtureStatements({ iterations = PASSWORD_ITERATIONS } = {}) {
   // foreign keys, and re-seeding must leave users' apps and tokens alone.
   for (const o of ORGS)
     s.push(
-      `INSERT INTO orgs (id, slug, name, created_at) VALUES (${q(o.id)}, ${q(o.slug)}, ${q(o.name)}, ${now}) ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, name = excluded.name`,
+      `INSERT INTO orgs (id, external_id, slug, name, created_at) VALUES (${q(o.id)}, ${q(o.external_id)}, ${q(o.slug)}, ${q(o.name)}, ${now}) ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, slug = excluded.slug, name = excluded.name`,
     );
   for (const u of USERS)
     s.push(
-      `INSERT INTO users (id, email, name, password_hash, created_at) VALUES (${q(u.id)}, ${q(u.email)}, ${q(u.name)}, ${q(hashPassword(u.password, iterations))}, ${now}) ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, password_hash = excluded.password_hash`,
+      `INSERT INTO users (id, external_id, email, name, password_hash, created_at) VALUES (${q(u.id)}, ${q(u.external_id)}, ${q(u.email)}, ${q(u.name)}, ${q(hashPassword(u.password, iterations))}, ${now}) ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, email = excluded.email, name = excluded.name, password_hash = excluded.password_hash`,
+    );
+  for (const r of PLATFORM.roles)
+    s.push(
+      `INSERT INTO roles (name, description, created_at) VALUES (${q(r.name)}, ${q(r.description ?? "")}, ${now}) ON CONFLICT (name) DO UPDATE SET description = excluded.description`,
     );
   for (const [org, user, role] of MEMBERSHIPS)
     s.push(`INSERT OR REPLACE INTO memberships (org_id, user_id, role) VALUES (${q(org)}, ${q(user)}, ${q(role)})`);
+  for (const [name, desc] of SCOPES) s.push(`INSERT OR REPLACE INTO scopes (name, description) VALUES (${q(name)}, ${q(desc)})`);
   for (const [role, perms] of Object.entries(ROLE_PERMISSIONS))
     for (const p of perms) s.push(`INSERT OR REPLACE INTO role_permissions (role, permission) VALUES (${q(role)}, ${q(p)})`);
-  for (const [name, desc] of SCOPES) s.push(`INSERT OR REPLACE INTO scopes (name, description) VALUES (${q(name)}, ${q(desc)})`);
-  s.push(
-    `INSERT OR REPLACE INTO api_keys (hash, org_id, name, role, created_at) VALUES (${q(sha256hex(DEV_API_KEY))}, 'org_acme', 'acme-dev-admin', 'admin', ${now})`,
-  );
+  for (const k of PLATFORM.api_keys)
+    s.push(
+      `INSERT OR REPLACE INTO api_keys (hash, org_id, name, role, created_at) VALUES (${q(sha256hex(k.secret))}, ${q(orgId(k.org))}, ${q(k.name)}, ${q(k.role)}, ${now})`,
+    );
   return s;
 }

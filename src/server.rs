@@ -109,6 +109,8 @@ const PAGE_ROUTES: &[&str] = &[
 /// request sees the change. Other isolates see it within the cache TTL.
 const REVOKING_ROUTES: &[&str] = &[
     "revoke",
+    // The back office: provisioning narrows roles, removes members, deletes users.
+    "admin",
     "apps_update",
     "apps_delete",
     "apps_deactivate",

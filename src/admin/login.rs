@@ -12,12 +12,13 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::admin::provisioning::{memberships, users};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::login_challenge::{self as lc, CHALLENGE_PREFIX, VERIFIER_PREFIX};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::store::login_challenges::{AcceptUser, LoginChallengeRow, UserFields};
+use crate::store::login_challenges::LoginChallengeRow;
 use crate::store::Driver;
 
 /// Memberships one accept may upsert.
@@ -175,69 +176,73 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
         ));
     }
     let row = open_challenge(ctx, &hash).await?;
-    let upsert = match &b.user {
-        None => None,
-        Some(u) => {
-            let email = u.email.trim();
-            if !text_ok(email, 320) || !email.contains('@') || email.chars().any(char::is_whitespace) {
-                return Err(ApiError::bad_request("user.email must be an email address"));
-            }
-            if u.name.as_deref().is_some_and(|n| !text_ok(n, 200)) {
-                return Err(ApiError::bad_request("user.name must be 1 to 200 printable characters"));
-            }
-            if ctx.store.email_taken_by_other(email, &b.external_id).await? {
-                return Err(ApiError::new(409, "conflict", "user.email belongs to another user"));
-            }
-            Some(UserFields {
-                new_id: crypto::new_id("usr_"),
-                email: email.to_string(),
-                name: u.name.clone(),
-            })
-        }
-    };
-    if upsert.is_none() && ctx.store.user_id_by_external_id(&b.external_id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "no user has this external_id; provision the user first, or send `user` to create them",
-        ));
-    }
-    let mut memberships = Vec::new();
     let list = b.memberships.unwrap_or_default();
     if list.len() > MAX_MEMBERSHIPS {
         return Err(ApiError::bad_request(format!(
             "at most {MAX_MEMBERSHIPS} memberships per call"
         )));
     }
+    // The optional upserts are the provisioning API's own acts (validated,
+    // guarded and audited like `PUT /admin/v1/users/…` and `…/memberships/…`).
+    // Everything is checked before anything is written, so a bad membership
+    // changes nothing; the writes then precede the accept, and stay if the
+    // accept loses a race (they are the platform's data, applied idempotently).
+    let existing = ctx.store.user_by_external_id(&b.external_id).await?;
+    let user = match &b.user {
+        None if existing.is_none() => {
+            return Err(ApiError::not_found(
+                "no user has this external_id; provision the user first, or send `user` to create them",
+            ))
+        }
+        None => None,
+        Some(u) => {
+            let name = u
+                .name
+                .clone()
+                .or_else(|| existing.as_ref().map(|e| e.name.clone()))
+                .unwrap_or_else(|| u.email.trim().to_string());
+            let input = users::UserPut {
+                email: u.email.trim().to_string(),
+                name,
+                password: None,
+            };
+            users::put(ctx, &b.external_id, input.clone(), true).await?;
+            Some(input)
+        }
+    };
+    let mut seen = Vec::new();
     for m in &list {
         if !text_ok(&m.org, 256) || !text_ok(&m.role, 64) {
             return Err(ApiError::bad_request("each membership needs org and role"));
         }
-        let Some(org_id) = ctx.store.org_id_by_external_id(&m.org).await? else {
-            return Err(ApiError::bad_request(format!("no org has the external_id {:?}", m.org)));
-        };
-        if memberships.iter().any(|(o, _): &(String, String)| *o == org_id) {
+        if seen.contains(&m.org.as_str()) {
             return Err(ApiError::bad_request(format!("org {:?} is listed twice", m.org)));
         }
-        if !ctx.store.role_exists(&m.role).await? {
+        seen.push(m.org.as_str());
+        if ctx.store.org_by_external_id(&m.org).await?.is_none() {
+            return Err(ApiError::bad_request(format!("no org has the external_id {:?}", m.org)));
+        }
+        if ctx.store.role(&m.role).await?.is_none() {
             return Err(ApiError::bad_request(format!("unknown role {:?}", m.role)));
         }
-        if m.role != "owner" && ctx.store.would_drop_last_owner(&org_id, &b.external_id).await? {
-            return Err(ApiError::new(
-                409,
-                "conflict",
-                format!("this would leave org {:?} without an owner", m.org),
-            ));
+        // The owner rule and the rest, as the provisioning API checks them
+        // (a user created by this call owns nothing yet).
+        if existing.is_some() {
+            let input = memberships::MembershipPut { role: m.role.clone() };
+            memberships::put(ctx, &m.org, &b.external_id, input, true).await?;
         }
-        memberships.push((org_id, m.role.clone()));
+    }
+    if let Some(input) = user {
+        users::put(ctx, &b.external_id, input, false).await?;
+    }
+    for m in &list {
+        let input = memberships::MembershipPut { role: m.role.clone() };
+        memberships::put(ctx, &m.org, &b.external_id, input, false).await?;
     }
     let verifier = crypto::new_token(VERIFIER_PREFIX);
-    let who = AcceptUser {
-        external_id: b.external_id,
-        upsert,
-        memberships,
-    };
     if !ctx
         .store
-        .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &who, ctx.now)
+        .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &b.external_id, ctx.now)
         .await?
     {
         return Err(explain(ctx, &hash).await);

@@ -4,6 +4,7 @@
 //! configured the whole surface answers 404, as if it did not exist.
 
 pub mod login;
+pub mod provisioning;
 
 use crate::context::Ctx;
 use crate::crypto;
@@ -22,6 +23,39 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("PUT", "/login/accept", "login_accept"),
     ("PUT", "/login/reject", "login_reject"),
     ("DELETE", "/users/{}/sessions", "login_end_sessions"),
+    // The provisioning API (`provisioning`).
+    ("GET", "/orgs", "prov_orgs_list"),
+    ("GET", "/orgs/{}", "prov_org_get"),
+    ("PUT", "/orgs/{}", "prov_org_put"),
+    ("PATCH", "/orgs/{}", "prov_org_patch"),
+    ("DELETE", "/orgs/{}", "prov_org_delete"),
+    ("GET", "/orgs/{}/memberships", "prov_memberships_list"),
+    ("GET", "/orgs/{}/memberships/{}", "prov_membership_get"),
+    ("PUT", "/orgs/{}/memberships/{}", "prov_membership_put"),
+    ("PATCH", "/orgs/{}/memberships/{}", "prov_membership_patch"),
+    ("DELETE", "/orgs/{}/memberships/{}", "prov_membership_delete"),
+    ("GET", "/orgs/{}/api-keys", "prov_api_keys_list"),
+    ("GET", "/orgs/{}/api-keys/{}", "prov_api_key_get"),
+    ("PUT", "/orgs/{}/api-keys/{}", "prov_api_key_put"),
+    ("PATCH", "/orgs/{}/api-keys/{}", "prov_api_key_patch"),
+    ("DELETE", "/orgs/{}/api-keys/{}", "prov_api_key_delete"),
+    ("GET", "/users", "prov_users_list"),
+    ("GET", "/users/{}", "prov_user_get"),
+    ("PUT", "/users/{}", "prov_user_put"),
+    ("PATCH", "/users/{}", "prov_user_patch"),
+    ("DELETE", "/users/{}", "prov_user_delete"),
+    ("GET", "/users/{}/memberships", "prov_user_memberships"),
+    ("GET", "/roles", "prov_roles_list"),
+    ("GET", "/roles/{}", "prov_role_get"),
+    ("PUT", "/roles/{}", "prov_role_put"),
+    ("PATCH", "/roles/{}", "prov_role_patch"),
+    ("DELETE", "/roles/{}", "prov_role_delete"),
+    ("GET", "/scopes", "prov_scopes_list"),
+    ("GET", "/scopes/{}", "prov_scope_get"),
+    ("PUT", "/scopes/{}", "prov_scope_put"),
+    ("PATCH", "/scopes/{}", "prov_scope_patch"),
+    ("DELETE", "/scopes/{}", "prov_scope_delete"),
+    ("GET", "/audit", "prov_audit"),
 ];
 
 /// Check the platform admin token: 404 when none is configured (the API is
@@ -62,6 +96,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     };
     match name {
         n if n.starts_with("login_") => login::handle(ctx, req, n, &params).await,
+        n if n.starts_with("prov_") => provisioning::handle(ctx, req, n, &params).await,
         _ => ApiError::not_found("no such route").into_response(),
     }
 }

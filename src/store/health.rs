@@ -7,7 +7,7 @@ use crate::error::StoreError;
 /// if one is missing (migrations not applied), running it reads no row.
 const READY_SQL: &str = "SELECT 1 FROM orgs, users, memberships, role_permissions, scopes, api_keys, sessions, \
      apps, codes, grants, tokens, installs, consents, audit_events, webhook_subscriptions, webhook_deliveries, \
-     rate_limits, bearer_evictions, login_challenges LIMIT 0";
+     rate_limits, bearer_evictions, login_challenges, roles, batch_guards LIMIT 0";
 
 impl<D: Driver> Store<D> {
     pub async fn ready(&self) -> Result<(), StoreError> {

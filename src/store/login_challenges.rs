@@ -33,32 +33,6 @@ pub struct Landing {
     pub error_description: Option<String>,
 }
 
-/// The user of an accept, as the platform names them.
-#[derive(Debug, Clone)]
-pub struct AcceptUser {
-    pub external_id: String,
-    /// Upsert the user's email and name in the same batch (`None`: the user
-    /// must already exist).
-    pub upsert: Option<UserFields>,
-    /// (org id, role) pairs to upsert, already resolved and checked.
-    pub memberships: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct UserFields {
-    pub new_id: String,
-    pub email: String,
-    pub name: Option<String>,
-}
-
-/// The challenge is open: undecided and unexpired. Parameters ?1 (challenge
-/// hash) and ?2 (now) of whichever statement embeds it.
-macro_rules! open {
-    () => {
-        "EXISTS (SELECT 1 FROM login_challenges WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2)"
-    };
-}
-
 impl<D: Driver> Store<D> {
     pub async fn open_login_challenge(
         &self,
@@ -86,60 +60,26 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    /// Accept an open challenge for a user, upserting the user and the
-    /// memberships first when asked. One transaction; the upserts are
-    /// conditional on the challenge being open, so an accept that loses (the
-    /// challenge was decided or expired meanwhile) changes nothing at all.
-    /// `false`: not open, or the user does not exist.
+    /// Accept an open challenge for an existing user (named by the
+    /// platform's id); `false`: not open, or no such user. One statement.
     pub async fn accept_login_challenge(
         &self,
         challenge_hash: &str,
         verifier_hash: &str,
-        who: &AcceptUser,
+        external_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut stmts = Vec::new();
-        // Minimal upserts, to be replaced by the provisioning API's own
-        // (src/store/provisioning.rs) when the two branches meet.
-        if let Some(u) = &who.upsert {
-            stmts.push(Stmt::new(
-                concat!(
-                    "INSERT INTO users (id, email, name, password_hash, created_at, external_id) \
-                     SELECT ?3, ?4, COALESCE(?5, ''), '', ?2, ?6 WHERE ",
-                    open!(),
-                    " ON CONFLICT (external_id) WHERE external_id IS NOT NULL \
-                     DO UPDATE SET email = excluded.email, name = COALESCE(?5, users.name)"
-                ),
-                params![
-                    challenge_hash,
-                    now,
-                    &u.new_id,
-                    &u.email,
-                    u.name.clone(),
-                    &who.external_id
-                ],
-            ));
-        }
-        for (org_id, role) in &who.memberships {
-            stmts.push(Stmt::new(
-                concat!(
-                    "INSERT INTO memberships (org_id, user_id, role) \
-                     SELECT ?3, u.id, ?4 FROM users u WHERE u.external_id = ?5 AND ",
-                    open!(),
-                    " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role"
-                ),
-                params![challenge_hash, now, org_id, role, &who.external_id],
-            ));
-        }
-        stmts.push(Stmt::new(
-            "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
-             user_id = (SELECT id FROM users WHERE external_id = ?4) \
-             WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
-             AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
-            params![challenge_hash, now, verifier_hash, &who.external_id],
-        ));
-        let out = self.db.batch(stmts).await?;
-        Ok(out.last().is_some_and(|rows| !rows.is_empty()))
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
+                 user_id = (SELECT id FROM users WHERE external_id = ?4) \
+                 WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
+                 AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
+                params![challenge_hash, now, verifier_hash, external_id],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     /// Reject an open challenge; `false` if it was not open.
@@ -236,74 +176,5 @@ impl<D: Driver> Store<D> {
             ))
             .await?;
         Ok(rows.len() as i64)
-    }
-
-    // ---- reads for the accept's optional upserts ------------------------
-    // Minimal, to be replaced by the provisioning API's store functions.
-
-    pub async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>, StoreError> {
-        #[derive(Deserialize)]
-        struct R {
-            id: String,
-        }
-        let r: Option<R> = self
-            .one(Stmt::new(
-                "SELECT id FROM users WHERE external_id = ?1",
-                params![external_id],
-            ))
-            .await?;
-        Ok(r.map(|r| r.id))
-    }
-
-    /// Whether `email` belongs to a user other than the one named `external_id`.
-    pub async fn email_taken_by_other(&self, email: &str, external_id: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .db
-            .query(Stmt::new(
-                "SELECT 1 AS ok FROM users WHERE email = ?1 AND (external_id IS NULL OR external_id <> ?2)",
-                params![email, external_id],
-            ))
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    pub async fn org_id_by_external_id(&self, external_id: &str) -> Result<Option<String>, StoreError> {
-        #[derive(Deserialize)]
-        struct R {
-            id: String,
-        }
-        let r: Option<R> = self
-            .one(Stmt::new(
-                "SELECT id FROM orgs WHERE external_id = ?1",
-                params![external_id],
-            ))
-            .await?;
-        Ok(r.map(|r| r.id))
-    }
-
-    pub async fn role_exists(&self, role: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .db
-            .query(Stmt::new(
-                "SELECT 1 AS ok FROM role_permissions WHERE role = ?1 LIMIT 1",
-                params![role],
-            ))
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Whether setting (org, user) to a non-owner role would leave the org
-    /// without an owner.
-    pub async fn would_drop_last_owner(&self, org_id: &str, user_external_id: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .db
-            .query(Stmt::new(
-                "SELECT 1 AS ok FROM memberships m JOIN users u ON u.id = m.user_id \
-                 WHERE m.org_id = ?1 AND u.external_id = ?2 AND m.role = 'owner' \
-                 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.org_id = ?1 AND o.role = 'owner' AND o.user_id <> m.user_id)",
-                params![org_id, user_external_id],
-            ))
-            .await?;
-        Ok(!rows.is_empty())
     }
 }

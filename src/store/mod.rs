@@ -43,6 +43,7 @@ pub use installs::*;
 pub use ratelimit::*;
 pub use tokens::*;
 pub use webhooks::*;
+pub mod provisioning;
 
 use serde::de::DeserializeOwned;
 

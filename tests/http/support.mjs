@@ -122,7 +122,10 @@ export function sqlStatements(text) {
   return out;
 }
 
-async function startServerOnce(vars, options) {
+async function startServerOnce(vars, allOptions) {
+  // `fixtures: false`: migrations only, as in production (the provisioning
+  // suite puts fixtures/platform.json in through the API).
+  const { fixtures = true, ...options } = allOptions;
   const log = new CaptureLog();
   const mf = new Miniflare({
     workers: [
@@ -166,7 +169,7 @@ async function startServerOnce(vars, options) {
     for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
       for (const stmt of sqlStatements(readFileSync(new URL(f, dir), "utf8"))) await db.prepare(stmt).run();
     }
-    for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
+    if (fixtures) for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
     const base = url.href.replace(/\/$/, "");
     const serverFetch = (path, init = {}) => fetch(base + path, { redirect: "manual", ...init });
     return {

@@ -1,0 +1,18 @@
+// `make dev`: make sure .dev.vars (git-ignored; wrangler dev reads it as
+// secrets) holds a PLATFORM_ADMIN_TOKEN, creating a random one on first use,
+// so the local back office is on and provisioning can run against it.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { adminToken } from "./provision.mjs";
+
+const file = ".dev.vars";
+const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+if (!/^\s*PLATFORM_ADMIN_TOKEN\s*=\s*\S/m.test(text)) {
+  const token = `adm_${randomBytes(32).toString("base64url")}`;
+  const line = `PLATFORM_ADMIN_TOKEN="${token}"\n`;
+  if (text) appendFileSync(file, (text.endsWith("\n") ? "" : "\n") + line);
+  else writeFileSync(file, "# Local secrets for wrangler dev (git-ignored). Created by `make dev`.\n" + line, { mode: 0o600 });
+  console.log(`dev-vars: wrote a new PLATFORM_ADMIN_TOKEN to ${file}`);
+}
+delete process.env.PLATFORM_ADMIN_TOKEN;
+if (!adminToken(file)) throw new Error(`${file} has no usable PLATFORM_ADMIN_TOKEN`);

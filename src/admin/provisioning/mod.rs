@@ -1,0 +1,403 @@
+//! The provisioning API: the platform pushes its orgs, users, memberships,
+//! roles, scope catalogue and org API keys here, addressed by its own ids.
+//! `PUT` upserts (201 created / 200 with `changed`), `PATCH` updates part,
+//! `DELETE` removes, `GET` reads one or a page (`?limit=&cursor=`); every
+//! write takes `?dry_run=true` (validate and report, change nothing). Each
+//! change and its audit record are one D1 batch (`store::provisioning`).
+
+pub mod api_keys;
+pub mod memberships;
+pub mod orgs;
+pub mod roles;
+pub mod scopes;
+pub mod users;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::context::Ctx;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::store::provisioning::AuditNote;
+use crate::store::Driver;
+
+/// Most items a list page returns (`?limit=`), and the default.
+pub const MAX_PAGE: i64 = 200;
+pub const DEFAULT_PAGE: i64 = 50;
+
+type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, ApiError>> + 'a>>;
+
+/// Serve a back-office route whose name starts with `prov_`.
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
+    let result = match act(ctx, req, name, params) {
+        Ok(f) => f.await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(ApiError::into_response).no_store()
+}
+
+/// The act a route names, boxed: one small state machine per act instead of
+/// all of them inlined into the server's dispatch (wasm size).
+fn act<'a, 'b: 'a, D: Driver + 'a>(
+    ctx: &'a Ctx<'b, D>,
+    req: &'a Request,
+    name: &str,
+    params: &[String],
+) -> Result<Fut<'a>, ApiError> {
+    let p = |i: usize| segment(params.get(i).map(String::as_str).unwrap_or(""));
+    let dry = dry_run(req)?;
+    Ok(match name {
+        "prov_orgs_list" => Box::pin(async move { orgs::list(ctx, req).await }),
+        "prov_org_get" => {
+            let a = p(0)?;
+            Box::pin(async move { orgs::get(ctx, &a).await })
+        }
+        "prov_org_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(orgs::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_org_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(orgs::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_org_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { orgs::delete(ctx, &a, dry).await })
+        }
+        "prov_users_list" => Box::pin(async move { users::list(ctx, req).await }),
+        "prov_user_get" => {
+            let a = p(0)?;
+            Box::pin(async move { users::get(ctx, &a).await })
+        }
+        "prov_user_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(users::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_user_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(users::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_user_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { users::delete(ctx, &a, dry).await })
+        }
+        "prov_user_memberships" => {
+            let a = p(0)?;
+            Box::pin(async move { memberships::list_of_user(ctx, req, &a).await })
+        }
+        "prov_memberships_list" => {
+            let a = p(0)?;
+            Box::pin(async move { memberships::list_of_org(ctx, req, &a).await })
+        }
+        "prov_membership_get" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { memberships::get(ctx, &a, &b).await })
+        }
+        "prov_membership_put" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(memberships::put(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_membership_patch" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(memberships::patch(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_membership_delete" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { memberships::delete(ctx, &a, &b, dry).await })
+        }
+        "prov_roles_list" => Box::pin(async move { roles::list(ctx, req).await }),
+        "prov_role_get" => {
+            let a = p(0)?;
+            Box::pin(async move { roles::get(ctx, &a).await })
+        }
+        "prov_role_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(roles::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_role_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(roles::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_role_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { roles::delete(ctx, &a, dry).await })
+        }
+        "prov_scopes_list" => Box::pin(async move { scopes::list(ctx, req).await }),
+        "prov_scope_get" => {
+            let a = p(0)?;
+            Box::pin(async move { scopes::get(ctx, &a).await })
+        }
+        "prov_scope_put" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(scopes::put(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_scope_patch" => {
+            let a = p(0)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(scopes::patch(ctx, &a, input, dry).await?.response()) })
+        }
+        "prov_scope_delete" => {
+            let a = p(0)?;
+            Box::pin(async move { scopes::delete(ctx, &a, dry).await })
+        }
+        "prov_api_keys_list" => {
+            let a = p(0)?;
+            Box::pin(async move { api_keys::list(ctx, req, &a).await })
+        }
+        "prov_api_key_get" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { api_keys::get(ctx, &a, &b).await })
+        }
+        "prov_api_key_put" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(api_keys::put(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_api_key_patch" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            let input = body(req)?;
+            Box::pin(async move { Ok(api_keys::patch(ctx, &a, &b, input, dry).await?.response()) })
+        }
+        "prov_api_key_delete" => {
+            let a = p(0)?;
+            let b = p(1)?;
+            Box::pin(async move { api_keys::delete(ctx, &a, &b, dry).await })
+        }
+        "prov_audit" => Box::pin(async move { audit(ctx, req).await }),
+        _ => return Err(ApiError::not_found("no such route")),
+    })
+}
+
+/// A JSON body: `application/json`, no unknown fields (each input type
+/// denies them), nothing malformed.
+fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    crate::endpoints::apps::parse_json(req)
+}
+
+pub fn conflict(d: impl Into<String>) -> ApiError {
+    ApiError::new(409, "conflict", d)
+}
+
+/// A concurrent change broke a precondition between our read and our write;
+/// the batch changed nothing.
+pub fn raced() -> ApiError {
+    conflict("the data changed while this request ran; nothing was changed, retry")
+}
+
+fn dry_run(req: &Request) -> Result<bool, ApiError> {
+    match req.query_params().get("dry_run") {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(_) => Err(ApiError::bad_request("dry_run must be true or false")),
+    }
+}
+
+/// A path segment: percent-decoded, 1 to 128 bytes of UTF-8 without control
+/// characters or `/` (the platform's ids: numbers, UUIDs, `auth0|…`).
+pub fn segment(raw: &str) -> Result<String, ApiError> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("an id in the path is not valid UTF-8"))?;
+    if decoded.is_empty() || decoded.len() > 128 || decoded.chars().any(|c| c.is_control() || c == '/') {
+        return Err(ApiError::bad_request(
+            "an id in the path must be 1 to 128 characters, without control characters or '/'",
+        ));
+    }
+    Ok(decoded.into_owned())
+}
+
+/// A text field: trimmed, `min..=max` characters, no control characters.
+pub fn text(field: &str, v: &str, min: usize, max: usize) -> Result<String, ApiError> {
+    let v = v.trim();
+    let n = v.chars().count();
+    if n < min || n > max || v.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be {min} to {max} characters without control characters"
+        )));
+    }
+    Ok(v.to_string())
+}
+
+/// `?limit=&cursor=` of a list.
+pub struct Page {
+    pub limit: i64,
+    pub after: Option<String>,
+}
+
+pub fn page(req: &Request) -> Result<Page, ApiError> {
+    let q = req.query_params();
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?,
+    };
+    let after = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| !s.is_empty() && s.len() <= 256)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this API returned"))?,
+        ),
+    };
+    Ok(Page { limit, after })
+}
+
+/// A page of items; rows were fetched with `limit + 1` to know if more follow.
+pub fn page_response<T>(
+    mut rows: Vec<T>,
+    p: &Page,
+    key: impl Fn(&T) -> String,
+    item: impl Fn(&T) -> Value,
+) -> Response {
+    let more = rows.len() as i64 > p.limit;
+    rows.truncate(p.limit as usize);
+    let next = if more {
+        rows.last().map(|r| URL_SAFE_NO_PAD.encode(key(r)))
+    } else {
+        None
+    };
+    let items: Vec<Value> = rows.iter().map(item).collect();
+    Response::json(200, &json!({"items": items, "next_cursor": next}))
+}
+
+/// The outcome of a PUT or PATCH: the resource as it is (or would be), and
+/// what changed. The same body twice: the second says `"changed": false`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub resource: Value,
+    pub created: bool,
+    /// Field → `{"from", "to"}` (secrets only as "set"/"replaced"/...).
+    pub changes: Map<String, Value>,
+    pub dry_run: bool,
+    /// A generated secret, shown this once.
+    pub secret: Option<String>,
+}
+
+impl Applied {
+    pub fn new(resource: Value, created: bool, changes: Map<String, Value>, dry_run: bool) -> Self {
+        Self {
+            resource,
+            created,
+            changes,
+            dry_run,
+            secret: None,
+        }
+    }
+
+    pub fn changed(&self) -> bool {
+        self.created || !self.changes.is_empty()
+    }
+
+    pub fn response(self) -> Response {
+        let status = if self.created && !self.dry_run { 201 } else { 200 };
+        let changed = self.changed();
+        let mut body = self.resource;
+        body["created"] = self.created.into();
+        body["changed"] = changed.into();
+        body["changes"] = Value::Object(self.changes);
+        if self.dry_run {
+            body["dry_run"] = true.into();
+        }
+        if let Some(s) = self.secret {
+            body["secret"] = s.into();
+        }
+        Response::json(status, &body)
+    }
+}
+
+/// Record `from → to` under `field` when they differ.
+pub fn diff(changes: &mut Map<String, Value>, field: &str, from: Value, to: Value) {
+    if from != to {
+        changes.insert(field.to_string(), json!({"from": from, "to": to}));
+    }
+}
+
+pub fn note(org_id: Option<&str>, action: &'static str, detail: Value) -> AuditNote {
+    AuditNote {
+        org_id: org_id.map(str::to_string),
+        action,
+        detail,
+    }
+}
+
+/// The answer to a DELETE.
+pub fn deleted(dry_run: bool, mut detail: Value) -> Response {
+    detail["deleted"] = (!dry_run).into();
+    if dry_run {
+        detail["dry_run"] = true.into();
+        detail["changed"] = true.into();
+    }
+    Response::json(200, &detail)
+}
+
+/// `GET /admin/v1/audit`: what the platform did here, newest first.
+async fn audit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
+    let q = req.query_params();
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?,
+    };
+    let before = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this API returned"))?,
+        ),
+    };
+    let mut rows = ctx.store.platform_audit_page(before, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "org_id": r.org_id, "at": r.at, "action": r.action,
+                "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(Response::json(200, &json!({"items": items, "next_cursor": next})))
+}
+
+/// For optional fields that distinguish "absent" (keep) from `null` (clear).
+pub fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
