@@ -25,7 +25,7 @@ db: tools
 # provisions fixtures/platform.json through the API, and keeps serving.
 dev: build db
 	@node scripts/dev-vars.mjs
-	@bash scripts/dev.sh $(PROFILE)
+	@SIGNIN=$(SIGNIN) bash scripts/dev.sh $(PROFILE)
 
 # Apply a platform document through the provisioning API (idempotent):
 # `make provision FILE=platform.json [URL=https://auth.example.com] [DRY_RUN=1]`.
