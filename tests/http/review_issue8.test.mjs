@@ -111,3 +111,30 @@ test("grace window: a sibling pair minted by a replay dies once the family moved
   assert.equal(fork.status, 400, "the forked sibling still rotates after the family moved on");
   assert.equal((await bearer(s, "/api/v1/me", c.access_token)).status, 401, "reuse of a stale sibling ends the family");
 });
+
+test("with a bearer cache, a token the token endpoint revoked (eviction, reuse) stops working in the isolate that revoked it", async () => {
+  const s = await startServer({ BEARER_CACHE_TTL_SECONDS: "60", MAX_LIVE_APP_TOKENS: "1" });
+  try {
+    const live = async (at) => (await bearer(s, "/api/v1/me", at)).status;
+    // MAX_LIVE_APP_TOKENS: the second client_credentials token evicts the first.
+    const app = await registerApp(s, { scopes: ["posts:read"], actor_modes: ["app"] });
+    const cc = () => tokenRequest(s, app, { grant_type: "client_credentials" }).then((r) => r.json());
+    const first = await cc();
+    assert.equal(await live(first.access_token), 200); // now cached
+    const second = await cc();
+    assert.equal(await live(second.access_token), 200);
+    assert.equal(await live(first.access_token), 401, "the evicted token still works from the cache");
+    // Refresh reuse: the family dies, the winner's cached access token with it.
+    const user = await registerApp(s);
+    const alice = new Browser(s);
+    await alice.signIn("alice@acme.test", "alice-password");
+    const t = await tokensFor(s, alice, user);
+    const refresh = (rt) => tokenRequest(s, user, { grant_type: "refresh_token", refresh_token: rt });
+    const a = await (await refresh(t.refresh_token)).json();
+    assert.equal(await live(a.access_token), 200); // cached
+    assert.equal((await refresh(t.refresh_token)).status, 400); // reuse: family revoked
+    assert.equal(await live(a.access_token), 401, "a token of the killed family still works from the cache");
+  } finally {
+    await s.close();
+  }
+});
