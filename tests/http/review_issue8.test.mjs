@@ -93,9 +93,10 @@ test("sign-out during a database outage is a 503, not a 303 that leaves the sess
   assert.match(res.headers.get("retry-after") ?? "", /^\d+$/);
 });
 
-// Not fixed on this branch (needs a token generation column; see the review
-// report): marked `todo` so the suite stays green while it documents the hole.
-test("grace window: a sibling pair minted by a replay dies once the family moved on (no forked chain)", { todo: "needs a refresh generation (report F3)" }, async () => {
+// A grace-window replay mints a sibling pair; before the fix each sibling grew
+// its own chain forever, so a stolen copy replayed inside the window was never
+// caught by reuse detection, whichever side used its sibling first.
+test("grace window: a sibling pair minted by a replay dies once the family moved on (no forked chain)", async () => {
   const s = graceServer;
   const app = await registerApp(s);
   const alice = new Browser(s);
@@ -110,6 +111,14 @@ test("grace window: a sibling pair minted by a replay dies once the family moved
   const fork = await refresh(b.refresh_token);
   assert.equal(fork.status, 400, "the forked sibling still rotates after the family moved on");
   assert.equal((await bearer(s, "/api/v1/me", c.access_token)).status, 401, "reuse of a stale sibling ends the family");
+  // The other order: the copy moves first, the rightful client's sibling is refused and the family ends.
+  const t2 = await tokensFor(s, alice, app, { prompt: "consent" });
+  const mine = await (await refresh(t2.refresh_token)).json();
+  const copy = await (await refresh(t2.refresh_token)).json();
+  const theirs = await (await refresh(copy.refresh_token)).json();
+  assert.ok(theirs.access_token);
+  assert.equal((await refresh(mine.refresh_token)).status, 400);
+  assert.equal((await bearer(s, "/api/v1/me", theirs.access_token)).status, 401);
 });
 
 test("with a bearer cache, a token the token endpoint revoked (eviction, reuse) stops working in the isolate that revoked it", async () => {
