@@ -147,3 +147,27 @@ test("with a bearer cache, a token the token endpoint revoked (eviction, reuse) 
     await s.close();
   }
 });
+
+test("/ready fails when a table or column a request needs is missing (signin_devices, webhook_secret_previous, tokens.parent)", async () => {
+  const s = await startServer();
+  try {
+    assert.equal((await s.fetch("/ready")).status, 200);
+    for (const [what, down, up] of [
+      ["signin_devices", "ALTER TABLE signin_devices RENAME TO signin_devices_gone", "ALTER TABLE signin_devices_gone RENAME TO signin_devices"],
+      ["webhook_secret_previous", "ALTER TABLE webhook_secret_previous RENAME TO wsp_gone", "ALTER TABLE wsp_gone RENAME TO webhook_secret_previous"],
+      ["tokens.parent", "ALTER TABLE tokens RENAME COLUMN parent TO parent_gone", "ALTER TABLE tokens RENAME COLUMN parent_gone TO parent"],
+    ]) {
+      await s.db.prepare(down).run();
+      let status;
+      try {
+        status = (await s.fetch("/ready")).status;
+      } finally {
+        await s.db.prepare(up).run();
+      }
+      assert.equal(status, 503, `/ready without ${what}: ${status}`);
+    }
+    assert.equal((await s.fetch("/ready")).status, 200);
+  } finally {
+    await s.close();
+  }
+});
