@@ -107,7 +107,11 @@ const PAGE_ROUTES: &[&str] = &[
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
 /// handles one drops its bearer cache (`bearer::cache`), so its own next
 /// request sees the change. Other isolates see it within the cache TTL.
+/// The token endpoint revokes too: issuing evicts the oldest live token sets
+/// (`MAX_LIVE_GRANTS`, `MAX_LIVE_APP_TOKENS`) and a refresh token's reuse
+/// ends its family.
 const REVOKING_ROUTES: &[&str] = &[
+    "token",
     "revoke",
     // The back office: provisioning narrows roles, removes members, deletes users.
     "admin",

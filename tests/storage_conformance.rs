@@ -420,7 +420,14 @@ fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window()
             rot("r1", "a6", "r6", NOW + 37, 30).await.is_none(),
             "no longer the just-rotated token once a later one was used"
         );
-        assert!(rot("r2", "a7", "r7", NOW + 37, 30).await.is_some(), "r2 was never used");
+        // r2 and r3 are both successors of r1 (the grace replay minted r3);
+        // r3 was used, so r2 may not grow a chain of its own (review of issue 8).
+        assert!(
+            rot("r2", "a7", "r7", NOW + 37, 30).await.is_none(),
+            "r2's sibling r3 was used: r2 is superseded"
+        );
+        assert!(s.superseded("r2").await.unwrap());
+        assert!(!s.superseded("r5").await.unwrap(), "r5 has no used sibling");
     });
 }
 

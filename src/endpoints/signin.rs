@@ -192,11 +192,15 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         // The slots stay taken: they are the failure's record.
         None => page(401, "That email and password do not match an account."),
         Some(a) => {
-            // A device cookie we issued (to this or another account) is kept,
-            // so one browser is a known device of each account signed in on
-            // it; any other value is replaced, never adopted.
+            // Only a device cookie already issued to *this* account is kept
+            // (its expiry renewed); any other value is replaced, never
+            // adopted. Adopting one issued to another account would let
+            // whoever holds that value (a cookie planted by a sibling
+            // subdomain or a plain-http answer) count as this account's
+            // device: guess outside the account counter, and fill the
+            // device counter the rightful browser depends on.
             let device_value = match device {
-                Some(d) if a.known_device != 0 || a.issued_device != 0 => d,
+                Some(d) if a.known_device != 0 => d,
                 _ => crypto::new_token(DEVICE_PREFIX),
             };
             let remember = ctx.config.signin_device_ttl > 0;
@@ -256,9 +260,12 @@ fn slots<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, email_key: &str, known_devi
         key: format!("signin:{email_key}"),
         limit,
     }];
-    if !req.ip.is_empty() {
+    // The sender as client authentication keys it: an IPv6 sender by its
+    // /64, which one host can draw fresh addresses from.
+    let source = crate::client_auth::source(&req.ip);
+    if !source.is_empty() {
         slots.push(Slot {
-            key: format!("signin-ip:{}", req.ip),
+            key: format!("signin-ip:{source}"),
             limit: limit.saturating_mul(5),
         });
     }
@@ -267,7 +274,13 @@ fn slots<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, email_key: &str, known_devi
 
 pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let form = req.form().unwrap_or_default();
-    if let Ok(Some(s)) = session::current(ctx, req).await {
+    // A storage failure is not a sign-out: the session would stay valid
+    // while the browser is told it ended (`Server::handle` answers 503).
+    let current = match session::current(ctx, req).await {
+        Ok(s) => s,
+        Err(e) => return Response::html(500, templates::error_page("Server error", &e.0)),
+    };
+    if let Some(s) = current {
         if !session::csrf_ok(&s, form.get("csrf")) {
             return Response::html(
                 403,

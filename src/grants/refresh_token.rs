@@ -96,7 +96,17 @@ async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narr
     if row.app_id != client.app.id {
         return OAuthError::InvalidGrant("the refresh token was issued to another client".into());
     }
-    if row.used_at.is_some() {
+    // A spent token, or a sibling left behind when another successor of the
+    // same token was used (a grace-window replay): either way a copy is in
+    // other hands (RFC 9700 §4.14.2).
+    let reused = row.used_at.is_some()
+        || (row.revoked_at.is_none()
+            && row.grant_revoked_at.is_none()
+            && match ctx.store.superseded(hash).await {
+                Ok(s) => s,
+                Err(e) => return e.into(),
+            });
+    if reused {
         if let Err(e) = ctx.store.revoke_grant(&row.grant_id, ctx.now).await {
             return e.into();
         }

@@ -19,9 +19,6 @@ pub struct SigninAccount {
     pub password_hash: String,
     /// The device cookie was issued to this browser on a sign-in to this account.
     pub known_device: i64,
-    /// The device cookie was issued by us (to any account), so it may be
-    /// reused for this one rather than replaced.
-    pub issued_device: i64,
 }
 
 /// One failure counter an attempt must find room in.
@@ -45,7 +42,7 @@ pub struct SignedIn<'a> {
 
 impl<D: Driver> Store<D> {
     /// The account named by `email` (case-insensitive), with whether the
-    /// device cookie whose hash is `device_hash` was issued to it, or at all.
+    /// device cookie whose hash is `device_hash` was issued to it.
     pub async fn signin_account(
         &self,
         email: &str,
@@ -54,8 +51,7 @@ impl<D: Driver> Store<D> {
     ) -> Result<Option<SigninAccount>, StoreError> {
         self.one(Stmt::new(
             "SELECT u.id, u.password_hash, \
-               EXISTS (SELECT 1 FROM signin_devices d WHERE d.hash = ?2 AND d.user_id = u.id AND d.expires_at > ?3) AS known_device, \
-               EXISTS (SELECT 1 FROM signin_devices d WHERE d.hash = ?2 AND d.expires_at > ?3) AS issued_device \
+               EXISTS (SELECT 1 FROM signin_devices d WHERE d.hash = ?2 AND d.user_id = u.id AND d.expires_at > ?3) AS known_device \
              FROM users u WHERE u.email = ?1",
             params![email, device_hash, now],
         ))

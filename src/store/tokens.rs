@@ -100,6 +100,9 @@ impl<D: Driver> Store<D> {
     /// one; rowid orders a family's tokens by issue). Its `used_at` keeps the
     /// first rotation, so replays do not stretch the window; `rotated_to`
     /// names the latest successor, which the inserts below select on.
+    /// Those successors are siblings (`parent`, migration 0008): once one of
+    /// them has been used, the others never rotate ([`Store::superseded`]),
+    /// so a replayed copy cannot fork a chain of its own.
     pub async fn rotate_refresh(
         &self,
         r: &Rotation<'_>,
@@ -111,7 +114,9 @@ impl<D: Driver> Store<D> {
                 concat!(
                     "UPDATE tokens SET used_at = COALESCE(used_at, ?1), rotated_to = ?2 \
                      WHERE hash = ?3 AND kind = 'refresh' AND revoked_at IS NULL \
-                     AND (used_at IS NULL OR (?6 > 0 AND used_at + ?6 > ?1 \
+                     AND ((used_at IS NULL AND NOT EXISTS (SELECT 1 FROM tokens sib \
+                       WHERE sib.parent = tokens.parent AND sib.hash <> tokens.hash AND sib.used_at IS NOT NULL)) \
+                       OR (?6 > 0 AND used_at + ?6 > ?1 \
                        AND NOT EXISTS (SELECT 1 FROM tokens s WHERE s.grant_id = tokens.grant_id AND s.kind = 'refresh' \
                          AND s.used_at IS NOT NULL AND s.rowid > tokens.rowid))) \
                      AND (expires_at IS NULL OR expires_at > ?1) \
@@ -131,8 +136,8 @@ impl<D: Driver> Store<D> {
                 params![r.old_hash, &r.refresh.hash, &r.access.hash, r.access.expires_at, r.scopes, r.now],
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
-                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3 FROM tokens WHERE hash = ?1 AND rotated_to = ?2",
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, parent) \
+                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3, hash FROM tokens WHERE hash = ?1 AND rotated_to = ?2",
                 params![r.old_hash, &r.refresh.hash, r.refresh.expires_at, r.scopes, r.now],
             ),
         ];
@@ -176,6 +181,24 @@ impl<D: Driver> Store<D> {
         }
         let mut results = self.db.batch(stmts).await?.into_iter();
         first_app(results.next().unwrap_or_default())
+    }
+
+    /// A refresh token minted by a grace-window replay whose sibling (another
+    /// successor of the same token) has since been used: the family moved on
+    /// without it, so presenting it is reuse.
+    pub async fn superseded(&self, hash: &str) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct S {
+            superseded: i64,
+        }
+        let s: Option<S> = self
+            .one(Stmt::new(
+                "SELECT EXISTS (SELECT 1 FROM tokens t JOIN tokens sib ON sib.parent = t.parent \
+                 WHERE t.hash = ?1 AND sib.hash <> t.hash AND sib.used_at IS NOT NULL) AS superseded",
+                params![hash],
+            ))
+            .await?;
+        Ok(s.is_some_and(|s| s.superseded != 0))
     }
 
     pub fn token_stmt(hash: &str) -> Stmt {
