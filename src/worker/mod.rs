@@ -69,8 +69,9 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     }
     core.ip = core.header("cf-connecting-ip").unwrap_or_default().to_string();
     // The core answers 413 above MAX_BODY. A body up to DRAIN_LIMIT is still
-    // read, so the client gets its 413 instead of a connection reset while it
-    // is still sending; a larger one is not read at all. The stream is read
+    // read (and dropped past MAX_BODY, so no request holds more than that),
+    // so the client gets its 413 instead of a connection reset while it is
+    // still sending; a larger one is not read at all. The stream is read
     // chunk by chunk and cancelled at the limit: Content-Length is only a
     // claim, and a chunked body has none, so neither decides how much is read.
     const DRAIN_LIMIT: usize = 1 << 20;
@@ -78,7 +79,7 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
-        let read = wasm_bindgen_futures::JsFuture::from(read_body(req, DRAIN_LIMIT as f64)).await?;
+        let read = wasm_bindgen_futures::JsFuture::from(read_body(req, http::MAX_BODY as f64, DRAIN_LIMIT as f64)).await?;
         core.body = if read.is_null() {
             vec![0; http::MAX_BODY + 1]
         } else {
@@ -112,7 +113,7 @@ export function headerText(headers) {
   for (const [k, v] of headers) s += k + "\n" + v + "\n";
   return s;
 }
-export async function readBody(req, limit) {
+export async function readBody(req, keep, limit) {
   const reader = req.body.getReader();
   const chunks = [];
   let n = 0;
@@ -124,8 +125,10 @@ export async function readBody(req, limit) {
       reader.cancel().catch(() => {});
       return null;
     }
-    chunks.push(value);
+    // Past `keep` the body is refused anyway: drain without holding it.
+    if (n <= keep) chunks.push(value);
   }
+  if (n > keep) return null;
   const out = new Uint8Array(n);
   let at = 0;
   for (const c of chunks) {
@@ -145,10 +148,11 @@ export function respond(status, head, body) {
 extern "C" {
     #[wasm_bindgen(js_name = headerText)]
     fn header_text(headers: &web_sys::Headers) -> String;
-    /// The body, or null once it grows past `limit` bytes (then the rest
-    /// is never read: the stream is cancelled).
+    /// The body, or null when it is longer than `keep` bytes: up to `limit`
+    /// it is read and dropped (so the client gets its 413), past `limit`
+    /// the stream is cancelled. At most `keep` bytes are ever held.
     #[wasm_bindgen(js_name = readBody)]
-    fn read_body(req: &web_sys::Request, limit: f64) -> js_sys::Promise;
+    fn read_body(req: &web_sys::Request, keep: f64, limit: f64) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
