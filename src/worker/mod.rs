@@ -79,7 +79,8 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
-        let read = wasm_bindgen_futures::JsFuture::from(read_body(req, http::MAX_BODY as f64, DRAIN_LIMIT as f64)).await?;
+        let read =
+            wasm_bindgen_futures::JsFuture::from(read_body(req, http::MAX_BODY as f64, DRAIN_LIMIT as f64)).await?;
         core.body = if read.is_null() {
             vec![0; http::MAX_BODY + 1]
         } else {

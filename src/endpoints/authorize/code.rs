@@ -1,0 +1,74 @@
+//! Issuing the authorization code: who may approve what (the bot install needs
+//! an admin on every path), and the code bound to client, redirect URI and PKCE.
+
+use super::{redirect, server_error, AuthzRequest};
+use crate::context::Ctx;
+use crate::crypto;
+use crate::http::Response;
+use crate::scope;
+use crate::store::{AppRow, CodeRow, Driver};
+
+/// Whether a member with `role` may approve `actor` for `app` in `org_id`:
+/// installing the bot identity is an org-level decision (FeatureOS), and a
+/// bot that is not public can only be added by its owner org (Fluxer).
+pub(super) fn may_approve(app: &AppRow, org_id: &str, actor: &str, role: Option<&str>) -> bool {
+    actor != "app" || (matches!(role, Some("owner" | "admin")) && (app.bot_public != 0 || org_id == app.owner_org_id))
+}
+
+/// Mint a code bound to client, redirect URI and PKCE challenge, and send the
+/// browser back with it (303 after the consent POST, 302 from a GET). The
+/// store re-checks the user's standing in the same write (a role changed
+/// since the reads): then no code, and the client is told as `prompt=none`
+/// would be (GET) or as a denial (POST).
+pub(super) async fn issue_code<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    r: &AuthzRequest,
+    user_id: &str,
+    org_id: &str,
+    actor: &str,
+    post: bool,
+) -> Response {
+    let code = crypto::new_token(&ctx.config.prefixes.code);
+    let row = CodeRow {
+        hash: crypto::sha256_hex(&code),
+        app_id: r.app.id.clone(),
+        org_id: org_id.to_string(),
+        user_id: Some(user_id.to_string()),
+        actor: actor.to_string(),
+        scopes: scope::to_json(&r.scopes),
+        redirect_uri: r.redirect_param.clone(),
+        challenge: r.challenge.clone(),
+        created_at: ctx.now,
+        expires_at: ctx.now + ctx.config.code_ttl,
+        used_at: None,
+        grant_id: None,
+    };
+    match ctx.store.insert_code(&row).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let error = if post { "access_denied" } else { "consent_required" };
+            return redirect(
+                &r.redirect_to,
+                &[
+                    ("error", error),
+                    (
+                        "error_description",
+                        "the user may no longer approve this app in that organization",
+                    ),
+                ],
+                r.state.as_deref(),
+                &ctx.issuer,
+                post,
+            );
+        }
+        Err(e) => return server_error(e),
+    }
+    ctx.note(&r.app.id, Some(org_id));
+    redirect(
+        &r.redirect_to,
+        &[("code", &code)],
+        r.state.as_deref(),
+        &ctx.issuer,
+        post,
+    )
+}

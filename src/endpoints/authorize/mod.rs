@@ -1,0 +1,255 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1): GET shows
+//! sign-in or consent, POST carries the user's decision.
+//!
+//! Validation order (RFC 6749 §4.1.2.1): the client and redirect URI are
+//! checked first, and a failure there is shown as a page, never redirected,
+//! so a forged request cannot bounce a browser to an attacker's URI. Every
+//! later failure is returned to the (now trusted) redirect URI.
+
+mod code;
+mod request;
+
+pub use request::{validate, AuthzRequest, Failure};
+
+use crate::config::SigninMode;
+use crate::context::Ctx;
+use crate::endpoints::login_challenge;
+use crate::http::{Params, Request, Response};
+use crate::scope;
+use crate::session::{self, Session};
+use crate::store::Driver;
+use crate::templates::{self, ConsentView};
+use code::{issue_code, may_approve};
+use request::{authorize_url, carried, redirect};
+
+pub(super) fn server_error(e: crate::error::StoreError) -> Response {
+    Response::html(500, templates::error_page("Server error", &e.0))
+}
+
+/// GET /oauth/authorize
+pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    let params = req.query_params();
+    // One round trip for the reads: the app, the session's user and the
+    // user's prior consents for the app.
+    let presented = session::presented(ctx, req);
+    let reads = ctx
+        .store
+        .authorize_reads(
+            params.get("client_id").unwrap_or(""),
+            presented.as_ref().map(|(_, hash)| hash.as_str()),
+            ctx.now,
+        )
+        .await;
+    let (app, user, prior) = match reads {
+        Ok(v) => v,
+        Err(e) => return server_error(e),
+    };
+    let r = match validate(ctx, &params, Some(app)).await {
+        Ok(r) => r,
+        Err(f) => return f.respond(&ctx.issuer, false),
+    };
+    let session = presented
+        .zip(user)
+        .map(|((token, hash), user)| session::Session::new(user, &token, hash));
+    let Some(session) = session else {
+        if r.prompt.as_deref() == Some("none") {
+            return redirect(
+                &r.redirect_to,
+                &[
+                    ("error", "login_required"),
+                    ("error_description", "the user is not signed in"),
+                ],
+                r.state.as_deref(),
+                &ctx.issuer,
+                false,
+            );
+        }
+        if ctx.config.signin_mode == SigninMode::Delegated {
+            return login_challenge::start(ctx, req, &r, false).await;
+        }
+        let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
+        return Response::found(&to);
+    };
+    // A user who already approved these scopes for this app is not asked
+    // again, unless the client asks for the consent screen (prompt=consent).
+    if r.prompt.as_deref() != Some("consent") {
+        let modes = r.app.actor_mode_list();
+        // A prior consent to the app actor counts only while the user could
+        // give it again on the form (owner/admin; Fluxer's bot_public): a
+        // demoted admin is asked, and cannot renew the bot silently.
+        let covering = prior.iter().find(|c| {
+            modes.contains(&c.actor)
+                && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
+                && may_approve(&r.app, &c.org_id, &c.actor, c.role.as_deref())
+        });
+        if let Some(c) = covering {
+            return issue_code(ctx, &r, &session.user.user_id, &c.org_id, &c.actor, false).await;
+        }
+    }
+    if r.prompt.as_deref() == Some("none") {
+        return redirect(
+            &r.redirect_to,
+            &[
+                ("error", "consent_required"),
+                ("error_description", "the user has not approved this app"),
+            ],
+            r.state.as_deref(),
+            &ctx.issuer,
+            false,
+        );
+    }
+    consent_page(ctx, &r, &session).await
+}
+
+async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session) -> Response {
+    let (orgs, owner, catalogue) = match (
+        ctx.store.memberships(&s.user.user_id).await,
+        ctx.store.org(&r.app.owner_org_id).await,
+        ctx.store.scope_catalogue().await,
+    ) {
+        (Ok(o), Ok(w), Ok(c)) => (o, w, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return server_error(e),
+    };
+    if orgs.is_empty() {
+        return Response::html(
+            403,
+            templates::error_page(
+                "No organization",
+                "You are not a member of any organization, so there is nothing to authorize.",
+            ),
+        );
+    }
+    let scopes: Vec<_> = catalogue.into_iter().filter(|c| r.scopes.contains(&c.name)).collect();
+    let modes = r.app.actor_mode_list();
+    let hidden = carried(r);
+    let owner_name = owner.map(|o| o.name).unwrap_or_else(|| "unknown".into());
+    Response::html(
+        200,
+        templates::consent(&ConsentView {
+            app: &r.app,
+            owner_name: &owner_name,
+            user_email: &s.user.email,
+            orgs: &orgs,
+            actor_modes: &modes,
+            scopes: &scopes,
+            hidden: &hidden,
+            csrf: &s.csrf,
+        }),
+    )
+}
+
+/// POST /oauth/authorize: the consent decision.
+pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    let form = match req.form() {
+        Ok(f) => f,
+        Err(e) => return Response::html(400, templates::error_page("Bad request", &e)),
+    };
+    let r = match validate(ctx, &form, None).await {
+        Ok(r) => r,
+        Err(f) => return f.respond(&ctx.issuer, true),
+    };
+    let session = match session::current(ctx, req).await {
+        Ok(Some(s)) => s,
+        Ok(None) if ctx.config.signin_mode == SigninMode::Delegated => {
+            return login_challenge::start(ctx, req, &r, true).await
+        }
+        Ok(None) => {
+            let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
+            return Response::see_other(&to);
+        }
+        Err(e) => return server_error(e),
+    };
+    // The consent form must come from our own page in this session.
+    if !session::csrf_ok(&session, form.get("csrf")) {
+        return Response::html(
+            403,
+            templates::error_page(
+                "Request refused",
+                "This consent form was not issued to your session. Start again from the app.",
+            ),
+        );
+    }
+    match form.get("decision") {
+        Some("deny") => {
+            return redirect(
+                &r.redirect_to,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user denied the request"),
+                ],
+                r.state.as_deref(),
+                &ctx.issuer,
+                true,
+            )
+        }
+        Some("approve") => {}
+        _ => return Response::html(400, templates::error_page("Bad request", "The form has no decision.")),
+    }
+    let orgs = match ctx.store.memberships(&session.user.user_id).await {
+        Ok(o) => o,
+        Err(e) => return server_error(e),
+    };
+    let Some(membership) = form.get("org").and_then(|id| orgs.iter().find(|m| m.org_id == id)) else {
+        return Response::html(
+            400,
+            templates::error_page("Bad request", "Choose an organization you belong to."),
+        );
+    };
+    let modes = r.app.actor_mode_list();
+    let actor = form
+        .get("actor")
+        .unwrap_or_else(|| modes.first().map(String::as_str).unwrap_or("self"));
+    if !modes.iter().any(|m| m == actor) {
+        return Response::html(
+            400,
+            templates::error_page("Bad request", "This app does not allow that actor mode."),
+        );
+    }
+    // Installing a bot identity is an org-level decision (FeatureOS).
+    if actor == "app" && !matches!(membership.role.as_str(), "owner" | "admin") {
+        return Response::html(
+            403,
+            templates::error_page(
+                "Admin required",
+                "Only an admin of the organization can install this app as its own actor.",
+            ),
+        );
+    }
+    // Fluxer: a bot that is not public can only be added by its owner org.
+    if actor == "app" && r.app.bot_public == 0 && membership.org_id != r.app.owner_org_id {
+        return Response::html(
+            403,
+            templates::error_page(
+                "Not available",
+                "This app's bot can only be added by the organization that owns it.",
+            ),
+        );
+    }
+    let scopes_json = scope::to_json(&r.scopes);
+    let user_id = &session.user.user_id;
+    // The consent and its audit record are one batch: no code without both.
+    let audit = ctx.audit_entry(
+        &membership.org_id,
+        "user",
+        user_id,
+        Some(&r.app.id),
+        "authorization.granted",
+        serde_json::json!({"actor": actor, "scopes": r.scopes}),
+    );
+    if let Err(e) = ctx
+        .store
+        .save_consent(
+            user_id,
+            &r.app.id,
+            &membership.org_id,
+            actor,
+            &scopes_json,
+            ctx.now,
+            &audit,
+        )
+        .await
+    {
+        return server_error(e);
+    }
+    issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
+}

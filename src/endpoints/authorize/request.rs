@@ -1,0 +1,266 @@
+//! Validating an authorization request (RFC 6749 §4.1.1 and §4.1.2.1, OAuth 2.1
+//! §4.1.1): client and redirect URI first, then everything else, and the
+//! parameters carried through sign-in and consent.
+
+use crate::config::PkceRequired;
+use crate::context::Ctx;
+use crate::http::{Params, Response};
+use crate::pkce;
+use crate::redirect_uri;
+use crate::scope;
+use crate::store::{AppRow, Driver};
+use crate::templates;
+
+/// A validated authorization request.
+pub struct AuthzRequest {
+    pub app: AppRow,
+    /// `redirect_uri` exactly as sent (empty if omitted); the code is bound to it.
+    pub redirect_param: String,
+    /// Where the browser goes back to.
+    pub redirect_to: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub challenge: Option<String>,
+    pub prompt: Option<String>,
+}
+
+pub enum Failure {
+    /// Shown to the user; the client or redirect URI cannot be trusted.
+    Page {
+        status: u16,
+        title: &'static str,
+        message: String,
+    },
+    /// Sent back to the client's redirect URI.
+    Redirect {
+        to: String,
+        error: &'static str,
+        description: String,
+        state: Option<String>,
+    },
+}
+
+impl Failure {
+    pub(super) fn respond(self, issuer: &str, post: bool) -> Response {
+        match self {
+            Failure::Page { status, title, message } => Response::html(status, templates::error_page(title, &message)),
+            Failure::Redirect {
+                to,
+                error,
+                description,
+                state,
+            } => redirect(
+                &to,
+                &[("error", error), ("error_description", &description)],
+                state.as_deref(),
+                issuer,
+                post,
+            ),
+        }
+    }
+}
+
+/// Back to the client, with `state` and `iss` (RFC 9207). 303 after a POST.
+pub(super) fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>, issuer: &str, post: bool) -> Response {
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Some(s) = state {
+        all.push(("state", s));
+    }
+    all.push(("iss", issuer));
+    let location = redirect_uri::with_params(to, &all);
+    if post {
+        Response::see_other(&location)
+    } else {
+        Response::found(&location)
+    }
+}
+
+const SINGLE: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+];
+
+/// `known`: the app's row when the caller already read it (`show` reads it in
+/// the same batch as the session and prior consents).
+pub async fn validate<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    p: &Params,
+    known: Option<Option<AppRow>>,
+) -> Result<AuthzRequest, Failure> {
+    let page = |status, title, message: &str| Failure::Page {
+        status,
+        title,
+        message: message.to_string(),
+    };
+    if let Some(name) = p.repeated(&["client_id", "redirect_uri"]) {
+        return Err(page(
+            400,
+            "Invalid request",
+            &format!("The {name} parameter appears more than once."),
+        ));
+    }
+    let Some(client_id) = p.get("client_id") else {
+        return Err(page(400, "Invalid request", "The request has no client_id."));
+    };
+    let app = match known {
+        Some(app) => Ok(app),
+        None => ctx.store.app(client_id).await,
+    };
+    let app = match app {
+        Ok(Some(a)) if a.status == "active" => a,
+        Ok(_) => {
+            return Err(page(
+                400,
+                "Unknown application",
+                "No active application has this client_id.",
+            ))
+        }
+        Err(e) => return Err(page(500, "Server error", &e.0)),
+    };
+    let registered = app.redirect_uri_list();
+    let redirect_param = p.get("redirect_uri").unwrap_or("").to_string();
+    let redirect_to = if redirect_param.is_empty() {
+        match registered.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                return Err(page(
+                    400,
+                    "Invalid redirect URI",
+                    "The request has no redirect_uri and the app registered several.",
+                ))
+            }
+        }
+    } else if redirect_uri::matches(&registered, &redirect_param) {
+        redirect_param.clone()
+    } else {
+        return Err(page(
+            400,
+            "Invalid redirect URI",
+            "The redirect_uri does not exactly match any URI registered for this app.",
+        ));
+    };
+    let state = p.get("state").map(str::to_string);
+    let fail = |error, description: &str| Failure::Redirect {
+        to: redirect_to.clone(),
+        error,
+        description: description.to_string(),
+        state: state.clone(),
+    };
+    if let Some(name) = p.repeated(SINGLE) {
+        return Err(fail(
+            "invalid_request",
+            &format!("the {name} parameter appears more than once"),
+        ));
+    }
+    if state.as_ref().is_some_and(|s| s.len() > 1024) {
+        return Err(fail("invalid_request", "state is longer than 1024 characters"));
+    }
+    match p.get("response_type") {
+        Some("code") => {}
+        None => return Err(fail("invalid_request", "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported (the implicit grant is not, per OAuth 2.1)",
+            ))
+        }
+    }
+    let challenge = p.get("code_challenge").map(str::to_string);
+    match (p.get("code_challenge_method"), &challenge) {
+        (Some("S256"), Some(_)) | (None, Some(_)) => {}
+        (Some("S256"), None) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
+        (Some(_), _) => {
+            return Err(fail(
+                "invalid_request",
+                "only the S256 code_challenge_method is supported",
+            ))
+        }
+        // OAuth 2.1 §4.1.1 and RFC 9700 §2.1.1: PKCE for every client (a
+        // code stolen from a confidential client's redirect is otherwise
+        // injectable); PKCE_REQUIRED=public keeps it optional for confidential
+        // clients only where a platform's apps send none (Azure DevOps).
+        (None, None) if app.is_public() || ctx.config.pkce_required == PkceRequired::All => {
+            let who = if app.is_public() {
+                "public clients"
+            } else {
+                "every client"
+            };
+            return Err(fail(
+                "invalid_request",
+                &format!("{who} must use PKCE (code_challenge with S256)"),
+            ));
+        }
+        (None, None) => {}
+    }
+    // RFC 7636 §4.3: no method means `plain`, which we refuse; a bare challenge
+    // is accepted only when it has the exact shape of an S256 value.
+    if challenge.as_deref().is_some_and(|c| !pkce::valid_challenge(c)) {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url S256 value of 43 characters",
+        ));
+    }
+    let declared = app.scope_list();
+    let scopes = match p.get("scope").map(scope::parse) {
+        None => declared.clone(),
+        Some(Err(e)) => return Err(fail("invalid_scope", &e)),
+        Some(Ok(s)) if s.is_empty() => declared.clone(),
+        Some(Ok(s)) => s,
+    };
+    if let Some(bad) = scope::first_outside(&scopes, &declared) {
+        return Err(fail(
+            "invalid_scope",
+            &format!("the app did not declare the scope {bad:?}"),
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(fail("invalid_scope", "no scope requested and the app declares none"));
+    }
+    let prompt = p.get("prompt").map(str::to_string);
+    if let Some(pr) = &prompt {
+        if !matches!(pr.as_str(), "none" | "consent") {
+            return Err(fail("invalid_request", "prompt must be none or consent"));
+        }
+    }
+    Ok(AuthzRequest {
+        app,
+        redirect_param,
+        redirect_to,
+        scopes,
+        state,
+        challenge,
+        prompt,
+    })
+}
+
+/// The authorize parameters to carry through the sign-in and consent forms.
+pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("client_id", r.app.id.clone()),
+        ("response_type", "code".to_string()),
+        ("scope", scope::join(&r.scopes)),
+    ];
+    if !r.redirect_param.is_empty() {
+        v.push(("redirect_uri", r.redirect_param.clone()));
+    }
+    if let Some(s) = &r.state {
+        v.push(("state", s.clone()));
+    }
+    if let Some(c) = &r.challenge {
+        v.push(("code_challenge", c.clone()));
+        v.push(("code_challenge_method", "S256".to_string()));
+    }
+    v
+}
+
+pub(super) fn authorize_url(r: &AuthzRequest) -> String {
+    let pairs = carried(r);
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    format!("/oauth/authorize?{}", Params::encode(&refs))
+}
