@@ -79,6 +79,23 @@ fn page(status: u16, title: &str, message: &str) -> Response {
 /// request and send the browser to the platform's login page (303 after the
 /// consent POST, 302 from a GET).
 pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, post: bool) -> Response {
+    ctx.note(&r.app.id, None);
+    open(ctx, req, &r.app.id, &request_query(r), post).await
+}
+
+/// Delegated sign-in for one of our own pages (the settings pages' sign-in
+/// link): the challenge is bound to that same-origin path instead of an
+/// authorization request, and the landing returns the browser there.
+pub async fn start_for_page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, return_to: &str) -> Response {
+    open(ctx, req, "", &page_query(return_to), false).await
+}
+
+/// The request a page challenge is bound to.
+fn page_query(return_to: &str) -> String {
+    Params::encode(&[("return_to", return_to)])
+}
+
+async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, request: &str, post: bool) -> Response {
     let Some(login_url) = ctx.config.login_url.as_deref() else {
         return page(500, "Server error", "LOGIN_URL is not configured.");
     };
@@ -92,8 +109,8 @@ pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest,
         .open_login_challenge(
             &crypto::sha256_hex(&challenge),
             &crypto::sha256_hex(&nonce),
-            &r.app.id,
-            &request_query(r),
+            client_id,
+            request,
             ctx.now,
             ctx.now + CHALLENGE_TTL,
         )
@@ -101,7 +118,6 @@ pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest,
     {
         return page(500, "Server error", &e.0);
     }
-    ctx.note(&r.app.id, None);
     let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
     let resp = if post {
         Response::see_other(&to)
@@ -129,18 +145,28 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         return page(400, "Invalid request", "This sign-in link has no valid login_verifier.");
     };
     let params = Params(query.0.iter().filter(|(k, _)| k != "login_verifier").cloned().collect());
-    let r = match authorize::validate(ctx, &params, None).await {
-        Ok(r) => r,
-        Err(Failure::Page { status, title, message }) => return page(status, title, &message),
-        Err(Failure::Redirect { .. }) => {
-            return page(
-                400,
-                "Invalid request",
-                "This sign-in link does not carry a valid authorization request. Start again from the app.",
-            )
-        }
+    // A page challenge carries only the page to return to; anything else is
+    // an authorization request, validated as the authorize endpoint would.
+    let (r, request) = match params.get("return_to") {
+        Some(to) if params.0.len() == 1 => (
+            None,
+            page_query(&crate::endpoints::signin::safe_return_to(req, Some(to))),
+        ),
+        _ => match authorize::validate(ctx, &params, None).await {
+            Ok(r) => {
+                let q = request_query(&r);
+                (Some(r), q)
+            }
+            Err(Failure::Page { status, title, message }) => return page(status, title, &message),
+            Err(Failure::Redirect { .. }) => {
+                return page(
+                    400,
+                    "Invalid request",
+                    "This sign-in link does not carry a valid authorization request. Start again from the app.",
+                )
+            }
+        },
     };
-    let request = request_query(&r);
     let browser_hash = req
         .cookie(BROWSER_COOKIE)
         .map(|c| crypto::sha256_hex(&c))
@@ -169,7 +195,9 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         }
         Err(e) => return page(500, "Server error", &e.0),
     };
-    ctx.note(&r.app.id, None);
+    if let Some(r) = &r {
+        ctx.note(&r.app.id, None);
+    }
     // The same checks as the session insert's WHERE; these pick the message.
     if !crypto::ct_eq(&landing.browser_hash, &browser_hash) {
         return page(
@@ -185,7 +213,14 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             "This sign-in belongs to a different authorization request. Start again from the app.",
         );
     }
-    if let Some(error) = &landing.error {
+    if let (Some(_), None) = (&landing.error, &r) {
+        return page(
+            403,
+            "Not signed in",
+            "The platform did not sign you in. Start again from its page.",
+        );
+    }
+    if let (Some(error), Some(r)) = (&landing.error, &r) {
         let description = landing
             .error_description
             .as_deref()
@@ -204,7 +239,11 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             "The account the platform signed in no longer exists here. Start again from the app.",
         );
     };
-    Response::found(&format!("/oauth/authorize?{request}"))
+    let next = match &r {
+        Some(_) => format!("/oauth/authorize?{request}"),
+        None => crate::endpoints::signin::safe_return_to(req, params.get("return_to")),
+    };
+    Response::found(&next)
         .header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl))
         .no_store()
 }

@@ -88,10 +88,13 @@ fn delegated<D: Driver>(ctx: &Ctx<'_, D>) -> Option<Response> {
 }
 
 pub async fn page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
-    if let Some(r) = delegated(ctx) {
-        return r;
-    }
     let q = req.query_params();
+    // Delegated: the pages' sign-in links go to the platform's login page,
+    // with a challenge bound to the page the user wanted (the settings pages).
+    if ctx.config.signin_mode == crate::config::SigninMode::Delegated {
+        let to = safe_return_to(req, q.get("return_to"));
+        return crate::endpoints::login_challenge::start_for_page(ctx, req, &to).await;
+    }
     form_page(req, 200, &safe_return_to(req, q.get("return_to")), None, "")
 }
 

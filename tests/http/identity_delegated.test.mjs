@@ -211,7 +211,11 @@ test("an invalid client or redirect URI is an error page, never a trip to LOGIN_
 
 test("our password form is not shown in delegated mode; sign-out still works", async () => {
   const browser = new Browser(server);
-  assert.equal((await browser.fetch("/signin")).status, 404);
+  // The sign-in link goes to the platform's page instead of a form of ours.
+  const link = await browser.fetch("/signin");
+  assert.equal(link.status, 302);
+  assert.ok(link.headers.get("location").startsWith(`${platform.url}?login_challenge=lc_`));
+  assert.doesNotMatch(await link.text(), /password/i);
   const post = await browser.post("/signin", { email: "alice@acme.test", password: "alice-password", return_to: "/" });
   assert.equal(post.status, 404);
   assert.equal(browser.cookies.get("eo_session"), undefined);
@@ -536,4 +540,55 @@ test("delegated mode is configured or refused: LOGIN_URL required (https or loop
       await s.close();
     }
   }
+});
+
+test("the settings pages sign in through the platform too, and land back on the page asked for", async () => {
+  const browser = new Browser(server);
+  let res = await browser.fetch("/settings/apps");
+  assert.equal(res.status, 302);
+  res = await browser.fetch(res.headers.get("location"));
+  assert.equal(res.status, 302, "the sign-in link opens a challenge");
+  const login = new URL(res.headers.get("location"));
+  assert.equal(login.origin + login.pathname, platform.url);
+  const challenge = login.searchParams.get("login_challenge");
+  // What the platform's page sees: no app, a page of ours.
+  const info = await (await admin("GET", `/admin/v1/login?login_challenge=${encodeURIComponent(challenge)}`)).json();
+  assert.equal(info.client.name, null);
+  const back = await platformSignIn(challenge);
+  // The verifier of a page challenge cannot be spent on an authorization request.
+  const forged = new URL(back);
+  const verifier = forged.searchParams.get("login_verifier");
+  const wrong = await browser.fetch(`/oauth/login/verify?${authorizeQuery(app)}&login_verifier=${verifier}`);
+  assert.equal(wrong.status, 400);
+  // And it is single use: spent above by the refused attempt.
+  const landed = await browser.fetch(pathOf(back));
+  assert.equal(landed.status, 400);
+
+  // A fresh start lands on the page, signed in.
+  const b2 = new Browser(server);
+  res = await b2.fetch("/signin?return_to=%2Fsettings%2Fapps");
+  const c2 = new URL(res.headers.get("location")).searchParams.get("login_challenge");
+  res = await b2.fetch(pathOf(await platformSignIn(c2)));
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.get("location"), "/settings/apps");
+  assert.ok(b2.cookies.get("eo_session"));
+  res = await b2.fetch("/settings/apps");
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /Connected apps/);
+
+  // An off-site return_to is never followed.
+  const b3 = new Browser(server);
+  res = await b3.fetch("/signin?return_to=%2F%2Fevil.example%2F");
+  const c3 = new URL(res.headers.get("location")).searchParams.get("login_challenge");
+  res = await b3.fetch(pathOf(await platformSignIn(c3)));
+  assert.equal(res.headers.get("location"), "/");
+
+  // A rejected page sign-in is a page, not a session.
+  const b4 = new Browser(server);
+  res = await b4.fetch("/signin?return_to=%2Fsettings%2Fapps");
+  const c4 = new URL(res.headers.get("location")).searchParams.get("login_challenge");
+  const rej = await (await rejectCall(c4, {})).json();
+  res = await b4.fetch(pathOf(rej.redirect_to));
+  assert.equal(res.status, 403);
+  assert.equal(b4.cookies.get("eo_session"), undefined);
 });
