@@ -491,3 +491,35 @@ fn redemption_needs_the_approving_user_to_still_hold_the_role() {
             .is_some());
     });
 }
+
+#[test]
+fn client_credentials_issue_needs_the_install_still_live_in_its_own_batch() {
+    // The grant reads the install in one round trip and issues in the next:
+    // an install revoked in between must not yield a token.
+    use edge_oauth::store::AppToken;
+    let s = store_with_app();
+    s.db.exec(
+        "INSERT INTO installs (app_id, org_id, app_actor, scopes, installed_by, created_at, updated_at, revoked_at)
+         VALUES ('app_x','org_acme',1,'[\"posts:read\"]','usr_alice',0,0,5)",
+    )
+    .unwrap();
+    let at = tok("h_cc", Some(NOW + 3600));
+    let t = AppToken {
+        grant_id: "grt_cc",
+        app_id: "app_x",
+        org_id: "org_acme",
+        scopes: r#"["posts:read"]"#,
+        access: &at,
+        now: NOW,
+        max_live: 5,
+        org_cap: None,
+        via_install: true,
+    };
+    let issued = pollster::block_on(s.issue_app_token(&t)).unwrap();
+    assert!(!issued, "a revoked install issues nothing");
+    assert_eq!(s.db.query_one_text("SELECT CAST(count(*) AS TEXT) FROM tokens"), "0");
+    assert_eq!(s.db.query_one_text("SELECT CAST(count(*) AS TEXT) FROM grants"), "0");
+    s.db.exec("UPDATE installs SET revoked_at = NULL").unwrap();
+    assert!(pollster::block_on(s.issue_app_token(&t)).unwrap());
+    assert!(pollster::block_on(s.bearer("h_cc", NOW)).unwrap().is_some());
+}

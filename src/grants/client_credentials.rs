@@ -91,7 +91,8 @@ pub async fn handle<D: Driver>(
     let access = mint_access(ctx.config, ctx.now);
     let grant_id = crypto::new_id("grt_");
     let scopes_json = scope::to_json(&scopes);
-    ctx.store
+    let issued = ctx
+        .store
         .issue_app_token(&AppToken {
             grant_id: &grant_id,
             app_id: &app.id,
@@ -101,8 +102,14 @@ pub async fn handle<D: Driver>(
             now: ctx.now,
             max_live: ctx.config.max_live_app_tokens,
             org_cap: (ctx.config.live_grants_per == LiveGrantsPer::Org).then_some(ctx.config.max_live_grants),
+            via_install: install.is_some(),
         })
         .await?;
+    if !issued {
+        return Err(OAuthError::UnauthorizedClient(
+            "the app's install in that organization was just removed".into(),
+        ));
+    }
     ctx.note(&app.id, Some(&org_id));
     ctx.mirror(&access.row.hash);
     Ok(TokenResponse::bearer(

@@ -40,6 +40,9 @@ pub struct AppToken<'a> {
     pub max_live: i64,
     /// Live grants of any kind per (app, org), when the cap is per org.
     pub org_cap: Option<i64>,
+    /// Issued on the strength of an app-actor install (not the owner org's
+    /// bot-only right): the install must still be live when the batch runs.
+    pub via_install: bool,
 }
 
 /// A live authorization as its user or an org admin sees it.
@@ -67,6 +70,14 @@ pub struct InstallationRow {
     pub installed_by: Option<String>,
     pub created_at: i64,
     pub live_grants: i64,
+}
+
+/// The app-actor install behind a client_credentials token is still live
+/// (?1 app, ?2 org; ?6 = 0 when the token rests on no install).
+macro_rules! install_live {
+    () => {
+        "(?6 = 0 OR EXISTS (SELECT 1 FROM installs i WHERE i.app_id = ?1 AND i.org_id = ?2 AND i.app_actor = 1 AND i.revoked_at IS NULL))"
+    };
 }
 
 impl<D: Driver> Store<D> {
@@ -168,32 +179,54 @@ impl<D: Driver> Store<D> {
     /// `max_live` revoked (several instances of one service each keep their
     /// token), in one batch. With `org_cap`, every grant of the app in the
     /// org counts against it too (`LIVE_GRANTS_PER=org`, FeatureOS).
-    pub async fn issue_app_token(&self, t: &AppToken<'_>) -> Result<(), StoreError> {
-        let mut stmts = vec![Stmt::new(
-            "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
-             AND actor = 'app' AND source = 'client_credentials' AND revoked_at IS NULL \
-             ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+    /// Issue a client_credentials token, evicting the oldest beyond the caps,
+    /// in one batch. Every statement is conditional on the install still
+    /// being live (when the token rests on one): the install was read in an
+    /// earlier round trip, and a revocation in between must issue nothing.
+    /// `false`: nothing was issued.
+    pub async fn issue_app_token(&self, t: &AppToken<'_>) -> Result<bool, StoreError> {
+        // ?6: 1 when the token rests on an install.
+        let live = |sql: &'static str, mut p: Vec<Value>| {
+            p.resize(5, Value::Null);
+            p.push(Value::from(t.via_install as i64));
+            Stmt::new(sql, p)
+        };
+        let mut stmts = vec![live(
+            concat!(
+                "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
+                 AND actor = 'app' AND source = 'client_credentials' AND revoked_at IS NULL \
+                 ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1) AND ",
+                install_live!()
+            ),
             params![t.app_id, t.org_id, t.now, t.max_live.max(1)],
         )];
         if let Some(cap) = t.org_cap {
-            stmts.push(Stmt::new(
-                "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
-                 AND revoked_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1)",
+            stmts.push(live(
+                concat!(
+                    "UPDATE grants SET revoked_at = ?3 WHERE id IN (SELECT id FROM grants WHERE app_id = ?1 AND org_id = ?2 \
+                     AND revoked_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?4 - 1) AND ",
+                    install_live!()
+                ),
                 params![t.app_id, t.org_id, t.now, cap.max(1)],
             ));
         }
         stmts.extend([
-            Stmt::new(
-                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
-                 VALUES (?1, ?2, ?3, NULL, 'app', ?4, ?5, 'client_credentials')",
-                params![t.grant_id, t.app_id, t.org_id, t.scopes, t.now],
+            live(
+                concat!(
+                    "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
+                     SELECT ?4, ?1, ?2, NULL, 'app', ?5, ?3, 'client_credentials' WHERE ",
+                    install_live!()
+                ),
+                params![t.app_id, t.org_id, t.now, t.grant_id, t.scopes],
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) VALUES (?1, 'access', ?2, ?3, ?4, ?5)",
-                params![&t.access.hash, t.grant_id, t.scopes, t.now, t.access.expires_at],
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
+                 SELECT ?1, 'access', id, scopes, ?3, ?4 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
+                params![&t.access.hash, t.grant_id, t.now, t.access.expires_at],
             ),
         ]);
-        self.db.batch(stmts).await.map(|_| ())
+        let out = self.db.batch(stmts).await?;
+        Ok(out.last().is_some_and(|rows| !rows.is_empty()))
     }
 
     pub async fn installations_of_app(&self, app_id: &str) -> Result<Vec<InstallationRow>, StoreError> {
