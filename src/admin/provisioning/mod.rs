@@ -47,140 +47,56 @@ fn act<'a, 'b: 'a, D: Driver + 'a>(
 ) -> Result<Fut<'a>, ApiError> {
     let p = |i: usize| segment(params.get(i).map(String::as_str).unwrap_or(""));
     let dry = dry_run(req)?;
+    // `read!`: the path's ids, then the act; `write!`: the ids and the JSON
+    // body, then the act, answered with what changed.
+    macro_rules! read {
+        ($($id:ident),* => $act:expr) => {{
+            let mut _i = 0;
+            $(let $id = p(_i)?; _i += 1;)*
+            Box::pin(async move { $act.await }) as Fut<'a>
+        }};
+    }
+    macro_rules! write {
+        ($($id:ident),* ; $input:ident => $act:expr) => {{
+            let mut _i = 0;
+            $(let $id = p(_i)?; _i += 1;)*
+            let $input = body(req)?;
+            Box::pin(async move { Ok($act.await?.response()) }) as Fut<'a>
+        }};
+    }
     Ok(match name {
-        "prov_orgs_list" => Box::pin(async move { orgs::list(ctx, req).await }),
-        "prov_org_get" => {
-            let a = p(0)?;
-            Box::pin(async move { orgs::get(ctx, &a).await })
-        }
-        "prov_org_put" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(orgs::put(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_org_patch" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(orgs::patch(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_org_delete" => {
-            let a = p(0)?;
-            Box::pin(async move { orgs::delete(ctx, &a, dry).await })
-        }
-        "prov_users_list" => Box::pin(async move { users::list(ctx, req).await }),
-        "prov_user_get" => {
-            let a = p(0)?;
-            Box::pin(async move { users::get(ctx, &a).await })
-        }
-        "prov_user_put" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(users::put(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_user_patch" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(users::patch(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_user_delete" => {
-            let a = p(0)?;
-            Box::pin(async move { users::delete(ctx, &a, dry).await })
-        }
-        "prov_user_memberships" => {
-            let a = p(0)?;
-            Box::pin(async move { memberships::list_of_user(ctx, req, &a).await })
-        }
-        "prov_memberships_list" => {
-            let a = p(0)?;
-            Box::pin(async move { memberships::list_of_org(ctx, req, &a).await })
-        }
-        "prov_membership_get" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            Box::pin(async move { memberships::get(ctx, &a, &b).await })
-        }
-        "prov_membership_put" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(memberships::put(ctx, &a, &b, input, dry).await?.response()) })
-        }
-        "prov_membership_patch" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(memberships::patch(ctx, &a, &b, input, dry).await?.response()) })
-        }
-        "prov_membership_delete" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            Box::pin(async move { memberships::delete(ctx, &a, &b, dry).await })
-        }
-        "prov_roles_list" => Box::pin(async move { roles::list(ctx, req).await }),
-        "prov_role_get" => {
-            let a = p(0)?;
-            Box::pin(async move { roles::get(ctx, &a).await })
-        }
-        "prov_role_put" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(roles::put(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_role_patch" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(roles::patch(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_role_delete" => {
-            let a = p(0)?;
-            Box::pin(async move { roles::delete(ctx, &a, dry).await })
-        }
-        "prov_scopes_list" => Box::pin(async move { scopes::list(ctx, req).await }),
-        "prov_scope_get" => {
-            let a = p(0)?;
-            Box::pin(async move { scopes::get(ctx, &a).await })
-        }
-        "prov_scope_put" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(scopes::put(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_scope_patch" => {
-            let a = p(0)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(scopes::patch(ctx, &a, input, dry).await?.response()) })
-        }
-        "prov_scope_delete" => {
-            let a = p(0)?;
-            Box::pin(async move { scopes::delete(ctx, &a, dry).await })
-        }
-        "prov_api_keys_list" => {
-            let a = p(0)?;
-            Box::pin(async move { api_keys::list(ctx, req, &a).await })
-        }
-        "prov_api_key_get" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            Box::pin(async move { api_keys::get(ctx, &a, &b).await })
-        }
-        "prov_api_key_put" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(api_keys::put(ctx, &a, &b, input, dry).await?.response()) })
-        }
-        "prov_api_key_patch" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            let input = body(req)?;
-            Box::pin(async move { Ok(api_keys::patch(ctx, &a, &b, input, dry).await?.response()) })
-        }
-        "prov_api_key_delete" => {
-            let a = p(0)?;
-            let b = p(1)?;
-            Box::pin(async move { api_keys::delete(ctx, &a, &b, dry).await })
-        }
-        "prov_audit" => Box::pin(async move { audit(ctx, req).await }),
+        "prov_orgs_list" => read!(=> orgs::list(ctx, req)),
+        "prov_org_get" => read!(a => orgs::get(ctx, &a)),
+        "prov_org_put" => write!(a; input => orgs::put(ctx, &a, input, dry)),
+        "prov_org_patch" => write!(a; input => orgs::patch(ctx, &a, input, dry)),
+        "prov_org_delete" => read!(a => orgs::delete(ctx, &a, dry)),
+        "prov_users_list" => read!(=> users::list(ctx, req)),
+        "prov_user_get" => read!(a => users::get(ctx, &a)),
+        "prov_user_put" => write!(a; input => users::put(ctx, &a, input, dry)),
+        "prov_user_patch" => write!(a; input => users::patch(ctx, &a, input, dry)),
+        "prov_user_delete" => read!(a => users::delete(ctx, &a, dry)),
+        "prov_user_memberships" => read!(a => memberships::list_of_user(ctx, req, &a)),
+        "prov_memberships_list" => read!(a => memberships::list_of_org(ctx, req, &a)),
+        "prov_membership_get" => read!(a, b => memberships::get(ctx, &a, &b)),
+        "prov_membership_put" => write!(a, b; input => memberships::put(ctx, &a, &b, input, dry)),
+        "prov_membership_patch" => write!(a, b; input => memberships::patch(ctx, &a, &b, input, dry)),
+        "prov_membership_delete" => read!(a, b => memberships::delete(ctx, &a, &b, dry)),
+        "prov_roles_list" => read!(=> roles::list(ctx, req)),
+        "prov_role_get" => read!(a => roles::get(ctx, &a)),
+        "prov_role_put" => write!(a; input => roles::put(ctx, &a, input, dry)),
+        "prov_role_patch" => write!(a; input => roles::patch(ctx, &a, input, dry)),
+        "prov_role_delete" => read!(a => roles::delete(ctx, &a, dry)),
+        "prov_scopes_list" => read!(=> scopes::list(ctx, req)),
+        "prov_scope_get" => read!(a => scopes::get(ctx, &a)),
+        "prov_scope_put" => write!(a; input => scopes::put(ctx, &a, input, dry)),
+        "prov_scope_patch" => write!(a; input => scopes::patch(ctx, &a, input, dry)),
+        "prov_scope_delete" => read!(a => scopes::delete(ctx, &a, dry)),
+        "prov_api_keys_list" => read!(a => api_keys::list(ctx, req, &a)),
+        "prov_api_key_get" => read!(a, b => api_keys::get(ctx, &a, &b)),
+        "prov_api_key_put" => write!(a, b; input => api_keys::put(ctx, &a, &b, input, dry)),
+        "prov_api_key_patch" => write!(a, b; input => api_keys::patch(ctx, &a, &b, input, dry)),
+        "prov_api_key_delete" => read!(a, b => api_keys::delete(ctx, &a, &b, dry)),
+        "prov_audit" => read!(=> audit(ctx, req)),
         _ => return Err(ApiError::not_found("no such route")),
     })
 }
