@@ -248,3 +248,52 @@ test("CORS never appears on authorize, consent, sign-in, settings pages or the /
     assert.equal(res.headers.get("access-control-allow-headers"), null, name);
   }
 });
+
+test("a malformed RESOURCES value is a configuration error (500 on every request, logged), not ignored", async () => {
+  for (const bad of ["http://api.example.com/v1", "api.example.com", "https://api.example.com/v1?x=1"]) {
+    const s = await startServer({ RESOURCES: bad });
+    try {
+      const res = await s.fetch("/health");
+      assert.equal(res.status, 500, bad);
+      assert.ok(s.log.lines.some((l) => l.includes("bad configuration") && l.includes("RESOURCES")), bad);
+    } finally {
+      await s.close();
+    }
+  }
+});
+
+test("with ISSUER set: documents are cacheable, and a resource on another host is described when that host routes here", async () => {
+  const s = await startServer({
+    ISSUER: "https://auth.example.com",
+    RESOURCES: "https://auth.example.com/api/v1 https://api.example.com/v2",
+  });
+  try {
+    const own = await s.mf.dispatchFetch(`https://auth.example.com${WK}/api/v1`);
+    assert.equal(own.status, 200);
+    assert.match(own.headers.get("cache-control"), /public/);
+    const doc = await own.json();
+    assert.equal(doc.resource, "https://auth.example.com/api/v1");
+    assert.deepEqual(doc.authorization_servers, ["https://auth.example.com"]);
+    const other = await s.mf.dispatchFetch(`https://api.example.com${WK}/v2`);
+    assert.equal(other.status, 200);
+    assert.equal((await other.json()).resource, "https://api.example.com/v2");
+    // Not on this origin: the other host's resource is not described here.
+    assert.equal((await s.mf.dispatchFetch(`https://auth.example.com${WK}/v2`)).status, 404);
+    const challenge = (await s.mf.dispatchFetch("https://auth.example.com/api/v1/me")).headers.get("www-authenticate");
+    assert.equal(param(challenge, "resource_metadata"), `https://auth.example.com${WK}/api/v1`);
+  } finally {
+    await s.close();
+  }
+});
+
+test("when RESOURCES does not list the demo API, its challenge names no document rather than a wrong one", async () => {
+  const s = await startServer({ ISSUER: "https://auth.example.com", RESOURCES: "https://api.example.com/v2" });
+  try {
+    const res = await s.mf.dispatchFetch("https://auth.example.com/api/v1/me");
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="api"');
+    assert.equal((await s.mf.dispatchFetch(`https://auth.example.com${WK}`)).status, 404);
+  } finally {
+    await s.close();
+  }
+});
