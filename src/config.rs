@@ -384,7 +384,10 @@ pub fn parse_resources(raw: &str) -> Result<Vec<String>, String> {
         out.push(canonical);
     }
     if out.len() > MAX_RESOURCES {
-        return Err(format!("RESOURCES lists at most {MAX_RESOURCES} resources, got {}", out.len()));
+        return Err(format!(
+            "RESOURCES lists at most {MAX_RESOURCES} resources, got {}",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -546,7 +549,9 @@ mod tests {
         ] {
             assert!(cfg(&[("RESOURCES", bad)]).is_err(), "{bad:?}");
         }
-        let many: Vec<String> = (0..=MAX_RESOURCES).map(|i| format!("https://api.example.com/r{i}")).collect();
+        let many: Vec<String> = (0..=MAX_RESOURCES)
+            .map(|i| format!("https://api.example.com/r{i}"))
+            .collect();
         assert!(cfg(&[("RESOURCES", &many.join(","))]).is_err());
     }
 

@@ -65,7 +65,10 @@ pub fn url_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<Str
             *o == origin
                 && (p.is_empty()
                     || req.path == *p
-                    || req.path.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('/')))
+                    || req
+                        .path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('/')))
         })
         .max_by_key(|(_, _, p)| p.len())
         .and_then(|(r, _, _)| metadata_url(r))
@@ -83,7 +86,10 @@ fn resource_for<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
         return Some(r.clone());
     }
     // The root form, with no resource at the bare origin: the first listed.
-    suffix.is_empty().then(|| on_origin.into_iter().next().map(|(r, _)| r)).flatten()
+    suffix
+        .is_empty()
+        .then(|| on_origin.into_iter().next().map(|(r, _)| r))
+        .flatten()
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
