@@ -114,6 +114,10 @@ pub struct Config {
     /// The platform's login page (delegated mode): the browser is sent here
     /// with `login_challenge`.
     pub login_url: Option<String>,
+    /// RFC 9728 protected resources (`RESOURCES`): resource identifiers,
+    /// canonical (no trailing slash, no query or fragment). Empty: the demo
+    /// API, `<issuer>/api/v1` (see `endpoints::resource_metadata`).
+    pub resources: Vec<String>,
 }
 
 impl Default for Config {
@@ -155,6 +159,7 @@ impl Default for Config {
             refresh_reuse_grace: 0,
             signin_mode: SigninMode::Password,
             login_url: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -300,6 +305,7 @@ impl Config {
                 );
             }
         }
+        c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])
@@ -332,6 +338,58 @@ fn valid_issuer(issuer: &str) -> Result<(), String> {
         return bad("write it as its origin");
     }
     Ok(())
+}
+
+/// Most resources one deployment lists (each is a document and a match per
+/// challenge).
+pub const MAX_RESOURCES: usize = 32;
+
+/// `RESOURCES`: resource identifiers separated by commas or spaces. Each an
+/// absolute https URL (http only on a loopback host, for development) with no
+/// query, fragment or user info (RFC 9728 §3.1 builds the metadata URL from
+/// host and path, so those would be lost). Written canonically: the URL
+/// parser's form, without a trailing slash.
+pub fn parse_resources(raw: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in raw.split([',', ' ', '\t', '\n']).filter(|s| !s.is_empty()) {
+        let bad = |why: &str| {
+            Err(format!(
+                "RESOURCES must list resource identifiers such as https://api.example.com/v1 ({why}), got {item:?}"
+            ))
+        };
+        if item.len() > 512 {
+            return bad("at most 512 characters");
+        }
+        let Ok(u) = url::Url::parse(item) else {
+            return bad("not an absolute URL");
+        };
+        let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
+        if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
+            return bad("https only, or http on a loopback host");
+        }
+        if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
+            return bad("no query, fragment or user info");
+        }
+        let path = u.path().trim_end_matches('/');
+        if path.split('/').any(|seg| seg == "." || seg == "..") || path.contains("//") {
+            return bad("no empty, . or .. path segments");
+        }
+        if path.starts_with("/.well-known/") || path == "/.well-known" {
+            return bad("not under /.well-known/");
+        }
+        let canonical = format!("{}{path}", u.origin().ascii_serialization());
+        if out.contains(&canonical) {
+            return bad("listed twice");
+        }
+        out.push(canonical);
+    }
+    if out.len() > MAX_RESOURCES {
+        return Err(format!(
+            "RESOURCES lists at most {MAX_RESOURCES} resources, got {}",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 /// The platform's login page: an absolute https URL (http only on a loopback
@@ -456,6 +514,45 @@ mod tests {
         assert_eq!(cfg(&[]).unwrap().bearer_mode, BearerMode::Strict);
         let c = cfg(&[("BEARER_MODE", "edge"), ("BEARER_CACHE_TTL_SECONDS", "5")]).unwrap();
         assert_eq!((c.bearer_mode, c.bearer_cache_ttl), (BearerMode::Edge, 5));
+    }
+
+    #[test]
+    fn resources_are_absolute_https_urls() {
+        assert!(cfg(&[]).unwrap().resources.is_empty());
+        assert!(cfg(&[("RESOURCES", "  ")]).unwrap().resources.is_empty());
+        let c = cfg(&[(
+            "RESOURCES",
+            "https://api.example.com/v1/, https://API.example.com:443  http://127.0.0.1:8787/mcp,http://[::1]/x",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.resources,
+            [
+                "https://api.example.com/v1",
+                "https://api.example.com",
+                "http://127.0.0.1:8787/mcp",
+                "http://[::1]/x"
+            ]
+        );
+        for bad in [
+            "api.example.com/v1",
+            "/api/v1",
+            "http://api.example.com/v1",
+            "ftp://api.example.com",
+            "https://api.example.com/v1?x=1",
+            "https://api.example.com/v1#x",
+            "https://u:p@api.example.com/v1",
+            "https://api.example.com//v1",
+            "https://api.example.com/.well-known/x",
+            "https://api.example.com/v1 https://api.example.com/v1/",
+            "javascript:alert(1)",
+        ] {
+            assert!(cfg(&[("RESOURCES", bad)]).is_err(), "{bad:?}");
+        }
+        let many: Vec<String> = (0..=MAX_RESOURCES)
+            .map(|i| format!("https://api.example.com/r{i}"))
+            .collect();
+        assert!(cfg(&[("RESOURCES", &many.join(","))]).is_err());
     }
 
     #[test]

@@ -251,10 +251,21 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// CORS for any origin (these routes authenticate by header, never by
+    /// cookie alone). Allows the MCP SDK's `MCP-Protocol-Version` header and
+    /// exposes `WWW-Authenticate`, whose `resource_metadata` (RFC 9728 §5.1)
+    /// a browser client must read. Adding it twice changes nothing.
     pub fn cors(self) -> Self {
+        if self.get_header("Access-Control-Allow-Origin").is_some() {
+            return self;
+        }
         self.header("Access-Control-Allow-Origin", "*")
-            .header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+            .header(
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, MCP-Protocol-Version",
+            )
             .header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+            .header("Access-Control-Expose-Headers", "WWW-Authenticate")
             .header("Access-Control-Max-Age", "600")
     }
 

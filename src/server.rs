@@ -67,12 +67,15 @@ impl<D: Driver> Server<D> {
         let failure = self.store.db.take_failure();
         let resp = if route != "ready" && (failure.is_some() && resp.status >= 400 || resp.status >= 500) {
             let html = PAGE_ROUTES.contains(&route) || route.starts_with("page_");
-            let r = crate::error::unavailable(failure.is_some(), html);
-            if cors_route(route, &req.path) {
-                r.cors()
-            } else {
-                r
-            }
+            crate::error::unavailable(failure.is_some(), html)
+        } else {
+            resp
+        };
+        // Every answer of a CORS route carries CORS, errors included (a 404,
+        // the 413 above, a 503): without it a browser client sees only
+        // "Failed to fetch", not the answer.
+        let resp = if cors_route(route, &req.path) {
+            resp.cors()
         } else {
             resp
         };
@@ -132,6 +135,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/health", "health"),
     ("GET", "/ready", "ready"),
     ("GET", "/.well-known/oauth-authorization-server", "metadata"),
+    // `/.well-known/oauth-protected-resource[/…]`: routed in `route` (any depth).
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
     ("POST", "/oauth/token", "token"),
@@ -184,6 +188,9 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     if path.starts_with(crate::admin::PREFIX) {
         return ("admin", Vec::new());
     }
+    if method == "GET" && endpoints::resource_metadata::is_metadata_path(path) {
+        return ("resource_metadata", Vec::new());
+    }
     let segs: Vec<&str> = path.split('/').collect();
     for (m, pattern, name) in ROUTES {
         if *m != method {
@@ -212,11 +219,16 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: metadata, token, revoke, introspect and the JSON API.
-/// Never the authorize, consent, sign-in or settings pages (RFC 9700 §4.16).
+/// Routes with CORS: both metadata documents, token, revoke, introspect and
+/// everything under `/api/` (its 404s too). Never the authorize, consent,
+/// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
+/// office (server to server).
 fn cors_route(route: &str, path: &str) -> bool {
-    matches!(route, "metadata" | "token" | "revoke" | "introspect")
-        || (path.starts_with("/api/") && route != "not_found")
+    matches!(
+        route,
+        "metadata" | "resource_metadata" | "token" | "revoke" | "introspect"
+    ) || path.starts_with("/api/")
+        || endpoints::resource_metadata::is_metadata_path(path)
 }
 
 async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
@@ -227,6 +239,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "ready" => ready(ctx).await,
         "admin" => crate::admin::handle(ctx, req).await,
         "metadata" => metadata::handle(ctx).await,
+        "resource_metadata" => resource_metadata::handle(ctx, req).await,
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,
         "token" => token::handle(ctx, req).await,
@@ -254,13 +267,9 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
     };
     // API answers are per caller (tokens, audit, authorizations): never cached.
-    let resp = if req.path.starts_with("/api/") {
+    // CORS is added by `Server::handle`, for every answer of a CORS route.
+    if req.path.starts_with("/api/") {
         resp.no_store()
-    } else {
-        resp
-    };
-    if cors_route(route, &req.path) {
-        resp.cors()
     } else {
         resp
     }

@@ -106,26 +106,43 @@ pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option
 pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Principal, Response> {
     let Some(token) = presented(req) else {
         return Err(unauthorized(
+            ctx,
+            req,
             false,
             "send an access token as Authorization: Bearer <token>",
         ));
     };
     match validate(ctx, token).await {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(unauthorized(true, "the access token is invalid, expired or revoked")),
+        Ok(None) => Err(unauthorized(
+            ctx,
+            req,
+            true,
+            "the access token is invalid, expired or revoked",
+        )),
         Err(e) => Err(crate::error::ApiError::from(e).into_response()),
     }
 }
 
+/// `, resource_metadata="…"` (RFC 9728 §5.1): where the client finds the
+/// metadata of the resource it called; nothing when no listed resource
+/// covers the request.
+fn resource_metadata<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> String {
+    crate::endpoints::resource_metadata::url_for_request(ctx, req)
+        .map(|url| format!(", resource_metadata=\"{}\"", url.replace('"', "%22")))
+        .unwrap_or_default()
+}
+
 /// 401 per RFC 6750 §3: no error code when no token was sent at all.
-pub fn unauthorized(token_sent: bool, description: &str) -> Response {
+pub fn unauthorized<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, token_sent: bool, description: &str) -> Response {
     let challenge = if token_sent {
         format!(
-            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{}\"",
-            description.replace('"', "'")
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{}\"{}",
+            description.replace('"', "'"),
+            resource_metadata(ctx, req)
         )
     } else {
-        "Bearer realm=\"api\"".to_string()
+        format!("Bearer realm=\"api\"{}", resource_metadata(ctx, req))
     };
     crate::error::ApiError::new(401, "invalid_token", description)
         .into_response()
@@ -133,7 +150,7 @@ pub fn unauthorized(token_sent: bool, description: &str) -> Response {
 }
 
 /// 403 per RFC 6750 §3.1, naming the scope that would have sufficed.
-pub fn insufficient_scope(needed: &str) -> Response {
+pub fn insufficient_scope<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, needed: &str) -> Response {
     crate::error::ApiError::new(
         403,
         "insufficient_scope",
@@ -142,6 +159,9 @@ pub fn insufficient_scope(needed: &str) -> Response {
     .into_response()
     .header(
         "WWW-Authenticate",
-        &format!("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{needed}\""),
+        &format!(
+            "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{needed}\"{}",
+            resource_metadata(ctx, req)
+        ),
     )
 }

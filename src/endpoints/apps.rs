@@ -481,7 +481,7 @@ async fn current<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             }
             Response::json(200, &v)
         }
-        Ok(None) => bearer::unauthorized(true, "the app no longer exists"),
+        Ok(None) => bearer::unauthorized(ctx, req, true, "the app no longer exists"),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -14,7 +14,7 @@ thread_local! {
     static SCOPES: std::cell::RefCell<Option<(Vec<String>, i64)>> = const { std::cell::RefCell::new(None) };
 }
 
-async fn scopes<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, crate::error::StoreError> {
+pub(crate) async fn scopes<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, crate::error::StoreError> {
     if let Some(cached) = SCOPES.with_borrow(|c| c.clone().filter(|(_, at)| ctx.now - at < SCOPES_TTL)) {
         return Ok(cached.0);
     }

@@ -56,13 +56,13 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
         "me" => Response::json(200, &me(&principal)),
         "posts_list" => {
             if !principal.can("posts:read") {
-                return bearer::insufficient_scope("posts:read");
+                return bearer::insufficient_scope(ctx, req, "posts:read");
             }
             Response::json(200, &json!({"org": principal.row.org_slug, "posts": []}))
         }
         _ => {
             if !principal.can("posts:write") {
-                return bearer::insufficient_scope("posts:write");
+                return bearer::insufficient_scope(ctx, req, "posts:write");
             }
             Response::json(
                 201,

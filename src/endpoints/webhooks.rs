@@ -25,7 +25,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
         Err(resp) => return resp,
     };
     if !p.can("webhooks:manage") {
-        return bearer::insufficient_scope("webhooks:manage");
+        return bearer::insufficient_scope(ctx, req, "webhooks:manage");
     }
     let (app, org) = (p.row.app_id.clone(), p.row.org_id.clone());
     ctx.note(&app, Some(&org));
