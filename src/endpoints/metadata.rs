@@ -48,6 +48,8 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "authorization_response_iss_parameter_supported": true,
             "prompt_values_supported": ["none", "consent"],
             "service_documentation": format!("{i}/"),
+            // RFC 9728 §4: the protected resources this server issues tokens for.
+            "protected_resources": crate::endpoints::resource_metadata::resources(ctx),
         }),
     )
     // Cacheable only when the issuer is configured: one derived from a

@@ -297,3 +297,8 @@ test("when RESOURCES does not list the demo API, its challenge names no document
     await s.close();
   }
 });
+
+test("the authorization server metadata lists its protected resources (RFC 9728 §4)", async () => {
+  const meta = await (await server.fetch("/.well-known/oauth-authorization-server")).json();
+  assert.deepEqual(meta.protected_resources, [`${server.base}/api/v1`]);
+});
