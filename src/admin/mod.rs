@@ -66,7 +66,8 @@ pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<
     let Some(expected) = ctx.config.platform_admin_token_hash.as_deref() else {
         return Err(ApiError::not_found("no such route"));
     };
-    let key = format!("admin:{}", req.ip);
+    // Per source, as client authentication counts (an IPv6 sender as its /64).
+    let key = format!("admin:{}", crate::client_auth::source(&req.ip));
     let limit = ctx.config.client_auth_max_failures;
     let since = ctx.now - ctx.config.rate_window;
     if limit > 0 && ctx.store.failures(&key, since).await? >= limit {
