@@ -216,7 +216,11 @@ impl Config {
             None | Some("") | Some("strict") => BearerMode::Strict,
             Some("edge") => BearerMode::Edge,
             Some("jwt") => BearerMode::Jwt,
-            Some(v) => return Err(format!("BEARER_MODE must be \"strict\", \"edge\" or \"jwt\", got {v:?}")),
+            Some(v) => {
+                return Err(format!(
+                    "BEARER_MODE must be \"strict\", \"edge\" or \"jwt\", got {v:?}"
+                ))
+            }
         };
         c.access_token_format = match get("ACCESS_TOKEN_FORMAT").as_deref().map(str::trim) {
             None | Some("") | Some("opaque") => AccessTokenFormat::Opaque,
@@ -227,7 +231,9 @@ impl Config {
             c.jwt_keys = crate::jwt::parse_keys(&text)?;
         }
         if c.access_token_format == AccessTokenFormat::Jwt && c.jwt_keys.is_empty() {
-            return Err("ACCESS_TOKEN_FORMAT=jwt needs JWT_SIGNING_KEYS (a JWK set secret; `make dev` generates one)".into());
+            return Err(
+                "ACCESS_TOKEN_FORMAT=jwt needs JWT_SIGNING_KEYS (a JWK set secret; `make dev` generates one)".into(),
+            );
         }
         if c.bearer_mode == BearerMode::Jwt && c.access_token_format != AccessTokenFormat::Jwt {
             return Err("BEARER_MODE=jwt needs ACCESS_TOKEN_FORMAT=jwt".into());
@@ -419,7 +425,9 @@ mod tests {
         let c = cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", KEYS)]).unwrap();
         assert_eq!(c.access_token_format, AccessTokenFormat::Jwt);
         assert_eq!(c.jwt_keys[0].kid, "k1");
-        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt")]).unwrap_err().contains("JWT_SIGNING_KEYS"));
+        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt")])
+            .unwrap_err()
+            .contains("JWT_SIGNING_KEYS"));
         assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", "{}")]).is_err());
         assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "paseto")]).is_err());
     }
@@ -427,7 +435,12 @@ mod tests {
     #[test]
     fn jwt_bearer_mode_needs_jwt_access_tokens() {
         assert!(cfg(&[("BEARER_MODE", "jwt")]).is_err());
-        let c = cfg(&[("BEARER_MODE", "jwt"), ("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", KEYS)]).unwrap();
+        let c = cfg(&[
+            ("BEARER_MODE", "jwt"),
+            ("ACCESS_TOKEN_FORMAT", "jwt"),
+            ("JWT_SIGNING_KEYS", KEYS),
+        ])
+        .unwrap();
         assert_eq!(c.bearer_mode, BearerMode::Jwt);
     }
 

@@ -301,10 +301,7 @@ mod tests {
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header, json!({"alg": "ES256", "typ": "at+jwt", "kid": "a"}));
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(t.split('.').nth(2).unwrap()).unwrap().len(),
-            64
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(t.split('.').nth(2).unwrap()).unwrap().len(), 64);
         assert_eq!(run(verify(&RustEs256, &keys, &t, &expect(100))), Ok(claims(100)));
     }
 
@@ -316,28 +313,55 @@ mod tests {
         assert!(run(verify(&RustEs256, &rotated, &t1, &expect(100))).is_ok());
         let t2 = run(sign(&RustEs256, &rotated, &claims(100))).unwrap();
         assert!(t2.starts_with(&b64(&json!({"alg": "ES256", "typ": "at+jwt", "kid": "b"}))));
-        assert_eq!(run(verify(&RustEs256, &old, &t2, &expect(100))), Err(Reject::UnknownKey));
+        assert_eq!(
+            run(verify(&RustEs256, &old, &t2, &expect(100))),
+            Err(Reject::UnknownKey)
+        );
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let keys = vec![key("a", 1)];
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_string(&claims(100)).unwrap());
-        let none = format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "at+jwt", "kid": "a"})));
-        assert_eq!(run(verify(&RustEs256, &keys, &none, &expect(100))), Err(Reject::Algorithm));
-        let hs = format!("{}.{payload}.AAAA", b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": "a"})));
-        assert_eq!(run(verify(&RustEs256, &keys, &hs, &expect(100))), Err(Reject::Algorithm));
-        let untyped = format!("{}.{payload}.AAAA", b64(&json!({"alg": "ES256", "typ": "JWT", "kid": "a"})));
-        assert_eq!(run(verify(&RustEs256, &keys, &untyped, &expect(100))), Err(Reject::Type));
+        let none = format!(
+            "{}.{payload}.",
+            b64(&json!({"alg": "none", "typ": "at+jwt", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &none, &expect(100))),
+            Err(Reject::Algorithm)
+        );
+        let hs = format!(
+            "{}.{payload}.AAAA",
+            b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &hs, &expect(100))),
+            Err(Reject::Algorithm)
+        );
+        let untyped = format!(
+            "{}.{payload}.AAAA",
+            b64(&json!({"alg": "ES256", "typ": "JWT", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &untyped, &expect(100))),
+            Err(Reject::Type)
+        );
     }
 
     #[test]
     fn unknown_key_foreign_signature_and_tampering_are_refused() {
         let keys = vec![key("a", 1)];
         let foreign = run(sign(&RustEs256, &[key("a", 9)], &claims(100))).unwrap();
-        assert_eq!(run(verify(&RustEs256, &keys, &foreign, &expect(100))), Err(Reject::Signature));
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &foreign, &expect(100))),
+            Err(Reject::Signature)
+        );
         let other_kid = run(sign(&RustEs256, &[key("z", 1)], &claims(100))).unwrap();
-        assert_eq!(run(verify(&RustEs256, &keys, &other_kid, &expect(100))), Err(Reject::UnknownKey));
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &other_kid, &expect(100))),
+            Err(Reject::UnknownKey)
+        );
         let good = run(sign(&RustEs256, &keys, &claims(100))).unwrap();
         let mut c = claims(100);
         c.scope = "admin".into();
@@ -348,8 +372,14 @@ mod tests {
             URL_SAFE_NO_PAD.encode(serde_json::to_string(&c).unwrap()),
             parts[2]
         );
-        assert_eq!(run(verify(&RustEs256, &keys, &tampered, &expect(100))), Err(Reject::Signature));
-        assert_eq!(run(verify(&RustEs256, &keys, "a.b", &expect(100))), Err(Reject::Malformed));
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &tampered, &expect(100))),
+            Err(Reject::Signature)
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, "a.b", &expect(100))),
+            Err(Reject::Malformed)
+        );
     }
 
     #[test]
@@ -377,7 +407,8 @@ mod tests {
     #[test]
     fn key_sets_are_parsed_strictly_and_served_without_private_parts() {
         let k = key("a", 1);
-        let text = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": k.x, "y": k.y, "d": k.d}]}).to_string();
+        let text =
+            json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": k.x, "y": k.y, "d": k.d}]}).to_string();
         let keys = parse_keys(&text).unwrap();
         assert_eq!(keys, vec![k.clone()]);
         let served = jwks(&keys);
