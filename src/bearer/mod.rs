@@ -120,7 +120,7 @@ impl Principal {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let row = BearerRow {
+        Self::from_token_row(BearerRow {
             scopes: scope::to_json(&scopes),
             expires_at: c.exp,
             created_at: c.iat,
@@ -135,7 +135,13 @@ impl Principal {
             actor: c.actor,
             role: None,
             role_permissions: None,
-        };
+        })
+    }
+
+    /// A principal whose row came from a verified token, not from storage
+    /// (so there is no live role to apply).
+    fn from_token_row(row: BearerRow) -> Self {
+        let scopes = scope::from_json(&row.scopes);
         Principal {
             row,
             permissions: scopes.clone(),
@@ -145,14 +151,25 @@ impl Principal {
 }
 
 pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
+    let ttl = ctx.config.bearer_cache_ttl;
     if ctx.config.bearer_mode == BearerMode::Jwt && jwt::looks_like_jwt(token) {
-        return Ok(verify_jwt(ctx, token, false).await.ok().map(Principal::from_claims));
+        // With the per-isolate cache, a token seen before skips the signature
+        // check (the entry never outlives the token's `exp`). Keyed by the
+        // whole token's hash: a different signature is a different entry.
+        let key = (ttl > 0).then(|| crypto::sha256_hex(token));
+        if let Some(row) = key.as_deref().and_then(|k| cache::get(k, ctx.now)) {
+            return Ok(Some(Principal::from_token_row(row)));
+        }
+        let principal = verify_jwt(ctx, token, false).await.ok().map(Principal::from_claims);
+        if let (Some(k), Some(p)) = (key, &principal) {
+            cache::put(k, p.row.clone(), ctx.now, ttl);
+        }
+        return Ok(principal);
     }
     let Some(handle) = storage_handle(ctx, token, false).await else {
         return Ok(None);
     };
     let hash = crypto::sha256_hex(&handle);
-    let ttl = ctx.config.bearer_cache_ttl;
     if ttl > 0 {
         if let Some(row) = cache::get(&hash, ctx.now) {
             return Ok(Some(Principal::from_row(row)));

@@ -28,6 +28,18 @@ fn algorithm(extra: &str) -> Result<js_sys::Object, JsValue> {
     Ok(js_sys::JSON::parse(&format!(r#"{{"name":"ECDSA",{extra}}}"#))?.unchecked_into())
 }
 
+thread_local! {
+    // `{name: "ECDSA", hash: "SHA-256"}`, built once per isolate: it is read,
+    // never changed, by every sign and verify.
+    static ECDSA_SHA256: Option<js_sys::Object> = algorithm(r#""hash":"SHA-256""#).ok();
+}
+
+fn ecdsa_sha256() -> Result<js_sys::Object, JsValue> {
+    ECDSA_SHA256
+        .with(|a| a.clone())
+        .ok_or_else(|| JsValue::from_str("no ECDSA parameters"))
+}
+
 async fn key(jwk: &Jwk, usage: &str) -> Result<CryptoKey, JsValue> {
     let id = format!("{usage}\0{}\0{}", jwk.kid, jwk.x);
     if let Some(k) = KEYS.with_borrow(|m| m.get(&id).cloned()) {
@@ -45,18 +57,13 @@ async fn key(jwk: &Jwk, usage: &str) -> Result<CryptoKey, JsValue> {
 
 async fn sign(jwk: &Jwk, message: &[u8]) -> Result<Vec<u8>, JsValue> {
     let k = key(jwk, "sign").await?;
-    let promise = subtle()?.sign_with_object_and_u8_array(&algorithm(r#""hash":"SHA-256""#)?, &k, message)?;
+    let promise = subtle()?.sign_with_object_and_u8_array(&ecdsa_sha256()?, &k, message)?;
     Ok(js_sys::Uint8Array::new(&JsFuture::from(promise).await?).to_vec())
 }
 
 async fn verify(jwk: &Jwk, message: &[u8], signature: &[u8]) -> Result<bool, JsValue> {
     let k = key(jwk, "verify").await?;
-    let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(
-        &algorithm(r#""hash":"SHA-256""#)?,
-        &k,
-        signature,
-        message,
-    )?;
+    let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(&ecdsa_sha256()?, &k, signature, message)?;
     Ok(JsFuture::from(promise).await?.as_bool() == Some(true))
 }
 

@@ -235,3 +235,21 @@ test("key rotation: [A] then [B, A]: old tokens verify until they expire, new on
     await s.close();
   }
 });
+
+test("jwt bearer mode with the per-isolate cache: a cached token still answers from its claims; a tampered copy is still refused", async () => {
+  const s = await startServer({ ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: keys(A), BEARER_MODE: "jwt", BEARER_CACHE_TTL_SECONDS: "30" });
+  try {
+    await signedIn(s);
+    const { access_token } = await issue(s, { scope: "profile:read" });
+    for (let i = 0; i < 2; i++) {
+      const me = await (await bearer(s, "/api/v1/me", access_token)).json();
+      assert.deepEqual(me.permissions, ["profile:read"]);
+      assert.equal(lastLine(s, "me")?.d1, 0);
+    }
+    const [h, p, sig] = access_token.split(".");
+    const flipped = `${h}.${p}.${sig.slice(0, -2)}${sig.at(-2) === "A" ? "B" : "A"}${sig.at(-1)}`;
+    assert.equal((await bearer(s, "/api/v1/me", flipped)).status, 401);
+  } finally {
+    await s.close();
+  }
+});
