@@ -5,7 +5,7 @@
 // once, very briefly, to keep this script from rotting (`make test`); its
 // numbers mean nothing and nothing asserts them.
 import { Miniflare } from "miniflare";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
@@ -19,6 +19,14 @@ const CONCURRENCY = SMOKE ? 2 : Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ONLY = process.env.BENCH_CASES?.split(",");
 
 const b64url = (b) => Buffer.from(b).toString("base64url");
+// A signing key made for this run only, for the `jwt` bearer mode rows.
+const JWT = {
+  ACCESS_TOKEN_FORMAT: "jwt",
+  BEARER_MODE: "jwt",
+  JWT_SIGNING_KEYS: JSON.stringify({
+    keys: [{ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "bench" }],
+  }),
+};
 const VERIFIER = b64url(randomBytes(32));
 const CHALLENGE = b64url(createHash("sha256").update(VERIFIER).digest());
 const CALLBACK = "http://127.0.0.1:9/callback";
@@ -353,6 +361,9 @@ async function main() {
         ["ours edge", { BEARER_MODE: "edge" }],
         ["ours cache", { BEARER_CACHE_TTL_SECONDS: "30" }],
         ["ours edge+cache", { BEARER_MODE: "edge", BEARER_CACHE_TTL_SECONDS: "30" }],
+        // JWT access tokens checked offline (WebCrypto ES256, no storage read).
+        ["ours jwt", JWT],
+        ["ours jwt+cache", { ...JWT, BEARER_CACHE_TTL_SECONDS: "30" }],
       ]) {
         const t = await ours(label, vars);
         try {

@@ -1,8 +1,9 @@
 // `make dev`: make sure .dev.vars (git-ignored; wrangler dev reads it as
 // secrets) holds a PLATFORM_ADMIN_TOKEN, creating a random one on first use,
-// so the local back office is on and provisioning can run against it.
+// so the local back office is on and provisioning can run against it; and a
+// JWT_SIGNING_KEYS JWK set (one EC P-256 key) for ACCESS_TOKEN_FORMAT=jwt.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { adminToken } from "./provision.mjs";
 
 const file = ".dev.vars";
@@ -13,6 +14,15 @@ if (!/^\s*PLATFORM_ADMIN_TOKEN\s*=\s*\S/m.test(text)) {
   if (text) appendFileSync(file, (text.endsWith("\n") ? "" : "\n") + line);
   else writeFileSync(file, "# Local secrets for wrangler dev (git-ignored). Created by `make dev`.\n" + line, { mode: 0o600 });
   console.log(`dev-vars: wrote a new PLATFORM_ADMIN_TOKEN to ${file}`);
+}
+if (!/^\s*JWT_SIGNING_KEYS\s*=\s*\S/m.test(readFileSync(file, "utf8"))) {
+  // Never committed: .dev.vars is git-ignored, and production keys are a
+  // `wrangler secret put JWT_SIGNING_KEYS` of their own.
+  const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  const kid = `dev-${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString("hex")}`;
+  const now = readFileSync(file, "utf8");
+  appendFileSync(file, (now.endsWith("\n") ? "" : "\n") + `JWT_SIGNING_KEYS='${JSON.stringify({ keys: [{ ...jwk, kid }] })}'\n`);
+  console.log(`dev-vars: wrote a new JWT_SIGNING_KEYS (kid ${kid}) to ${file}`);
 }
 delete process.env.PLATFORM_ADMIN_TOKEN;
 if (!adminToken(file)) throw new Error(`${file} has no usable PLATFORM_ADMIN_TOKEN`);

@@ -30,6 +30,19 @@ pub enum BearerMode {
     /// KV first (a copy written at issuance, deleted on revocation), D1 on a
     /// miss: revocation applies once the KV delete propagates (up to ~60 s).
     Edge,
+    /// JWT access tokens checked offline (signature, `exp`, `aud`, `iss`,
+    /// `typ`), no storage read: revocation and role changes apply only when
+    /// the token expires, and permissions are the token's `scope` claim.
+    Jwt,
+}
+
+/// What an access token is (`crate::grants::mint_access` is the one seam).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// 256 random bits with a prefix; only this server can read it.
+    Opaque,
+    /// An ES256-signed RFC 9068 JWT that resource servers verify from the JWKS.
+    Jwt,
 }
 
 /// Which clients must use PKCE (S256) in the authorization code flow.
@@ -81,6 +94,9 @@ pub struct Config {
     /// Rows deleted per table per cron run.
     pub sweep_limit: i64,
     pub bearer_mode: BearerMode,
+    pub access_token_format: AccessTokenFormat,
+    /// `JWT_SIGNING_KEYS` (a Worker secret): the first signs, all verify.
+    pub jwt_keys: Vec<crate::jwt::Jwk>,
     /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
     /// A revoked token may keep working for this long in other isolates.
     pub bearer_cache_ttl: i64,
@@ -145,6 +161,8 @@ impl Default for Config {
             client_auth_max_failures: 20,
             sweep_limit: 500,
             bearer_mode: BearerMode::Strict,
+            access_token_format: AccessTokenFormat::Opaque,
+            jwt_keys: Vec::new(),
             bearer_cache_ttl: 0,
             audit_api_reads: false,
             platform_admin_token_hash: None,
@@ -165,6 +183,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The protected resources (RFC 9728): `RESOURCES`, or by default the
+    /// demo API under the issuer.
+    pub fn resource_list(&self, issuer: &str) -> Vec<String> {
+        if self.resources.is_empty() {
+            vec![format!("{issuer}/api/v1")]
+        } else {
+            self.resources.clone()
+        }
+    }
+
     /// Build from a lookup (the worker passes `env.var`). Bad values are
     /// reported, not silently replaced: a typo in a lifetime must not deploy.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -202,8 +230,29 @@ impl Config {
         c.bearer_mode = match get("BEARER_MODE").as_deref().map(str::trim) {
             None | Some("") | Some("strict") => BearerMode::Strict,
             Some("edge") => BearerMode::Edge,
-            Some(v) => return Err(format!("BEARER_MODE must be \"strict\" or \"edge\", got {v:?}")),
+            Some("jwt") => BearerMode::Jwt,
+            Some(v) => {
+                return Err(format!(
+                    "BEARER_MODE must be \"strict\", \"edge\" or \"jwt\", got {v:?}"
+                ))
+            }
         };
+        c.access_token_format = match get("ACCESS_TOKEN_FORMAT").as_deref().map(str::trim) {
+            None | Some("") | Some("opaque") => AccessTokenFormat::Opaque,
+            Some("jwt") => AccessTokenFormat::Jwt,
+            Some(v) => return Err(format!("ACCESS_TOKEN_FORMAT must be \"opaque\" or \"jwt\", got {v:?}")),
+        };
+        if let Some(text) = get("JWT_SIGNING_KEYS").filter(|t| !t.trim().is_empty()) {
+            c.jwt_keys = crate::jwt::parse_keys(&text)?;
+        }
+        if c.access_token_format == AccessTokenFormat::Jwt && c.jwt_keys.is_empty() {
+            return Err(
+                "ACCESS_TOKEN_FORMAT=jwt needs JWT_SIGNING_KEYS (a JWK set secret; `make dev` generates one)".into(),
+            );
+        }
+        if c.bearer_mode == BearerMode::Jwt && c.access_token_format != AccessTokenFormat::Jwt {
+            return Err("BEARER_MODE=jwt needs ACCESS_TOKEN_FORMAT=jwt".into());
+        }
         c.bearer_cache_ttl = num("BEARER_CACHE_TTL_SECONDS", c.bearer_cache_ttl)?;
         if c.bearer_cache_ttl > 300 {
             return Err("BEARER_CACHE_TTL_SECONDS is a staleness bound; more than 300 is refused".into());
@@ -432,6 +481,35 @@ mod tests {
         assert_eq!(c.code_ttl, 300);
         assert_eq!(c.access_ttl, 3600);
         assert_eq!(c.refresh_idle_ttl, Some(7_776_000));
+    }
+
+    const KEYS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","d":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}"#;
+
+    #[test]
+    fn access_tokens_are_opaque_unless_jwt_is_chosen_with_keys() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.access_token_format, AccessTokenFormat::Opaque);
+        assert!(c.jwt_keys.is_empty());
+        let c = cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", KEYS)]).unwrap();
+        assert_eq!(c.access_token_format, AccessTokenFormat::Jwt);
+        assert_eq!(c.jwt_keys[0].kid, "k1");
+        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt")])
+            .unwrap_err()
+            .contains("JWT_SIGNING_KEYS"));
+        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", "{}")]).is_err());
+        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "paseto")]).is_err());
+    }
+
+    #[test]
+    fn jwt_bearer_mode_needs_jwt_access_tokens() {
+        assert!(cfg(&[("BEARER_MODE", "jwt")]).is_err());
+        let c = cfg(&[
+            ("BEARER_MODE", "jwt"),
+            ("ACCESS_TOKEN_FORMAT", "jwt"),
+            ("JWT_SIGNING_KEYS", KEYS),
+        ])
+        .unwrap();
+        assert_eq!(c.bearer_mode, BearerMode::Jwt);
     }
 
     #[test]

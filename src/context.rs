@@ -20,6 +20,7 @@ pub struct Ctx<'a, D: Driver> {
     pub params: Vec<String>,
     pub effects: RefCell<Outcome>,
     pub kdf: &'a dyn Kdf,
+    pub es256: &'a dyn crate::jwt::Es256,
     pub edge: Option<&'a dyn EdgeKv>,
 }
 

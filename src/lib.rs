@@ -15,6 +15,7 @@ pub mod endpoints;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod jwt;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod registration;

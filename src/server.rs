@@ -9,6 +9,7 @@ use crate::context::{Ctx, Outcome};
 use crate::crypto::{Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
+use crate::jwt::Es256;
 use crate::store::kv::EdgeKv;
 use crate::store::{Driver, Store};
 use crate::tasks::Task;
@@ -18,6 +19,8 @@ pub struct Server<D: Driver> {
     pub config: Config,
     /// PBKDF2 for sign-in; the worker swaps in WebCrypto.
     pub kdf: Box<dyn Kdf>,
+    /// ES256 for JWT access tokens; the worker swaps in WebCrypto.
+    pub es256: Box<dyn Es256>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
 }
@@ -28,6 +31,10 @@ impl<D: Driver> Server<D> {
             store,
             config,
             kdf: Box::new(RustKdf),
+            #[cfg(not(target_arch = "wasm32"))]
+            es256: Box::new(crate::jwt::RustEs256),
+            #[cfg(target_arch = "wasm32")]
+            es256: Box::new(crate::jwt::NoEs256),
             edge: None,
         }
     }
@@ -45,6 +52,7 @@ impl<D: Driver> Server<D> {
                 ..Outcome::default()
             }),
             kdf: self.kdf.as_ref(),
+            es256: self.es256.as_ref(),
             edge: self.edge.as_deref(),
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
@@ -135,6 +143,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/health", "health"),
     ("GET", "/ready", "ready"),
     ("GET", "/.well-known/oauth-authorization-server", "metadata"),
+    ("GET", "/.well-known/jwks.json", "jwks"),
     // `/.well-known/oauth-protected-resource[/…]`: routed in `route` (any depth).
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
@@ -240,6 +249,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "admin" => crate::admin::handle(ctx, req).await,
         "metadata" => metadata::handle(ctx).await,
         "resource_metadata" => resource_metadata::handle(ctx, req).await,
+        "jwks" => jwks::handle(ctx),
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,
         "token" => token::handle(ctx, req).await,

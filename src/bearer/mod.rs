@@ -5,7 +5,9 @@
 //!
 //! Where the token's record comes from is `BEARER_MODE` (strict: D1 on every
 //! call; edge: KV first, see [`edge`]) plus the optional per-isolate
-//! [`cache`]. Each documents its staleness bound.
+//! [`cache`]. Each documents its staleness bound. `BEARER_MODE=jwt` reads
+//! nothing: a JWT access token is verified offline and its claims are the
+//! principal (revocation and role changes apply at its expiry).
 
 pub mod cache;
 
@@ -15,6 +17,7 @@ use crate::crypto;
 use crate::error::StoreError;
 use crate::grants::well_formed;
 use crate::http::{Request, Response};
+use crate::jwt;
 use crate::scope;
 use crate::store::{BearerRow, Driver};
 
@@ -77,12 +80,96 @@ pub fn presented(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
-    if !well_formed(token, &ctx.config.prefixes.access) {
-        return Ok(None);
+/// A presented JWT access token, verified against our keys, issuer and the
+/// API's audience. `allow_expired` for revocation and introspection, which
+/// answer from storage.
+pub async fn verify_jwt<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    token: &str,
+    allow_expired: bool,
+) -> Result<jwt::Claims, jwt::Reject> {
+    let audience = jwt::default_audience(ctx.config, &ctx.issuer);
+    let expect = jwt::Expect {
+        issuer: &ctx.issuer,
+        audience: &audience,
+        now: ctx.now,
+        allow_expired,
+    };
+    jwt::verify(ctx.es256, &ctx.config.jwt_keys, token, &expect).await
+}
+
+/// The storage handle of a presented access token, whose SHA-256 D1 keeps:
+/// an opaque token is its own handle, a JWT's is its `jti` once its
+/// signature checks (the `jti` alone is visible to every resource server, so
+/// it is never trusted from an unverified token). `None`: not ours.
+pub async fn storage_handle<D: Driver>(ctx: &Ctx<'_, D>, token: &str, allow_expired: bool) -> Option<String> {
+    if jwt::looks_like_jwt(token) && !ctx.config.jwt_keys.is_empty() {
+        return verify_jwt(ctx, token, allow_expired).await.ok().map(|c| c.jti);
     }
-    let hash = crypto::sha256_hex(token);
+    well_formed(token, &ctx.config.prefixes.access).then(|| token.to_string())
+}
+
+impl Principal {
+    /// `BEARER_MODE=jwt`: everything from the verified token, nothing live.
+    /// Permissions are the `scope` claim as issued (the app's declared scopes
+    /// and the user's role were applied at issuance, not re-read here).
+    fn from_claims(c: jwt::Claims) -> Self {
+        let scopes: Vec<String> = c
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Self::from_token_row(BearerRow {
+            scopes: scope::to_json(&scopes),
+            expires_at: c.exp,
+            created_at: c.iat,
+            grant_id: String::new(),
+            app_id: c.client_id,
+            app_name: String::new(),
+            app_scopes: scope::to_json(&scopes),
+            org_id: c.org_id,
+            org_slug: String::new(),
+            user_id: (c.actor == "self").then_some(c.sub),
+            user_email: None,
+            actor: c.actor,
+            role: None,
+            role_permissions: None,
+        })
+    }
+
+    /// A principal whose row came from a verified token, not from storage
+    /// (so there is no live role to apply).
+    fn from_token_row(row: BearerRow) -> Self {
+        let scopes = scope::from_json(&row.scopes);
+        Principal {
+            row,
+            permissions: scopes.clone(),
+            scopes,
+        }
+    }
+}
+
+pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
     let ttl = ctx.config.bearer_cache_ttl;
+    if ctx.config.bearer_mode == BearerMode::Jwt && jwt::looks_like_jwt(token) {
+        // With the per-isolate cache, a token seen before skips the signature
+        // check (the entry never outlives the token's `exp`). Keyed by the
+        // whole token's hash: a different signature is a different entry.
+        let key = (ttl > 0).then(|| crypto::sha256_hex(token));
+        if let Some(row) = key.as_deref().and_then(|k| cache::get(k, ctx.now)) {
+            return Ok(Some(Principal::from_token_row(row)));
+        }
+        let principal = verify_jwt(ctx, token, false).await.ok().map(Principal::from_claims);
+        if let (Some(k), Some(p)) = (key, &principal) {
+            cache::put(k, p.row.clone(), ctx.now, ttl);
+        }
+        return Ok(principal);
+    }
+    let Some(handle) = storage_handle(ctx, token, false).await else {
+        return Ok(None);
+    };
+    let hash = crypto::sha256_hex(&handle);
     if ttl > 0 {
         if let Some(row) = cache::get(&hash, ctx.now) {
             return Ok(Some(Principal::from_row(row)));

@@ -25,8 +25,11 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
     let inactive = json!({"active": false});
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
     let creds = client_auth::credentials(req, &form)?;
+    let jwt = form
+        .get("token")
+        .is_some_and(|t| crate::jwt::looks_like_jwt(t) && !ctx.config.jwt_keys.is_empty());
     let token = match form.get("token") {
-        Some(t) if t.len() <= 256 => t,
+        Some(t) if t.len() <= if jwt { 4096 } else { 256 } => t,
         other => {
             let client = client_auth::resolve(ctx, creds).await?;
             confidential(&client)?;
@@ -36,10 +39,19 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             };
         }
     };
-    let hash = crypto::sha256_hex(token);
+    // A JWT is looked up by its `jti` once its signature checks; an expired
+    // one is answered from storage (`active: false`) like an opaque one. A
+    // forged one matches no row.
+    let handle = match jwt {
+        true => crate::bearer::storage_handle(ctx, token, true)
+            .await
+            .unwrap_or_default(),
+        false => token.to_string(),
+    };
+    let hash = crypto::sha256_hex(&handle);
     // One round trip: the client's row and the token's, read together.
     let guard = client_auth::guard(ctx, &creds);
-    if token.starts_with(&ctx.config.prefixes.access) {
+    if jwt || token.starts_with(&ctx.config.prefixes.access) {
         let (app, row) = ctx
             .store
             .read_for_client::<BearerRow>(&guard, Store::<D>::bearer_stmt(&hash, ctx.now))

@@ -29,9 +29,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
     let i = &ctx.issuer;
-    Response::json(
-        200,
-        &json!({
+    let mut doc = json!({
             "issuer": i,
             "authorization_endpoint": format!("{i}/oauth/authorize"),
             "token_endpoint": format!("{i}/oauth/token"),
@@ -50,16 +48,20 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "service_documentation": format!("{i}/"),
             // RFC 9728 §4: the protected resources this server issues tokens for.
             "protected_resources": crate::endpoints::resource_metadata::resources(ctx),
-        }),
-    )
-    // Cacheable only when the issuer is configured: one derived from a
-    // loopback request must not be kept by a shared cache.
-    .header(
-        "Cache-Control",
-        if ctx.config.issuer.is_some() {
-            "public, max-age=300"
-        } else {
-            "no-store"
-        },
-    )
+    });
+    // RFC 9068 §4: resource servers find the signing keys of JWT access tokens here.
+    if !ctx.config.jwt_keys.is_empty() {
+        doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));
+    }
+    Response::json(200, &doc)
+        // Cacheable only when the issuer is configured: one derived from a
+        // loopback request must not be kept by a shared cache.
+        .header(
+            "Cache-Control",
+            if ctx.config.issuer.is_some() {
+                "public, max-age=300"
+            } else {
+                "no-store"
+            },
+        )
 }

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod authorizations;
 pub mod authorize;
 pub mod introspect;
+pub mod jwks;
 pub mod login_challenge;
 pub mod metadata;
 pub mod pages;

@@ -30,11 +30,7 @@ pub fn is_metadata_path(path: &str) -> bool {
 
 /// The resource identifiers this deployment describes.
 pub fn resources<D: Driver>(ctx: &Ctx<'_, D>) -> Vec<String> {
-    if ctx.config.resources.is_empty() {
-        vec![format!("{}/api/v1", ctx.issuer)]
-    } else {
-        ctx.config.resources.clone()
-    }
+    ctx.config.resource_list(&ctx.issuer)
 }
 
 /// `(origin, path)` of a canonical identifier; the path is empty or starts with `/`.

@@ -29,7 +29,14 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
         let e = OAuthError::InvalidRequest("token is required".into());
         return Err(client_auth::after_auth(ctx, creds, e).await);
     };
-    if token.len() > 256 {
+    // A JWT access token is revoked through its `jti` (its storage handle),
+    // once its signature checks; expired ones too (RFC 7009 §2.2).
+    let jwt = crate::jwt::looks_like_jwt(token) && !ctx.config.jwt_keys.is_empty();
+    let handle = match jwt {
+        true => crate::bearer::storage_handle(ctx, token, true).await,
+        false => None,
+    };
+    if token.len() > if jwt { 4096 } else { 256 } {
         client_auth::resolve(ctx, creds).await?;
         return Ok(());
     }
@@ -39,6 +46,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
     let p = &ctx.config.prefixes;
     // Prefixes are settings; if one extends the other, the longer one decides.
     let kind = match (well_formed(token, &p.access), well_formed(token, &p.refresh)) {
+        _ if jwt => handle.as_ref().map(|_| TokenKind::Access),
         (true, true) if p.refresh.len() > p.access.len() => Some(TokenKind::Refresh),
         (true, _) => Some(TokenKind::Access),
         (false, true) => Some(TokenKind::Refresh),
@@ -46,7 +54,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
     };
     let app = ctx
         .store
-        .revoke_for_client(&crypto::sha256_hex(token), kind, &guard)
+        .revoke_for_client(&crypto::sha256_hex(handle.as_deref().unwrap_or(token)), kind, &guard)
         .await?;
     client_auth::verify(ctx, creds, app).await?;
     Ok(())

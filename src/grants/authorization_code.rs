@@ -1,7 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
 
 use super::TokenResponse;
-use super::{mint_access, mint_refresh, well_formed};
+use super::{access_token, mint_access, mint_refresh, well_formed, Subject};
 use crate::client_auth::{self, Client, Credentials};
 use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
@@ -76,8 +76,15 @@ pub async fn handle<D: Driver>(
                 ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
             }
             let scopes = scope::from_json(&r.scopes);
+            let who = Subject {
+                client_id: &client.app.id,
+                org_id: &r.org_id,
+                actor: &r.actor,
+                user_id: r.user_id.as_deref(),
+                scopes: &scopes,
+            };
             Ok(TokenResponse::bearer(
-                access.plain,
+                access_token(ctx, access, &who).await?,
                 Some(refresh.plain),
                 ctx.config.access_ttl,
                 &scopes,

@@ -4,8 +4,8 @@
 //! token is issued (§4.4.3). The org is named with the `org_id` parameter
 //! when the app could act in more than one.
 
-use super::mint_access;
 use super::TokenResponse;
+use super::{access_token, mint_access, Subject};
 use crate::client_auth::{self, Credentials, Method};
 use crate::config::LiveGrantsPer;
 use crate::context::Ctx;
@@ -112,8 +112,15 @@ pub async fn handle<D: Driver>(
     }
     ctx.note(&app.id, Some(&org_id));
     ctx.mirror(&access.row.hash);
+    let who = Subject {
+        client_id: &app.id,
+        org_id: &org_id,
+        actor: "app",
+        user_id: None,
+        scopes: &scopes,
+    };
     Ok(TokenResponse::bearer(
-        access.plain,
+        access_token(ctx, access, &who).await?,
         None,
         ctx.config.access_ttl,
         &scopes,

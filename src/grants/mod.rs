@@ -6,8 +6,11 @@ pub mod refresh_token;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{AccessTokenFormat, Config};
+use crate::context::Ctx;
 use crate::crypto;
+use crate::error::OAuthError;
+use crate::store::Driver;
 use crate::store::NewToken;
 
 /// RFC 6749 §5.1 successful response.
@@ -48,8 +51,62 @@ pub fn mint(prefix: &str, expires_at: Option<i64>) -> Minted {
     Minted { plain, row }
 }
 
+/// The access token's storage handle, minted before the issuing batch (whose
+/// rows the token's claims come from). Opaque format: the token itself. JWT
+/// format: the `jti`, 256 random bits without the access prefix (so it is
+/// never accepted as an opaque token); D1 keeps its SHA-256 either way.
 pub fn mint_access(config: &Config, now: i64) -> Minted {
-    mint(&config.prefixes.access, Some(now + config.access_ttl))
+    match config.access_token_format {
+        AccessTokenFormat::Opaque => mint(&config.prefixes.access, Some(now + config.access_ttl)),
+        AccessTokenFormat::Jwt => mint("", Some(now + config.access_ttl)),
+    }
+}
+
+/// Who an issued access token speaks for: the claims a JWT carries.
+pub struct Subject<'a> {
+    pub client_id: &'a str,
+    pub org_id: &'a str,
+    pub actor: &'a str,
+    pub user_id: Option<&'a str>,
+    pub scopes: &'a [String],
+}
+
+/// The token format seam (fosite's `AccessTokenStrategy`): what the client
+/// receives for a minted handle, once the batch has issued it.
+pub async fn access_token<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    minted: Minted,
+    who: &Subject<'_>,
+) -> Result<String, OAuthError> {
+    match ctx.config.access_token_format {
+        AccessTokenFormat::Opaque => Ok(minted.plain),
+        AccessTokenFormat::Jwt => {
+            // RFC 9068 §2.2: `sub` is the resource owner, or the client
+            // itself when no user is involved (the app actor).
+            let sub = match (who.actor, who.user_id) {
+                ("self", Some(u)) => u,
+                _ => who.client_id,
+            };
+            let claims = crate::jwt::Claims {
+                iss: ctx.issuer.clone(),
+                sub: sub.to_string(),
+                aud: crate::jwt::default_audience(ctx.config, &ctx.issuer),
+                exp: minted.row.expires_at.unwrap_or(ctx.now + ctx.config.access_ttl),
+                iat: ctx.now,
+                jti: minted.plain,
+                client_id: who.client_id.to_string(),
+                scope: crate::scope::join(who.scopes),
+                org_id: who.org_id.to_string(),
+                actor: who.actor.to_string(),
+            };
+            crate::jwt::sign(ctx.es256, &ctx.config.jwt_keys, &claims)
+                .await
+                .map_err(|e| {
+                    ctx.effects.borrow_mut().error = Some(format!("signing the access token: {e}"));
+                    OAuthError::ServerError("the access token could not be signed".into())
+                })
+        }
+    }
 }
 
 pub fn mint_refresh(config: &Config, now: i64) -> Minted {

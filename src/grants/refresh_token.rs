@@ -6,7 +6,7 @@
 //! response): it gets a fresh pair, as Ory Hydra's and Okta's grace periods do.
 
 use super::TokenResponse;
-use super::{mint_access, mint_refresh, well_formed};
+use super::{access_token, mint_access, mint_refresh, well_formed, Subject};
 use crate::client_auth::{self, Client, Credentials};
 use crate::context::Ctx;
 use crate::crypto;
@@ -59,8 +59,15 @@ pub async fn handle<D: Driver>(
         Some(r) => {
             let scopes = scope::from_json(&r.scopes);
             ctx.mirror(&access.row.hash);
+            let who = Subject {
+                client_id: &client.app.id,
+                org_id: &r.org_id,
+                actor: &r.actor,
+                user_id: r.user_id.as_deref(),
+                scopes: &scopes,
+            };
             Ok(TokenResponse::bearer(
-                access.plain,
+                access_token(ctx, access, &who).await?,
                 Some(refresh.plain),
                 ctx.config.access_ttl,
                 &scopes,

@@ -61,6 +61,10 @@ pub struct Rotation<'a> {
 pub struct Rotated {
     pub grant_id: String,
     pub scopes: String,
+    /// The family's org, user and actor: the claims of a JWT access token.
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub actor: String,
 }
 
 impl<D: Driver> Store<D> {
@@ -126,7 +130,10 @@ impl<D: Driver> Store<D> {
                      AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
                        WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) AND ",
                     client_ok!(),
-                    " RETURNING grant_id, COALESCE(?5, scopes) AS scopes"
+                    " RETURNING grant_id, COALESCE(?5, scopes) AS scopes, \
+                     (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
+                     (SELECT user_id FROM grants g WHERE g.id = tokens.grant_id) AS user_id, \
+                     (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor"
                 ),
                 guard.bind(params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes, r.grace]),
             ),

@@ -3,6 +3,7 @@
 //! `waitUntil`, and the cron trigger. No protocol decision is made here.
 
 mod d1;
+mod es256;
 mod kdf;
 mod kv;
 
@@ -222,6 +223,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let core_req = to_core(&req).await?;
     let mut server = Server::new(store(&env)?, config);
     server.kdf = Box::new(kdf::WebCryptoKdf);
+    server.es256 = Box::new(es256::WebCryptoEs256);
     server.edge = edge;
     let now = (started / 1000.0) as i64;
     let (resp, mut outcome) = server.handle(&core_req, now).await;

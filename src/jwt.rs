@@ -1,0 +1,429 @@
+//! JWT access tokens (RFC 9068): ES256 keys from a JWK set, signing, the JWKS
+//! document, and verification for resource servers that read no storage.
+//!
+//! The signature itself runs behind [`Es256`] (WebCrypto in the worker, the
+//! `p256` crate natively), as PBKDF2 runs behind `crypto::Kdf`. Parsing is a
+//! few lines of serde_json + base64: only one algorithm (ES256) and one
+//! header shape are accepted, so a general JWT library would add wasm size
+//! and algorithm choices we would then have to refuse.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// One EC P-256 private key of `JWT_SIGNING_KEYS` (RFC 7517 / RFC 7518 §6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwk {
+    pub kid: String,
+    /// base64url coordinates and private scalar, 32 bytes each.
+    pub x: String,
+    pub y: String,
+    pub d: String,
+}
+
+impl Jwk {
+    /// The public half as served in the JWKS (`d` stripped).
+    pub fn public(&self) -> Value {
+        json!({"kty": "EC", "crv": "P-256", "x": self.x, "y": self.y, "kid": self.kid, "use": "sig", "alg": "ES256"})
+    }
+
+    /// The private JWK, for WebCrypto's `importKey("jwk", …)`.
+    pub fn private(&self) -> Value {
+        json!({"kty": "EC", "crv": "P-256", "x": self.x, "y": self.y, "d": self.d, "ext": false})
+    }
+}
+
+/// Parse a JWK set of EC P-256 private keys: the first signs, every one verifies.
+pub fn parse_keys(text: &str) -> Result<Vec<Jwk>, String> {
+    #[derive(Deserialize)]
+    struct Set {
+        keys: Vec<Raw>,
+    }
+    #[derive(Deserialize)]
+    struct Raw {
+        kty: Option<String>,
+        crv: Option<String>,
+        kid: Option<String>,
+        x: Option<String>,
+        y: Option<String>,
+        d: Option<String>,
+    }
+    let set: Set = serde_json::from_str(text).map_err(|e| format!("JWT_SIGNING_KEYS is not a JWK set: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("JWT_SIGNING_KEYS holds no key".into());
+    }
+    let mut out: Vec<Jwk> = Vec::new();
+    for (i, k) in set.keys.into_iter().enumerate() {
+        let bad = |why: &str| format!("JWT_SIGNING_KEYS key {i}: {why}");
+        if k.kty.as_deref() != Some("EC") || k.crv.as_deref() != Some("P-256") {
+            return Err(bad("must be kty EC, crv P-256 (ES256)"));
+        }
+        let kid = k.kid.filter(|s| !s.is_empty()).ok_or_else(|| bad("needs a kid"))?;
+        if out.iter().any(|o| o.kid == kid) {
+            return Err(bad("kid is used twice"));
+        }
+        let coord = |v: Option<String>, name: &str| -> Result<String, String> {
+            let v = v.ok_or_else(|| bad(&format!("needs {name}")))?;
+            match URL_SAFE_NO_PAD.decode(&v) {
+                Ok(b) if b.len() == 32 => Ok(v),
+                _ => Err(bad(&format!("{name} must be 32 bytes of base64url"))),
+            }
+        };
+        out.push(Jwk {
+            x: coord(k.x, "x")?,
+            y: coord(k.y, "y")?,
+            d: coord(k.d, "d (a private key)")?,
+            kid,
+        });
+    }
+    Ok(out)
+}
+
+/// The JWKS document: public keys only.
+pub fn jwks(keys: &[Jwk]) -> Value {
+    json!({"keys": keys.iter().map(Jwk::public).collect::<Vec<_>>()})
+}
+
+/// The audience of access tokens until RFC 8707 resource indicators narrow
+/// it: the first protected resource (`RESOURCES`; by default the platform's
+/// API). One function so that work can replace it.
+pub fn default_audience(config: &crate::config::Config, issuer: &str) -> String {
+    config.resource_list(issuer).swap_remove(0)
+}
+
+/// RFC 9068 §2.2 claims, plus the org and actor mode of this server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    /// The user for the `self` actor, the client for the `app` actor (§2.2).
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    /// The token's storage handle: its SHA-256 is what D1 keeps (revocation,
+    /// introspection, `strict` bearer mode).
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    pub org_id: String,
+    /// `self` (on behalf of the user) or `app` (the app's bot identity).
+    pub actor: String,
+}
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Where ES256 runs. Signatures are raw r||s (64 bytes), as JWS wants
+/// (RFC 7518 §3.4) and WebCrypto produces.
+pub trait Es256 {
+    fn sign<'a>(&'a self, key: &'a Jwk, message: &'a [u8]) -> Fut<'a, Result<Vec<u8>, String>>;
+    fn verify<'a>(&'a self, key: &'a Jwk, message: &'a [u8], signature: &'a [u8]) -> Fut<'a, bool>;
+}
+
+/// The `p256` crate (native builds: `cargo test`, the benches).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct RustEs256;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Es256 for RustEs256 {
+    fn sign<'a>(&'a self, key: &'a Jwk, message: &'a [u8]) -> Fut<'a, Result<Vec<u8>, String>> {
+        use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+        Box::pin(async move {
+            let d = URL_SAFE_NO_PAD.decode(&key.d).map_err(|e| e.to_string())?;
+            let sk = SigningKey::from_slice(&d).map_err(|e| e.to_string())?;
+            let sig: Signature = sk.sign(message);
+            Ok(sig.to_bytes().to_vec())
+        })
+    }
+
+    fn verify<'a>(&'a self, key: &'a Jwk, message: &'a [u8], signature: &'a [u8]) -> Fut<'a, bool> {
+        use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
+        Box::pin(async move {
+            let (Ok(x), Ok(y)) = (URL_SAFE_NO_PAD.decode(&key.x), URL_SAFE_NO_PAD.decode(&key.y)) else {
+                return false;
+            };
+            let mut sec1 = vec![4u8];
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            let (Ok(vk), Ok(sig)) = (VerifyingKey::from_sec1_bytes(&sec1), Signature::from_slice(signature)) else {
+                return false;
+            };
+            vk.verify(message, &sig).is_ok()
+        })
+    }
+}
+
+/// No ES256 available (a wasm build whose adapter installed none).
+pub struct NoEs256;
+
+impl Es256 for NoEs256 {
+    fn sign<'a>(&'a self, _: &'a Jwk, _: &'a [u8]) -> Fut<'a, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("no ES256 implementation".to_string()) })
+    }
+    fn verify<'a>(&'a self, _: &'a Jwk, _: &'a [u8], _: &'a [u8]) -> Fut<'a, bool> {
+        Box::pin(async { false })
+    }
+}
+
+/// Sign `claims` with the first key of the set (the others only verify).
+pub async fn sign(es: &dyn Es256, keys: &[Jwk], claims: &Claims) -> Result<String, String> {
+    let key = keys.first().ok_or("no signing key")?;
+    let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_string(claims).map_err(|e| e.to_string())?)
+    );
+    let sig = es.sign(key, input.as_bytes()).await?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+}
+
+/// Does this look like a JWS compact serialization (rather than an opaque token)?
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// What a verification expects besides a good signature.
+pub struct Expect<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub now: i64,
+    /// Revocation and introspection accept an expired token (RFC 7009 §2.2:
+    /// revoking it is harmless; RFC 7662 answers `active: false` from storage).
+    pub allow_expired: bool,
+}
+
+/// Why a token was refused (for tests and logs; the client sees `invalid_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reject {
+    Malformed,
+    /// `alg` other than ES256 (`none` included: RFC 8725 §3.1).
+    Algorithm,
+    Type,
+    UnknownKey,
+    Signature,
+    Expired,
+    Issuer,
+    Audience,
+}
+
+/// Verify an access token: ES256 only, `typ` at+jwt (RFC 9068 §4), a known
+/// `kid`, the signature, then `iss`, `aud` and `exp`.
+pub async fn verify(es: &dyn Es256, keys: &[Jwk], token: &str, expect: &Expect<'_>) -> Result<Claims, Reject> {
+    if token.len() > 4096 {
+        return Err(Reject::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(Reject::Malformed);
+    };
+    let decode = |v: &str| URL_SAFE_NO_PAD.decode(v).map_err(|_| Reject::Malformed);
+    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| Reject::Malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("ES256") {
+        return Err(Reject::Algorithm);
+    }
+    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+    if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
+        return Err(Reject::Type);
+    }
+    // A header naming its own key (`jwk`, `jku`, `x5u`) is never trusted: only ours.
+    let kid = header.get("kid").and_then(Value::as_str).ok_or(Reject::UnknownKey)?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or(Reject::UnknownKey)?;
+    let sig = decode(s)?;
+    if sig.len() != 64 || !es.verify(key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).await {
+        return Err(Reject::Signature);
+    }
+    let claims: Claims = serde_json::from_slice(&decode(p)?).map_err(|_| Reject::Malformed)?;
+    if claims.iss != expect.issuer {
+        return Err(Reject::Issuer);
+    }
+    if claims.aud != expect.audience {
+        return Err(Reject::Audience);
+    }
+    if !expect.allow_expired && claims.exp <= expect.now {
+        return Err(Reject::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    // A fixed test key (generated for these tests only, never deployed).
+    fn key(kid: &str, seed: u8) -> Jwk {
+        use p256::ecdsa::SigningKey;
+        let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
+        let pt = sk.verifying_key().to_encoded_point(false);
+        Jwk {
+            kid: kid.into(),
+            x: URL_SAFE_NO_PAD.encode(pt.x().unwrap()),
+            y: URL_SAFE_NO_PAD.encode(pt.y().unwrap()),
+            d: URL_SAFE_NO_PAD.encode([seed; 32]),
+        }
+    }
+
+    fn claims(now: i64) -> Claims {
+        Claims {
+            iss: "https://as.test".into(),
+            sub: "usr_1".into(),
+            aud: default_audience(&crate::config::Config::default(), "https://as.test"),
+            exp: now + 60,
+            iat: now,
+            jti: "j1".into(),
+            client_id: "app_1".into(),
+            scope: "read".into(),
+            org_id: "org_1".into(),
+            actor: "self".into(),
+        }
+    }
+
+    fn expect(now: i64) -> Expect<'static> {
+        Expect {
+            issuer: "https://as.test",
+            audience: "https://as.test/api/v1",
+            now,
+            allow_expired: false,
+        }
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        pollster::block_on(f)
+    }
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[test]
+    fn signed_token_verifies_with_its_claims_and_header() {
+        let keys = vec![key("a", 1)];
+        let t = run(sign(&RustEs256, &keys, &claims(100))).unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header, json!({"alg": "ES256", "typ": "at+jwt", "kid": "a"}));
+        assert_eq!(URL_SAFE_NO_PAD.decode(t.split('.').nth(2).unwrap()).unwrap().len(), 64);
+        assert_eq!(run(verify(&RustEs256, &keys, &t, &expect(100))), Ok(claims(100)));
+    }
+
+    #[test]
+    fn only_the_first_key_signs_and_every_key_verifies() {
+        let old = vec![key("a", 1)];
+        let t1 = run(sign(&RustEs256, &old, &claims(100))).unwrap();
+        let rotated = vec![key("b", 2), key("a", 1)];
+        assert!(run(verify(&RustEs256, &rotated, &t1, &expect(100))).is_ok());
+        let t2 = run(sign(&RustEs256, &rotated, &claims(100))).unwrap();
+        assert!(t2.starts_with(&b64(&json!({"alg": "ES256", "typ": "at+jwt", "kid": "b"}))));
+        assert_eq!(
+            run(verify(&RustEs256, &old, &t2, &expect(100))),
+            Err(Reject::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let keys = vec![key("a", 1)];
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_string(&claims(100)).unwrap());
+        let none = format!(
+            "{}.{payload}.",
+            b64(&json!({"alg": "none", "typ": "at+jwt", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &none, &expect(100))),
+            Err(Reject::Algorithm)
+        );
+        let hs = format!(
+            "{}.{payload}.AAAA",
+            b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &hs, &expect(100))),
+            Err(Reject::Algorithm)
+        );
+        let untyped = format!(
+            "{}.{payload}.AAAA",
+            b64(&json!({"alg": "ES256", "typ": "JWT", "kid": "a"}))
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &untyped, &expect(100))),
+            Err(Reject::Type)
+        );
+    }
+
+    #[test]
+    fn unknown_key_foreign_signature_and_tampering_are_refused() {
+        let keys = vec![key("a", 1)];
+        let foreign = run(sign(&RustEs256, &[key("a", 9)], &claims(100))).unwrap();
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &foreign, &expect(100))),
+            Err(Reject::Signature)
+        );
+        let other_kid = run(sign(&RustEs256, &[key("z", 1)], &claims(100))).unwrap();
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &other_kid, &expect(100))),
+            Err(Reject::UnknownKey)
+        );
+        let good = run(sign(&RustEs256, &keys, &claims(100))).unwrap();
+        let mut c = claims(100);
+        c.scope = "admin".into();
+        let parts: Vec<&str> = good.split('.').collect();
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_string(&c).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &tampered, &expect(100))),
+            Err(Reject::Signature)
+        );
+        assert_eq!(
+            run(verify(&RustEs256, &keys, "a.b", &expect(100))),
+            Err(Reject::Malformed)
+        );
+    }
+
+    #[test]
+    fn expiry_issuer_and_audience_are_checked() {
+        let keys = vec![key("a", 1)];
+        let t = run(sign(&RustEs256, &keys, &claims(100))).unwrap();
+        assert_eq!(run(verify(&RustEs256, &keys, &t, &expect(160))), Err(Reject::Expired));
+        let late = Expect {
+            allow_expired: true,
+            ..expect(160)
+        };
+        assert!(run(verify(&RustEs256, &keys, &t, &late)).is_ok());
+        let other_aud = Expect {
+            audience: "https://other.test/api",
+            ..expect(100)
+        };
+        assert_eq!(run(verify(&RustEs256, &keys, &t, &other_aud)), Err(Reject::Audience));
+        let other_iss = Expect {
+            issuer: "https://evil.test",
+            ..expect(100)
+        };
+        assert_eq!(run(verify(&RustEs256, &keys, &t, &other_iss)), Err(Reject::Issuer));
+    }
+
+    #[test]
+    fn key_sets_are_parsed_strictly_and_served_without_private_parts() {
+        let k = key("a", 1);
+        let text =
+            json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": k.x, "y": k.y, "d": k.d}]}).to_string();
+        let keys = parse_keys(&text).unwrap();
+        assert_eq!(keys, vec![k.clone()]);
+        let served = jwks(&keys);
+        assert!(served["keys"][0].get("d").is_none());
+        assert_eq!(served["keys"][0]["use"], "sig");
+        assert_eq!(served["keys"][0]["alg"], "ES256");
+        assert!(parse_keys(r#"{"keys":[]}"#).is_err());
+        assert!(parse_keys("nope").is_err());
+        let public_only = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": k.x, "y": k.y}]}).to_string();
+        assert!(parse_keys(&public_only).is_err());
+        let rsa = json!({"keys": [{"kty": "RSA", "kid": "a"}]}).to_string();
+        assert!(parse_keys(&rsa).is_err());
+        let one = json!({"kty": "EC", "crv": "P-256", "kid": "a", "x": k.x, "y": k.y, "d": k.d});
+        let twice = json!({"keys": [one, one]}).to_string();
+        assert!(parse_keys(&twice).is_err());
+    }
+}
