@@ -15,7 +15,7 @@
 // Every Cloudflare call goes through `wrangler` (WRANGLER_CMD overrides the
 // command, which is how the tests run this script without a network).
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,10 @@ const WRANGLER = (process.env.WRANGLER_CMD ?? "npx --no-install wrangler").split
 const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";
 // Settings passed as vars at deploy time, so wrangler.toml keeps the local
 // development values (an ISSUER there would break `make dev`).
-const PASSED_VARS = ["ISSUER", "SIGNIN_MODE", "LOGIN_URL", "BEARER_MODE", "ACCESS_TTL_SECONDS", "INTROSPECTION_CLIENTS"];
+const PASSED_VARS = [
+  "ISSUER", "SIGNIN_MODE", "LOGIN_URL", "BEARER_MODE", "ACCESS_TTL_SECONDS", "INTROSPECTION_CLIENTS",
+  "ACCESS_TOKEN_FORMAT", "RESOURCES",
+];
 
 function fail(msg) {
   console.error(`deploy: ${msg}`);
@@ -109,15 +112,29 @@ console.log("deploy: migrations applied to the remote database");
 // the worker has none, so a re-deploy never rotates it by surprise.
 const secrets = {};
 let generated = false;
+const jwt = process.env.ACCESS_TOKEN_FORMAT === "jwt";
+let listedNames;
+const workerHas = (name) => {
+  if (!listedNames) {
+    const listed = wrangler(["secret", "list", "--format", "json"], { json: true });
+    listedNames = (Array.isArray(listed) ? listed : []).map((s) => s.name);
+  }
+  return listedNames.includes(name);
+};
 if (adminToken) {
   secrets.PLATFORM_ADMIN_TOKEN = adminToken;
-} else {
-  const listed = wrangler(["secret", "list", "--format", "json"], { json: true });
-  const has = (Array.isArray(listed) ? listed : []).some((s) => s.name === "PLATFORM_ADMIN_TOKEN");
-  if (!has) {
-    secrets.PLATFORM_ADMIN_TOKEN = `adm_${randomBytes(32).toString("base64url")}`;
-    generated = true;
-  }
+} else if (!workerHas("PLATFORM_ADMIN_TOKEN")) {
+  secrets.PLATFORM_ADMIN_TOKEN = `adm_${randomBytes(32).toString("base64url")}`;
+  generated = true;
+}
+// JWT access tokens need a signing key set; one is made on the first deploy
+// only (rotate by putting a new key first: README "Validating tokens in your API").
+if (process.env.JWT_SIGNING_KEYS) {
+  secrets.JWT_SIGNING_KEYS = process.env.JWT_SIGNING_KEYS;
+} else if (jwt && !workerHas("JWT_SIGNING_KEYS")) {
+  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  const kid = `k-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString("hex")}`;
+  secrets.JWT_SIGNING_KEYS = JSON.stringify({ keys: [{ ...key, kid }] });
 }
 const vars = PASSED_VARS.filter((k) => process.env[k]).flatMap((k) => ["--var", `${k}:${k === "ISSUER" ? issuer : process.env[k]}`]);
 const dir = mkdtempSync(join(tmpdir(), "edge-oauth-deploy-"));

@@ -122,3 +122,19 @@ test("a re-deploy reuses the database and never rotates the admin token by surpr
   assert.equal(r2.state.calls.at(-1).secrets.PLATFORM_ADMIN_TOKEN, given);
   assert.doesNotMatch(r2.stdout, new RegExp(given));
 });
+
+test("ACCESS_TOKEN_FORMAT=jwt: a signing key set rides with the first deployment, never replaced after", () => {
+  const dir = account();
+  const r = deploy(dir, { ISSUER: "https://auth.example.com", ACCESS_TOKEN_FORMAT: "jwt" });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const dep = r.state.calls.at(-1);
+  assert.ok(dep.cmd.includes("ACCESS_TOKEN_FORMAT:jwt"));
+  const set = JSON.parse(dep.secrets.JWT_SIGNING_KEYS);
+  assert.equal(set.keys.length, 1);
+  assert.equal(set.keys[0].crv, "P-256");
+  assert.ok(set.keys[0].d && set.keys[0].kid);
+  assert.ok(!r.stdout.includes(set.keys[0].d), "the private key is never printed");
+  const again = deploy(dir, { ISSUER: "https://auth.example.com", ACCESS_TOKEN_FORMAT: "jwt" });
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.state.calls.at(-1).secrets, undefined);
+});
