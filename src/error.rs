@@ -98,6 +98,12 @@ impl From<StoreError> for OAuthError {
 /// What a client is told when storage fails: nothing internal.
 pub const UNAVAILABLE: &str = "the service is temporarily unavailable; retry shortly";
 
+/// The page a browser route answers when storage fails (the text stays in
+/// the log line; `Server::handle` would also rewrite any 5xx to this).
+pub fn unavailable_page(_e: StoreError) -> Response {
+    unavailable(true, true)
+}
+
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECONDS: i64 = 5;
 

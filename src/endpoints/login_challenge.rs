@@ -116,7 +116,7 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
         )
         .await
     {
-        return page(500, "Server error", &e.0);
+        return crate::error::unavailable_page(e);
     }
     let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
     let resp = if post {
@@ -193,7 +193,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 "This sign-in link has expired or was already used. Start again from the app.",
             )
         }
-        Err(e) => return page(500, "Server error", &e.0),
+        Err(e) => return crate::error::unavailable_page(e),
     };
     if let Some(r) = &r {
         ctx.note(&r.app.id, None);

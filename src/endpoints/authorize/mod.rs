@@ -23,7 +23,7 @@ use code::{issue_code, may_approve};
 use request::{authorize_url, carried, redirect};
 
 pub(super) fn server_error(e: crate::error::StoreError) -> Response {
-    Response::html(500, templates::error_page("Server error", &e.0))
+    crate::error::unavailable_page(e)
 }
 
 /// GET /oauth/authorize

@@ -121,7 +121,13 @@ pub async fn validate<D: Driver>(
                 "No active application has this client_id.",
             ))
         }
-        Err(e) => return Err(page(500, "Server error", &e.0)),
+        Err(_) => {
+            return Err(page(
+                503,
+                "Temporarily unavailable",
+                "Something went wrong on our side. Try again in a moment.",
+            ))
+        }
     };
     let registered = app.redirect_uri_list();
     let redirect_param = p.get("redirect_uri").unwrap_or("").to_string();
