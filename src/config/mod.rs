@@ -2,6 +2,11 @@
 //! source). Defaults follow SPEC.md; every lifetime and prefix is a setting
 //! because the platforms we replace disagree on them.
 
+mod urls;
+
+pub use urls::{parse_resources, MAX_RESOURCES};
+use urls::{valid_issuer, valid_login_url};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefixes {
     pub client_id: String,
@@ -227,21 +232,20 @@ impl Config {
         }
         c.client_auth_max_failures = num("CLIENT_AUTH_MAX_FAILURES", c.client_auth_max_failures)?;
         c.sweep_limit = num("SWEEP_LIMIT", c.sweep_limit)?.max(1);
-        c.bearer_mode = match get("BEARER_MODE").as_deref().map(str::trim) {
-            None | Some("") | Some("strict") => BearerMode::Strict,
-            Some("edge") => BearerMode::Edge,
-            Some("jwt") => BearerMode::Jwt,
-            Some(v) => {
-                return Err(format!(
-                    "BEARER_MODE must be \"strict\", \"edge\" or \"jwt\", got {v:?}"
-                ))
-            }
-        };
-        c.access_token_format = match get("ACCESS_TOKEN_FORMAT").as_deref().map(str::trim) {
-            None | Some("") | Some("opaque") => AccessTokenFormat::Opaque,
-            Some("jwt") => AccessTokenFormat::Jwt,
-            Some(v) => return Err(format!("ACCESS_TOKEN_FORMAT must be \"opaque\" or \"jwt\", got {v:?}")),
-        };
+        c.bearer_mode = choice(
+            &get,
+            "BEARER_MODE",
+            &[
+                ("strict", BearerMode::Strict),
+                ("edge", BearerMode::Edge),
+                ("jwt", BearerMode::Jwt),
+            ],
+        )?;
+        c.access_token_format = choice(
+            &get,
+            "ACCESS_TOKEN_FORMAT",
+            &[("opaque", AccessTokenFormat::Opaque), ("jwt", AccessTokenFormat::Jwt)],
+        )?;
         if let Some(text) = get("JWT_SIGNING_KEYS").filter(|t| !t.trim().is_empty()) {
             c.jwt_keys = crate::jwt::parse_keys(&text)?;
         }
@@ -257,11 +261,7 @@ impl Config {
         if c.bearer_cache_ttl > 300 {
             return Err("BEARER_CACHE_TTL_SECONDS is a staleness bound; more than 300 is refused".into());
         }
-        c.audit_api_reads = match get("AUDIT_API_READS").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(v) => return Err(format!("AUDIT_API_READS must be \"true\" or \"false\", got {v:?}")),
-        };
+        c.audit_api_reads = choice(&get, "AUDIT_API_READS", &[("false", false), ("true", true)])?;
         let bounded = |key: &str, default: i64, lo: i64, hi: i64| -> Result<i64, String> {
             let n = num(key, default)?;
             if (lo..=hi).contains(&n) {
@@ -279,16 +279,16 @@ impl Config {
             0,
             crate::endpoints::apps::MAX_WEBHOOK_SECRET_OVERLAP,
         )?;
-        c.pkce_required = match get("PKCE_REQUIRED").as_deref().map(str::trim) {
-            None | Some("") | Some("all") => PkceRequired::All,
-            Some("public") => PkceRequired::Public,
-            Some(v) => return Err(format!("PKCE_REQUIRED must be \"all\" or \"public\", got {v:?}")),
-        };
-        c.live_grants_per = match get("LIVE_GRANTS_PER").as_deref().map(str::trim) {
-            None | Some("") | Some("user") => LiveGrantsPer::User,
-            Some("org") => LiveGrantsPer::Org,
-            Some(v) => return Err(format!("LIVE_GRANTS_PER must be \"user\" or \"org\", got {v:?}")),
-        };
+        c.pkce_required = choice(
+            &get,
+            "PKCE_REQUIRED",
+            &[("all", PkceRequired::All), ("public", PkceRequired::Public)],
+        )?;
+        c.live_grants_per = choice(
+            &get,
+            "LIVE_GRANTS_PER",
+            &[("user", LiveGrantsPer::User), ("org", LiveGrantsPer::Org)],
+        )?;
         c.max_live_grants = num("MAX_LIVE_GRANTS", c.max_live_grants)?;
         c.max_live_app_tokens = num("MAX_LIVE_APP_TOKENS", c.max_live_app_tokens)?;
         // A cap of 0 would revoke every token as it is issued; 1000 bounds the
@@ -334,11 +334,11 @@ impl Config {
             }
             Some(t) => Some(crate::crypto::sha256_hex(&t)),
         };
-        c.signin_mode = match get("SIGNIN_MODE").as_deref().map(str::trim) {
-            None | Some("") | Some("password") => SigninMode::Password,
-            Some("delegated") => SigninMode::Delegated,
-            Some(v) => return Err(format!("SIGNIN_MODE must be \"password\" or \"delegated\", got {v:?}")),
-        };
+        c.signin_mode = choice(
+            &get,
+            "SIGNIN_MODE",
+            &[("password", SigninMode::Password), ("delegated", SigninMode::Delegated)],
+        )?;
         c.login_url = get("LOGIN_URL").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         if c.signin_mode == SigninMode::Delegated {
             let Some(url) = &c.login_url else {
@@ -365,311 +365,21 @@ impl Config {
     }
 }
 
-/// RFC 8414 §2: an https URL with no query or fragment (http only on a
-/// loopback host, for development). Endpoints live at its root, so no path.
-fn valid_issuer(issuer: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "ISSUER must be an https origin such as https://auth.example.com ({why}), got {issuer:?}"
-        ))
-    };
-    let Ok(u) = url::Url::parse(issuer) else {
-        return bad("not a URL");
-    };
-    let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
-    if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
-        return bad("https only");
+/// A setting with a fixed set of values; the first is the default (unset or
+/// empty), anything else is refused with the list of allowed values.
+fn choice<T: Copy>(get: &impl Fn(&str) -> Option<String>, key: &str, options: &[(&str, T)]) -> Result<T, String> {
+    match get(key).as_deref().map(str::trim) {
+        None | Some("") => Ok(options[0].1),
+        Some(v) => options
+            .iter()
+            .find(|(name, _)| *name == v)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+                format!("{key} must be {}, got {v:?}", names.join(" or "))
+            }),
     }
-    if u.query().is_some() || u.fragment().is_some() || u.path() != "/" || !u.username().is_empty() {
-        return bad("no path, query, fragment or user info");
-    }
-    if u.origin().ascii_serialization() != issuer {
-        return bad("write it as its origin");
-    }
-    Ok(())
-}
-
-/// Most resources one deployment lists (each is a document and a match per
-/// challenge).
-pub const MAX_RESOURCES: usize = 32;
-
-/// `RESOURCES`: resource identifiers separated by commas or spaces. Each an
-/// absolute https URL (http only on a loopback host, for development) with no
-/// query, fragment or user info (RFC 9728 §3.1 builds the metadata URL from
-/// host and path, so those would be lost). Written canonically: the URL
-/// parser's form, without a trailing slash.
-pub fn parse_resources(raw: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in raw.split([',', ' ', '\t', '\n']).filter(|s| !s.is_empty()) {
-        let bad = |why: &str| {
-            Err(format!(
-                "RESOURCES must list resource identifiers such as https://api.example.com/v1 ({why}), got {item:?}"
-            ))
-        };
-        if item.len() > 512 {
-            return bad("at most 512 characters");
-        }
-        let Ok(u) = url::Url::parse(item) else {
-            return bad("not an absolute URL");
-        };
-        let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
-        if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
-            return bad("https only, or http on a loopback host");
-        }
-        if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
-            return bad("no query, fragment or user info");
-        }
-        let path = u.path().trim_end_matches('/');
-        if path.split('/').any(|seg| seg == "." || seg == "..") || path.contains("//") {
-            return bad("no empty, . or .. path segments");
-        }
-        if path.starts_with("/.well-known/") || path == "/.well-known" {
-            return bad("not under /.well-known/");
-        }
-        let canonical = format!("{}{path}", u.origin().ascii_serialization());
-        if out.contains(&canonical) {
-            return bad("listed twice");
-        }
-        out.push(canonical);
-    }
-    if out.len() > MAX_RESOURCES {
-        return Err(format!(
-            "RESOURCES lists at most {MAX_RESOURCES} resources, got {}",
-            out.len()
-        ));
-    }
-    Ok(out)
-}
-
-/// The platform's login page: an absolute https URL (http only on a loopback
-/// host, for development), no fragment (we append `login_challenge` to its query).
-fn valid_login_url(raw: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "LOGIN_URL must be an https URL of the platform's login page ({why}), got {raw:?}"
-        ))
-    };
-    let Ok(u) = url::Url::parse(raw) else {
-        return bad("not a URL");
-    };
-    let loopback = u.host_str().is_some_and(crate::redirect_uri::is_loopback_host);
-    if !(u.scheme() == "https" || u.scheme() == "http" && loopback) {
-        return bad("https only, or http on a loopback host");
-    }
-    if u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
-        return bad("no fragment or user info");
-    }
-    if u.query_pairs().any(|(k, _)| k == "login_challenge") {
-        return bad("login_challenge is ours to add");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| m.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_follow_spec() {
-        let c = cfg(&[]).unwrap();
-        assert_eq!(c.code_ttl, 300);
-        assert_eq!(c.access_ttl, 3600);
-        assert_eq!(c.refresh_idle_ttl, Some(7_776_000));
-    }
-
-    const KEYS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","d":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}"#;
-
-    #[test]
-    fn access_tokens_are_opaque_unless_jwt_is_chosen_with_keys() {
-        let c = cfg(&[]).unwrap();
-        assert_eq!(c.access_token_format, AccessTokenFormat::Opaque);
-        assert!(c.jwt_keys.is_empty());
-        let c = cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", KEYS)]).unwrap();
-        assert_eq!(c.access_token_format, AccessTokenFormat::Jwt);
-        assert_eq!(c.jwt_keys[0].kid, "k1");
-        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt")])
-            .unwrap_err()
-            .contains("JWT_SIGNING_KEYS"));
-        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", "{}")]).is_err());
-        assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "paseto")]).is_err());
-    }
-
-    #[test]
-    fn jwt_bearer_mode_needs_jwt_access_tokens() {
-        assert!(cfg(&[("BEARER_MODE", "jwt")]).is_err());
-        let c = cfg(&[
-            ("BEARER_MODE", "jwt"),
-            ("ACCESS_TOKEN_FORMAT", "jwt"),
-            ("JWT_SIGNING_KEYS", KEYS),
-        ])
-        .unwrap();
-        assert_eq!(c.bearer_mode, BearerMode::Jwt);
-    }
-
-    #[test]
-    fn featureos_profile() {
-        let c = cfg(&[
-            ("PREFIX_CLIENT_ID", "foapp_"),
-            ("PREFIX_ACCESS_TOKEN", "foot_"),
-            ("ACCESS_TTL_SECONDS", "86400"),
-            ("REFRESH_IDLE_TTL_SECONDS", "0"),
-        ])
-        .unwrap();
-        assert_eq!(c.prefixes.client_id, "foapp_");
-        assert_eq!(c.prefixes.access, "foot_");
-        assert_eq!(c.access_ttl, 86400);
-        assert_eq!(c.refresh_idle_ttl, None);
-    }
-
-    #[test]
-    fn bad_values_refused() {
-        assert!(cfg(&[("ACCESS_TTL_SECONDS", "1h")]).is_err());
-        assert!(cfg(&[("CODE_TTL_SECONDS", "-5")]).is_err());
-        assert!(cfg(&[("PREFIX_ACCESS_TOKEN", "a b")]).is_err());
-        assert!(cfg(&[("BEARER_MODE", "fast")]).is_err());
-        assert!(cfg(&[("BEARER_CACHE_TTL_SECONDS", "3600")]).is_err());
-        assert!(cfg(&[("AUDIT_API_READS", "yes")]).is_err());
-        assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "0")]).is_err());
-        assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "31")]).is_err());
-        assert!(cfg(&[("WEBHOOK_CONCURRENCY", "0")]).is_err());
-        assert!(cfg(&[("WEBHOOK_MAX_PER_APP_PER_RUN", "0")]).is_err());
-        assert!(cfg(&[("WEBHOOK_SECRET_OVERLAP_SECONDS", "604801")]).is_err());
-    }
-
-    #[test]
-    fn issuer_is_an_https_origin() {
-        assert_eq!(
-            cfg(&[("ISSUER", "https://auth.example.com/")])
-                .unwrap()
-                .issuer
-                .as_deref(),
-            Some("https://auth.example.com")
-        );
-        assert!(cfg(&[("ISSUER", "http://127.0.0.1:8787")]).is_ok());
-        for bad in [
-            "auth.example.com",
-            "http://auth.example.com",
-            "https://auth.example.com/x",
-            "https://a.example?x=1",
-            "https://u@a.example",
-        ] {
-            assert!(cfg(&[("ISSUER", bad)]).is_err(), "{bad}");
-        }
-        assert!(cfg(&[("PKCE_REQUIRED", "confidential")]).is_err());
-        assert!(cfg(&[("LIVE_GRANTS_PER", "app")]).is_err());
-        assert!(cfg(&[("MAX_LIVE_GRANTS", "0")]).is_err());
-        assert!(cfg(&[("MAX_LIVE_APP_TOKENS", "1001")]).is_err());
-        assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "61")]).is_err());
-        assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "-1")]).is_err());
-    }
-
-    #[test]
-    fn token_hardening_defaults() {
-        let c = cfg(&[]).unwrap();
-        assert_eq!(c.pkce_required, PkceRequired::All);
-        assert_eq!((c.max_live_grants, c.live_grants_per), (10, LiveGrantsPer::User));
-        assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 0));
-        let c = cfg(&[
-            ("PKCE_REQUIRED", "public"),
-            ("LIVE_GRANTS_PER", "org"),
-            ("REFRESH_REUSE_GRACE_SECONDS", "60"),
-        ])
-        .unwrap();
-        assert_eq!(
-            (c.pkce_required, c.live_grants_per, c.refresh_reuse_grace),
-            (PkceRequired::Public, LiveGrantsPer::Org, 60)
-        );
-    }
-
-    #[test]
-    fn bearer_modes() {
-        assert_eq!(cfg(&[]).unwrap().bearer_mode, BearerMode::Strict);
-        let c = cfg(&[("BEARER_MODE", "edge"), ("BEARER_CACHE_TTL_SECONDS", "5")]).unwrap();
-        assert_eq!((c.bearer_mode, c.bearer_cache_ttl), (BearerMode::Edge, 5));
-    }
-
-    #[test]
-    fn resources_are_absolute_https_urls() {
-        assert!(cfg(&[]).unwrap().resources.is_empty());
-        assert!(cfg(&[("RESOURCES", "  ")]).unwrap().resources.is_empty());
-        let c = cfg(&[(
-            "RESOURCES",
-            "https://api.example.com/v1/, https://API.example.com:443  http://127.0.0.1:8787/mcp,http://[::1]/x",
-        )])
-        .unwrap();
-        assert_eq!(
-            c.resources,
-            [
-                "https://api.example.com/v1",
-                "https://api.example.com",
-                "http://127.0.0.1:8787/mcp",
-                "http://[::1]/x"
-            ]
-        );
-        for bad in [
-            "api.example.com/v1",
-            "/api/v1",
-            "http://api.example.com/v1",
-            "ftp://api.example.com",
-            "https://api.example.com/v1?x=1",
-            "https://api.example.com/v1#x",
-            "https://u:p@api.example.com/v1",
-            "https://api.example.com//v1",
-            "https://api.example.com/.well-known/x",
-            "https://api.example.com/v1 https://api.example.com/v1/",
-            "javascript:alert(1)",
-        ] {
-            assert!(cfg(&[("RESOURCES", bad)]).is_err(), "{bad:?}");
-        }
-        let many: Vec<String> = (0..=MAX_RESOURCES)
-            .map(|i| format!("https://api.example.com/r{i}"))
-            .collect();
-        assert!(cfg(&[("RESOURCES", &many.join(","))]).is_err());
-    }
-
-    #[test]
-    fn signin_modes() {
-        const TOKEN: &str = "adm_0123456789abcdefghijklmnopqrstuvwxyz";
-        assert_eq!(cfg(&[]).unwrap().signin_mode, SigninMode::Password);
-        let c = cfg(&[
-            ("SIGNIN_MODE", "delegated"),
-            ("LOGIN_URL", "https://app.example/login?next=1"),
-            ("PLATFORM_ADMIN_TOKEN", TOKEN),
-        ])
-        .unwrap();
-        assert_eq!(c.signin_mode, SigninMode::Delegated);
-        assert_eq!(c.login_url.as_deref(), Some("https://app.example/login?next=1"));
-        let delegated = |url: &str| {
-            cfg(&[
-                ("SIGNIN_MODE", "delegated"),
-                ("LOGIN_URL", url),
-                ("PLATFORM_ADMIN_TOKEN", TOKEN),
-            ])
-        };
-        assert!(delegated("http://127.0.0.1:9000/login").is_ok());
-        for bad in [
-            "",
-            "app.example/login",
-            "http://app.example/login",
-            "https://app.example/login#x",
-            "https://u:p@app.example/login",
-            "https://app.example/login?login_challenge=x",
-            "javascript:alert(1)",
-        ] {
-            assert!(delegated(bad).is_err(), "{bad:?}");
-        }
-        assert!(cfg(&[("SIGNIN_MODE", "delegated"), ("LOGIN_URL", "https://app.example/login")]).is_err());
-        assert!(cfg(&[("SIGNIN_MODE", "sso")]).is_err());
-        // LOGIN_URL alone does nothing in password mode.
-        assert_eq!(
-            cfg(&[("LOGIN_URL", "https://app.example/login")]).unwrap().signin_mode,
-            SigninMode::Password
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,207 @@
+//! The settings' parsing and validation.
+
+use super::*;
+use std::collections::HashMap;
+
+fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
+    let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|k| m.get(k).cloned())
+}
+
+#[test]
+fn defaults_follow_spec() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.code_ttl, 300);
+    assert_eq!(c.access_ttl, 3600);
+    assert_eq!(c.refresh_idle_ttl, Some(7_776_000));
+}
+
+const KEYS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","d":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}"#;
+
+#[test]
+fn access_tokens_are_opaque_unless_jwt_is_chosen_with_keys() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.access_token_format, AccessTokenFormat::Opaque);
+    assert!(c.jwt_keys.is_empty());
+    let c = cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", KEYS)]).unwrap();
+    assert_eq!(c.access_token_format, AccessTokenFormat::Jwt);
+    assert_eq!(c.jwt_keys[0].kid, "k1");
+    assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt")])
+        .unwrap_err()
+        .contains("JWT_SIGNING_KEYS"));
+    assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "jwt"), ("JWT_SIGNING_KEYS", "{}")]).is_err());
+    assert!(cfg(&[("ACCESS_TOKEN_FORMAT", "paseto")]).is_err());
+}
+
+#[test]
+fn jwt_bearer_mode_needs_jwt_access_tokens() {
+    assert!(cfg(&[("BEARER_MODE", "jwt")]).is_err());
+    let c = cfg(&[
+        ("BEARER_MODE", "jwt"),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ])
+    .unwrap();
+    assert_eq!(c.bearer_mode, BearerMode::Jwt);
+}
+
+#[test]
+fn featureos_profile() {
+    let c = cfg(&[
+        ("PREFIX_CLIENT_ID", "foapp_"),
+        ("PREFIX_ACCESS_TOKEN", "foot_"),
+        ("ACCESS_TTL_SECONDS", "86400"),
+        ("REFRESH_IDLE_TTL_SECONDS", "0"),
+    ])
+    .unwrap();
+    assert_eq!(c.prefixes.client_id, "foapp_");
+    assert_eq!(c.prefixes.access, "foot_");
+    assert_eq!(c.access_ttl, 86400);
+    assert_eq!(c.refresh_idle_ttl, None);
+}
+
+#[test]
+fn bad_values_refused() {
+    assert!(cfg(&[("ACCESS_TTL_SECONDS", "1h")]).is_err());
+    assert!(cfg(&[("CODE_TTL_SECONDS", "-5")]).is_err());
+    assert!(cfg(&[("PREFIX_ACCESS_TOKEN", "a b")]).is_err());
+    assert!(cfg(&[("BEARER_MODE", "fast")]).is_err());
+    assert!(cfg(&[("BEARER_CACHE_TTL_SECONDS", "3600")]).is_err());
+    assert!(cfg(&[("AUDIT_API_READS", "yes")]).is_err());
+    assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "0")]).is_err());
+    assert!(cfg(&[("WEBHOOK_TIMEOUT_SECONDS", "31")]).is_err());
+    assert!(cfg(&[("WEBHOOK_CONCURRENCY", "0")]).is_err());
+    assert!(cfg(&[("WEBHOOK_MAX_PER_APP_PER_RUN", "0")]).is_err());
+    assert!(cfg(&[("WEBHOOK_SECRET_OVERLAP_SECONDS", "604801")]).is_err());
+}
+
+#[test]
+fn issuer_is_an_https_origin() {
+    assert_eq!(
+        cfg(&[("ISSUER", "https://auth.example.com/")])
+            .unwrap()
+            .issuer
+            .as_deref(),
+        Some("https://auth.example.com")
+    );
+    assert!(cfg(&[("ISSUER", "http://127.0.0.1:8787")]).is_ok());
+    for bad in [
+        "auth.example.com",
+        "http://auth.example.com",
+        "https://auth.example.com/x",
+        "https://a.example?x=1",
+        "https://u@a.example",
+    ] {
+        assert!(cfg(&[("ISSUER", bad)]).is_err(), "{bad}");
+    }
+    assert!(cfg(&[("PKCE_REQUIRED", "confidential")]).is_err());
+    assert!(cfg(&[("LIVE_GRANTS_PER", "app")]).is_err());
+    assert!(cfg(&[("MAX_LIVE_GRANTS", "0")]).is_err());
+    assert!(cfg(&[("MAX_LIVE_APP_TOKENS", "1001")]).is_err());
+    assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "61")]).is_err());
+    assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "-1")]).is_err());
+}
+
+#[test]
+fn token_hardening_defaults() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.pkce_required, PkceRequired::All);
+    assert_eq!((c.max_live_grants, c.live_grants_per), (10, LiveGrantsPer::User));
+    assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 0));
+    let c = cfg(&[
+        ("PKCE_REQUIRED", "public"),
+        ("LIVE_GRANTS_PER", "org"),
+        ("REFRESH_REUSE_GRACE_SECONDS", "60"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.pkce_required, c.live_grants_per, c.refresh_reuse_grace),
+        (PkceRequired::Public, LiveGrantsPer::Org, 60)
+    );
+}
+
+#[test]
+fn bearer_modes() {
+    assert_eq!(cfg(&[]).unwrap().bearer_mode, BearerMode::Strict);
+    let c = cfg(&[("BEARER_MODE", "edge"), ("BEARER_CACHE_TTL_SECONDS", "5")]).unwrap();
+    assert_eq!((c.bearer_mode, c.bearer_cache_ttl), (BearerMode::Edge, 5));
+}
+
+#[test]
+fn resources_are_absolute_https_urls() {
+    assert!(cfg(&[]).unwrap().resources.is_empty());
+    assert!(cfg(&[("RESOURCES", "  ")]).unwrap().resources.is_empty());
+    let c = cfg(&[(
+        "RESOURCES",
+        "https://api.example.com/v1/, https://API.example.com:443  http://127.0.0.1:8787/mcp,http://[::1]/x",
+    )])
+    .unwrap();
+    assert_eq!(
+        c.resources,
+        [
+            "https://api.example.com/v1",
+            "https://api.example.com",
+            "http://127.0.0.1:8787/mcp",
+            "http://[::1]/x"
+        ]
+    );
+    for bad in [
+        "api.example.com/v1",
+        "/api/v1",
+        "http://api.example.com/v1",
+        "ftp://api.example.com",
+        "https://api.example.com/v1?x=1",
+        "https://api.example.com/v1#x",
+        "https://u:p@api.example.com/v1",
+        "https://api.example.com//v1",
+        "https://api.example.com/.well-known/x",
+        "https://api.example.com/v1 https://api.example.com/v1/",
+        "javascript:alert(1)",
+    ] {
+        assert!(cfg(&[("RESOURCES", bad)]).is_err(), "{bad:?}");
+    }
+    let many: Vec<String> = (0..=MAX_RESOURCES)
+        .map(|i| format!("https://api.example.com/r{i}"))
+        .collect();
+    assert!(cfg(&[("RESOURCES", &many.join(","))]).is_err());
+}
+
+#[test]
+fn signin_modes() {
+    const TOKEN: &str = "adm_0123456789abcdefghijklmnopqrstuvwxyz";
+    assert_eq!(cfg(&[]).unwrap().signin_mode, SigninMode::Password);
+    let c = cfg(&[
+        ("SIGNIN_MODE", "delegated"),
+        ("LOGIN_URL", "https://app.example/login?next=1"),
+        ("PLATFORM_ADMIN_TOKEN", TOKEN),
+    ])
+    .unwrap();
+    assert_eq!(c.signin_mode, SigninMode::Delegated);
+    assert_eq!(c.login_url.as_deref(), Some("https://app.example/login?next=1"));
+    let delegated = |url: &str| {
+        cfg(&[
+            ("SIGNIN_MODE", "delegated"),
+            ("LOGIN_URL", url),
+            ("PLATFORM_ADMIN_TOKEN", TOKEN),
+        ])
+    };
+    assert!(delegated("http://127.0.0.1:9000/login").is_ok());
+    for bad in [
+        "",
+        "app.example/login",
+        "http://app.example/login",
+        "https://app.example/login#x",
+        "https://u:p@app.example/login",
+        "https://app.example/login?login_challenge=x",
+        "javascript:alert(1)",
+    ] {
+        assert!(delegated(bad).is_err(), "{bad:?}");
+    }
+    assert!(cfg(&[("SIGNIN_MODE", "delegated"), ("LOGIN_URL", "https://app.example/login")]).is_err());
+    assert!(cfg(&[("SIGNIN_MODE", "sso")]).is_err());
+    // LOGIN_URL alone does nothing in password mode.
+    assert_eq!(
+        cfg(&[("LOGIN_URL", "https://app.example/login")]).unwrap().signin_mode,
+        SigninMode::Password
+    );
+}
