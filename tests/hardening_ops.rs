@@ -11,20 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use common::*;
-use edge_oauth::http::{Request, Response};
 use edge_oauth::tasks::{self, Outbound, RetryPolicy};
 use serde_json::json;
-
-fn api(c: &mut Client, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
-    let mut r =
-        Request::new(method, &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {API_KEY}"));
-    if let Some(b) = body {
-        r = r
-            .with_header("content-type", "application/json")
-            .with_body(b.to_string());
-    }
-    c.send(r)
-}
 
 #[test]
 fn a_failed_audit_write_undoes_the_act() {

@@ -9,17 +9,6 @@ use serde_json::json;
 
 const CB: &str = "https://client.example/cb";
 
-fn api(c: &mut Client, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
-    let mut r =
-        Request::new(method, &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {API_KEY}"));
-    if let Some(b) = body {
-        r = r
-            .with_header("content-type", "application/json")
-            .with_body(b.to_string());
-    }
-    c.send(r)
-}
-
 fn bearer(c: &mut Client, method: &str, path: &str, token: &str) -> Response {
     c.send(Request::new(method, &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {token}")))
 }

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support.mjs";
 import { startServer, registerApp, pkcePair, exchange, bearer } from "../http/support.mjs";
 
 const ADMIN = "adm_browser_0123456789abcdefghijklmnopqrstuvwxyz";
@@ -56,11 +56,7 @@ before(async () => {
   cbUrl = `http://127.0.0.1:${callback.address().port}/cb`;
   server = await startServer({ SIGNIN_MODE: "delegated", LOGIN_URL: loginUrl, PLATFORM_ADMIN_TOKEN: ADMIN });
   await server.db.prepare("UPDATE users SET external_id = 'ext-alice' WHERE id = 'usr_alice'").run();
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

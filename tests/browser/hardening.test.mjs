@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support.mjs";
 import { startServer, Browser, hidden } from "../http/support.mjs";
 
 let server, browser, attackerSite, attackerBase;
@@ -17,11 +17,7 @@ before(async () => {
   attackerSite = http.createServer((req, res) => res.writeHead(200, { "content-type": "text/html" }).end(attackerPage));
   await new Promise((r) => attackerSite.listen(0, "127.0.0.1", r));
   attackerBase = `http://localhost:${attackerSite.address().port}`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { mkdirSync, statSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support.mjs";
 import { startServer, registerApp, pkcePair, exchange, bearer, tokenRequest } from "../http/support.mjs";
 
 let server, browser, callback, cbUrl;
@@ -16,11 +16,7 @@ before(async () => {
   callback = http.createServer((req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("callback ok"));
   await new Promise((r) => callback.listen(0, "127.0.0.1", r));
   cbUrl = `http://127.0.0.1:${callback.address().port}/cb`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

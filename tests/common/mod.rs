@@ -280,3 +280,15 @@ pub fn tokens(c: &mut Client) -> (String, String, String, String) {
         v["refresh_token"].as_str().unwrap().to_string(),
     )
 }
+
+/// A management API call with the org API key.
+pub fn api(c: &mut Client, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
+    let mut r =
+        Request::new(method, &format!("{BASE}{path}")).with_header("authorization", &format!("Bearer {API_KEY}"));
+    if let Some(b) = body {
+        r = r
+            .with_header("content-type", "application/json")
+            .with_body(b.to_string());
+    }
+    c.send(r)
+}

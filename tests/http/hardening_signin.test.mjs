@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startServer, Browser, hidden, form, FORM } from "./support.mjs";
+import { startServer, Browser, hidden, form, FORM, newUser as supportNewUser } from "./support.mjs";
 
 const LIMIT = 10; // SIGNIN_MAX_FAILURES in wrangler.toml
 let server, origin;
@@ -16,18 +16,7 @@ before(async () => {
 });
 after(() => server.close());
 
-/** A fresh account (password "carol-password"), so tests do not share failure counters. */
-let users = 0;
-async function newUser() {
-  const name = `user${++users}`;
-  await server.db
-    .prepare(
-      "INSERT INTO users (id, email, name, password_hash, created_at) SELECT 'u_' || ?1, ?1 || '@acme.test', ?1, password_hash, 0 FROM users WHERE email = 'carol@acme.test'",
-    )
-    .bind(name)
-    .run();
-  return `${name}@acme.test`;
-}
+const newUser = () => supportNewUser(server, "user");
 
 const ip = (n) => ({ "cf-connecting-ip": `198.51.100.${n}` });
 const sessionCookies = (res) => res.headers.getSetCookie().filter((c) => c.startsWith("eo_session=") && !c.startsWith("eo_session=;"));

@@ -2,7 +2,7 @@
 // reason its name gives (see the review report).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, Browser, hidden, form, FORM, registerApp, tokensFor, tokenRequest, bearer } from "./support.mjs";
+import { startServer, Browser, hidden, form, FORM, registerApp, tokensFor, tokenRequest, bearer, newUser as supportNewUser } from "./support.mjs";
 
 const LIMIT = 10; // SIGNIN_MAX_FAILURES in wrangler.toml
 let server, graceServer;
@@ -15,17 +15,7 @@ after(async () => {
   await graceServer.close();
 });
 
-let users = 0;
-async function newUser() {
-  const name = `rev${++users}`;
-  await server.db
-    .prepare(
-      "INSERT INTO users (id, email, name, password_hash, created_at) SELECT 'u_' || ?1, ?1 || '@acme.test', ?1, password_hash, 0 FROM users WHERE email = 'carol@acme.test'",
-    )
-    .bind(name)
-    .run();
-  return `${name}@acme.test`;
-}
+const newUser = () => supportNewUser(server, "rev");
 
 test("sign-in: the per-address counter takes an IPv6 sender by its /64, so one host cannot spray from fresh addresses", async () => {
   // Six accounts, nine guesses each: under the per-account limit, so only the

@@ -383,3 +383,19 @@ export async function eventually(fn, { timeout = 3000, every = 50 } = {}) {
   if (last) throw last;
   return fn();
 }
+
+/**
+ * A fresh account with carol's password ("carol-password") and no membership,
+ * so tests do not share failure counters.
+ */
+let freshUsers = 0;
+export async function newUser(server, prefix = "user") {
+  const name = `${prefix}${++freshUsers}`;
+  await server.db
+    .prepare(
+      "INSERT INTO users (id, email, name, password_hash, created_at) SELECT 'u_' || ?1, ?1 || '@acme.test', ?1, password_hash, 0 FROM users WHERE email = 'carol@acme.test'",
+    )
+    .bind(name)
+    .run();
+  return `${name}@acme.test`;
+}

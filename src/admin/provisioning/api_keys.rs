@@ -9,7 +9,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::store::provisioning::{ApiKeyUpsert, ProvApiKey};
+use crate::store::provisioning::{ApiKeyUpsert, ProvApiKey, ProvOrg};
 use crate::store::Driver;
 
 /// `secret`: import a key the platform already handed out (it must carry
@@ -65,13 +65,19 @@ fn valid_secret<D: Driver>(ctx: &Ctx<'_, D>, s: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn get<D: Driver>(ctx: &Ctx<'_, D>, org: &str, name: &str) -> Result<Response, ApiError> {
+/// The org and its key `name`, or 404.
+async fn existing<D: Driver>(ctx: &Ctx<'_, D>, org: &str, name: &str) -> Result<(ProvOrg, ProvApiKey), ApiError> {
     let o = orgs::existing(ctx, org).await?;
     let k = ctx
         .store
         .api_key_named(&o.id, name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no API key {name:?} in org {org:?}")))?;
+    Ok((o, k))
+}
+
+pub async fn get<D: Driver>(ctx: &Ctx<'_, D>, org: &str, name: &str) -> Result<Response, ApiError> {
+    let (_, k) = existing(ctx, org, name).await?;
     Ok(Response::json(200, &key_json(org, &k)))
 }
 
@@ -166,24 +172,14 @@ pub async fn patch<D: Driver>(
     input: ApiKeyPatch,
     dry_run: bool,
 ) -> Result<Applied, ApiError> {
-    let o = orgs::existing(ctx, org).await?;
-    let current = ctx
-        .store
-        .api_key_named(&o.id, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no API key {name:?} in org {org:?}")))?;
+    let (_, current) = existing(ctx, org, name).await?;
     let role = input.role.unwrap_or(current.role);
     put(ctx, org, name, ApiKeyPut { role, secret: None }, dry_run).await
 }
 
 /// Revoke a key: the next management call with it gets 401.
 pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, org: &str, name: &str, dry_run: bool) -> Result<Response, ApiError> {
-    let o = orgs::existing(ctx, org).await?;
-    let k = ctx
-        .store
-        .api_key_named(&o.id, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no API key {name:?} in org {org:?}")))?;
+    let (o, k) = existing(ctx, org, name).await?;
     if dry_run {
         return Ok(deleted(true, key_json(org, &k)));
     }

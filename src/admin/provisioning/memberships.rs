@@ -8,7 +8,7 @@ use super::{conflict, deleted, diff, note, orgs, page, page_response, raced, use
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
-use crate::store::provisioning::{MembershipUpsert, ProvMembership};
+use crate::store::provisioning::{MembershipUpsert, ProvMembership, ProvOrg, ProvUser};
 use crate::store::Driver;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,7 +27,12 @@ pub fn membership_json(m: &ProvMembership) -> Value {
     json!({"org": m.org, "user": m.user, "org_id": m.org_id, "user_id": m.user_id, "role": m.role})
 }
 
-pub async fn get<D: Driver>(ctx: &Ctx<'_, D>, org: &str, user: &str) -> Result<Response, ApiError> {
+/// The org, the user and the user's membership of the org, or 404.
+async fn existing<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    org: &str,
+    user: &str,
+) -> Result<(ProvOrg, ProvUser, ProvMembership), ApiError> {
     let o = orgs::existing(ctx, org).await?;
     let u = users::existing(ctx, user).await?;
     let m = ctx
@@ -35,6 +40,11 @@ pub async fn get<D: Driver>(ctx: &Ctx<'_, D>, org: &str, user: &str) -> Result<R
         .membership_of(&o.id, &u.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {user:?} is not a member of org {org:?}")))?;
+    Ok((o, u, m))
+}
+
+pub async fn get<D: Driver>(ctx: &Ctx<'_, D>, org: &str, user: &str) -> Result<Response, ApiError> {
+    let (_, _, m) = existing(ctx, org, user).await?;
     Ok(Response::json(200, &membership_json(&m)))
 }
 
@@ -125,13 +135,7 @@ pub async fn patch<D: Driver>(
     input: MembershipPatch,
     dry_run: bool,
 ) -> Result<Applied, ApiError> {
-    let o = orgs::existing(ctx, org).await?;
-    let u = users::existing(ctx, user).await?;
-    let current = ctx
-        .store
-        .membership_of(&o.id, &u.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user:?} is not a member of org {org:?}")))?;
+    let (_, _, current) = existing(ctx, org, user).await?;
     let role = input.role.unwrap_or(current.role);
     put(ctx, org, user, MembershipPut { role }, dry_run).await
 }
@@ -139,13 +143,7 @@ pub async fn patch<D: Driver>(
 /// Remove the user from the org: their tokens there stop at once, and a
 /// later re-invite does not revive them.
 pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, org: &str, user: &str, dry_run: bool) -> Result<Response, ApiError> {
-    let o = orgs::existing(ctx, org).await?;
-    let u = users::existing(ctx, user).await?;
-    let m = ctx
-        .store
-        .membership_of(&o.id, &u.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user:?} is not a member of org {org:?}")))?;
+    let (o, u, m) = existing(ctx, org, user).await?;
     if ctx.store.is_last_owner(&o.id, &u.id).await? {
         return Err(conflict(format!(
             "user {user:?} is the last owner of org {org:?}; make someone else an owner first"

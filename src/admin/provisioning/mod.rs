@@ -157,16 +157,21 @@ pub struct Page {
     pub after: Option<String>,
 }
 
-pub fn page(req: &Request) -> Result<Page, ApiError> {
-    let q = req.query_params();
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
+/// `?limit=`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+fn page_limit(q: &crate::http::Params) -> Result<i64, ApiError> {
+    match q.get("limit") {
+        None => Ok(DEFAULT_PAGE),
         Some(l) => l
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?,
-    };
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+pub fn page(req: &Request) -> Result<Page, ApiError> {
+    let q = req.query_params();
+    let limit = page_limit(&q)?;
     let after = match q.get("cursor") {
         None => None,
         Some(c) => Some(
@@ -272,14 +277,7 @@ pub fn deleted(dry_run: bool, mut detail: Value) -> Response {
 /// `GET /admin/v1/audit`: what the platform did here, newest first.
 async fn audit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
     let q = req.query_params();
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?,
-    };
+    let limit = page_limit(&q)?;
     let before = match q.get("cursor") {
         None => None,
         Some(c) => Some(

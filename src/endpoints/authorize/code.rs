@@ -1,9 +1,10 @@
 //! Issuing the authorization code: who may approve what (the bot install needs
 //! an admin on every path), and the code bound to client, redirect URI and PKCE.
 
-use super::{redirect, server_error, AuthzRequest};
+use super::{redirect, AuthzRequest};
 use crate::context::Ctx;
 use crate::crypto;
+use crate::error::unavailable_page;
 use crate::http::Response;
 use crate::scope;
 use crate::store::{AppRow, CodeRow, Driver};
@@ -61,7 +62,7 @@ pub(super) async fn issue_code<D: Driver>(
                 post,
             );
         }
-        Err(e) => return server_error(e),
+        Err(e) => return unavailable_page(e),
     }
     ctx.note(&r.app.id, Some(org_id));
     redirect(

@@ -14,6 +14,7 @@ pub use request::{validate, AuthzRequest, Failure};
 use crate::config::SigninMode;
 use crate::context::Ctx;
 use crate::endpoints::login_challenge;
+use crate::error::unavailable_page;
 use crate::http::{Params, Request, Response};
 use crate::scope;
 use crate::session::{self, Session};
@@ -21,10 +22,6 @@ use crate::store::Driver;
 use crate::templates::{self, ConsentView};
 use code::{issue_code, may_approve};
 use request::{authorize_url, carried, redirect};
-
-pub(super) fn server_error(e: crate::error::StoreError) -> Response {
-    crate::error::unavailable_page(e)
-}
 
 /// GET /oauth/authorize
 pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
@@ -42,7 +39,7 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         .await;
     let (app, user, prior) = match reads {
         Ok(v) => v,
-        Err(e) => return server_error(e),
+        Err(e) => return unavailable_page(e),
     };
     let r = match validate(ctx, &params, Some(app)).await {
         Ok(r) => r,
@@ -108,7 +105,7 @@ async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session
         ctx.store.scope_catalogue().await,
     ) {
         (Ok(o), Ok(w), Ok(c)) => (o, w, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return server_error(e),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable_page(e),
     };
     if orgs.is_empty() {
         return Response::html(
@@ -157,7 +154,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
             return Response::see_other(&to);
         }
-        Err(e) => return server_error(e),
+        Err(e) => return unavailable_page(e),
     };
     // The consent form must come from our own page in this session.
     if !session::csrf_ok(&session, form.get("csrf")) {
@@ -187,7 +184,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     }
     let orgs = match ctx.store.memberships(&session.user.user_id).await {
         Ok(o) => o,
-        Err(e) => return server_error(e),
+        Err(e) => return unavailable_page(e),
     };
     let Some(membership) = form.get("org").and_then(|id| orgs.iter().find(|m| m.org_id == id)) else {
         return Response::html(
@@ -249,7 +246,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         )
         .await
     {
-        return server_error(e);
+        return unavailable_page(e);
     }
     issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
 }
