@@ -106,16 +106,21 @@ async fn visible_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<App
         .await?
         .filter(|a| a.status != "deleted")
         .ok_or_else(not_found)?;
-    if caller.role_in(&app.owner_org_id).is_none() {
+    // A self-registered client (no owner org) is managed through RFC 7592,
+    // never here.
+    let Some(owner) = app.owner_org_id.as_deref() else {
+        return Err(not_found());
+    };
+    if caller.role_in(owner).is_none() {
         return Err(not_found());
     }
-    ctx.note(&app.id, Some(&app.owner_org_id));
+    ctx.note(&app.id, Some(owner));
     Ok(app)
 }
 
 async fn managed_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
     let app = visible_app(ctx, caller).await?;
-    require_manage(ctx, caller, &app.owner_org_id).await?;
+    require_manage(ctx, caller, app.owner_org_id.as_deref().unwrap_or_default()).await?;
     Ok(app)
 }
 
@@ -128,7 +133,14 @@ fn audit_app<D: Driver>(
     detail: serde_json::Value,
 ) -> Audit {
     let (kind, id) = caller.audit_actor();
-    ctx.audit_entry(&app.owner_org_id, kind, &id, Some(&app.id), action, detail)
+    ctx.audit_entry(
+        app.owner_org_id.as_deref().unwrap_or_default(),
+        kind,
+        &id,
+        Some(&app.id),
+        action,
+        detail,
+    )
 }
 
 async fn catalogue<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, ApiError> {
@@ -160,7 +172,7 @@ pub async fn register<D: Driver>(
     let secret = (input.client_type == "confidential").then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let row = AppRow {
         id,
-        owner_org_id: org_id,
+        owner_org_id: Some(org_id),
         name: input.name.trim().to_string(),
         description: input.description.clone(),
         homepage_url: input.homepage_url.clone(),
@@ -184,11 +196,13 @@ pub async fn register<D: Driver>(
         bot_public: input.bot_public as i64,
         bot_require_code_grant: input.bot_require_code_grant as i64,
         webhook_secret: Some(crypto::new_token("whsec_")),
+        registration: "platform".into(),
+        last_used_at: None,
         auth_failures: 0,
     };
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
     ctx.store.insert_app(&row, &audit).await?;
-    ctx.note(&row.id, Some(&row.owner_org_id));
+    ctx.note(&row.id, row.owner_org_id.as_deref());
     Ok((row, secret))
 }
 
@@ -379,7 +393,9 @@ pub fn authorized_workspaces(rows: &[crate::store::InstallationRow]) -> usize {
 async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
     let app = visible_app(ctx, caller).await?;
     let rows = ctx.store.installations_of_app(&app.id).await?;
-    let role = caller.role_in(&app.owner_org_id).unwrap_or_default();
+    let role = caller
+        .role_in(app.owner_org_id.as_deref().unwrap_or_default())
+        .unwrap_or_default();
     let mut body = json!({
         "app_id": app.id,
         "count": authorized_workspaces(&rows),

@@ -317,7 +317,7 @@ async fn create<D: Driver>(
         secret_html
     );
     let mut q = req.clone();
-    q.query = Params::encode(&[("org", &app.owner_org_id)]);
+    q.query = Params::encode(&[("org", app.owner_org_id.as_deref().unwrap_or_default())]);
     developer(ctx, &q, s, caller, Some(notice)).await.map(|r| r.no_store())
 }
 
@@ -326,9 +326,10 @@ async fn managed<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow,
         .store
         .app(ctx.param(0))
         .await?
-        .filter(|a| a.status != "deleted" && caller.role_in(&a.owner_org_id).is_some())
+        .filter(|a| a.status != "deleted")
+        .filter(|a| a.owner_org_id.as_deref().is_some_and(|o| caller.role_in(o).is_some()))
         .ok_or_else(|| ApiError::not_found("no such app in your organizations"))?;
-    apps::require_manage(ctx, caller, &app.owner_org_id).await?;
+    apps::require_manage(ctx, caller, app.owner_org_id.as_deref().unwrap_or_default()).await?;
     Ok(app)
 }
 
@@ -430,7 +431,7 @@ async fn delete<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
     apps::delete_app(ctx, caller, &app).await?;
     Ok(Response::see_other(&format!(
         "/settings/developer?org={}",
-        app.owner_org_id
+        app.owner_org_id.as_deref().unwrap_or_default()
     )))
 }
 

@@ -59,14 +59,14 @@ pub async fn handle<D: Driver>(
         Some(o) => o.to_string(),
         None => match (installs.as_slice(), owner_allowed) {
             ([only], false) => only.org_id.clone(),
-            ([], true) => app.owner_org_id.clone(),
+            ([], true) if app.owner_org_id.is_some() => app.owner_org_id.clone().unwrap_or_default(),
             _ => return Err(OAuthError::InvalidRequest("name the organization with org_id".into())),
         },
     };
     let install = installs.iter().find(|i| i.org_id == org_id && i.app_actor == 1);
     let allowed = match install {
         Some(i) => scope::intersect(&scope::from_json(&i.scopes), &declared),
-        None if org_id == app.owner_org_id && owner_allowed => declared,
+        None if app.owner_org_id.as_deref() == Some(org_id.as_str()) && owner_allowed => declared,
         None => {
             return Err(OAuthError::UnauthorizedClient(
                 "an admin of that organization has not installed this app with its own actor".into(),

@@ -10,7 +10,8 @@ use crate::params;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct AppRow {
     pub id: String,
-    pub owner_org_id: String,
+    /// `None` for a self-registered client (DCR, CIMD): no org owns it.
+    pub owner_org_id: Option<String>,
     pub name: String,
     pub description: String,
     pub homepage_url: Option<String>,
@@ -36,6 +37,11 @@ pub struct AppRow {
     pub bot_require_code_grant: i64,
     #[serde(default)]
     pub webhook_secret: Option<String>,
+    /// `platform`, `dynamic` (RFC 7591) or `metadata_document` (CIMD).
+    #[serde(default = "platform")]
+    pub registration: String,
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
     /// Recent failed authentications of this client from the requesting
     /// source (rate limiting); only filled by [`Store::app_for_auth`].
     #[serde(default)]
@@ -44,6 +50,10 @@ pub struct AppRow {
 
 pub(super) fn yes() -> i64 {
     1
+}
+
+fn platform() -> String {
+    "platform".into()
 }
 
 impl AppRow {
@@ -102,7 +112,7 @@ impl<D: Driver> Store<D> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             params![
                 &a.id,
-                &a.owner_org_id,
+                a.owner_org_id.as_deref(),
                 &a.name,
                 &a.description,
                 a.homepage_url.clone(),

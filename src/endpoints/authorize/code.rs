@@ -13,7 +13,9 @@ use crate::store::{AppRow, CodeRow, Driver};
 /// installing the bot identity is an org-level decision (FeatureOS), and a
 /// bot that is not public can only be added by its owner org (Fluxer).
 pub(super) fn may_approve(app: &AppRow, org_id: &str, actor: &str, role: Option<&str>) -> bool {
-    actor != "app" || (matches!(role, Some("owner" | "admin")) && (app.bot_public != 0 || org_id == app.owner_org_id))
+    actor != "app"
+        || (matches!(role, Some("owner" | "admin"))
+            && (app.bot_public != 0 || app.owner_org_id.as_deref() == Some(org_id)))
 }
 
 /// Mint a code bound to client, redirect URI and PKCE challenge, and send the

@@ -99,9 +99,15 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
 }
 
 async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session) -> Response {
+    let owner = async {
+        match r.app.owner_org_id.as_deref() {
+            Some(id) => ctx.store.org(id).await,
+            None => Ok(None),
+        }
+    };
     let (orgs, owner, catalogue) = match (
         ctx.store.memberships(&s.user.user_id).await,
-        ctx.store.org(&r.app.owner_org_id).await,
+        owner.await,
         ctx.store.scope_catalogue().await,
     ) {
         (Ok(o), Ok(w), Ok(c)) => (o, w, c),
@@ -213,7 +219,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         );
     }
     // Fluxer: a bot that is not public can only be added by its owner org.
-    if actor == "app" && r.app.bot_public == 0 && membership.org_id != r.app.owner_org_id {
+    if actor == "app" && r.app.bot_public == 0 && r.app.owner_org_id.as_deref() != Some(membership.org_id.as_str()) {
         return Response::html(
             403,
             templates::error_page(
