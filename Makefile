@@ -84,7 +84,7 @@ bench-smoke: build peer
 	node bench/run.mjs --smoke >/dev/null
 	@echo "bench-smoke: every benchmark case ran against both servers"
 
-# Where the worker's CPU goes: `make profile CASE=metadata|bearer|bearer-cache`.
+# Where the worker's CPU goes: `make profile CASE=metadata|bearer|bearer-cache|bearer-jwt|revoke`.
 profile: tools peer
 	@KEEP_NAMES=1 bash scripts/build.sh >/dev/null
 	node bench/profile.mjs $(or $(CASE),metadata)

@@ -2,7 +2,8 @@
 // (an unstripped build, so wasm functions keep their names) with workerd's V8
 // inspector, samples CPU while the load generator runs one case, and prints
 // self time per function. Run `make bench` for the numbers, this for the why.
-// Cases: metadata, bearer, bearer-cache, revoke.
+// Cases: metadata, bearer, bearer-cache, bearer-jwt, revoke.
+import { generateKeyPairSync } from "node:crypto";
 import { WebSocket } from "undici";
 import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
 import { client, measure } from "./load.mjs";
@@ -11,7 +12,17 @@ const CASE = process.argv[2] ?? "metadata";
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 3);
 const PORT = 9230;
 
-const server = await startServer({ BEARER_CACHE_TTL_SECONDS: CASE === "bearer-cache" ? "30" : "0" }, { inspectorPort: PORT });
+// `bearer-jwt`: JWT access tokens checked offline (`BEARER_MODE=jwt`), with a
+// key made for this run only.
+const JWT = {
+  ACCESS_TOKEN_FORMAT: "jwt",
+  BEARER_MODE: "jwt",
+  JWT_SIGNING_KEYS: JSON.stringify({
+    keys: [{ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "profile" }],
+  }),
+};
+const vars = { BEARER_CACHE_TTL_SECONDS: CASE === "bearer-cache" ? "30" : "0", ...(CASE === "bearer-jwt" ? JWT : {}) };
+const server = await startServer(vars, { inspectorPort: PORT });
 const http = client(server.base, 8);
 let op;
 if (CASE === "metadata") {
