@@ -10,6 +10,8 @@ use edge_oauth::crypto::sha256_hex;
 use edge_oauth::store::{ClientGuard, CodeRow, NewToken, Redemption, Rotation, Store};
 
 const NOW: i64 = common::NOW;
+/// The default audience the tests' codes and tokens carry (RFC 8707).
+const API_AUD: &str = r#"["https://as.test/api/v1"]"#;
 
 fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
     CodeRow {
@@ -25,6 +27,7 @@ fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
         expires_at: NOW + 300,
         used_at: None,
         grant_id: None,
+        audience: Some(API_AUD.into()),
     }
 }
 
@@ -77,6 +80,8 @@ fn redeem<'a>(
         max_live_grants: 10,
         live_grants_per_org: false,
         verifier_required: false,
+        audience: None,
+        default_audience: API_AUD,
     }
 }
 
@@ -225,6 +230,8 @@ fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a
         access: at,
         refresh: rt,
         grace: 0,
+        audience: None,
+        default_audience: API_AUD,
     }
 }
 
@@ -514,6 +521,7 @@ fn client_credentials_issue_needs_the_install_still_live_in_its_own_batch() {
         max_live: 5,
         org_cap: None,
         via_install: true,
+        audience: API_AUD,
     };
     let issued = pollster::block_on(s.issue_app_token(&t)).unwrap();
     assert!(!issued, "a revoked install issues nothing");
