@@ -172,13 +172,22 @@ mod tests {
 
     #[test]
     fn canonical_form_matches_the_listed_form() {
-        assert_eq!(canonical("HTTPS://API.Example.com:443/v1/").unwrap(), "https://api.example.com/v1");
-        assert_eq!(canonical("https://mcp.example.com/").unwrap(), "https://mcp.example.com");
+        assert_eq!(
+            canonical("HTTPS://API.Example.com:443/v1/").unwrap(),
+            "https://api.example.com/v1"
+        );
+        assert_eq!(
+            canonical("https://mcp.example.com/").unwrap(),
+            "https://mcp.example.com"
+        );
         assert_eq!(canonical("https://a.example/x?y=1").unwrap(), "https://a.example/x?y=1");
         assert!(canonical("/api/v1").is_err(), "relative");
         assert!(canonical("api.example.com/v1").is_err(), "no scheme");
         assert!(canonical("https://a.example/v1#frag").is_err());
-        assert!(canonical("https://a.example/v1#").is_err(), "an empty fragment is a fragment");
+        assert!(
+            canonical("https://a.example/v1#").is_err(),
+            "an empty fragment is a fragment"
+        );
         assert!(canonical("").is_err());
         assert!(canonical(&format!("https://a.example/{}", "x".repeat(MAX_LEN))).is_err());
         assert_eq!(canonical("urn:example:api").unwrap(), "urn:example:api");
@@ -186,8 +195,14 @@ mod tests {
 
     #[test]
     fn requested_resources_must_be_known_and_may_repeat() {
-        let known = vec!["https://as.test/api/v1".to_string(), "https://other.test/mcp".to_string()];
-        assert_eq!(requested(&params(&[("scope", "x")]), &known).unwrap(), Vec::<String>::new());
+        let known = vec![
+            "https://as.test/api/v1".to_string(),
+            "https://other.test/mcp".to_string(),
+        ];
+        assert_eq!(
+            requested(&params(&[("scope", "x")]), &known).unwrap(),
+            Vec::<String>::new()
+        );
         assert_eq!(
             requested(
                 &params(&[
@@ -202,9 +217,14 @@ mod tests {
         );
         assert!(requested(&params(&[("resource", "https://evil.test/mcp")]), &known).is_err());
         assert!(requested(&params(&[("resource", "https://as.test/api/v1?x=1")]), &known).is_err());
-        assert!(requested(&params(&[("resource", "https://as.test/api")]), &known).is_err(), "no prefix match");
+        assert!(
+            requested(&params(&[("resource", "https://as.test/api")]), &known).is_err(),
+            "no prefix match"
+        );
         assert!(requested(&params(&[("resource", "")]), &known).is_err());
-        let many: Vec<(&str, &str)> = (0..=MAX_RESOURCES).map(|_| ("resource", "https://as.test/api/v1")).collect();
+        let many: Vec<(&str, &str)> = (0..=MAX_RESOURCES)
+            .map(|_| ("resource", "https://as.test/api/v1"))
+            .collect();
         assert!(requested(&params(&many), &known).is_err());
     }
 
@@ -213,9 +233,18 @@ mod tests {
         let one = Audience(vec!["https://a".into()]);
         assert_eq!(serde_json::to_value(&one).unwrap(), serde_json::json!("https://a"));
         let two = Audience(vec!["https://a".into(), "https://b".into()]);
-        assert_eq!(serde_json::to_value(&two).unwrap(), serde_json::json!(["https://a", "https://b"]));
-        assert_eq!(serde_json::from_value::<Audience>(serde_json::json!("https://a")).unwrap(), one);
-        assert_eq!(serde_json::from_value::<Audience>(serde_json::json!(["https://a", "https://b"])).unwrap(), two);
+        assert_eq!(
+            serde_json::to_value(&two).unwrap(),
+            serde_json::json!(["https://a", "https://b"])
+        );
+        assert_eq!(
+            serde_json::from_value::<Audience>(serde_json::json!("https://a")).unwrap(),
+            one
+        );
+        assert_eq!(
+            serde_json::from_value::<Audience>(serde_json::json!(["https://a", "https://b"])).unwrap(),
+            two
+        );
         assert!(two.contains("https://b") && !one.contains("https://b"));
     }
 
@@ -223,8 +252,14 @@ mod tests {
     fn stored_null_is_the_default_audience() {
         let c = Config::default();
         assert_eq!(stored(None, &c, "https://as.test"), vec!["https://as.test/api/v1"]);
-        assert_eq!(stored(Some(r#"["https://x"]"#), &c, "https://as.test"), vec!["https://x"]);
+        assert_eq!(
+            stored(Some(r#"["https://x"]"#), &c, "https://as.test"),
+            vec!["https://x"]
+        );
         assert_eq!(granted(&c, "https://as.test", &[]), r#"["https://as.test/api/v1"]"#);
-        assert_eq!(first_outside(r#"["https://x","https://y"]"#, &["https://x".into()]).as_deref(), Some("https://y"));
+        assert_eq!(
+            first_outside(r#"["https://x","https://y"]"#, &["https://x".into()]).as_deref(),
+            Some("https://y")
+        );
     }
 }

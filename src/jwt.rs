@@ -410,7 +410,10 @@ mod tests {
         c.aud = crate::audience::Audience(vec!["https://other.test/api".into(), "https://as.test/api/v1".into()]);
         let multi = run(sign(&RustEs256, &keys, &c)).unwrap();
         assert!(run(verify(&RustEs256, &keys, &multi, &expect(100))).is_ok());
-        assert_eq!(run(verify(&RustEs256, &keys, &multi, &other_aud)).map(|c| c.aud.0.len()), Ok(2));
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &multi, &other_aud)).map(|c| c.aud.0.len()),
+            Ok(2)
+        );
         let other_iss = Expect {
             issuer: "https://evil.test",
             ..expect(100)

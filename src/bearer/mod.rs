@@ -8,6 +8,9 @@
 //! [`cache`]. Each documents its staleness bound. `BEARER_MODE=jwt` reads
 //! nothing: a JWT access token is verified offline and its claims are the
 //! principal (revocation and role changes apply at its expiry).
+//!
+//! Whatever the mode, [`require`] honours a token only if its audience
+//! (RFC 8707, `crate::audience`) names the resource being called.
 
 pub mod cache;
 
@@ -210,7 +213,7 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
         // names, whichever mode (D1, KV copy, cache, JWT) produced it.
         Ok(Some(p)) => {
             let api = crate::audience::of_builtin_api(ctx, req);
-            if p.audience(ctx).iter().any(|a| *a == api) {
+            if p.audience(ctx).contains(&api) {
                 Ok(p)
             } else {
                 Err(unauthorized(

@@ -95,7 +95,15 @@ pub async fn handle<D: Driver>(
                 &scopes,
             ))
         }
-        None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref(), audience.as_deref()).await),
+        None => Err(diagnose(
+            ctx,
+            client,
+            &code_hash,
+            redirect,
+            challenge.as_deref(),
+            audience.as_deref(),
+        )
+        .await),
     }
 }
 
@@ -111,8 +119,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str
             "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~".into(),
         ));
     }
-    let audience =
-        crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
+    let audience = crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     if !well_formed(code, &ctx.config.prefixes.code) {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
@@ -172,9 +179,7 @@ async fn diagnose<D: Driver>(
     // never adds to it. The code stays redeemable (nothing was changed).
     let granted = crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer);
     if let Some(outside) = audience.and_then(|a| crate::audience::first_outside(a, &granted)) {
-        return OAuthError::InvalidTarget(format!(
-            "the resource {outside:?} was not approved for this code"
-        ));
+        return OAuthError::InvalidTarget(format!("the resource {outside:?} was not approved for this code"));
     }
     // Everything the client sent matches: what failed is the user's
     // standing (left the org, or no longer owner/admin for the app actor).

@@ -54,8 +54,8 @@ pub async fn handle<D: Driver>(
     };
     // RFC 8707 §2: no user approves a resource here; any listed one may be
     // named, and none means the default audience.
-    let resources = crate::audience::requested(form, &ctx.config.resource_list(&ctx.issuer))
-        .map_err(OAuthError::InvalidTarget)?;
+    let resources =
+        crate::audience::requested(form, &ctx.config.resource_list(&ctx.issuer)).map_err(OAuthError::InvalidTarget)?;
     let audience_json = crate::audience::granted(ctx.config, &ctx.issuer, &resources);
     let declared = app.scope_list();
     let bot_only = app.actor_mode_list() == ["app"];

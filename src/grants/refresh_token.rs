@@ -97,8 +97,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<Checked<
         Some(Ok(s)) if s.is_empty() => None,
         Some(Ok(s)) => Some(scope::to_json(&s)),
     };
-    let audience =
-        crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
+    let audience = crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     if !well_formed(token, &ctx.config.prefixes.refresh) {
         return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
     }
@@ -148,9 +147,7 @@ async fn diagnose<D: Driver>(
     // (which the refresh token keeps whole), never for more.
     let granted = crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer);
     if let Some(outside) = audience.and_then(|a| crate::audience::first_outside(a, &granted)) {
-        return OAuthError::InvalidTarget(format!(
-            "the resource {outside:?} is not part of this authorization"
-        ));
+        return OAuthError::InvalidTarget(format!("the resource {outside:?} is not part of this authorization"));
     }
     if narrowing {
         return OAuthError::InvalidScope("a refresh may only narrow the granted scope".into());
