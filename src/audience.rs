@@ -100,11 +100,16 @@ pub fn to_json(resources: &[String]) -> String {
     serde_json::to_string(resources).unwrap_or_else(|_| "[]".into())
 }
 
+/// An audience as issued (a JSON array, never NULL) as a list.
+pub fn from_json(raw: &str) -> Vec<String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
 /// A stored audience as a list; NULL (rows from before migration 0012) is
 /// the default audience, which those tokens were implicitly for.
 pub fn stored(raw: Option<&str>, config: &Config, issuer: &str) -> Vec<String> {
     match raw {
-        Some(r) => serde_json::from_str(r).unwrap_or_default(),
+        Some(r) => from_json(r),
         None => vec![default_audience(config, issuer)],
     }
 }

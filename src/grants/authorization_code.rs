@@ -79,7 +79,7 @@ pub async fn handle<D: Driver>(
                 ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
             }
             let scopes = scope::from_json(&r.scopes);
-            let aud = scope::from_json(&r.audience);
+            let aud = crate::audience::from_json(&r.audience);
             let who = Subject {
                 client_id: &client.app.id,
                 org_id: &r.org_id,

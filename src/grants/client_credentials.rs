@@ -124,7 +124,7 @@ pub async fn handle<D: Driver>(
         actor: "app",
         user_id: None,
         scopes: &scopes,
-        audience: &scope::from_json(&audience_json),
+        audience: &crate::audience::from_json(&audience_json),
     };
     Ok(TokenResponse::bearer(
         access_token(ctx, access, &who).await?,

@@ -61,7 +61,7 @@ pub async fn handle<D: Driver>(
     match rotated {
         Some(r) => {
             let scopes = scope::from_json(&r.scopes);
-            let aud = scope::from_json(&r.audience);
+            let aud = crate::audience::from_json(&r.audience);
             ctx.mirror(&access.row.hash);
             let who = Subject {
                 client_id: &client.app.id,
