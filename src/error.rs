@@ -18,6 +18,8 @@ pub enum OAuthError {
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
     InvalidScope(String),
+    /// RFC 8707 §2: a `resource` that is malformed, unknown or not granted.
+    InvalidTarget(String),
     /// RFC 6585 §4: too many failed attempts.
     RateLimited {
         retry_after: i64,
@@ -34,6 +36,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
             Self::RateLimited { .. } => "too_many_requests",
             Self::ServerError(_) => "server_error",
         }
@@ -55,6 +58,7 @@ impl OAuthError {
             | Self::UnauthorizedClient(d)
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
             | Self::ServerError(d) => d,
             Self::InvalidClient { description, .. } => description,
             Self::RateLimited { .. } => "too many failed attempts; retry later",

@@ -85,20 +85,14 @@ pub fn jwks(keys: &[Jwk]) -> Value {
     json!({"keys": keys.iter().map(Jwk::public).collect::<Vec<_>>()})
 }
 
-/// The audience of access tokens until RFC 8707 resource indicators narrow
-/// it: the first protected resource (`RESOURCES`; by default the platform's
-/// API). One function so that work can replace it.
-pub fn default_audience(config: &crate::config::Config, issuer: &str) -> String {
-    config.resource_list(issuer).swap_remove(0)
-}
-
 /// RFC 9068 §2.2 claims, plus the org and actor mode of this server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub iss: String,
     /// The user for the `self` actor, the client for the `app` actor (§2.2).
     pub sub: String,
-    pub aud: String,
+    /// The token's audience (RFC 8707): the resources it may be used at.
+    pub aud: crate::audience::Audience,
     pub exp: i64,
     pub iat: i64,
     /// The token's storage handle: its SHA-256 is what D1 keeps (revocation,
@@ -186,7 +180,9 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// What a verification expects besides a good signature.
 pub struct Expect<'a> {
     pub issuer: &'a str,
-    pub audience: &'a str,
+    /// Resources of this deployment: `aud` must name at least one (which
+    /// one a resource needs is its own check, `bearer::require`).
+    pub audience: &'a [String],
     pub now: i64,
     /// Revocation and introspection accept an expired token (RFC 7009 §2.2:
     /// revoking it is harmless; RFC 7662 answers `active: false` from storage).
@@ -237,7 +233,7 @@ pub async fn verify(es: &dyn Es256, keys: &[Jwk], token: &str, expect: &Expect<'
     if claims.iss != expect.issuer {
         return Err(Reject::Issuer);
     }
-    if claims.aud != expect.audience {
+    if !expect.audience.iter().any(|a| claims.aud.contains(a)) {
         return Err(Reject::Audience);
     }
     if !expect.allow_expired && claims.exp <= expect.now {
@@ -267,7 +263,10 @@ mod tests {
         Claims {
             iss: "https://as.test".into(),
             sub: "usr_1".into(),
-            aud: default_audience(&crate::config::Config::default(), "https://as.test"),
+            aud: crate::audience::Audience(vec![crate::audience::default_audience(
+                &crate::config::Config::default(),
+                "https://as.test",
+            )]),
             exp: now + 60,
             iat: now,
             jti: "j1".into(),
@@ -278,10 +277,12 @@ mod tests {
         }
     }
 
+    static API: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["https://as.test/api/v1".into()]);
+
     fn expect(now: i64) -> Expect<'static> {
         Expect {
             issuer: "https://as.test",
-            audience: "https://as.test/api/v1",
+            audience: &API,
             now,
             allow_expired: false,
         }
@@ -393,11 +394,26 @@ mod tests {
             ..expect(160)
         };
         assert!(run(verify(&RustEs256, &keys, &t, &late)).is_ok());
+        let others = vec!["https://other.test/api".to_string()];
         let other_aud = Expect {
-            audience: "https://other.test/api",
+            audience: &others,
             ..expect(100)
         };
         assert_eq!(run(verify(&RustEs256, &keys, &t, &other_aud)), Err(Reject::Audience));
+        let none = Expect {
+            audience: &[],
+            ..expect(100)
+        };
+        assert_eq!(run(verify(&RustEs256, &keys, &t, &none)), Err(Reject::Audience));
+        // Several audiences: any one of the deployment's resources admits it.
+        let mut c = claims(100);
+        c.aud = crate::audience::Audience(vec!["https://other.test/api".into(), "https://as.test/api/v1".into()]);
+        let multi = run(sign(&RustEs256, &keys, &c)).unwrap();
+        assert!(run(verify(&RustEs256, &keys, &multi, &expect(100))).is_ok());
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &multi, &other_aud)).map(|c| c.aud.0.len()),
+            Ok(2)
+        );
         let other_iss = Expect {
             issuer: "https://evil.test",
             ..expect(100)

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api_auth;
+pub mod audience;
 pub mod bearer;
 pub mod client_auth;
 pub mod config;

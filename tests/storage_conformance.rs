@@ -10,6 +10,8 @@ use edge_oauth::crypto::sha256_hex;
 use edge_oauth::store::{ClientGuard, CodeRow, NewToken, Redemption, Rotation, Store};
 
 const NOW: i64 = common::NOW;
+/// The default audience the tests' codes and tokens carry (RFC 8707).
+const API_AUD: &str = r#"["https://as.test/api/v1"]"#;
 
 fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
     CodeRow {
@@ -25,6 +27,7 @@ fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
         expires_at: NOW + 300,
         used_at: None,
         grant_id: None,
+        audience: Some(API_AUD.into()),
     }
 }
 
@@ -77,6 +80,8 @@ fn redeem<'a>(
         max_live_grants: 10,
         live_grants_per_org: false,
         verifier_required: false,
+        audience: None,
+        default_audience: API_AUD,
     }
 }
 
@@ -225,6 +230,8 @@ fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a
         access: at,
         refresh: rt,
         grace: 0,
+        audience: None,
+        default_audience: API_AUD,
     }
 }
 
@@ -514,6 +521,7 @@ fn client_credentials_issue_needs_the_install_still_live_in_its_own_batch() {
         max_live: 5,
         org_cap: None,
         via_install: true,
+        audience: API_AUD,
     };
     let issued = pollster::block_on(s.issue_app_token(&t)).unwrap();
     assert!(!issued, "a revoked install issues nothing");
@@ -522,4 +530,83 @@ fn client_credentials_issue_needs_the_install_still_live_in_its_own_batch() {
     s.db.exec("UPDATE installs SET revoked_at = NULL").unwrap();
     assert!(pollster::block_on(s.issue_app_token(&t)).unwrap());
     assert!(pollster::block_on(s.bearer("h_cc", NOW)).unwrap().is_some());
+}
+
+/// RFC 8707 in the storage acts: the redeeming and rotating statements take
+/// a narrower audience only from within what was approved; a wider one
+/// changes nothing (the code and the refresh token stay usable).
+#[test]
+fn audience_narrows_within_the_approved_set_and_a_wider_one_changes_nothing() {
+    let s = store_with_app();
+    let both = r#"["https://as.test/api/v1","https://other.test/mcp"]"#;
+    let other = r#"["https://other.test/mcp"]"#;
+    let evil = r#"["https://evil.test/x"]"#;
+    let api = API_AUD;
+    pollster::block_on(async {
+        s.insert_code(&CodeRow {
+            audience: Some(both.into()),
+            ..code("c1", None)
+        })
+        .await
+        .unwrap();
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let wide = Redemption {
+            audience: Some(evil),
+            ..redeem("c1", None, "g1", &at, &rt)
+        };
+        assert!(s.redeem_code(&wide, &guard()).await.unwrap().1.is_none());
+        assert_eq!(s.code("c1").await.unwrap().unwrap().used_at, None, "not consumed");
+        assert_eq!(s.db.query_one_text("SELECT CAST(count(*) AS TEXT) FROM tokens"), "0");
+        let narrow = Redemption {
+            audience: Some(other),
+            ..redeem("c1", None, "g1", &at, &rt)
+        };
+        let r = s.redeem_code(&narrow, &guard()).await.unwrap().1.unwrap();
+        assert_eq!(r.audience, other);
+        assert_eq!(
+            s.bearer("a1", NOW + 2).await.unwrap().unwrap().audience.as_deref(),
+            Some(other)
+        );
+        assert_eq!(
+            s.token("r1").await.unwrap().unwrap().audience.as_deref(),
+            Some(both),
+            "the refresh token keeps the whole grant"
+        );
+        assert_eq!(s.db.query_one_text("SELECT audience FROM grants WHERE id = 'g1'"), both);
+
+        let (at2, rt2) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
+        let widen = Rotation {
+            audience: Some(evil),
+            ..rotation("r1", None, &at2, &rt2, NOW + 5)
+        };
+        assert!(s.rotate_refresh(&widen, &guard()).await.unwrap().1.is_none());
+        assert_eq!(s.token("r1").await.unwrap().unwrap().used_at, None, "not rotated");
+        let to_api = Rotation {
+            audience: Some(api),
+            ..rotation("r1", None, &at2, &rt2, NOW + 5)
+        };
+        let r = s.rotate_refresh(&to_api, &guard()).await.unwrap().1.unwrap();
+        assert_eq!(r.audience, api);
+        assert_eq!(
+            s.bearer("a2", NOW + 6).await.unwrap().unwrap().audience.as_deref(),
+            Some(api)
+        );
+        assert_eq!(s.token("r2").await.unwrap().unwrap().audience.as_deref(), Some(both));
+
+        // A code stored before migration 0012 (NULL): the default audience.
+        s.insert_code(&CodeRow {
+            audience: None,
+            ..code("c2", None)
+        })
+        .await
+        .unwrap();
+        let (at3, rt3) = (tok("a3", Some(NOW + 3600)), tok("r3", None));
+        let r = s
+            .redeem_code(&redeem("c2", None, "g2", &at3, &rt3), &guard())
+            .await
+            .unwrap()
+            .1
+            .unwrap();
+        assert_eq!(r.audience, API_AUD);
+    });
 }

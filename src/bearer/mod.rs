@@ -8,6 +8,9 @@
 //! [`cache`]. Each documents its staleness bound. `BEARER_MODE=jwt` reads
 //! nothing: a JWT access token is verified offline and its claims are the
 //! principal (revocation and role changes apply at its expiry).
+//!
+//! Whatever the mode, [`require`] honours a token only if its audience
+//! (RFC 8707, `crate::audience`) names the resource being called.
 
 pub mod cache;
 
@@ -65,6 +68,11 @@ impl Principal {
         }
     }
 
+    /// The resources the token may be used at (RFC 8707).
+    pub fn audience<D: Driver>(&self, ctx: &Ctx<'_, D>) -> Vec<String> {
+        crate::audience::stored(self.row.audience.as_deref(), ctx.config, &ctx.issuer)
+    }
+
     pub fn can(&self, permission: &str) -> bool {
         self.permissions.iter().any(|p| p == permission)
     }
@@ -80,15 +88,15 @@ pub fn presented(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// A presented JWT access token, verified against our keys, issuer and the
-/// API's audience. `allow_expired` for revocation and introspection, which
-/// answer from storage.
+/// A presented JWT access token, verified against our keys and issuer, for
+/// one of our resources (which one the caller needs is [`require`]'s check).
+/// `allow_expired` for revocation and introspection, which answer from storage.
 pub async fn verify_jwt<D: Driver>(
     ctx: &Ctx<'_, D>,
     token: &str,
     allow_expired: bool,
 ) -> Result<jwt::Claims, jwt::Reject> {
-    let audience = jwt::default_audience(ctx.config, &ctx.issuer);
+    let audience = ctx.config.resource_list(&ctx.issuer);
     let expect = jwt::Expect {
         issuer: &ctx.issuer,
         audience: &audience,
@@ -135,6 +143,7 @@ impl Principal {
             actor: c.actor,
             role: None,
             role_permissions: None,
+            audience: Some(crate::audience::to_json(&c.aud.0)),
         })
     }
 
@@ -200,7 +209,21 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
         ));
     };
     match validate(ctx, token).await {
-        Ok(Some(p)) => Ok(p),
+        // RFC 8707: a token is honoured only by a resource its audience
+        // names, whichever mode (D1, KV copy, cache, JWT) produced it.
+        Ok(Some(p)) => {
+            let api = crate::audience::of_builtin_api(ctx, req);
+            if p.audience(ctx).contains(&api) {
+                Ok(p)
+            } else {
+                Err(unauthorized(
+                    ctx,
+                    req,
+                    true,
+                    &format!("the access token is not for this resource ({api}); request one with resource={api}"),
+                ))
+            }
+        }
         Ok(None) => Err(unauthorized(
             ctx,
             req,

@@ -66,6 +66,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             return Ok(inactive);
         }
         let p = Principal::from_row(row);
+        let aud = crate::audience::Audience(p.audience(ctx));
         let r = &p.row;
         return Ok(json!({
             "active": true,
@@ -76,6 +77,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             "exp": r.expires_at,
             "iat": r.created_at,
             "iss": ctx.issuer,
+            "aud": aud,
             "org_id": r.org_id,
             "org": r.org_slug,
             "actor": r.actor,
@@ -108,6 +110,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         "sub": subject(&row.actor, row.user_id.as_deref(), &row.app_id),
         "iat": row.created_at,
         "iss": ctx.issuer,
+        "aud": crate::audience::Audience(crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer)),
         "org_id": row.org_id,
         "actor": row.actor,
     });

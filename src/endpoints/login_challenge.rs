@@ -55,6 +55,7 @@ pub fn request_query(r: &AuthzRequest) -> String {
     if let Some(p) = &r.prompt {
         pairs.push(("prompt", p));
     }
+    pairs.extend(r.resources.iter().map(|res| ("resource", res.as_str())));
     Params::encode(&pairs)
 }
 

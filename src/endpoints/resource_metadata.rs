@@ -48,15 +48,14 @@ pub fn metadata_url(resource: &str) -> Option<String> {
     Some(format!("{origin}{WELL_KNOWN}{path}"))
 }
 
-/// The document URL for the resource a request is calling: the listed
-/// resource on the request's origin whose path is the longest segment-wise
-/// prefix of the request path. `None` when no listed resource covers it
-/// (then a challenge names no document rather than a wrong one).
-pub fn url_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
+/// The listed resource a request is calling: the one on the request's
+/// origin whose path is the longest segment-wise prefix of the request path.
+/// `None` when no listed resource covers it.
+pub fn resource_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
     let origin = req.origin();
     resources(ctx)
-        .iter()
-        .filter_map(|r| split(r).map(|(o, p)| (r, o, p)))
+        .into_iter()
+        .filter_map(|r| split(&r).map(|(o, p)| (r, o, p)))
         .filter(|(_, o, p)| {
             *o == origin
                 && (p.is_empty()
@@ -67,7 +66,14 @@ pub fn url_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<Str
                         .is_some_and(|rest| rest.starts_with('/')))
         })
         .max_by_key(|(_, _, p)| p.len())
-        .and_then(|(r, _, _)| metadata_url(r))
+        .map(|(r, _, _)| r)
+}
+
+/// The document URL for the resource a request is calling; `None` when no
+/// listed resource covers it (then a challenge names no document rather
+/// than a wrong one).
+pub fn url_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
+    resource_for_request(ctx, req).and_then(|r| metadata_url(&r))
 }
 
 /// The listed resource a metadata request is for, by RFC 9728 §3.1.

@@ -17,7 +17,7 @@ pub async fn handle<D: Driver>(
     creds: Credentials,
     form: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = match checked(ctx, form) {
+    let (code, audience) = match checked(ctx, form) {
         Ok(c) => c,
         Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
     };
@@ -28,6 +28,7 @@ pub async fn handle<D: Driver>(
     let grant_id = crypto::new_id("grt_");
     let access = mint_access(ctx.config, ctx.now);
     let refresh = mint_refresh(ctx.config, ctx.now);
+    let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
     // One round trip: the client's row, and the redemption guarded by the
     // client's credentials (nothing happens for a client that fails below).
     let guard = client_auth::guard(ctx, &creds);
@@ -46,6 +47,8 @@ pub async fn handle<D: Driver>(
                 max_live_grants: ctx.config.max_live_grants,
                 live_grants_per_org: ctx.config.live_grants_per == LiveGrantsPer::Org,
                 verifier_required: ctx.config.pkce_required == PkceRequired::All,
+                audience: audience.as_deref(),
+                default_audience: &default_audience,
             },
             &guard,
         )
@@ -76,12 +79,14 @@ pub async fn handle<D: Driver>(
                 ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
             }
             let scopes = scope::from_json(&r.scopes);
+            let aud = crate::audience::from_json(&r.audience);
             let who = Subject {
                 client_id: &client.app.id,
                 org_id: &r.org_id,
                 actor: &r.actor,
                 user_id: r.user_id.as_deref(),
                 scopes: &scopes,
+                audience: &aud,
             };
             Ok(TokenResponse::bearer(
                 access_token(ctx, access, &who).await?,
@@ -90,13 +95,22 @@ pub async fn handle<D: Driver>(
                 &scopes,
             ))
         }
-        None => Err(diagnose(ctx, client, &code_hash, redirect, challenge.as_deref()).await),
+        None => Err(diagnose(
+            ctx,
+            client,
+            &code_hash,
+            redirect,
+            challenge.as_deref(),
+            audience.as_deref(),
+        )
+        .await),
     }
 }
 
 /// What can be checked before any storage access: the code's presence and
-/// shape, and the verifier's syntax.
-fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<&'f str, OAuthError> {
+/// shape, the verifier's syntax, and that each `resource` is one of ours
+/// (whether the code covers it is checked as it is redeemed).
+fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str, Option<String>), OAuthError> {
     let Some(code) = form.get("code") else {
         return Err(OAuthError::InvalidRequest("code is required".into()));
     };
@@ -105,10 +119,11 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<&'f str,
             "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~".into(),
         ));
     }
+    let audience = crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     if !well_formed(code, &ctx.config.prefixes.code) {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
-    Ok(code)
+    Ok((code, audience))
 }
 
 /// Nothing was redeemed: find out why, for a useful error, and revoke what a
@@ -119,6 +134,7 @@ async fn diagnose<D: Driver>(
     code_hash: &str,
     redirect: &str,
     challenge: Option<&str>,
+    audience: Option<&str>,
 ) -> OAuthError {
     let row = match ctx.store.code(code_hash).await {
         Ok(Some(r)) => r,
@@ -144,21 +160,28 @@ async fn diagnose<D: Driver>(
     }
     match (row.challenge.as_deref(), challenge) {
         (None, Some(_)) => {
-            OAuthError::InvalidGrant("code_verifier sent but the authorization request had no code_challenge".into())
+            return OAuthError::InvalidGrant(
+                "code_verifier sent but the authorization request had no code_challenge".into(),
+            )
         }
-        (Some(_), None) => OAuthError::InvalidGrant("code_verifier is required for this code".into()),
+        (Some(_), None) => return OAuthError::InvalidGrant("code_verifier is required for this code".into()),
         (Some(stored), Some(sent)) if stored != sent => {
-            OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
+            return OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into())
         }
         // A code minted without a challenge (under PKCE_REQUIRED=public) is
         // not redeemed without PKCE once every client must use it.
         (None, None) if ctx.config.pkce_required == PkceRequired::All => {
-            OAuthError::InvalidRequest("every client must send code_verifier".into())
+            return OAuthError::InvalidRequest("every client must send code_verifier".into())
         }
-        // Everything the client sent matches: what failed is the user's
-        // standing (left the org, or no longer owner/admin for the app actor).
-        _ => OAuthError::InvalidGrant(
-            "the user who approved this code may no longer authorize it in that organization".into(),
-        ),
+        _ => {}
     }
+    // RFC 8707 §2.2: the token endpoint narrows what authorize approved,
+    // never adds to it. The code stays redeemable (nothing was changed).
+    let granted = crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer);
+    if let Some(outside) = audience.and_then(|a| crate::audience::first_outside(a, &granted)) {
+        return OAuthError::InvalidTarget(format!("the resource {outside:?} was not approved for this code"));
+    }
+    // Everything the client sent matches: what failed is the user's
+    // standing (left the org, or no longer owner/admin for the app actor).
+    OAuthError::InvalidGrant("the user who approved this code may no longer authorize it in that organization".into())
 }

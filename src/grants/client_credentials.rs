@@ -52,6 +52,11 @@ pub async fn handle<D: Driver>(
         Some(Ok(s)) => s,
         None => Vec::new(),
     };
+    // RFC 8707 §2: no user approves a resource here; any listed one may be
+    // named, and none means the default audience.
+    let resources =
+        crate::audience::requested(form, &ctx.config.resource_list(&ctx.issuer)).map_err(OAuthError::InvalidTarget)?;
+    let audience_json = crate::audience::granted(ctx.config, &ctx.issuer, &resources);
     let declared = app.scope_list();
     let bot_only = app.actor_mode_list() == ["app"];
     let owner_allowed = bot_only && app.bot_require_code_grant == 0;
@@ -103,6 +108,7 @@ pub async fn handle<D: Driver>(
             max_live: ctx.config.max_live_app_tokens,
             org_cap: (ctx.config.live_grants_per == LiveGrantsPer::Org).then_some(ctx.config.max_live_grants),
             via_install: install.is_some(),
+            audience: &audience_json,
         })
         .await?;
     if !issued {
@@ -118,6 +124,7 @@ pub async fn handle<D: Driver>(
         actor: "app",
         user_id: None,
         scopes: &scopes,
+        audience: &crate::audience::from_json(&audience_json),
     };
     Ok(TokenResponse::bearer(
         access_token(ctx, access, &who).await?,

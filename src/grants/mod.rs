@@ -69,6 +69,8 @@ pub struct Subject<'a> {
     pub actor: &'a str,
     pub user_id: Option<&'a str>,
     pub scopes: &'a [String],
+    /// The resources the token is for (RFC 8707), as stored with it.
+    pub audience: &'a [String],
 }
 
 /// The token format seam (fosite's `AccessTokenStrategy`): what the client
@@ -90,7 +92,7 @@ pub async fn access_token<D: Driver>(
             let claims = crate::jwt::Claims {
                 iss: ctx.issuer.clone(),
                 sub: sub.to_string(),
-                aud: crate::jwt::default_audience(ctx.config, &ctx.issuer),
+                aud: crate::audience::Audience(who.audience.to_vec()),
                 exp: minted.row.expires_at.unwrap_or(ctx.now + ctx.config.access_ttl),
                 iat: ctx.now,
                 jti: minted.plain,

@@ -20,13 +20,14 @@ pub async fn handle<D: Driver>(
     creds: Credentials,
     form: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let (token, narrowed) = match checked(ctx, form) {
+    let (token, narrowed, audience) = match checked(ctx, form) {
         Ok(v) => v,
         Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
     };
     let old_hash = crypto::sha256_hex(token);
     let access = mint_access(ctx.config, ctx.now);
     let refresh = mint_refresh(ctx.config, ctx.now);
+    let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
     // One round trip, the rotation guarded by the client's credentials.
     let guard = client_auth::guard(ctx, &creds);
     let (app, rotated) = ctx
@@ -40,6 +41,8 @@ pub async fn handle<D: Driver>(
                 access: &access.row,
                 refresh: &refresh.row,
                 grace: ctx.config.refresh_reuse_grace,
+                audience: audience.as_deref(),
+                default_audience: &default_audience,
             },
             &guard,
         )
@@ -58,6 +61,7 @@ pub async fn handle<D: Driver>(
     match rotated {
         Some(r) => {
             let scopes = scope::from_json(&r.scopes);
+            let aud = crate::audience::from_json(&r.audience);
             ctx.mirror(&access.row.hash);
             let who = Subject {
                 client_id: &client.app.id,
@@ -65,6 +69,7 @@ pub async fn handle<D: Driver>(
                 actor: &r.actor,
                 user_id: r.user_id.as_deref(),
                 scopes: &scopes,
+                audience: &aud,
             };
             Ok(TokenResponse::bearer(
                 access_token(ctx, access, &who).await?,
@@ -73,12 +78,16 @@ pub async fn handle<D: Driver>(
                 &scopes,
             ))
         }
-        None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some()).await),
+        None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some(), audience.as_deref()).await),
     }
 }
 
-/// Checks that need no storage: the token's presence and shape, the scope.
-fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str, Option<String>), OAuthError> {
+/// A refresh request's token, narrower scope and narrower audience.
+type Checked<'f> = (&'f str, Option<String>, Option<String>);
+
+/// Checks that need no storage: the token's presence and shape, the scope,
+/// and that each `resource` is one of ours.
+fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<Checked<'f>, OAuthError> {
     let Some(token) = form.get("refresh_token") else {
         return Err(OAuthError::InvalidRequest("refresh_token is required".into()));
     };
@@ -88,13 +97,20 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str
         Some(Ok(s)) if s.is_empty() => None,
         Some(Ok(s)) => Some(scope::to_json(&s)),
     };
+    let audience = crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     if !well_formed(token, &ctx.config.prefixes.refresh) {
         return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
     }
-    Ok((token, narrowed))
+    Ok((token, narrowed, audience))
 }
 
-async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narrowing: bool) -> OAuthError {
+async fn diagnose<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client: &Client,
+    hash: &str,
+    narrowing: bool,
+    audience: Option<&str>,
+) -> OAuthError {
     let row = match ctx.store.token(hash).await {
         Ok(Some(r)) if r.kind == "refresh" => r,
         Ok(_) => return OAuthError::InvalidGrant("the refresh token is not valid".into()),
@@ -126,6 +142,12 @@ async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narr
     }
     if row.expires_at.is_some_and(|t| t <= ctx.now) {
         return OAuthError::InvalidGrant("the refresh token has expired".into());
+    }
+    // RFC 8707 §2.2: a refresh may ask for part of the grant's audience
+    // (which the refresh token keeps whole), never for more.
+    let granted = crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer);
+    if let Some(outside) = audience.and_then(|a| crate::audience::first_outside(a, &granted)) {
+        return OAuthError::InvalidTarget(format!("the resource {outside:?} is not part of this authorization"));
     }
     if narrowing {
         return OAuthError::InvalidScope("a refresh may only narrow the granted scope".into());

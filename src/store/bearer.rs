@@ -12,7 +12,8 @@ use crate::params;
 pub(super) const BEARER_SQL: &str = "SELECT t.scopes, t.expires_at, t.created_at, g.id AS grant_id, g.app_id, \
      a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
      g.actor, m.role, \
-     (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions \
+     (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions, \
+     t.audience \
      FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
      JOIN orgs o ON o.id = g.org_id \
      LEFT JOIN users u ON u.id = g.user_id \
@@ -40,6 +41,11 @@ pub struct BearerRow {
     pub role: Option<String>,
     /// Space-separated permissions of the user's current role in the org.
     pub role_permissions: Option<String>,
+    /// JSON array of the resources the token is for (RFC 8707); NULL for
+    /// tokens from before migration 0012 (and KV copies written before it):
+    /// the default audience.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl<D: Driver> Store<D> {

@@ -21,6 +21,9 @@ pub struct CodeRow {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub grant_id: Option<String>,
+    /// JSON array of the resources approved (RFC 8707); NULL before 0012.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 pub struct Redemption<'a> {
@@ -42,6 +45,11 @@ pub struct Redemption<'a> {
     /// a code minted without a challenge (under an earlier `public` setting)
     /// is not redeemed without PKCE either.
     pub verifier_required: bool,
+    /// `resource` at the token endpoint (JSON array): the access token's
+    /// audience, which must be within the code's; `None` keeps the code's.
+    pub audience: Option<&'a str>,
+    /// The default audience (JSON array), for a code stored before 0012.
+    pub default_audience: &'a str,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +58,8 @@ pub struct Redeemed {
     pub user_id: Option<String>,
     pub actor: String,
     pub scopes: String,
+    /// The access token's audience (JSON array).
+    pub audience: String,
     /// The app was not installed (live) in the org before this redemption.
     #[serde(default)]
     pub new_install: bool,
@@ -64,8 +74,8 @@ impl<D: Driver> Store<D> {
     /// through. Returns whether the code was stored.
     pub async fn insert_code(&self, c: &CodeRow) -> Result<bool, StoreError> {
         let stored = self.db.query(Stmt::new(
-            "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM memberships m \
+            "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM memberships m \
                WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
                AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
              RETURNING hash",
@@ -79,7 +89,8 @@ impl<D: Driver> Store<D> {
                 &c.redirect_uri,
                 c.challenge.clone(),
                 c.created_at,
-                c.expires_at
+                c.expires_at,
+                c.audience.clone()
             ],
         ))
         .await?;
@@ -115,9 +126,11 @@ impl<D: Driver> Store<D> {
                      AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
                      AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
                        AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
-                         WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) AND ",
+                         WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) \
+                     AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?8) r \
+                       WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(codes.audience, ?9))))) AND ",
                     client_ok!(),
-                    " RETURNING org_id, user_id, actor, scopes"
+                    " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience"
                 ),
                 guard.bind(params![
                     r.now,
@@ -126,7 +139,9 @@ impl<D: Driver> Store<D> {
                     r.app_id,
                     r.redirect_uri,
                     r.challenge,
-                    i64::from(r.verifier_required)
+                    i64::from(r.verifier_required),
+                    r.audience,
+                    r.default_audience
                 ]),
             ),
             // Was the app already installed in this org? (For the installed event.)
@@ -168,22 +183,33 @@ impl<D: Driver> Store<D> {
                 params![r.code_hash, r.grant_id],
             ),
             Stmt::new(
-                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at) \
-                 SELECT grant_id, app_id, org_id, user_id, actor, scopes, used_at FROM codes \
+                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, audience) \
+                 SELECT grant_id, app_id, org_id, user_id, actor, scopes, used_at, COALESCE(audience, ?3) FROM codes \
                  WHERE hash = ?1 AND grant_id = ?2",
-                params![r.code_hash, r.grant_id],
+                params![r.code_hash, r.grant_id, r.default_audience],
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
-                 SELECT ?3, 'access', grant_id, scopes, used_at, ?4 FROM codes WHERE hash = ?1 AND grant_id = ?2",
-                params![r.code_hash, r.grant_id, &r.access.hash, r.access.expires_at],
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
+                 SELECT ?3, 'access', grant_id, scopes, used_at, ?4, COALESCE(?5, audience, ?6) FROM codes \
+                 WHERE hash = ?1 AND grant_id = ?2",
+                params![
+                    r.code_hash,
+                    r.grant_id,
+                    &r.access.hash,
+                    r.access.expires_at,
+                    r.audience,
+                    r.default_audience
+                ],
             ),
         ];
         if let Some(rt) = r.refresh {
             stmts.push(Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
-                 SELECT ?3, 'refresh', grant_id, scopes, used_at, ?4 FROM codes WHERE hash = ?1 AND grant_id = ?2",
-                params![r.code_hash, r.grant_id, &rt.hash, rt.expires_at],
+                // The refresh token keeps the code's whole audience: a
+                // refresh may ask for any part of it (RFC 8707 §2.2).
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
+                 SELECT ?3, 'refresh', grant_id, scopes, used_at, ?4, COALESCE(audience, ?5) FROM codes \
+                 WHERE hash = ?1 AND grant_id = ?2",
+                params![r.code_hash, r.grant_id, &rt.hash, rt.expires_at, r.default_audience],
             ));
         }
         let mut results = self.db.batch(stmts).await?.into_iter();

@@ -43,6 +43,8 @@ pub struct AppToken<'a> {
     /// Issued on the strength of an app-actor install (not the owner org's
     /// bot-only right): the install must still be live when the batch runs.
     pub via_install: bool,
+    /// The token's audience (JSON array, RFC 8707).
+    pub audience: &'a str,
 }
 
 /// A live authorization as its user or an org admin sees it.
@@ -211,17 +213,21 @@ impl<D: Driver> Store<D> {
             ));
         }
         stmts.extend([
-            live(
-                concat!(
-                    "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source) \
-                     SELECT ?4, ?1, ?2, NULL, 'app', ?5, ?3, 'client_credentials' WHERE ",
-                    install_live!()
-                ),
-                params![t.app_id, t.org_id, t.now, t.grant_id, t.scopes],
-            ),
+            {
+                let mut grant = live(
+                    concat!(
+                        "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source, audience) \
+                         SELECT ?4, ?1, ?2, NULL, 'app', ?5, ?3, 'client_credentials', ?7 WHERE ",
+                        install_live!()
+                    ),
+                    params![t.app_id, t.org_id, t.now, t.grant_id, t.scopes],
+                );
+                grant.params.push(Value::from(t.audience));
+                grant
+            },
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
-                 SELECT ?1, 'access', id, scopes, ?3, ?4 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
+                 SELECT ?1, 'access', id, scopes, ?3, ?4, audience FROM grants WHERE id = ?2 RETURNING 1 AS ok",
                 params![&t.access.hash, t.grant_id, t.now, t.access.expires_at],
             ),
         ]);

@@ -23,11 +23,14 @@ pub struct TokenRow {
     pub user_id: Option<String>,
     pub actor: String,
     pub grant_revoked_at: Option<i64>,
+    /// JSON array of resources (RFC 8707); NULL before migration 0012.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 pub(super) const TOKEN_SQL: &str =
     "SELECT t.hash, t.kind, t.grant_id, t.scopes, t.created_at, t.expires_at, t.used_at, \
-     t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at \
+     t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at, t.audience \
      FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?1";
 
 /// What a presented token is, by its prefix.
@@ -55,6 +58,11 @@ pub struct Rotation<'a> {
     /// `REFRESH_REUSE_GRACE_SECONDS`: 0 = any reuse fails (and the caller
     /// then revokes the family).
     pub grace: i64,
+    /// `resource` (JSON array): the new access token's audience, which must
+    /// be within the refresh token's (the grant's); `None` keeps it.
+    pub audience: Option<&'a str>,
+    /// The default audience (JSON array), for tokens stored before 0012.
+    pub default_audience: &'a str,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +73,8 @@ pub struct Rotated {
     pub org_id: String,
     pub user_id: Option<String>,
     pub actor: String,
+    /// The new access token's audience (JSON array).
+    pub audience: String,
 }
 
 impl<D: Driver> Store<D> {
@@ -128,24 +138,56 @@ impl<D: Driver> Store<D> {
                        WHERE g.app_id = ?4 AND g.revoked_at IS NULL AND a.status = 'active' \
                        AND (g.actor = 'app' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = g.org_id AND m.user_id = g.user_id))) \
                      AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
-                       WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) AND ",
+                       WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) \
+                     AND (?7 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?7) r \
+                       WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(tokens.audience, ?8))))) AND ",
                     client_ok!(),
                     " RETURNING grant_id, COALESCE(?5, scopes) AS scopes, \
                      (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
                      (SELECT user_id FROM grants g WHERE g.id = tokens.grant_id) AS user_id, \
-                     (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor"
+                     (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor, \
+                     COALESCE(?7, audience, ?8) AS audience"
                 ),
-                guard.bind(params![r.now, &r.refresh.hash, r.old_hash, r.app_id, r.scopes, r.grace]),
+                guard.bind(params![
+                    r.now,
+                    &r.refresh.hash,
+                    r.old_hash,
+                    r.app_id,
+                    r.scopes,
+                    r.grace,
+                    r.audience,
+                    r.default_audience
+                ]),
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at) \
-                 SELECT ?3, 'access', grant_id, COALESCE(?5, scopes), ?6, ?4 FROM tokens WHERE hash = ?1 AND rotated_to = ?2",
-                params![r.old_hash, &r.refresh.hash, &r.access.hash, r.access.expires_at, r.scopes, r.now],
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
+                 SELECT ?3, 'access', grant_id, COALESCE(?5, scopes), ?6, ?4, COALESCE(?7, audience, ?8) FROM tokens \
+                 WHERE hash = ?1 AND rotated_to = ?2",
+                params![
+                    r.old_hash,
+                    &r.refresh.hash,
+                    &r.access.hash,
+                    r.access.expires_at,
+                    r.scopes,
+                    r.now,
+                    r.audience,
+                    r.default_audience
+                ],
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, parent) \
-                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3, hash FROM tokens WHERE hash = ?1 AND rotated_to = ?2",
-                params![r.old_hash, &r.refresh.hash, r.refresh.expires_at, r.scopes, r.now],
+                // The successor keeps the whole audience: only access
+                // tokens narrow it (RFC 8707 §2.2).
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, parent, audience) \
+                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3, hash, COALESCE(audience, ?6) FROM tokens \
+                 WHERE hash = ?1 AND rotated_to = ?2",
+                params![
+                    r.old_hash,
+                    &r.refresh.hash,
+                    r.refresh.expires_at,
+                    r.scopes,
+                    r.now,
+                    r.default_audience
+                ],
             ),
         ];
         let mut results = self.db.batch(stmts).await?.into_iter();

@@ -45,6 +45,7 @@ pub(super) async fn issue_code<D: Driver>(
         expires_at: ctx.now + ctx.config.code_ttl,
         used_at: None,
         grant_id: None,
+        audience: Some(crate::audience::granted(ctx.config, &ctx.issuer, &r.resources)),
     };
     match ctx.store.insert_code(&row).await {
         Ok(true) => {}

@@ -22,6 +22,8 @@ pub struct AuthzRequest {
     pub state: Option<String>,
     pub challenge: Option<String>,
     pub prompt: Option<String>,
+    /// RFC 8707 `resource` values, canonical; empty: the default audience.
+    pub resources: Vec<String>,
 }
 
 pub enum Failure {
@@ -228,6 +230,10 @@ pub async fn validate<D: Driver>(
     if scopes.is_empty() {
         return Err(fail("invalid_scope", "no scope requested and the app declares none"));
     }
+    let resources = match crate::audience::requested(p, &ctx.config.resource_list(&ctx.issuer)) {
+        Ok(r) => r,
+        Err(e) => return Err(fail("invalid_target", &e)),
+    };
     let prompt = p.get("prompt").map(str::to_string);
     if let Some(pr) = &prompt {
         if !matches!(pr.as_str(), "none" | "consent") {
@@ -242,6 +248,7 @@ pub async fn validate<D: Driver>(
         state,
         challenge,
         prompt,
+        resources,
     })
 }
 
@@ -262,6 +269,7 @@ pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
         v.push(("code_challenge", c.clone()));
         v.push(("code_challenge_method", "S256".to_string()));
     }
+    v.extend(r.resources.iter().map(|res| ("resource", res.clone())));
     v
 }
 
