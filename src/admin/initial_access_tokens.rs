@@ -57,7 +57,9 @@ async fn create<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
         )));
     }
     if input.max_uses.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
-        return Err(ApiError::bad_request("max_uses must be 1 to 1000000 (or absent: no limit)"));
+        return Err(ApiError::bad_request(
+            "max_uses must be 1 to 1000000 (or absent: no limit)",
+        ));
     }
     if input.label.chars().count() > 100 {
         return Err(ApiError::bad_request("label must be at most 100 characters"));

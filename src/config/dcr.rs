@@ -87,7 +87,10 @@ fn scope_list(text: &str) -> Result<Vec<String>, String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    if let Some(bad) = list.iter().find(|s| !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')) {
+    if let Some(bad) = list
+        .iter()
+        .find(|s| !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+    {
         return Err(format!("DCR_SCOPES: {bad:?} is not a scope name"));
     }
     Ok(list)

@@ -46,7 +46,9 @@ pub enum Registered {
     Stored,
     /// `DCR_MAX_CLIENTS` dynamic clients exist; the oldest never used one was
     /// registered at `oldest_unused` (the sweep frees its place later).
-    Full { oldest_unused: Option<i64> },
+    Full {
+        oldest_unused: Option<i64>,
+    },
     /// The initial access token is unknown, expired, revoked or used up.
     BadInitialToken,
 }
@@ -114,7 +116,10 @@ impl<D: Driver> Store<D> {
             params![n.initial_token_hash, &a.id],
         );
         let record = audit.stmt_if(audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8)"), params![&a.id]);
-        let res = self.db.batch(vec![precheck, insert, registration, spend, record]).await?;
+        let res = self
+            .db
+            .batch(vec![precheck, insert, registration, spend, record])
+            .await?;
         if res.get(1).is_some_and(|rows| !rows.is_empty()) {
             return Ok(Registered::Stored);
         }
@@ -156,7 +161,10 @@ impl<D: Driver> Store<D> {
         now: i64,
         audit: &Audit,
     ) -> Result<Option<AppRow>, StoreError> {
-        let record = audit.stmt_if(audit_if!("EXISTS (SELECT 1 FROM client_registrations cr WHERE cr.app_id = ?8 AND cr.token_hash = ?9)"), params![&a.id, token_hash]);
+        let record = audit.stmt_if(
+            audit_if!("EXISTS (SELECT 1 FROM client_registrations cr WHERE cr.app_id = ?8 AND cr.token_hash = ?9)"),
+            params![&a.id, token_hash],
+        );
         let update = Stmt::new(
             concat!(
                 "UPDATE apps SET name = ?3, homepage_url = ?4, terms_url = ?5, privacy_url = ?6, icon = ?7, \
@@ -196,7 +204,12 @@ impl<D: Driver> Store<D> {
         let res = self
             .db
             .batch(vec![
-                audit.stmt_if(audit_if!("EXISTS (SELECT 1 FROM client_registrations cr WHERE cr.app_id = ?8 AND cr.token_hash = ?9)"), params![id, token_hash]),
+                audit.stmt_if(
+                    audit_if!(
+                        "EXISTS (SELECT 1 FROM client_registrations cr WHERE cr.app_id = ?8 AND cr.token_hash = ?9)"
+                    ),
+                    params![id, token_hash],
+                ),
                 Stmt::new(
                     concat!(
                         "UPDATE grants SET revoked_at = ?3 WHERE app_id = ?1 AND revoked_at IS NULL AND ",
@@ -212,11 +225,19 @@ impl<D: Driver> Store<D> {
                     p(),
                 ),
                 Stmt::new(
-                    concat!("DELETE FROM consents WHERE app_id = ?1 AND ", owns!("?1", "?2"), " AND ?3 IS NOT NULL"),
+                    concat!(
+                        "DELETE FROM consents WHERE app_id = ?1 AND ",
+                        owns!("?1", "?2"),
+                        " AND ?3 IS NOT NULL"
+                    ),
                     p(),
                 ),
                 Stmt::new(
-                    concat!("DELETE FROM codes WHERE app_id = ?1 AND ", owns!("?1", "?2"), " AND ?3 IS NOT NULL"),
+                    concat!(
+                        "DELETE FROM codes WHERE app_id = ?1 AND ",
+                        owns!("?1", "?2"),
+                        " AND ?3 IS NOT NULL"
+                    ),
                     p(),
                 ),
                 Stmt::new(

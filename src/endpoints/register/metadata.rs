@@ -74,7 +74,9 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ClientMetadata, 
         .and_then(|c| c.split(';').next())
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
     if !json_type {
-        return Err(invalid("send the client metadata as a JSON object with Content-Type: application/json"));
+        return Err(invalid(
+            "send the client metadata as a JSON object with Content-Type: application/json",
+        ));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
     if !v.is_object() {
@@ -123,7 +125,10 @@ pub fn validate(
              use token_endpoint_auth_method \"none\" (with PKCE)",
         ));
     }
-    let grants = m.grant_types.clone().unwrap_or_else(|| vec!["authorization_code".into()]);
+    let grants = m
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
     if let Some(g) = grants
         .iter()
         .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
@@ -179,7 +184,12 @@ pub fn validate(
         icon: m.logo_uri.clone(),
         redirect_uris: uris,
         scopes,
-        client_type: if auth_method == "none" { "public" } else { "confidential" }.into(),
+        client_type: if auth_method == "none" {
+            "public"
+        } else {
+            "confidential"
+        }
+        .into(),
         actor_modes: vec!["self".into()],
         webhook_url: None,
         webhook_events: Vec::new(),
@@ -273,7 +283,11 @@ mod tests {
 
     #[test]
     fn minimal_public_client_gets_defaults() {
-        let r = check(json!({"redirect_uris": ["http://127.0.0.1:33418/cb"], "extra": {"x": 1}}), false).unwrap();
+        let r = check(
+            json!({"redirect_uris": ["http://127.0.0.1:33418/cb"], "extra": {"x": 1}}),
+            false,
+        )
+        .unwrap();
         assert_eq!(r.auth_method, "none");
         assert_eq!(r.name, "127.0.0.1");
         assert_eq!(r.scopes, cat());
@@ -284,9 +298,18 @@ mod tests {
         let code = |v: Value, c: bool| check(v, c).unwrap_err().code;
         let cb = json!(["https://client.example/cb"]);
         assert_eq!(code(json!({}), false), "invalid_redirect_uri");
-        assert_eq!(code(json!({"redirect_uris": ["javascript:alert(1)"]}), false), "invalid_redirect_uri");
-        assert_eq!(code(json!({"redirect_uris": ["https://a.example/cb#f"]}), false), "invalid_redirect_uri");
-        assert_eq!(code(json!({"redirect_uris": ["http://a.example/cb"]}), false), "invalid_redirect_uri");
+        assert_eq!(
+            code(json!({"redirect_uris": ["javascript:alert(1)"]}), false),
+            "invalid_redirect_uri"
+        );
+        assert_eq!(
+            code(json!({"redirect_uris": ["https://a.example/cb#f"]}), false),
+            "invalid_redirect_uri"
+        );
+        assert_eq!(
+            code(json!({"redirect_uris": ["http://a.example/cb"]}), false),
+            "invalid_redirect_uri"
+        );
         for bad in [
             json!({"redirect_uris": cb, "token_endpoint_auth_method": "client_secret_basic"}),
             json!({"redirect_uris": cb, "token_endpoint_auth_method": "private_key_jwt"}),
@@ -301,7 +324,11 @@ mod tests {
         ] {
             assert_eq!(code(bad.clone(), false), "invalid_client_metadata", "{bad}");
         }
-        assert!(check(json!({"redirect_uris": cb, "token_endpoint_auth_method": "client_secret_post"}), true).is_ok());
+        assert!(check(
+            json!({"redirect_uris": cb, "token_endpoint_auth_method": "client_secret_post"}),
+            true
+        )
+        .is_ok());
     }
 
     #[test]

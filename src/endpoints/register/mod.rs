@@ -12,8 +12,8 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::store::provisioning::PLATFORM_AUDIT_ORG;
-use crate::store::{AppRow, Audit, DynamicClient, NewDynamicClient, Registered, Slot};
 use crate::store::Driver;
+use crate::store::{AppRow, Audit, DynamicClient, NewDynamicClient, Registered, Slot};
 use metadata::{client_info, invalid, Registration};
 
 /// Prefix of registration access tokens (RFC 7592).
@@ -136,10 +136,19 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         }
     }
     ctx.note(&app.id, None);
-    Ok(Response::json(201, &client_info(&app, r.auth_method, &ctx.issuer, &token, secret.as_deref())))
+    Ok(Response::json(
+        201,
+        &client_info(&app, r.auth_method, &ctx.issuer, &token, secret.as_deref()),
+    ))
 }
 
-fn new_row<D: Driver>(ctx: &Ctx<'_, D>, id: String, r: &Registration, secret: Option<&str>, expires: Option<i64>) -> AppRow {
+fn new_row<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    id: String,
+    r: &Registration,
+    secret: Option<&str>,
+    expires: Option<i64>,
+) -> AppRow {
     AppRow {
         id,
         owner_org_id: None,
@@ -192,11 +201,22 @@ async fn manage<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Resu
     match route {
         "register_read" => Ok(Response::json(
             200,
-            &client_info(&client.app, &client.token_endpoint_auth_method, &ctx.issuer, token, None),
+            &client_info(
+                &client.app,
+                &client.token_endpoint_auth_method,
+                &ctx.issuer,
+                token,
+                None,
+            ),
         )),
         "register_update" => update(ctx, req, &client, token, &hash).await,
         _ => {
-            let a = audit(ctx, &client.app.id, "client.deleted", json!({"client_name": client.app.name}));
+            let a = audit(
+                ctx,
+                &client.app.id,
+                "client.deleted",
+                json!({"client_name": client.app.name}),
+            );
             if ctx.store.delete_client(&client.app.id, &hash, ctx.now, &a).await? {
                 Ok(Response::new(204))
             } else {
@@ -227,7 +247,9 @@ async fn update<D: Driver>(
             .as_deref()
             .is_some_and(|h| crypto::ct_eq(h, &crypto::sha256_hex(s)));
         if !matches {
-            return Err(invalid("client_secret does not match the current secret (a client cannot choose its secret)"));
+            return Err(invalid(
+                "client_secret does not match the current secret (a client cannot choose its secret)",
+            ));
         }
     }
     // Omitted: the method it has (never a silent switch of client type).
@@ -241,7 +263,12 @@ async fn update<D: Driver>(
         ));
     }
     let row = new_row(ctx, current.id.clone(), &r, None, None);
-    let a = audit(ctx, &current.id, "client.updated", json!({"version": current.version + 1}));
+    let a = audit(
+        ctx,
+        &current.id,
+        "client.updated",
+        json!({"version": current.version + 1}),
+    );
     match ctx.store.update_client(&row, hash, r.auth_method, ctx.now, &a).await? {
         Some(updated) => Ok(Response::json(
             200,
