@@ -149,18 +149,25 @@ pub fn validate(
         .filter(|s| allowed_scopes.is_empty() || allowed_scopes.contains(s))
         .cloned()
         .collect();
-    let scopes: Vec<String> = match m.scope.as_deref().map(str::split_whitespace) {
-        Some(requested) if m.scope.as_deref().is_some_and(|s| !s.trim().is_empty()) => {
-            let requested: Vec<String> = requested.map(str::to_string).collect();
-            if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
-                return Err(invalid(format!(
-                    "scope {bad:?} is not offered to self-registered clients ({})",
-                    offered.join(" ")
-                )));
-            }
-            registration::normalized(&requested)
-        }
-        _ => offered,
+    let requested: Vec<String> = m
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
+        return Err(invalid(format!(
+            "scope {bad:?} is not offered to self-registered clients ({})",
+            offered.join(" ")
+        )));
+    }
+    // No scope asked for: everything offered (MCP clients usually learn the
+    // scopes they need at authorize time, from the resource's metadata).
+    let scopes = if requested.is_empty() {
+        offered
+    } else {
+        registration::normalized(&requested)
     };
     if let Some(logo) = &m.logo_uri {
         if !logo.starts_with("https://") {
