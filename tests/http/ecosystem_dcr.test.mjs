@@ -3,7 +3,8 @@
 // per-address rate limit, a cap checked inside the INSERT, and the sweep.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, Browser, consent, exchange, bearer, hidden, FORM, form, basic, eventually } from "./support.mjs";
+import * as oauth from "oauth4webapi";
+import { startServer, Browser, consent, exchange, bearer, hiddenFields, FORM, form, basic, eventually } from "./support.mjs";
 
 const ADMIN = "dcr-test-admin-token-0123456789abcdefghijklmnop";
 let off, open, capped, gated;
@@ -402,4 +403,45 @@ test("the sweep deletes a dynamic client never used within DCR_UNUSED_DAYS, not 
   await eventually(async () => !(await open.db.prepare("SELECT 1 AS x FROM apps WHERE id = ?1").bind(unused.client_id).first()));
   assert.ok(await open.db.prepare("SELECT 1 AS x FROM apps WHERE id = ?1").bind(used.client_id).first(), "used: kept");
   assert.equal((await manage(open, unused, "GET")).status, 401);
+});
+
+test("oauth4webapi, unmodified: discovery → dynamic registration → authorize with PKCE → token, from the metadata alone", async () => {
+  const insecure = { [oauth.allowInsecureRequests]: true }; // http on loopback only
+  const issuer = new URL(open.base);
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }));
+  const reg = await oauth.processDynamicClientRegistrationResponse(
+    await oauth.dynamicClientRegistrationRequest(
+      as,
+      { redirect_uris: [CB], token_endpoint_auth_method: "none", client_name: "oauth4webapi" },
+      { ...insecure, headers: { "cf-connecting-ip": freshIp() } },
+    ),
+  );
+  const client = { client_id: reg.client_id, token_endpoint_auth_method: "none" };
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const authUrl = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: client.client_id, redirect_uri: CB, response_type: "code", scope: "profile:read", state,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+  })) authUrl.searchParams.set(k, v);
+  const browser = new Browser(open);
+  await browser.signIn("alice@acme.test", "alice-password");
+  const page = await (await browser.fetch(authUrl.pathname + authUrl.search)).text();
+  const decision = await browser.post("/oauth/authorize", { ...hiddenFields(page), org: "org_acme", decision: "approve" });
+  const params = oauth.validateAuthResponse(as, client, new URL(decision.headers.get("location")), state);
+  const tokens = await oauth.processAuthorizationCodeResponse(
+    as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, CB, verifier, insecure),
+  );
+  assert.equal(tokens.scope, "profile:read");
+  assert.equal((await bearer(open, "/api/v1/me", tokens.access_token)).status, 200);
+
+  // A browser client's preflight for registration and management succeeds.
+  for (const [path, method] of [["/oauth/register", "POST"], [`/oauth/register/${reg.client_id}`, "PUT"]]) {
+    const pre = await open.fetch(path, {
+      method: "OPTIONS",
+      headers: { origin: "https://inspector.example", "access-control-request-method": method, "access-control-request-headers": "authorization, content-type" },
+    });
+    assert.equal(pre.status, 204, path);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "*");
+  }
 });
