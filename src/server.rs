@@ -124,6 +124,8 @@ const PAGE_ROUTES: &[&str] = &[
 const REVOKING_ROUTES: &[&str] = &[
     "token",
     "revoke",
+    // RFC 7592 DELETE revokes every grant of the client.
+    "register_delete",
     // The back office: provisioning narrows roles, removes members, deletes users.
     "admin",
     "apps_update",
@@ -150,6 +152,10 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/oauth/token", "token"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
+    ("POST", "/oauth/register", "register"),
+    ("GET", "/oauth/register/{}", "register_read"),
+    ("PUT", "/oauth/register/{}", "register_update"),
+    ("DELETE", "/oauth/register/{}", "register_delete"),
     ("GET", "/oauth/login/verify", "login_verify"),
     ("GET", "/signin", "signin_page"),
     ("POST", "/signin", "signin"),
@@ -228,14 +234,23 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: both metadata documents, token, revoke, introspect and
+/// Routes with CORS: both metadata documents, token, revoke, introspect,
+/// dynamic registration (browser-based MCP clients register themselves) and
 /// everything under `/api/` (its 404s too). Never the authorize, consent,
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
 /// office (server to server).
 fn cors_route(route: &str, path: &str) -> bool {
     matches!(
         route,
-        "metadata" | "resource_metadata" | "token" | "revoke" | "introspect"
+        "metadata"
+            | "resource_metadata"
+            | "token"
+            | "revoke"
+            | "introspect"
+            | "register"
+            | "register_read"
+            | "register_update"
+            | "register_delete"
     ) || path.starts_with("/api/")
         || endpoints::resource_metadata::is_metadata_path(path)
 }
@@ -255,6 +270,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "token" => token::handle(ctx, req).await,
         "revoke" => revoke::handle(ctx, req).await,
         "introspect" => introspect::handle(ctx, req).await,
+        r if r.starts_with("register") => register::handle(ctx, req, r).await,
         "login_verify" => login_challenge::land(ctx, req).await,
         "signin_page" => signin::page(ctx, req).await,
         "signin" => signin::submit(ctx, req).await,

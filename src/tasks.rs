@@ -272,5 +272,16 @@ pub async fn sweep<D: Driver>(
         "login_challenges".into(),
         store.sweep_login_challenges(now, limit).await?,
     ));
+    // Self-registered clients never sent through authorize (DCR_UNUSED_DAYS).
+    swept.push((
+        "unused_dynamic_clients".into(),
+        store
+            .sweep_unused_clients(now - config.dcr.unused_days * 86400, limit)
+            .await?,
+    ));
+    swept.push((
+        "initial_access_tokens".into(),
+        store.sweep_initial_access_tokens(now, limit).await?,
+    ));
     Ok(swept)
 }

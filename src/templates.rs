@@ -149,13 +149,14 @@ pub fn consent(v: &ConsentView<'_>) -> String {
     } else {
         format!("<p>{}</p>", esc(&v.app.description))
     };
+    let unverified = unverified_notice(v.app);
     layout(
         &format!("Authorize {}", v.app.name),
         &format!(
             r#"<h1>Authorize <span id="app-name">{name}</span></h1>
 <div class="card">
 <p><strong>{name}</strong> by <strong>{owner}</strong> wants access to an organization you belong to.</p>
-{description}{homepage}
+{unverified}{description}{homepage}
 <form method="post" action="/oauth/authorize">
 {hidden}<input type="hidden" name="csrf" value="{csrf}">
 <label for="org">Organization</label><select id="org" name="org">{orgs}</select>
@@ -170,6 +171,17 @@ pub fn consent(v: &ConsentView<'_>) -> String {
             email = esc(v.user_email),
         ),
     )
+}
+
+/// A client that registered itself (RFC 7591) says whatever it likes about
+/// its name and homepage: the consent screen says nobody checked.
+fn unverified_notice(app: &AppRow) -> &'static str {
+    match app.registration.as_str() {
+        "dynamic" => {
+            r#"<p class="error" id="unverified" role="note"><strong>Unverified app</strong> — it registered itself and was not reviewed by the platform. Its name and homepage are its own claims: approve only if you started this from an app you trust.</p>"#
+        }
+        _ => "",
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
 //! configured the whole surface answers 404, as if it did not exist.
 
+pub mod initial_access_tokens;
 pub mod login;
 pub mod provisioning;
 
@@ -56,6 +57,10 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("PATCH", "/scopes/{}", "prov_scope_patch"),
     ("DELETE", "/scopes/{}", "prov_scope_delete"),
     ("GET", "/audit", "prov_audit"),
+    // Initial access tokens of dynamic registration (`initial_access_tokens`).
+    ("POST", "/initial-access-tokens", "iat_create"),
+    ("GET", "/initial-access-tokens", "iat_list"),
+    ("DELETE", "/initial-access-tokens/{}", "iat_revoke"),
 ];
 
 /// Check the platform admin token: 404 when none is configured (the API is
@@ -98,6 +103,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match name {
         n if n.starts_with("login_") => login::handle(ctx, req, n, &params).await,
         n if n.starts_with("prov_") => provisioning::handle(ctx, req, n, &params).await,
+        n if n.starts_with("iat_") => initial_access_tokens::handle(ctx, req, n, &params).await,
         _ => ApiError::not_found("no such route").into_response(),
     }
 }

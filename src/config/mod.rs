@@ -2,7 +2,10 @@
 //! source). Defaults follow SPEC.md; every lifetime and prefix is a setting
 //! because the platforms we replace disagree on them.
 
+mod dcr;
 mod urls;
+
+pub use dcr::{Dcr, DcrPolicy};
 
 pub use urls::{parse_resources, MAX_RESOURCES};
 use urls::{valid_issuer, valid_login_url};
@@ -139,6 +142,8 @@ pub struct Config {
     /// canonical (no trailing slash, no query or fragment). Empty: the demo
     /// API, `<issuer>/api/v1` (see `endpoints::resource_metadata`).
     pub resources: Vec<String>,
+    /// RFC 7591 dynamic client registration (`DCR`, `DCR_*`).
+    pub dcr: Dcr,
 }
 
 impl Default for Config {
@@ -183,6 +188,7 @@ impl Default for Config {
             signin_mode: SigninMode::Password,
             login_url: None,
             resources: Vec::new(),
+            dcr: Dcr::default(),
         }
     }
 }
@@ -354,6 +360,7 @@ impl Config {
                 );
             }
         }
+        c.dcr = dcr::parse(&get)?;
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()

@@ -49,6 +49,10 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             // RFC 9728 §4: the protected resources this server issues tokens for.
             "protected_resources": crate::endpoints::resource_metadata::resources(ctx),
     });
+    // RFC 8414 §2 / RFC 7591: only when registration is on.
+    if ctx.config.dcr.policy != crate::config::DcrPolicy::Off {
+        doc["registration_endpoint"] = json!(format!("{i}/oauth/register"));
+    }
     // RFC 9068 §4: resource servers find the signing keys of JWT access tokens here.
     if !ctx.config.jwt_keys.is_empty() {
         doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));

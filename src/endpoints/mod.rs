@@ -9,6 +9,7 @@ pub mod jwks;
 pub mod login_challenge;
 pub mod metadata;
 pub mod pages;
+pub mod register;
 pub mod resource;
 pub mod resource_metadata;
 pub mod revoke;

@@ -71,9 +71,11 @@ impl<D: Driver> Store<D> {
     /// org unless its bot is public (Fluxer). Every path that issues a code
     /// (the consent POST, a prior consent, `prompt=none`) goes through here,
     /// so a role change between the reads and this write cannot slip a code
-    /// through. Returns whether the code was stored.
+    /// through. Returns whether the code was stored. A self-registered
+    /// client's `last_used_at` is set in the same batch (the sweep keeps
+    /// clients that were used).
     pub async fn insert_code(&self, c: &CodeRow) -> Result<bool, StoreError> {
-        let stored = self.db.query(Stmt::new(
+        let insert = Stmt::new(
             "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM memberships m \
                WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
@@ -92,9 +94,14 @@ impl<D: Driver> Store<D> {
                 c.expires_at,
                 c.audience.clone()
             ],
-        ))
-        .await?;
-        Ok(!stored.is_empty())
+        );
+        let used = Stmt::new(
+            "UPDATE apps SET last_used_at = ?2 WHERE id = ?1 AND registration <> 'platform' \
+             AND EXISTS (SELECT 1 FROM codes WHERE hash = ?3)",
+            params![&c.app_id, c.created_at, &c.hash],
+        );
+        let stored = self.db.batch(vec![insert, used]).await?;
+        Ok(stored.first().is_some_and(|rows| !rows.is_empty()))
     }
 
     /// Consume a code and issue its tokens in one transaction. The code must

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 const READY_SQL: &str = "SELECT tokens.parent, apps.registration, apps.last_used_at, orgs.external_id, users.external_id FROM orgs, users, memberships, \
      role_permissions, scopes, api_keys, sessions, apps, codes, grants, tokens, installs, consents, audit_events, \
      webhook_subscriptions, webhook_deliveries, rate_limits, bearer_evictions, signin_devices, \
-     webhook_secret_previous, login_challenges, roles, batch_guards LIMIT 0";
+     webhook_secret_previous, login_challenges, roles, batch_guards, client_registrations, initial_access_tokens LIMIT 0";
 
 impl<D: Driver> Store<D> {
     pub async fn ready(&self) -> Result<(), StoreError> {
