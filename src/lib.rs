@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api_auth;
 pub mod bearer;
 pub mod client_auth;
+pub mod compat;
 pub mod config;
 pub mod context;
 pub mod crypto;

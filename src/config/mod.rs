@@ -139,6 +139,9 @@ pub struct Config {
     /// canonical (no trailing slash, no query or fragment). Empty: the demo
     /// API, `<issuer>/api/v1` (see `endpoints::resource_metadata`).
     pub resources: Vec<String>,
+    /// `AZURE_DEVOPS_COMPAT`: the Azure DevOps wire format next to OAuth 2.1
+    /// (`crate::compat::azure_devops`); only its profile turns it on.
+    pub azure_devops_compat: bool,
 }
 
 impl Default for Config {
@@ -183,6 +186,7 @@ impl Default for Config {
             signin_mode: SigninMode::Password,
             login_url: None,
             resources: Vec::new(),
+            azure_devops_compat: false,
         }
     }
 }
@@ -355,6 +359,19 @@ impl Config {
             }
         }
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
+        c.azure_devops_compat = choice(&get, "AZURE_DEVOPS_COMPAT", &[("false", false), ("true", true)])?;
+        // Its apps send no PKCE and are told `token_type: "jwt"`: with either
+        // setting otherwise, the compat exchange could never succeed, or would
+        // hand out opaque tokens it calls JWTs.
+        if c.azure_devops_compat
+            && (c.pkce_required != PkceRequired::Public || c.access_token_format != AccessTokenFormat::Jwt)
+        {
+            return Err(
+                "AZURE_DEVOPS_COMPAT=true needs PKCE_REQUIRED=public and ACCESS_TOKEN_FORMAT=jwt \
+                        (profiles/azure-devops.toml)"
+                    .into(),
+            );
+        }
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

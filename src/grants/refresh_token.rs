@@ -94,7 +94,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str
     Ok((token, narrowed))
 }
 
-async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narrowing: bool) -> OAuthError {
+pub(crate) async fn diagnose<D: Driver>(ctx: &Ctx<'_, D>, client: &Client, hash: &str, narrowing: bool) -> OAuthError {
     let row = match ctx.store.token(hash).await {
         Ok(Some(r)) if r.kind == "refresh" => r,
         Ok(_) => return OAuthError::InvalidGrant("the refresh token is not valid".into()),

@@ -169,6 +169,7 @@ pub async fn validate<D: Driver>(
     }
     match p.get("response_type") {
         Some("code") => {}
+        Some(t) if crate::compat::azure_devops::is_response_type(ctx.config, t) => {}
         None => return Err(fail("invalid_request", "response_type is required")),
         Some(_) => {
             return Err(fail(
