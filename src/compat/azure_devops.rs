@@ -30,6 +30,11 @@ pub const RESPONSE_TYPE: &str = "Assertion";
 pub const CODE_INVALID: &str = "The provided authorization code is invalid or has expired.";
 pub const ASSERTION_INVALID: &str = "The client assertion is invalid.";
 pub const SCOPE_FORBIDDEN: &str = "The access token is not authorized for the requested scope.";
+/// Shown on the error page for a redirect URI that is not registered.
+pub const REDIRECT_MISMATCH: &str = "AADSTS50011: The reply URL specified in the request does not match the \
+                                     reply URLs configured for the application";
+/// `error_description` of `access_denied` when the user clicks Deny.
+pub const DENIED: &str = "User did not authorize the request";
 /// The document gives no text for a bad refresh token; this one reads like its code's.
 pub const REFRESH_INVALID: &str = "The provided refresh token is invalid or has expired.";
 
@@ -50,6 +55,24 @@ pub fn route_path<'p>(config: &Config, path: &'p str) -> &'p str {
 /// `response_type=Assertion` is the code flow under the profile.
 pub fn is_response_type(config: &Config, response_type: &str) -> bool {
     config.azure_devops_compat && response_type == RESPONSE_TYPE
+}
+
+/// The authorize error page's text for an unregistered redirect URI.
+pub fn redirect_mismatch<'a>(config: &Config, core: &'a str) -> &'a str {
+    if config.azure_devops_compat {
+        REDIRECT_MISMATCH
+    } else {
+        core
+    }
+}
+
+/// `error_description` sent back with `access_denied` after Deny.
+pub fn denied<'a>(config: &Config, core: &'a str) -> &'a str {
+    if config.azure_devops_compat {
+        DENIED
+    } else {
+        core
+    }
 }
 
 /// Which token request is in the assertion form: the exchange (its grant

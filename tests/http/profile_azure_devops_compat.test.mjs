@@ -323,6 +323,40 @@ test("the compat form names its client only by the assertion: client_id, Basic o
   assert.equal(await codeUsed(ado, code), null);
 });
 
+test("guessing the assertion is rate limited per client and source, in the redeeming batch too: the right secret then redeems nothing", async () => {
+  const limited = await startServer({ ...profileVars("azure-devops"), CLIENT_AUTH_MAX_FAILURES: "3" });
+  try {
+    const alice = new Browser(limited);
+    await alice.signIn("alice@acme.test", "alice-password");
+    const app = await registerApp(limited, { name: "Guessed" });
+    const { location } = await consent(alice, app, { response_type: "Assertion", code_challenge: undefined, scope: "profile:read" });
+    const code = location.searchParams.get("code");
+    for (let i = 0; i < 3; i++) assert.equal((await exchangeAssertion(limited, code, `sec_guess${i}`)).status, 401);
+    const right = await exchangeAssertion(limited, code, app.client_secret);
+    assert.equal(right.status, 429, await right.clone().text());
+    assert.equal(await codeUsed(limited, code), null, "the SQL guard counted the same failures: nothing redeemed");
+    assert.equal(await tokenCount(limited), 0);
+  } finally {
+    await limited.close();
+  }
+});
+
+test("the authorize errors in the document's words: an unregistered reply URL (AADSTS50011) and Deny", async () => {
+  const app = await registerApp(ado, { name: "Authorize texts" });
+  const bad = await aliceAdo.fetch(`/oauth2/authorize?client_id=${app.client_id}&response_type=Assertion&scope=profile:read&state=s&redirect_uri=${encodeURIComponent("http://localhost:3000/callback/")}`);
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /AADSTS50011: The reply URL specified in the request does not match the reply URLs configured for the application/);
+  const { location } = await consent(aliceAdo, app, { response_type: "Assertion", code_challenge: undefined, prompt: "consent" }, { decision: "deny" });
+  assert.equal(location.searchParams.get("error"), "access_denied");
+  assert.equal(location.searchParams.get("error_description"), "User did not authorize the request");
+  const stdApp = await registerApp(std, { name: "Authorize texts" });
+  const stdBad = await aliceStd.fetch(`/oauth/authorize?${authorizeQuery(stdApp, { redirect_uri: "http://localhost:3000/callback/" })}`);
+  assert.equal(stdBad.status, 400);
+  assert.doesNotMatch(await stdBad.text(), /AADSTS/, "the default profile keeps its own words");
+  const denied = await consent(aliceStd, stdApp, { prompt: "consent" }, { decision: "deny" });
+  assert.equal(denied.location.searchParams.get("error_description"), "the user denied the request");
+});
+
 // ---- revocation and the API -------------------------------------------------
 
 test("a bearer revokes itself without client credentials, never another token", async () => {

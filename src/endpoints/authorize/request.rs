@@ -148,7 +148,10 @@ pub async fn validate<D: Driver>(
         return Err(page(
             400,
             "Invalid redirect URI",
-            "The redirect_uri does not exactly match any URI registered for this app.",
+            crate::compat::azure_devops::redirect_mismatch(
+                ctx.config,
+                "The redirect_uri does not exactly match any URI registered for this app.",
+            ),
         ));
     };
     let state = p.get("state").map(str::to_string);
