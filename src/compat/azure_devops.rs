@@ -1,4 +1,4 @@
-//! Azure DevOps's OAuth wire format (`AZURE_DEVOPS_COMPAT`): its paths, response type, token response shape, error texts, refresh token shape and bearer self-revocation.
+//! Azure DevOps's OAuth wire format (`AZURE_DEVOPS_COMPAT`): paths, texts, response and token shapes, self-revocation.
 //!
 //! Everything here is what the Azure DevOps document's Express app sends and
 //! parses; the protocol acts behind it are the core's (the same redemption,

@@ -1,3 +1,3 @@
-//! Compatibility profiles: other platforms' non-OAuth-2.1 wire formats, each behind its own setting and off by default.
+//! Other platforms' non-OAuth-2.1 wire formats, each behind its own setting and off by default.
 
 pub mod azure_devops;

@@ -1,4 +1,4 @@
-//! Azure DevOps's assertion form of the token endpoint (`AZURE_DEVOPS_COMPAT`): the JWT-bearer code exchange and the refresh in the same shape, the client named by what it presents and authenticated by `client_assertion` inside the redeeming batch.
+//! Azure DevOps's assertion form of the token endpoint: the JWT-bearer code exchange and its refresh (compat only).
 //!
 //! The request carries no `client_id`: the client is the one the code (or
 //! refresh token) was issued to, and `client_assertion` is its secret. The

@@ -1,4 +1,4 @@
-//! Azure DevOps's assertion form (`compat::azure_devops`): redemption and rotation for a client named by the code or token it presents, and a bearer revoking itself.
+//! Azure DevOps's assertion form: redeem and rotate for the client that owns the code or token; bearer self-revocation.
 
 use super::*;
 use crate::error::StoreError;
