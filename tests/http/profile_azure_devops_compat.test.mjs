@@ -384,6 +384,17 @@ test("a bearer revokes itself without client credentials, never another token", 
   assert.equal(await count(ado, "SELECT count(*) AS n FROM tokens WHERE revoked_at IS NOT NULL"), before);
 });
 
+test("the core's client-authenticated introspection and revocation know the JWT-shaped refresh token", async () => {
+  const app = await registerApp(ado, { name: "Core revoke" });
+  const t = await tokensFor(app);
+  const auth = { ...FORM, authorization: basic(app.client_id, app.client_secret) };
+  const info = await (await ado.fetch("/oauth/introspect", { method: "POST", headers: auth, body: form({ token: t.refresh_token }) })).json();
+  assert.equal(info.active, true, JSON.stringify(info));
+  assert.equal((await ado.fetch("/oauth/revoke", { method: "POST", headers: auth, body: form({ token: t.refresh_token }) })).status, 200);
+  assert.equal(await me(ado, t.access_token), 401, "revoking the refresh token ended its grant");
+  assert.equal((await refreshAssertion(ado, t.refresh_token, app.client_secret)).status, 400);
+});
+
 test("a missing scope on the API: 403 with the document's JSON message", async () => {
   const app = await registerApp(ado, { name: "Narrow", scopes: ["profile:read"] });
   const t = await tokensFor(app, "profile:read");
