@@ -9,6 +9,7 @@ pub mod api_auth;
 pub mod audience;
 pub mod bearer;
 pub mod client_auth;
+pub mod compat;
 pub mod config;
 pub mod context;
 pub mod crypto;

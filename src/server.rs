@@ -40,7 +40,8 @@ impl<D: Driver> Server<D> {
     }
 
     pub async fn handle(&self, req: &Request, now: i64) -> (Response, Outcome) {
-        let (route, params) = route(&req.method, &req.path);
+        let path = crate::compat::azure_devops::route_path(&self.config, &req.path);
+        let (route, params) = route(&req.method, path);
         let ctx = Ctx {
             store: &self.store,
             config: &self.config,

@@ -261,7 +261,7 @@ pub fn unauthorized<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, token_sent: bool
 
 /// 403 per RFC 6750 §3.1, naming the scope that would have sufficed.
 pub fn insufficient_scope<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, needed: &str) -> Response {
-    crate::error::ApiError::new(
+    let resp = crate::error::ApiError::new(
         403,
         "insufficient_scope",
         format!("this request needs {needed:?}, which the token or its user's role does not grant"),
@@ -273,5 +273,10 @@ pub fn insufficient_scope<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, needed: &s
             "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{needed}\"{}",
             resource_metadata(ctx, req)
         ),
-    )
+    );
+    // Azure DevOps's apps read its `{"message"}` body (its profile only).
+    match ctx.config.azure_devops_compat {
+        true => crate::compat::azure_devops::forbidden(resp),
+        false => resp,
+    }
 }

@@ -144,6 +144,9 @@ pub struct Config {
     pub resources: Vec<String>,
     /// RFC 7591 dynamic client registration (`DCR`, `DCR_*`).
     pub dcr: Dcr,
+    /// `AZURE_DEVOPS_COMPAT`: the Azure DevOps wire format next to OAuth 2.1
+    /// (`crate::compat::azure_devops`); only its profile turns it on.
+    pub azure_devops_compat: bool,
 }
 
 impl Default for Config {
@@ -189,6 +192,7 @@ impl Default for Config {
             login_url: None,
             resources: Vec::new(),
             dcr: Dcr::default(),
+            azure_devops_compat: false,
         }
     }
 }
@@ -362,6 +366,19 @@ impl Config {
         }
         c.dcr = dcr::parse(&get)?;
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
+        c.azure_devops_compat = choice(&get, "AZURE_DEVOPS_COMPAT", &[("false", false), ("true", true)])?;
+        // Its apps send no PKCE and are told `token_type: "jwt"`: with either
+        // setting otherwise, the compat exchange could never succeed, or would
+        // hand out opaque tokens it calls JWTs.
+        if c.azure_devops_compat
+            && (c.pkce_required != PkceRequired::Public || c.access_token_format != AccessTokenFormat::Jwt)
+        {
+            return Err(
+                "AZURE_DEVOPS_COMPAT=true needs PKCE_REQUIRED=public and ACCESS_TOKEN_FORMAT=jwt \
+                        (profiles/azure-devops.toml)"
+                    .into(),
+            );
+        }
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

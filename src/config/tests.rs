@@ -205,3 +205,22 @@ fn signin_modes() {
         SigninMode::Password
     );
 }
+
+#[test]
+fn azure_devops_compat_is_off_by_default_and_needs_its_profile_settings() {
+    assert!(!cfg(&[]).unwrap().azure_devops_compat);
+    let profile = [
+        ("AZURE_DEVOPS_COMPAT", "true"),
+        ("PKCE_REQUIRED", "public"),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ];
+    assert!(cfg(&profile).unwrap().azure_devops_compat);
+    // Without PKCE_REQUIRED=public its exchange could never succeed; without
+    // JWT access tokens `token_type: "jwt"` would be a lie.
+    assert!(cfg(&profile[..2]).unwrap_err().contains("AZURE_DEVOPS_COMPAT"));
+    assert!(cfg(&[profile[0], profile[2], profile[3]])
+        .unwrap_err()
+        .contains("PKCE_REQUIRED"));
+    assert!(cfg(&[("AZURE_DEVOPS_COMPAT", "yes")]).is_err());
+}

@@ -9,6 +9,10 @@ use crate::http::{Request, Response};
 use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    // Azure DevOps's assertion form, under its profile only.
+    if let Some(resp) = grants::jwt_bearer::handle(ctx, req).await {
+        return resp;
+    }
     match run(ctx, req).await {
         Ok(t) => Response::json(200, &t).no_store(),
         Err(e) => e.into_response(),

@@ -128,7 +128,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<(&'f str
 
 /// Nothing was redeemed: find out why, for a useful error, and revoke what a
 /// first redemption issued if this is a replay (RFC 6749 §4.1.2, RFC 9700 §4.5).
-async fn diagnose<D: Driver>(
+pub(crate) async fn diagnose<D: Driver>(
     ctx: &Ctx<'_, D>,
     client: &Client,
     code_hash: &str,

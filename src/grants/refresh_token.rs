@@ -104,7 +104,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<Checked<
     Ok((token, narrowed, audience))
 }
 
-async fn diagnose<D: Driver>(
+pub(crate) async fn diagnose<D: Driver>(
     ctx: &Ctx<'_, D>,
     client: &Client,
     hash: &str,

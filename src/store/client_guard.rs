@@ -16,13 +16,28 @@ use crate::params;
 ///
 /// The failure count is the one of this client *from this source* (?25, see
 /// `client_auth::rate_key`): failures elsewhere never refuse a right secret.
+///
+/// `client_ok!(id, key)` names the client by an SQL expression instead of
+/// ?20, with the failure key built from it as `client_auth::rate_key` builds
+/// it (?25 then being the source): Azure DevOps's assertion grant sends no
+/// client_id, its client is the one the code or token was issued to
+/// (`store::assertion`).
 macro_rules! client_ok {
     () => {
-        "EXISTS (SELECT 1 FROM apps ca WHERE ca.id = ?20 AND ca.status = 'active' AND CASE WHEN ?21 IS NULL \
+        client_ok!("?20", "?25")
+    };
+    ($id:literal, $key:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM apps ca WHERE ca.id = ",
+            $id,
+            " AND ca.status = 'active' AND CASE WHEN ?21 IS NULL \
          THEN ca.client_type = 'public' ELSE ca.client_type = 'confidential' AND ca.secret_hash = ?21 \
          AND (ca.secret_expires_at IS NULL OR ca.secret_expires_at > ?22) \
-         AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = ?25 AND r.window_start > ?23), 0) < ?24 \
+         AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = ",
+            $key,
+            " AND r.window_start > ?23), 0) < ?24 \
          END)"
+        )
     };
 }
 

@@ -65,6 +65,42 @@ pub struct Redeemed {
     pub new_install: bool,
 }
 
+/// The redeeming UPDATE of [`Store::redeem_code`], with the client named by
+/// `$client` (?4, or the code's own `app_id` for the assertion grant) and
+/// guarded by `$guard` (a [`client_ok!`]). Parameters: [`redeem_params`].
+macro_rules! redeem_update {
+    ($client:literal, $($guard:tt)*) => {
+        concat!(
+            "UPDATE codes SET used_at = ?1, grant_id = ?2 \
+             WHERE hash = ?3 AND app_id = ",
+            $client,
+            " AND redirect_uri = ?5 AND challenge IS ?6 \
+             AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
+             AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
+               AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
+                 WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) \
+             AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?8) r \
+               WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(codes.audience, ?9))))) AND ",
+            $($guard)*,
+            " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience"
+        )
+    };
+}
+
+pub(super) fn redeem_params(r: &Redemption<'_>, guard: &ClientGuard) -> Vec<Value> {
+    guard.bind(params![
+        r.now,
+        r.grant_id,
+        r.code_hash,
+        r.app_id,
+        r.redirect_uri,
+        r.challenge,
+        i64::from(r.verifier_required),
+        r.audience,
+        r.default_audience
+    ])
+}
+
 impl<D: Driver> Store<D> {
     /// Store a code, only while its user may still approve it: a member of
     /// the org, and for the app actor an owner or admin, in the app's owner
@@ -122,35 +158,24 @@ impl<D: Driver> Store<D> {
         r: &Redemption<'_>,
         guard: &ClientGuard,
     ) -> Result<(Option<AppRow>, Option<Redeemed>), StoreError> {
+        let update = Stmt::new(redeem_update!("?4", client_ok!()), redeem_params(r, guard));
+        self.redeem(r, guard.lookup(), update).await
+    }
+
+    /// The redemption batch after its first two statements: the client's row
+    /// and the redeeming UPDATE (`redeem_update!`), which differ only in how
+    /// the client is named (`store::assertion`).
+    pub(super) async fn redeem(
+        &self,
+        r: &Redemption<'_>,
+        lookup: Stmt,
+        update: Stmt,
+    ) -> Result<(Option<AppRow>, Option<Redeemed>), StoreError> {
         // Statements after the UPDATE select from the code row *this* call
         // marked (grant_id = ours), so they do nothing unless it won.
         let mut stmts = vec![
-            guard.lookup(),
-            Stmt::new(
-                concat!(
-                    "UPDATE codes SET used_at = ?1, grant_id = ?2 \
-                     WHERE hash = ?3 AND app_id = ?4 AND redirect_uri = ?5 AND challenge IS ?6 \
-                     AND used_at IS NULL AND expires_at > ?1 AND (?6 IS NOT NULL OR (?21 IS NOT NULL AND ?7 = 0)) \
-                     AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = codes.org_id AND m.user_id = codes.user_id \
-                       AND (codes.actor <> 'app' OR (m.role IN ('owner', 'admin') AND EXISTS (SELECT 1 FROM apps ba \
-                         WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) \
-                     AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?8) r \
-                       WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(codes.audience, ?9))))) AND ",
-                    client_ok!(),
-                    " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience"
-                ),
-                guard.bind(params![
-                    r.now,
-                    r.grant_id,
-                    r.code_hash,
-                    r.app_id,
-                    r.redirect_uri,
-                    r.challenge,
-                    i64::from(r.verifier_required),
-                    r.audience,
-                    r.default_audience
-                ]),
-            ),
+            lookup,
+            update,
             // Was the app already installed in this org? (For the installed event.)
             Stmt::new(
                 "SELECT EXISTS (SELECT 1 FROM installs i JOIN codes c ON c.app_id = i.app_id AND c.org_id = i.org_id \

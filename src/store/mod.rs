@@ -19,6 +19,7 @@ mod client_guard;
 mod audit;
 mod apps;
 mod bearer;
+#[macro_use]
 mod codes;
 pub mod driver;
 mod dynamic_clients;
@@ -32,10 +33,15 @@ pub mod login_challenges;
 pub mod native;
 mod ratelimit;
 mod sweep;
+#[macro_use]
 mod tokens;
 mod webhooks;
 
+// After codes and tokens, whose batch macros it instantiates.
+mod assertion;
+
 pub use apps::*;
+pub use assertion::*;
 pub use audit::*;
 pub use bearer::*;
 pub use client_guard::*;

@@ -77,6 +77,52 @@ pub struct Rotated {
     pub audience: String,
 }
 
+/// The rotating UPDATE of [`Store::rotate_refresh`], with the client named by
+/// `$client` (?4, or the grant's own `app_id` for the assertion grant) and
+/// guarded by `$guard` (a [`client_ok!`]). Parameters: [`rotate_params`].
+macro_rules! rotate_update {
+    ($client:literal, $($guard:tt)*) => {
+        concat!(
+            "UPDATE tokens SET used_at = COALESCE(used_at, ?1), rotated_to = ?2 \
+             WHERE hash = ?3 AND kind = 'refresh' AND revoked_at IS NULL \
+             AND ((used_at IS NULL AND NOT EXISTS (SELECT 1 FROM tokens sib \
+               WHERE sib.parent = tokens.parent AND sib.hash <> tokens.hash AND sib.used_at IS NOT NULL)) \
+               OR (?6 > 0 AND used_at + ?6 > ?1 \
+               AND NOT EXISTS (SELECT 1 FROM tokens s WHERE s.grant_id = tokens.grant_id AND s.kind = 'refresh' \
+                 AND s.used_at IS NOT NULL AND s.rowid > tokens.rowid))) \
+             AND (expires_at IS NULL OR expires_at > ?1) \
+             AND grant_id IN (SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id \
+               WHERE g.app_id = ",
+            $client,
+            " AND g.revoked_at IS NULL AND a.status = 'active' \
+               AND (g.actor = 'app' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = g.org_id AND m.user_id = g.user_id))) \
+             AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
+               WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) \
+             AND (?7 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?7) r \
+               WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(tokens.audience, ?8))))) AND ",
+            $($guard)*,
+            " RETURNING grant_id, COALESCE(?5, scopes) AS scopes, \
+             (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
+             (SELECT user_id FROM grants g WHERE g.id = tokens.grant_id) AS user_id, \
+             (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor, \
+             COALESCE(?7, audience, ?8) AS audience"
+        )
+    };
+}
+
+pub(super) fn rotate_params(r: &Rotation<'_>, guard: &ClientGuard) -> Vec<Value> {
+    guard.bind(params![
+        r.now,
+        &r.refresh.hash,
+        r.old_hash,
+        r.app_id,
+        r.scopes,
+        r.grace,
+        r.audience,
+        r.default_audience
+    ])
+}
+
 impl<D: Driver> Store<D> {
     /// Revoke a whole token family. Idempotent.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
@@ -122,43 +168,22 @@ impl<D: Driver> Store<D> {
         r: &Rotation<'_>,
         guard: &ClientGuard,
     ) -> Result<(Option<AppRow>, Option<Rotated>), StoreError> {
+        let update = Stmt::new(rotate_update!("?4", client_ok!()), rotate_params(r, guard));
+        self.rotate(r, guard.lookup(), update).await
+    }
+
+    /// The rotation batch after its first two statements: the client's row
+    /// and the rotating UPDATE (`rotate_update!`), which differ only in how
+    /// the client is named (`store::assertion`).
+    pub(super) async fn rotate(
+        &self,
+        r: &Rotation<'_>,
+        lookup: Stmt,
+        update: Stmt,
+    ) -> Result<(Option<AppRow>, Option<Rotated>), StoreError> {
         let stmts = vec![
-            guard.lookup(),
-            Stmt::new(
-                concat!(
-                    "UPDATE tokens SET used_at = COALESCE(used_at, ?1), rotated_to = ?2 \
-                     WHERE hash = ?3 AND kind = 'refresh' AND revoked_at IS NULL \
-                     AND ((used_at IS NULL AND NOT EXISTS (SELECT 1 FROM tokens sib \
-                       WHERE sib.parent = tokens.parent AND sib.hash <> tokens.hash AND sib.used_at IS NOT NULL)) \
-                       OR (?6 > 0 AND used_at + ?6 > ?1 \
-                       AND NOT EXISTS (SELECT 1 FROM tokens s WHERE s.grant_id = tokens.grant_id AND s.kind = 'refresh' \
-                         AND s.used_at IS NOT NULL AND s.rowid > tokens.rowid))) \
-                     AND (expires_at IS NULL OR expires_at > ?1) \
-                     AND grant_id IN (SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id \
-                       WHERE g.app_id = ?4 AND g.revoked_at IS NULL AND a.status = 'active' \
-                       AND (g.actor = 'app' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = g.org_id AND m.user_id = g.user_id))) \
-                     AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) r \
-                       WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) \
-                     AND (?7 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?7) r \
-                       WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(tokens.audience, ?8))))) AND ",
-                    client_ok!(),
-                    " RETURNING grant_id, COALESCE(?5, scopes) AS scopes, \
-                     (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
-                     (SELECT user_id FROM grants g WHERE g.id = tokens.grant_id) AS user_id, \
-                     (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor, \
-                     COALESCE(?7, audience, ?8) AS audience"
-                ),
-                guard.bind(params![
-                    r.now,
-                    &r.refresh.hash,
-                    r.old_hash,
-                    r.app_id,
-                    r.scopes,
-                    r.grace,
-                    r.audience,
-                    r.default_audience
-                ]),
-            ),
+            lookup,
+            update,
             Stmt::new(
                 "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
                  SELECT ?3, 'access', grant_id, COALESCE(?5, scopes), ?6, ?4, COALESCE(?7, audience, ?8) FROM tokens \

@@ -2,7 +2,7 @@
 // build/index.js (the release worker) against a fresh local D1 with the real
 // migrations and the SPEC fixtures, plus a cookie-jar "browser" and OAuth helpers.
 import { Miniflare, Log, LogLevel } from "miniflare";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { fixtureStatements, DEV_API_KEY } from "../../scripts/fixtures.mjs";
 
@@ -51,6 +51,9 @@ class CaptureLog extends Log {
  * process from exiting).
  */
 export async function startServer(vars = {}, options = {}) {
+  // A profile with JWT access tokens (azure-devops) gets a fresh signing key,
+  // as `make dev` writes one to .dev.vars.
+  if (vars.ACCESS_TOKEN_FORMAT === "jwt" && !vars.JWT_SIGNING_KEYS) vars = { ...vars, JWT_SIGNING_KEYS: testSigningKeys() };
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
@@ -61,6 +64,12 @@ export async function startServer(vars = {}, options = {}) {
     }
   }
   throw lastError;
+}
+
+/** A JWK set of one fresh EC P-256 private key (JWT_SIGNING_KEYS). */
+export function testSigningKeys(kid = "test-key") {
+  const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  return JSON.stringify({ keys: [{ ...jwk, kid }] });
 }
 
 // The test-only SQL endpoint; it exists only inside the test Miniflare.

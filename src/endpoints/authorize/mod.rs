@@ -178,7 +178,10 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 &r.redirect_to,
                 &[
                     ("error", "access_denied"),
-                    ("error_description", "the user denied the request"),
+                    (
+                        "error_description",
+                        crate::compat::azure_devops::denied(ctx.config, "the user denied the request"),
+                    ),
                 ],
                 r.state.as_deref(),
                 &ctx.issuer,

@@ -150,7 +150,10 @@ pub async fn validate<D: Driver>(
         return Err(page(
             400,
             "Invalid redirect URI",
-            "The redirect_uri does not exactly match any URI registered for this app.",
+            crate::compat::azure_devops::redirect_mismatch(
+                ctx.config,
+                "The redirect_uri does not exactly match any URI registered for this app.",
+            ),
         ));
     };
     let state = p.get("state").map(str::to_string);
@@ -171,6 +174,7 @@ pub async fn validate<D: Driver>(
     }
     match p.get("response_type") {
         Some("code") => {}
+        Some(t) if crate::compat::azure_devops::is_response_type(ctx.config, t) => {}
         None => return Err(fail("invalid_request", "response_type is required")),
         Some(_) => {
             return Err(fail(
