@@ -289,6 +289,29 @@ test("pre-registered client: the SDK discovers, authorizes with `resource`, exch
   }
 });
 
+test("when the MCP server refuses its access token, the SDK refreshes (rotation, same audience) and retries the call", async () => {
+  const provider = new TestProvider({ clientInformation: { client_id: preApp.client_id, client_secret: preApp.client_secret } });
+  const { client } = await connectThroughOAuth(provider);
+  try {
+    const first = provider.tokens();
+    // As if the access token had expired or been revoked.
+    provider.saveTokens({ ...first, access_token: "at_stale" });
+    const checks = mcp.seen.length;
+    const who = await client.callTool({ name: "whoami", arguments: {} });
+    assert.equal(who.structuredContent.client_id, preApp.client_id);
+    const now = provider.tokens();
+    assert.notEqual(now.access_token, "at_stale");
+    assert.notEqual(now.refresh_token, first.refresh_token, "the refresh token rotated");
+    assert.deepEqual([decodeJwt(now.access_token).aud].flat(), [mcp.resource]);
+    assert.equal(provider.authorizationUrls.length, 1, "no new authorization was needed");
+    const outcomes = mcp.seen.slice(checks).map((s) => s.ok);
+    assert.equal(outcomes[0], false, "the stale token was refused");
+    assert.equal(outcomes.at(-1), true);
+  } finally {
+    await client.close();
+  }
+});
+
 test("the MCP server refuses a missing, garbage or under-scoped token (401 / 403 insufficient_scope)", async () => {
   const call = (token) => mcpCall(mcp, token);
   assert.equal((await call("at_garbage")).status, 401);
