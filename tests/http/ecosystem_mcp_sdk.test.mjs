@@ -68,7 +68,8 @@ async function outbound(request) {
   const url = new URL(request.url);
   if (url.protocol === "https:" && url.host === CIMD_HOST) {
     const local = `http://127.0.0.1:${docServer.address().port}${url.pathname}${url.search}`;
-    const res = await fetch(local, { method: request.method, headers: request.headers, redirect: "manual" });
+    const accept = request.headers.get("accept");
+    const res = await fetch(local, { method: request.method, headers: accept ? { accept } : {}, redirect: "manual" });
     return new MfResponse(await res.arrayBuffer(), { status: res.status, headers: [...res.headers] });
   }
   return new MfResponse("no such host in this test", { status: 502 });
@@ -90,8 +91,9 @@ before(async () => {
       RESOURCES: `${mcp.resource}, ${issuer}/api/v1, ${mcpIntrospect.resource}`,
       INTROSPECTION_CLIENTS: RS_CLIENT_ID,
       DCR: "open",
+      // The document's URL is https (see CIMD_URL), so the development-only
+      // CIMD_ALLOW_HTTP_LOOPBACK is not needed.
       CIMD: "on",
-      CIMD_ALLOW_HTTP_LOOPBACK: "true",
     },
     { port, worker: { outboundService: outbound } },
   );
@@ -113,6 +115,7 @@ after(async () => {
   await as?.close();
   await mcp?.close();
   await mcpIntrospect?.close();
+  docServer?.closeAllConnections();
   await new Promise((r) => (docServer ? docServer.close(r) : r()));
 });
 
