@@ -133,8 +133,10 @@ export function sqlStatements(text) {
 
 async function startServerOnce(vars, allOptions) {
   // `fixtures: false`: migrations only, as in production (the provisioning
-  // suite puts fixtures/platform.json in through the API).
-  const { fixtures = true, ...options } = allOptions;
+  // suite puts fixtures/platform.json in through the API). `worker`: extra
+  // Miniflare options of the OAuth worker itself (e.g. an `outboundService`
+  // standing in for the internet); the rest are Miniflare's shared options.
+  const { fixtures = true, worker = {}, ...options } = allOptions;
   const log = new CaptureLog();
   const mf = new Miniflare({
     workers: [
@@ -147,6 +149,7 @@ async function startServerOnce(vars, allOptions) {
         d1Databases: { DB: "oauth-test-db" },
         kvNamespaces: { BEARER_KV: "bearer-kv" },
         bindings: { ...wranglerVars(), ...vars },
+        ...worker,
       },
       {
         name: "sql",
