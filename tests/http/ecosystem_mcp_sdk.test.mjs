@@ -328,7 +328,7 @@ test("the MCP server refuses a missing, garbage or under-scoped token (401 / 403
   assert.match(res.headers.get("www-authenticate"), /scope="profile:read"/);
 });
 
-test("a token the SDK obtained for the MCP server is refused by this server's own /api/v1 (RFC 8707 audience)", { todo: "needs RFC 8707 audience binding" }, async () => {
+test("a token the SDK obtained for the MCP server is refused by this server's own /api/v1 (RFC 8707 audience)", async () => {
   const provider = new TestProvider({ clientInformation: { client_id: preApp.client_id, client_secret: preApp.client_secret } });
   const { client } = await connectThroughOAuth(provider);
   await client.close();
@@ -339,7 +339,7 @@ test("a token the SDK obtained for the MCP server is refused by this server's ow
   assert.match(res.headers.get("www-authenticate") ?? "", /invalid_token/);
 });
 
-test("a token for the platform API (resource=<issuer>/api/v1) is refused by the MCP server", { todo: "needs RFC 8707 audience binding" }, async () => {
+test("a token for the platform API (resource=<issuer>/api/v1) is refused by the MCP server", async () => {
   const t = await tokensFor(as, alice, preApp, { scope: "profile:read", resource: `${as.base}/api/v1`, prompt: "consent" });
   assert.deepEqual([decodeJwt(t.access_token).aud].flat(), [`${as.base}/api/v1`]);
   assert.equal((await bearer(as, "/api/v1/me", t.access_token)).status, 200);
@@ -348,7 +348,7 @@ test("a token for the platform API (resource=<issuer>/api/v1) is refused by the 
   assert.match(mcp.seen.at(-1).error, /aud/);
 });
 
-test("an MCP server that validates by RFC 7662 introspection accepts the SDK's token only with its own audience", { todo: "needs RFC 8707 (aud in introspection)" }, async () => {
+test("an MCP server that validates by RFC 7662 introspection accepts the SDK's token only with its own audience", async () => {
   const provider = new TestProvider({ clientInformation: { client_id: preApp.client_id, client_secret: preApp.client_secret } });
   const { client } = await connectThroughOAuth(provider, mcpIntrospect);
   try {
@@ -361,7 +361,7 @@ test("an MCP server that validates by RFC 7662 introspection accepts the SDK's t
   assert.equal((await mcpCall(mcp, provider.tokens().access_token)).status, 401);
 });
 
-test("discovery alone with RFC 7591 dynamic registration: RFC 9728 → RFC 8414 → register → authorize with resource → token → tool call", { todo: "needs DCR" }, async () => {
+test("discovery alone with RFC 7591 dynamic registration: RFC 9728 → RFC 8414 → register → authorize with resource → token → tool call", async () => {
   const meta = await (await as.fetch("/.well-known/oauth-authorization-server")).json();
   assert.equal(meta.registration_endpoint, `${as.base}/oauth/register`);
   const provider = new TestProvider({ name: "DCR MCP test client" });
