@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api_auth;
 pub mod bearer;
+pub mod cimd;
 pub mod client_auth;
 pub mod config;
 pub mod context;

@@ -23,6 +23,9 @@ pub struct Server<D: Driver> {
     pub es256: Box<dyn Es256>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
+    /// Outbound GET of client metadata documents (`crate::cimd`); the worker
+    /// swaps in `fetch`, native tests a stub.
+    pub fetcher: Box<dyn crate::cimd::Fetcher>,
 }
 
 impl<D: Driver> Server<D> {
@@ -36,6 +39,7 @@ impl<D: Driver> Server<D> {
             #[cfg(target_arch = "wasm32")]
             es256: Box::new(crate::jwt::NoEs256),
             edge: None,
+            fetcher: Box::new(crate::cimd::NoFetcher),
         }
     }
 
@@ -54,6 +58,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             edge: self.edge.as_deref(),
+            fetcher: self.fetcher.as_ref(),
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
         // derived from the request on loopback (development), never from a Host

@@ -139,6 +139,16 @@ pub struct Config {
     /// canonical (no trailing slash, no query or fragment). Empty: the demo
     /// API, `<issuer>/api/v1` (see `endpoints::resource_metadata`).
     pub resources: Vec<String>,
+    /// `CIMD`: accept an https URL as `client_id` (Client ID Metadata
+    /// Documents, `crate::cimd`). Off by default: such a client is unvetted.
+    pub cimd: bool,
+    /// `CIMD_ALLOW_HTTP_LOOPBACK`: development only, documents on
+    /// `http://127.0.0.1:<port>/…` or `http://localhost…` (local tests).
+    pub cimd_allow_http_loopback: bool,
+    /// Longest wait for a metadata document, in seconds.
+    pub cimd_fetch_timeout: i64,
+    /// Most clients identified by URL stored at once.
+    pub cimd_max_clients: i64,
 }
 
 impl Default for Config {
@@ -183,6 +193,10 @@ impl Default for Config {
             signin_mode: SigninMode::Password,
             login_url: None,
             resources: Vec::new(),
+            cimd: false,
+            cimd_allow_http_loopback: false,
+            cimd_fetch_timeout: 5,
+            cimd_max_clients: 10_000,
         }
     }
 }
@@ -355,6 +369,18 @@ impl Config {
             }
         }
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
+        c.cimd = choice(&get, "CIMD", &[("off", false), ("on", true)])?;
+        c.cimd_allow_http_loopback = choice(&get, "CIMD_ALLOW_HTTP_LOOPBACK", &[("false", false), ("true", true)])?;
+        // A deployed worker has a non-loopback ISSUER (without one it answers
+        // only loopback requests), so this development door cannot be left
+        // open in production: the worker refuses to start.
+        if c.cimd_allow_http_loopback && c.issuer.as_deref().is_some_and(|i| !urls::is_loopback_origin(i)) {
+            return Err(
+                "CIMD_ALLOW_HTTP_LOOPBACK=true is for local development only; ISSUER is not a loopback origin".into(),
+            );
+        }
+        c.cimd_fetch_timeout = bounded("CIMD_FETCH_TIMEOUT_SECONDS", c.cimd_fetch_timeout, 1, 30)?;
+        c.cimd_max_clients = bounded("CIMD_MAX_CLIENTS", c.cimd_max_clients, 1, 1_000_000)?;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

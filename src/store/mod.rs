@@ -26,6 +26,7 @@ mod identity;
 mod installs;
 pub mod kv;
 pub mod login_challenges;
+mod metadata_documents;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 mod ratelimit;
