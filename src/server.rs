@@ -217,8 +217,15 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
         let mut params = Vec::new();
         let ok = pat.iter().zip(&segs).all(|(p, s)| {
             if *p == "{}" {
-                params.push(s.to_string());
-                !s.is_empty() && s.len() <= 128
+                // Percent-decoded: a metadata document client's id is its URL
+                // (`crate::cimd`), sent as one encoded segment.
+                match percent_encoding::percent_decode_str(s).decode_utf8() {
+                    Ok(d) if !d.is_empty() && d.len() <= crate::cimd::MAX_URL_LEN => {
+                        params.push(d.into_owned());
+                        true
+                    }
+                    _ => false,
+                }
             } else {
                 p == s
             }

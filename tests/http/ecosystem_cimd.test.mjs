@@ -304,3 +304,20 @@ test("the sweep deletes URL clients long expired and unused, never one with live
   assert.equal((await authorize(alice, idle)).status, 200);
   assert.equal(docs.hits("/sweep/idle.json"), 2);
 });
+
+test("a user lists and disconnects a URL client through the API (its id as one encoded path segment)", async () => {
+  const browser = new Browser(server);
+  await browser.signIn("alice@acme.test", "alice-password");
+  const client = publish("/disconnect/client.json");
+  const { location } = await consent(browser, client, { prompt: "consent" });
+  const t = await (await exchange(server, client, location.searchParams.get("code"))).json();
+  assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 200);
+  const list = await (await browser.fetch("/api/v1/me/authorizations")).json();
+  assert.ok(JSON.stringify(list).includes(client.client_id));
+  const res = await browser.fetch(`/api/v1/me/authorizations/${encodeURIComponent(client.client_id)}`, {
+    method: "DELETE",
+    headers: { "x-csrf-token": await browser.csrf() },
+  });
+  assert.equal(res.status, 204);
+  assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 401);
+});
