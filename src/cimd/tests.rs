@@ -116,6 +116,8 @@ fn no_scope_means_any_catalogue_scope_and_no_name_means_the_host() {
     assert_eq!(a.name, "app.example");
 }
 
+type Edit = Box<dyn Fn(&mut serde_json::Map<String, serde_json::Value>)>;
+
 #[test]
 fn refused_documents() {
     let with = |f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
@@ -123,7 +125,7 @@ fn refused_documents() {
         f(v.as_object_mut().unwrap());
         judge(URL, "app.example", &doc(v), &cat())
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Map<String, serde_json::Value>)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "client_id",
             Box::new(|m| {
