@@ -17,7 +17,8 @@ use crate::store::{AppRow, Driver};
 
 /// Longest client_id URL accepted (the token endpoint's client_id limit too).
 pub const MAX_URL_LEN: usize = 255;
-/// Largest document read (the draft recommends 5 KB); the fetch is cancelled past it.
+/// Largest document read by default (the draft recommends 5 KB); the fetch
+/// is cancelled past it. `CIMD_MAX_DOCUMENT_BYTES` changes it.
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 /// Upper bound on how long a document is trusted without refetching.
 pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
@@ -169,11 +170,6 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
     if !json_type {
         return Err("the client's metadata document is not served as application/json".into());
     }
-    if fetched.body.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "the client's metadata document is larger than {MAX_DOCUMENT_BYTES} bytes"
-        ));
-    }
     let doc: Document = serde_json::from_slice(&fetched.body)
         .map_err(|_| "the client's metadata document is not a JSON object of client metadata".to_string())?;
     // Simple string comparison, no normalisation (draft §4).
@@ -286,9 +282,16 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     }
     let fetched = ctx
         .fetcher
-        .get(url, ctx.config.cimd_fetch_timeout, MAX_DOCUMENT_BYTES)
+        .get(url, ctx.config.cimd_fetch_timeout, ctx.config.cimd_max_document_bytes)
         .await
         .map_err(|e| Refused::Client(format!("the client's metadata document could not be fetched ({e})")))?;
+    // The fetcher stops reading past the cap; this holds whatever fetcher runs.
+    if fetched.body.len() > ctx.config.cimd_max_document_bytes {
+        return Err(Refused::Client(format!(
+            "the client's metadata document is larger than {} bytes",
+            ctx.config.cimd_max_document_bytes
+        )));
+    }
     let catalogue = crate::endpoints::metadata::scopes(ctx)
         .await
         .map_err(Refused::Storage)?;

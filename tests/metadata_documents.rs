@@ -152,3 +152,27 @@ fn a_url_client_id_is_one_encoded_path_segment() {
     assert_eq!(edge_oauth::server::route("GET", &long).0, "not_found");
     assert_eq!(edge_oauth::server::route("GET", "/api/v1/apps/%FF").0, "not_found");
 }
+
+#[test]
+fn a_document_over_the_size_cap_is_refused_whatever_the_fetcher_returned() {
+    let stub = Stub::default();
+    let mut big = document("max-age=600");
+    big.body = serde_json::to_vec(&serde_json::json!({
+        "client_id": URL, "redirect_uris": [CB], "padding": "x".repeat(6000)
+    }))
+    .unwrap();
+    stub.0.borrow_mut().0 = big;
+    let server = cimd_server(&stub);
+    let mut c = Client::new(&server);
+    c.sign_in("alice@acme.test", "alice-password");
+    let r = c.get(&authorize_query(URL, ""));
+    assert_eq!(r.status, 400);
+    assert!(r.body_text().contains("larger than 5120 bytes"), "{}", r.body_text());
+    assert!(pollster::block_on(server.store.app(URL)).unwrap().is_none());
+    // A platform that raises CIMD_MAX_DOCUMENT_BYTES accepts it.
+    let mut raised = cimd_server(&stub);
+    raised.config.cimd_max_document_bytes = 16 * 1024;
+    let mut c = Client::new(&raised);
+    c.sign_in("alice@acme.test", "alice-password");
+    assert_eq!(c.get(&authorize_query(URL, "")).status, 200);
+}

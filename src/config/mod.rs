@@ -149,6 +149,8 @@ pub struct Config {
     pub cimd_fetch_timeout: i64,
     /// Most clients identified by URL stored at once.
     pub cimd_max_clients: i64,
+    /// Largest metadata document read, in bytes.
+    pub cimd_max_document_bytes: usize,
 }
 
 impl Default for Config {
@@ -197,6 +199,7 @@ impl Default for Config {
             cimd_allow_http_loopback: false,
             cimd_fetch_timeout: 5,
             cimd_max_clients: 10_000,
+            cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
         }
     }
 }
@@ -381,6 +384,10 @@ impl Config {
         }
         c.cimd_fetch_timeout = bounded("CIMD_FETCH_TIMEOUT_SECONDS", c.cimd_fetch_timeout, 1, 30)?;
         c.cimd_max_clients = bounded("CIMD_MAX_CLIENTS", c.cimd_max_clients, 1, 1_000_000)?;
+        // The draft recommends 5 KB; some published documents (inline logos,
+        // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.
+        c.cimd_max_document_bytes =
+            bounded("CIMD_MAX_DOCUMENT_BYTES", c.cimd_max_document_bytes as i64, 1024, 65536)? as usize;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

@@ -216,6 +216,14 @@ fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
     assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "0")]).is_err());
     assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "31")]).is_err());
     assert!(cfg(&[("CIMD_MAX_CLIENTS", "0")]).is_err());
+    assert_eq!(cfg(&[]).unwrap().cimd_max_document_bytes, 5120);
+    assert_eq!(
+        cfg(&[("CIMD_MAX_DOCUMENT_BYTES", "16384")])
+            .unwrap()
+            .cimd_max_document_bytes,
+        16384
+    );
+    assert!(cfg(&[("CIMD_MAX_DOCUMENT_BYTES", "65537")]).is_err());
     // Without ISSUER the worker answers loopback requests only.
     assert!(cfg(&[("CIMD_ALLOW_HTTP_LOOPBACK", "true")]).is_ok());
     assert!(cfg(&[
