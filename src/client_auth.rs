@@ -114,7 +114,8 @@ pub fn credentials(req: &Request, form: &Params) -> Result<Credentials, OAuthErr
             (id.to_string(), None, Method::None)
         }
     };
-    if client_id.len() > 128 || secret.as_ref().is_some_and(|s| s.len() > 256) {
+    // Platform ids are short; a metadata document client's id is its URL.
+    if client_id.len() > crate::cimd::MAX_URL_LEN || secret.as_ref().is_some_and(|s| s.len() > 256) {
         return Err(OAuthError::client(
             "unknown client or bad credentials",
             method == Method::Basic,
@@ -154,7 +155,9 @@ pub async fn verify<D: Driver>(
         secret, method, source, ..
     } = creds;
     let is_basic = method == Method::Basic;
-    let Some(app) = app.filter(|a| a.status == "active") else {
+    // A client identified by URL exists only while CIMD is on.
+    let Some(app) = app.filter(|a| a.status == "active" && (ctx.config.cimd || a.registration != "metadata_document"))
+    else {
         return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
     let limit = ctx.config.client_auth_max_failures;

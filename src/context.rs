@@ -22,6 +22,7 @@ pub struct Ctx<'a, D: Driver> {
     pub kdf: &'a dyn Kdf,
     pub es256: &'a dyn crate::jwt::Es256,
     pub edge: Option<&'a dyn EdgeKv>,
+    pub fetcher: &'a dyn crate::cimd::Fetcher,
 }
 
 impl<D: Driver> Ctx<'_, D> {

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api_auth;
 pub mod audience;
 pub mod bearer;
+pub mod cimd;
 pub mod client_auth;
 pub mod compat;
 pub mod config;

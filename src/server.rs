@@ -23,6 +23,9 @@ pub struct Server<D: Driver> {
     pub es256: Box<dyn Es256>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
+    /// Outbound GET of client metadata documents (`crate::cimd`); the worker
+    /// swaps in `fetch`, native tests a stub.
+    pub fetcher: Box<dyn crate::cimd::Fetcher>,
 }
 
 impl<D: Driver> Server<D> {
@@ -36,6 +39,7 @@ impl<D: Driver> Server<D> {
             #[cfg(target_arch = "wasm32")]
             es256: Box::new(crate::jwt::NoEs256),
             edge: None,
+            fetcher: Box::new(crate::cimd::NoFetcher),
         }
     }
 
@@ -55,6 +59,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             edge: self.edge.as_deref(),
+            fetcher: self.fetcher.as_ref(),
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
         // derived from the request on loopback (development), never from a Host
@@ -219,8 +224,15 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
         let mut params = Vec::new();
         let ok = pat.iter().zip(&segs).all(|(p, s)| {
             if *p == "{}" {
-                params.push(s.to_string());
-                !s.is_empty() && s.len() <= 128
+                // Percent-decoded: a metadata document client's id is its URL
+                // (`crate::cimd`), sent as one encoded segment.
+                match percent_encoding::percent_decode_str(s).decode_utf8() {
+                    Ok(d) if !d.is_empty() && d.len() <= crate::cimd::MAX_URL_LEN => {
+                        params.push(d.into_owned());
+                        true
+                    }
+                    _ => false,
+                }
             } else {
                 p == s
             }

@@ -150,12 +150,22 @@ pub fn consent(v: &ConsentView<'_>) -> String {
         format!("<p>{}</p>", esc(&v.app.description))
     };
     let unverified = unverified_notice(v.app);
+    // A client identified by URL (`crate::cimd`): its web address is all
+    // that vouches for it, so its host comes first.
+    let url_note = crate::cimd::host_of(v.app)
+        .map(|h| {
+            format!(
+                r#"<p id="client-url-note"><strong>{}</strong> — this app identified itself by its web address; it is not registered with this service.</p>"#,
+                esc(&h)
+            )
+        })
+        .unwrap_or_default();
     layout(
         &format!("Authorize {}", v.app.name),
         &format!(
             r#"<h1>Authorize <span id="app-name">{name}</span></h1>
 <div class="card">
-<p><strong>{name}</strong> by <strong>{owner}</strong> wants access to an organization you belong to.</p>
+{url_note}<p><strong>{name}</strong> by <strong>{owner}</strong> wants access to an organization you belong to.</p>
 {unverified}{description}{homepage}
 <form method="post" action="/oauth/authorize">
 {hidden}<input type="hidden" name="csrf" value="{csrf}">

@@ -147,6 +147,18 @@ pub struct Config {
     /// `AZURE_DEVOPS_COMPAT`: the Azure DevOps wire format next to OAuth 2.1
     /// (`crate::compat::azure_devops`); only its profile turns it on.
     pub azure_devops_compat: bool,
+    /// `CIMD`: accept an https URL as `client_id` (Client ID Metadata
+    /// Documents, `crate::cimd`). Off by default: such a client is unvetted.
+    pub cimd: bool,
+    /// `CIMD_ALLOW_HTTP_LOOPBACK`: development only, documents on
+    /// `http://127.0.0.1:<port>/…` or `http://localhost…` (local tests).
+    pub cimd_allow_http_loopback: bool,
+    /// Longest wait for a metadata document, in seconds.
+    pub cimd_fetch_timeout: i64,
+    /// Most clients identified by URL stored at once.
+    pub cimd_max_clients: i64,
+    /// Largest metadata document read, in bytes.
+    pub cimd_max_document_bytes: usize,
 }
 
 impl Default for Config {
@@ -193,6 +205,11 @@ impl Default for Config {
             resources: Vec::new(),
             dcr: Dcr::default(),
             azure_devops_compat: false,
+            cimd: false,
+            cimd_allow_http_loopback: false,
+            cimd_fetch_timeout: 5,
+            cimd_max_clients: 10_000,
+            cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
         }
     }
 }
@@ -379,6 +396,22 @@ impl Config {
                     .into(),
             );
         }
+        c.cimd = choice(&get, "CIMD", &[("off", false), ("on", true)])?;
+        c.cimd_allow_http_loopback = choice(&get, "CIMD_ALLOW_HTTP_LOOPBACK", &[("false", false), ("true", true)])?;
+        // A deployed worker has a non-loopback ISSUER (without one it answers
+        // only loopback requests), so this development door cannot be left
+        // open in production: the worker refuses to start.
+        if c.cimd_allow_http_loopback && c.issuer.as_deref().is_some_and(|i| !urls::is_loopback_origin(i)) {
+            return Err(
+                "CIMD_ALLOW_HTTP_LOOPBACK=true is for local development only; ISSUER is not a loopback origin".into(),
+            );
+        }
+        c.cimd_fetch_timeout = bounded("CIMD_FETCH_TIMEOUT_SECONDS", c.cimd_fetch_timeout, 1, 30)?;
+        c.cimd_max_clients = bounded("CIMD_MAX_CLIENTS", c.cimd_max_clients, 1, 1_000_000)?;
+        // The draft recommends 5 KB; some published documents (inline logos,
+        // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.
+        c.cimd_max_document_bytes =
+            bounded("CIMD_MAX_DOCUMENT_BYTES", c.cimd_max_document_bytes as i64, 1024, 65536)? as usize;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

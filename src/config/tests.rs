@@ -224,3 +224,46 @@ fn azure_devops_compat_is_off_by_default_and_needs_its_profile_settings() {
         .contains("PKCE_REQUIRED"));
     assert!(cfg(&[("AZURE_DEVOPS_COMPAT", "yes")]).is_err());
 }
+
+#[test]
+fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
+    let c = cfg(&[]).unwrap();
+    assert!(!c.cimd && !c.cimd_allow_http_loopback);
+    assert_eq!((c.cimd_fetch_timeout, c.cimd_max_clients), (5, 10_000));
+    assert!(cfg(&[("CIMD", "on")]).unwrap().cimd);
+    assert!(cfg(&[("CIMD", "yes")]).is_err());
+    assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "0")]).is_err());
+    assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "31")]).is_err());
+    assert!(cfg(&[("CIMD_MAX_CLIENTS", "0")]).is_err());
+    assert_eq!(cfg(&[]).unwrap().cimd_max_document_bytes, 5120);
+    assert_eq!(
+        cfg(&[("CIMD_MAX_DOCUMENT_BYTES", "16384")])
+            .unwrap()
+            .cimd_max_document_bytes,
+        16384
+    );
+    assert!(cfg(&[("CIMD_MAX_DOCUMENT_BYTES", "65537")]).is_err());
+    // Without ISSUER the worker answers loopback requests only.
+    assert!(cfg(&[("CIMD_ALLOW_HTTP_LOOPBACK", "true")]).is_ok());
+    assert!(cfg(&[
+        ("CIMD_ALLOW_HTTP_LOOPBACK", "true"),
+        ("ISSUER", "http://127.0.0.1:8787")
+    ])
+    .is_ok());
+    assert!(cfg(&[
+        ("CIMD_ALLOW_HTTP_LOOPBACK", "true"),
+        ("ISSUER", "http://localhost:8787")
+    ])
+    .is_ok());
+    let e = cfg(&[
+        ("CIMD_ALLOW_HTTP_LOOPBACK", "true"),
+        ("ISSUER", "https://auth.example.com"),
+    ])
+    .unwrap_err();
+    assert!(e.contains("CIMD_ALLOW_HTTP_LOOPBACK"), "{e}");
+    assert!(cfg(&[
+        ("CIMD_ALLOW_HTTP_LOOPBACK", "false"),
+        ("ISSUER", "https://auth.example.com")
+    ])
+    .is_ok());
+}

@@ -6,6 +6,14 @@ fn https_or_loopback(u: &url::Url) -> bool {
     u.scheme() == "https" || u.scheme() == "http" && u.host_str().is_some_and(crate::redirect_uri::is_loopback_host)
 }
 
+/// An origin on a loopback host (http or https): local development.
+pub(super) fn is_loopback_origin(origin: &str) -> bool {
+    url::Url::parse(origin)
+        .ok()
+        .and_then(|u| u.host_str().map(crate::redirect_uri::is_loopback_host))
+        .unwrap_or(false)
+}
+
 /// RFC 8414 §2: an https URL with no query or fragment (http only on a
 /// loopback host, for development). Endpoints live at its root, so no path.
 pub(super) fn valid_issuer(issuer: &str) -> Result<(), String> {

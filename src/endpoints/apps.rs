@@ -198,6 +198,7 @@ pub async fn register<D: Driver>(
         webhook_secret: Some(crypto::new_token("whsec_")),
         registration: "platform".into(),
         last_used_at: None,
+        metadata_expires_at: None,
         auth_failures: 0,
     };
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));

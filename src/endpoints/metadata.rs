@@ -57,6 +57,10 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
     if !ctx.config.jwt_keys.is_empty() {
         doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));
     }
+    // draft-ietf-oauth-client-id-metadata-document §6: an https URL may be the client_id.
+    if ctx.config.cimd {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
     Response::json(200, &doc)
         // Cacheable only when the issuer is configured: one derived from a
         // loopback request must not be kept by a shared cache.

@@ -42,6 +42,10 @@ pub struct AppRow {
     pub registration: String,
     #[serde(default)]
     pub last_used_at: Option<i64>,
+    /// A metadata document client (`crate::cimd`): when its cached document
+    /// goes stale and authorize must fetch it again.
+    #[serde(default)]
+    pub metadata_expires_at: Option<i64>,
     /// Recent failed authentications of this client from the requesting
     /// source (rate limiting); only filled by [`Store::app_for_auth`].
     #[serde(default)]

@@ -29,6 +29,7 @@ mod initial_access_tokens;
 mod installs;
 pub mod kv;
 pub mod login_challenges;
+mod metadata_documents;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 mod ratelimit;

@@ -8,7 +8,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 9] = [
+        let jobs: [(&str, &'static str); 10] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
@@ -37,6 +37,18 @@ impl<D: Driver> Store<D> {
             (
                 "signin_devices",
                 "DELETE FROM signin_devices WHERE rowid IN (SELECT rowid FROM signin_devices WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
+            // Clients identified by URL (`crate::cimd`) whose document expired
+            // a day ago and that hold no live token or pending code: the next
+            // authorize fetches the document and stores the client again.
+            (
+                "metadata_document_clients",
+                "DELETE FROM apps WHERE rowid IN (SELECT a.rowid FROM apps a WHERE a.registration = 'metadata_document' \
+                 AND a.metadata_expires_at <= ?1 - 86400 AND COALESCE(a.last_used_at, a.created_at) <= ?1 - 86400 \
+                 AND NOT EXISTS (SELECT 1 FROM grants g JOIN tokens t ON t.grant_id = g.id WHERE g.app_id = a.id \
+                 AND g.revoked_at IS NULL AND t.revoked_at IS NULL AND t.used_at IS NULL \
+                 AND (t.expires_at IS NULL OR t.expires_at > ?1)) \
+                 AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.app_id = a.id AND c.expires_at > ?1) LIMIT ?3) RETURNING 1",
             ),
             (
                 "rate_limits",

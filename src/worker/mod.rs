@@ -4,6 +4,7 @@
 
 mod d1;
 mod es256;
+mod fetcher;
 mod kdf;
 mod kv;
 
@@ -224,6 +225,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let mut server = Server::new(store(&env)?, config);
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
+    server.fetcher = Box::new(fetcher::WorkerFetcher);
     server.edge = edge;
     let now = (started / 1000.0) as i64;
     let (resp, mut outcome) = server.handle(&core_req, now).await;

@@ -380,7 +380,7 @@ test("discovery alone with RFC 7591 dynamic registration: RFC 9728 → RFC 8414 
   }
 });
 
-test("Client ID Metadata Document: the client_id is the document's URL, fetched by the server, no registration", { todo: "needs CIMD" }, async () => {
+test("Client ID Metadata Document: the client_id is the document's URL, fetched by the server, no registration", async () => {
   const meta = await (await as.fetch("/.well-known/oauth-authorization-server")).json();
   assert.equal(meta.client_id_metadata_document_supported, true);
   const before = docFetches.length;

@@ -125,7 +125,11 @@ async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session
     let scopes: Vec<_> = catalogue.into_iter().filter(|c| r.scopes.contains(&c.name)).collect();
     let modes = r.app.actor_mode_list();
     let hidden = carried(r);
-    let owner_name = owner.map(|o| o.name).unwrap_or_else(|| "unknown".into());
+    // No org owns a self-registered client: name what vouches for it
+    // instead (its document's host, or nobody).
+    let owner_name = owner
+        .map(|o| o.name)
+        .unwrap_or_else(|| crate::cimd::host_of(&r.app).unwrap_or_else(|| "an unverified developer".into()));
     Response::html(
         200,
         templates::consent(&ConsentView {

@@ -2,6 +2,7 @@
 //! §4.1.1): client and redirect URI first, then everything else, and the
 //! parameters carried through sign-in and consent.
 
+use crate::cimd;
 use crate::config::PkceRequired;
 use crate::context::Ctx;
 use crate::http::{Params, Response};
@@ -114,6 +115,36 @@ pub async fn validate<D: Driver>(
         Some(app) => Ok(app),
         None => ctx.store.app(client_id).await,
     };
+    // A URL is a metadata document client (`crate::cimd`): known only while
+    // CIMD is on, and fetched again once its cached document is stale.
+    let app = match app {
+        Ok(row) if cimd::is_url_client_id(client_id) => {
+            if !ctx.config.cimd {
+                Ok(None)
+            } else {
+                match cimd::resolve(ctx, client_id, row).await {
+                    Ok(a) => Ok(Some(a)),
+                    Err(cimd::Refused::Client(why)) => {
+                        return Err(page(
+                            400,
+                            "Application refused",
+                            &format!("This app identified itself by a web address, and {why}."),
+                        ))
+                    }
+                    Err(cimd::Refused::Full) => {
+                        ctx.effects.borrow_mut().error = Some("CIMD_MAX_CLIENTS reached".into());
+                        return Err(page(
+                            429,
+                            "Try again later",
+                            "This server accepts no more apps identified by their web address for now.",
+                        ));
+                    }
+                    Err(cimd::Refused::Storage(e)) => Err(e),
+                }
+            }
+        }
+        other => other,
+    };
     let app = match app {
         Ok(Some(a)) if a.status == "active" => a,
         Ok(_) => {
@@ -145,6 +176,9 @@ pub async fn validate<D: Driver>(
             }
         }
     } else if redirect_uri::matches(&registered, &redirect_param) {
+        // The same rule for a client identified by URL: exact, except the
+        // port of a loopback URI (RFC 8252 §7.3), which a native MCP client
+        // picks when it starts listening.
         redirect_param.clone()
     } else {
         return Err(page(

@@ -176,6 +176,7 @@ fn new_row<D: Driver>(
         webhook_secret: None,
         registration: "dynamic".into(),
         last_used_at: None,
+        metadata_expires_at: None,
         auth_failures: 0,
     }
 }

@@ -1,0 +1,325 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
+//! what a client identified by an https URL is, how its document is fetched
+//! (the [`Fetcher`] seam), judged, cached and materialised as an apps row.
+//!
+//! The row (id = the URL, no owner, `registration = 'metadata_document'`,
+//! public, actor `self` only) makes codes, grants, tokens, refresh and
+//! revocation work unchanged. Authorize refetches the document once the
+//! cached copy has expired; a failed refetch refuses (nothing stale is
+//! served: the document is the client's only registration, and its owner
+//! may have removed a redirect URI on purpose). The token endpoint never
+//! fetches: the row exists since authorize, and a code issued under an older
+//! document was issued under rules that held then.
+
+use crate::context::Ctx;
+use crate::registration::{self, NewApp};
+use crate::store::{AppRow, Driver};
+
+/// Longest client_id URL accepted (the token endpoint's client_id limit too).
+pub const MAX_URL_LEN: usize = 255;
+/// Largest document read by default (the draft recommends 5 KB); the fetch
+/// is cancelled past it. `CIMD_MAX_DOCUMENT_BYTES` changes it.
+pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
+/// Upper bound on how long a document is trusted without refetching.
+pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
+/// A document that says nothing about caching is kept this long.
+pub const DEFAULT_CACHE_SECONDS: i64 = 300;
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// What came back from the document's URL. The fetcher follows no redirect:
+/// a 3xx arrives here as its status and is refused.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// `Expires`, as unix seconds (the adapter parses the HTTP date).
+    pub expires_at: Option<i64>,
+    pub body: Vec<u8>,
+}
+
+/// Fetching a document: GET, no redirects, at most `timeout_secs` and
+/// `max_bytes` (the body is read as a stream and abandoned past the cap).
+/// `Err` says why nothing usable came back (timeout, too large, network).
+pub trait Fetcher {
+    fn get<'a>(&'a self, url: &'a str, timeout_secs: i64, max_bytes: usize) -> Fut<'a, Result<Fetched, String>>;
+}
+
+/// No outbound HTTP (native builds unless a test installs its own).
+pub struct NoFetcher;
+
+impl Fetcher for NoFetcher {
+    fn get<'a>(&'a self, _: &'a str, _: i64, _: usize) -> Fut<'a, Result<Fetched, String>> {
+        Box::pin(async { Err("no fetcher".to_string()) })
+    }
+}
+
+/// Does this client_id claim to be a URL (and so a metadata document client)?
+pub fn is_url_client_id(client_id: &str) -> bool {
+    let lower = client_id.get(..8).unwrap_or("").to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+/// The draft's rules for a client identifier URL (§3): https, a path, no
+/// dot segments, no fragment, no user info. Stricter here: no query string
+/// (the draft says a client SHOULD NOT use one; each variant would be
+/// another client and another stored row), no IP-literal or loopback host
+/// (SSRF), at most [`MAX_URL_LEN`] characters. `allow_http_loopback`
+/// (development) admits `http://` on a loopback host only.
+pub fn check_url(raw: &str, allow_http_loopback: bool) -> Result<url::Url, String> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("the client_id URL is longer than {MAX_URL_LEN} characters"));
+    }
+    let u = url::Url::parse(raw).map_err(|_| "the client_id is not a valid URL".to_string())?;
+    let host = u.host_str().unwrap_or("");
+    let loopback = crate::redirect_uri::is_loopback_host(host);
+    match u.scheme() {
+        "https" if !loopback || allow_http_loopback => {}
+        "http" if loopback && allow_http_loopback => {}
+        _ => return Err("the client_id URL must use https".into()),
+    }
+    if !loopback && matches!(u.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))) {
+        return Err("the client_id URL must name a host, not an IP address".into());
+    }
+    if raw.contains('#') {
+        return Err("the client_id URL must not contain a fragment".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("the client_id URL must not contain a user name or password".into());
+    }
+    if raw.contains('?') {
+        return Err("the client_id URL must not contain a query string".into());
+    }
+    // The parser resolves dot segments, so they are looked for in the raw text.
+    let after_scheme = raw.split_once("://").map(|(_, r)| r).unwrap_or("");
+    let raw_path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
+    if raw_path.is_empty() || raw_path == "/" {
+        return Err("the client_id URL must have a path".into());
+    }
+    if raw_path.split('/').any(|s| {
+        let s = s.to_ascii_lowercase();
+        matches!(s.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
+    }) {
+        return Err("the client_id URL must not contain . or .. path segments".into());
+    }
+    Ok(u)
+}
+
+/// Seconds the document may be used without refetching: `no-store` and
+/// `no-cache` mean every authorize fetches it again; otherwise `max-age`,
+/// else `Expires`, else [`DEFAULT_CACHE_SECONDS`]; never more than a day.
+pub fn cache_lifetime(cache_control: Option<&str>, expires_at: Option<i64>, now: i64) -> i64 {
+    let mut max_age = None;
+    for d in cache_control.unwrap_or("").split(',') {
+        let d = d.trim().to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return 0;
+        }
+        if let Some(v) = d.strip_prefix("max-age=") {
+            // An unparsable max-age is treated as stale (RFC 9111 §4.2.1).
+            max_age = Some(v.trim_matches('"').parse::<i64>().unwrap_or(0));
+        }
+    }
+    let secs = max_age
+        .or_else(|| expires_at.map(|t| t - now))
+        .unwrap_or(DEFAULT_CACHE_SECONDS);
+    secs.clamp(0, MAX_CACHE_SECONDS)
+}
+
+/// RFC 7591 metadata as a document may carry it. Unknown members are
+/// ignored (RFC 7591 §2); the ones that ask for a shared secret are kept so
+/// they can be refused.
+#[derive(Debug, serde::Deserialize)]
+struct Document {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    tos_uri: Option<String>,
+    policy_uri: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    scope: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_secret: Option<serde_json::Value>,
+    client_secret_expires_at: Option<serde_json::Value>,
+}
+
+/// Judge a fetched document for `url`; the client's row if it is acceptable
+/// (without timestamps), else why not, in words for the error page.
+pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> Result<AppRow, String> {
+    if (300..400).contains(&fetched.status) {
+        return Err(format!(
+            "the client's metadata document redirects (HTTP {}); redirects are not followed",
+            fetched.status
+        ));
+    }
+    if fetched.status != 200 {
+        return Err(format!(
+            "the client's metadata document answered HTTP {}",
+            fetched.status
+        ));
+    }
+    let json_type = fetched.content_type.as_deref().is_some_and(|t| {
+        let essence = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    });
+    if !json_type {
+        return Err("the client's metadata document is not served as application/json".into());
+    }
+    let doc: Document = serde_json::from_slice(&fetched.body)
+        .map_err(|_| "the client's metadata document is not a JSON object of client metadata".to_string())?;
+    // Simple string comparison, no normalisation (draft §4).
+    if doc.client_id.as_deref() != Some(url) {
+        return Err("the client_id in the metadata document is not the URL it was fetched from".into());
+    }
+    if doc.client_secret.is_some() || doc.client_secret_expires_at.is_some() {
+        return Err("the metadata document carries a client secret; a client identified by URL has none".into());
+    }
+    match doc.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {}
+        Some(m) => {
+            return Err(format!(
+                "the metadata document asks for token_endpoint_auth_method {m:?}; only \"none\" (a public client with PKCE) is accepted"
+            ))
+        }
+    }
+    if let Some(g) = &doc.grant_types {
+        if let Some(bad) = g
+            .iter()
+            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+        {
+            return Err(format!("the metadata document asks for grant type {bad:?}; only authorization_code and refresh_token are available"));
+        }
+    }
+    if let Some(r) = &doc.response_types {
+        if r.iter().any(|t| t != "code") {
+            return Err("the metadata document asks for a response type other than code".into());
+        }
+    }
+    let scopes = match &doc.scope {
+        Some(s) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        // No `scope`: it may ask for any scope, each shown on consent.
+        None => catalogue.to_vec(),
+    };
+    let app = NewApp {
+        name: doc.client_name.clone().unwrap_or_else(|| host.to_string()),
+        description: String::new(),
+        homepage_url: doc.client_uri,
+        terms_url: doc.tos_uri,
+        privacy_url: doc.policy_uri,
+        icon: doc.logo_uri,
+        redirect_uris: doc.redirect_uris,
+        scopes,
+        client_type: "public".into(),
+        actor_modes: vec!["self".into()],
+        webhook_url: None,
+        webhook_events: Vec::new(),
+        secret_expires_in: None,
+        org_id: None,
+        bot_public: false,
+        bot_require_code_grant: false,
+    };
+    registration::validate(&app, catalogue)
+        .map_err(|e| format!("the client's metadata document is not acceptable: {e}"))?;
+    Ok(AppRow {
+        id: url.to_string(),
+        owner_org_id: None,
+        name: app.name.trim().to_string(),
+        description: String::new(),
+        homepage_url: app.homepage_url,
+        terms_url: app.terms_url,
+        privacy_url: app.privacy_url,
+        icon: app.icon,
+        redirect_uris: registration::to_json(&app.redirect_uris),
+        scopes: registration::to_json(&registration::normalized(&app.scopes)),
+        client_type: "public".into(),
+        actor_modes: registration::to_json(&app.actor_modes),
+        secret_hash: None,
+        secret_expires_at: None,
+        webhook_url: None,
+        webhook_events: "[]".into(),
+        status: "active".into(),
+        version: 1,
+        created_by: None,
+        created_at: 0,
+        updated_at: 0,
+        bot_public: 0,
+        bot_require_code_grant: 0,
+        webhook_secret: None,
+        registration: "metadata_document".into(),
+        last_used_at: None,
+        metadata_expires_at: None,
+        auth_failures: 0,
+    })
+}
+
+/// Why a metadata document client cannot be used; shown as a page, never
+/// redirected (the redirect URIs are not trusted yet).
+pub enum Refused {
+    /// The URL or its document is not acceptable (400).
+    Client(String),
+    /// `CIMD_MAX_CLIENTS` are stored: a new URL must wait for the sweep (429).
+    Full,
+    /// Storage failed (503).
+    Storage(crate::error::StoreError),
+}
+
+/// The client for `url`: `known` (the stored row, as authorize read it) while
+/// its document is fresh, else the document fetched, judged and stored again.
+pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRow>) -> Result<AppRow, Refused> {
+    let parsed = check_url(url, ctx.config.cimd_allow_http_loopback).map_err(Refused::Client)?;
+    if let Some(app) = known {
+        if app.registration != "metadata_document" {
+            return Err(Refused::Client("no application has this client_id".into()));
+        }
+        if app.metadata_expires_at.is_some_and(|t| t > ctx.now) {
+            return Ok(app);
+        }
+    }
+    let fetched = ctx
+        .fetcher
+        .get(url, ctx.config.cimd_fetch_timeout, ctx.config.cimd_max_document_bytes)
+        .await
+        .map_err(|e| Refused::Client(format!("the client's metadata document could not be fetched ({e})")))?;
+    // The fetcher stops reading past the cap; this holds whatever fetcher runs.
+    if fetched.body.len() > ctx.config.cimd_max_document_bytes {
+        return Err(Refused::Client(format!(
+            "the client's metadata document is larger than {} bytes",
+            ctx.config.cimd_max_document_bytes
+        )));
+    }
+    let catalogue = crate::endpoints::metadata::scopes(ctx)
+        .await
+        .map_err(Refused::Storage)?;
+    let host = parsed.host_str().unwrap_or("");
+    let mut row = judge(url, host, &fetched, &catalogue).map_err(Refused::Client)?;
+    let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
+    row.created_at = ctx.now;
+    row.updated_at = ctx.now;
+    row.last_used_at = Some(ctx.now);
+    row.metadata_expires_at = Some(ctx.now + lifetime);
+    match ctx
+        .store
+        .save_metadata_document_client(&row, ctx.config.cimd_max_clients)
+        .await
+    {
+        Ok(Some(saved)) => Ok(saved),
+        Ok(None) => Err(Refused::Full),
+        Err(e) => Err(Refused::Storage(e)),
+    }
+}
+
+/// The host a metadata document client is known by on consent.
+pub fn host_of(app: &AppRow) -> Option<String> {
+    if app.registration != "metadata_document" {
+        return None;
+    }
+    url::Url::parse(&app.id).ok()?.host_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests;
