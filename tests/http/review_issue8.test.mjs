@@ -138,7 +138,7 @@ test("with a bearer cache, a token the token endpoint revoked (eviction, reuse) 
   }
 });
 
-test("/ready fails when a table or column a request needs is missing (signin_devices, webhook_secret_previous, tokens.parent)", async () => {
+test("/ready fails when a table or column a request needs is missing (issue 8 and issue 10 migrations)", async () => {
   const s = await startServer();
   try {
     assert.equal((await s.fetch("/ready")).status, 200);
@@ -146,6 +146,10 @@ test("/ready fails when a table or column a request needs is missing (signin_dev
       ["signin_devices", "ALTER TABLE signin_devices RENAME TO signin_devices_gone", "ALTER TABLE signin_devices_gone RENAME TO signin_devices"],
       ["webhook_secret_previous", "ALTER TABLE webhook_secret_previous RENAME TO wsp_gone", "ALTER TABLE wsp_gone RENAME TO webhook_secret_previous"],
       ["tokens.parent", "ALTER TABLE tokens RENAME COLUMN parent TO parent_gone", "ALTER TABLE tokens RENAME COLUMN parent_gone TO parent"],
+      // Issue 10's migrations: audiences (0012), registrations (0013), documents (0014).
+      ["codes.audience", "ALTER TABLE codes RENAME COLUMN audience TO audience_gone", "ALTER TABLE codes RENAME COLUMN audience_gone TO audience"],
+      ["client_registrations", "ALTER TABLE client_registrations RENAME TO cr_gone", "ALTER TABLE cr_gone RENAME TO client_registrations"],
+      ["apps.metadata_expires_at", "ALTER TABLE apps RENAME COLUMN metadata_expires_at TO mea_gone", "ALTER TABLE apps RENAME COLUMN mea_gone TO metadata_expires_at"],
     ]) {
       await s.db.prepare(down).run();
       let status;

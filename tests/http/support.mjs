@@ -23,6 +23,13 @@ export function wranglerVars() {
   return vars;
 }
 
+/** `compatibility_flags` of wrangler.toml, so the tests run the deployed flags. */
+export function wranglerFlags() {
+  const text = readFileSync(new URL("wrangler.toml", root), "utf8");
+  const m = text.match(/^compatibility_flags\s*=\s*\[([^\]]*)\]/m);
+  return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+}
+
 /** Captures miniflare's own messages and the worker's console output. */
 class CaptureLog extends Log {
   constructor() {
@@ -146,6 +153,7 @@ async function startServerOnce(vars, allOptions) {
         modules: true,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate: "2026-04-20",
+        compatibilityFlags: wranglerFlags(),
         d1Databases: { DB: "oauth-test-db" },
         kvNamespaces: { BEARER_KV: "bearer-kv" },
         bindings: { ...wranglerVars(), ...vars },
