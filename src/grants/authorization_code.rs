@@ -1,7 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
 
 use super::TokenResponse;
-use super::{access_token, mint_access, mint_refresh, well_formed, Subject};
+use super::{issue_access, mint_access, mint_refresh, note_redeemed, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
@@ -9,7 +9,6 @@ use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::pkce;
-use crate::scope;
 use crate::store::{Driver, Redemption};
 
 pub async fn handle<D: Driver>(
@@ -72,24 +71,10 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match redeemed {
         Some(r) => {
-            ctx.note(&client.app.id, Some(&r.org_id));
-            ctx.mirror(&access.row.hash);
-            if r.new_install {
-                let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
-                ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
-            }
-            let scopes = scope::from_json(&r.scopes);
-            let aud = crate::audience::from_json(&r.audience);
-            let who = Subject {
-                client_id: &client.app.id,
-                org_id: &r.org_id,
-                actor: &r.actor,
-                user_id: r.user_id.as_deref(),
-                scopes: &scopes,
-                audience: &aud,
-            };
+            note_redeemed(ctx, &client.app.id, &r);
+            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
-                access_token(ctx, access, &who).await?,
+                at,
                 Some(refresh.plain),
                 ctx.config.access_ttl,
                 &scopes,

@@ -8,7 +8,7 @@
 //! rotated or expired secret redeems nothing. Replays, reuse, family
 //! revocation and the diagnosis of a failure are the core grants' own.
 
-use super::{access_token, authorization_code, mint_access, mint_refresh, refresh_token, well_formed, Subject};
+use super::{authorization_code, issue_access, mint_access, mint_refresh, note_redeemed, refresh_token, well_formed};
 use crate::client_auth::{self, Credentials, Method};
 use crate::compat::azure_devops::{self as ado, Form, TokenResponse, CLIENT_ASSERTION_TYPE};
 use crate::config::{LiveGrantsPer, PkceRequired};
@@ -168,23 +168,8 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
         // A replay revokes what the first redemption issued, as in the core.
         return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None).await);
     };
-    ctx.note(&client.app.id, Some(&r.org_id));
-    ctx.mirror(&access.row.hash);
-    if r.new_install {
-        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
-        ctx.event(&client.app.id, Some(&r.org_id), "app.installed", data);
-    }
-    let scopes = scope::from_json(&r.scopes);
-    let aud = crate::audience::from_json(&r.audience);
-    let who = Subject {
-        client_id: &client.app.id,
-        org_id: &r.org_id,
-        actor: &r.actor,
-        user_id: r.user_id.as_deref(),
-        scopes: &scopes,
-        audience: &aud,
-    };
-    let at = access_token(ctx, access, &who).await?;
+    note_redeemed(ctx, &client.app.id, &r);
+    let (at, _) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
 }
 
@@ -236,17 +221,6 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
         // A reused refresh token revokes its family, as in the core.
         return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None).await);
     };
-    ctx.mirror(&access.row.hash);
-    let scopes = scope::from_json(&r.scopes);
-    let aud = crate::audience::from_json(&r.audience);
-    let who = Subject {
-        client_id: &client.app.id,
-        org_id: &r.org_id,
-        actor: &r.actor,
-        user_id: r.user_id.as_deref(),
-        scopes: &scopes,
-        audience: &aud,
-    };
-    let at = access_token(ctx, access, &who).await?;
+    let (at, _) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
 }

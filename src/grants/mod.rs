@@ -11,8 +11,8 @@ use crate::config::{AccessTokenFormat, Config};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
-use crate::store::Driver;
 use crate::store::NewToken;
+use crate::store::{Driver, Redeemed, Rotated};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -72,6 +72,73 @@ pub struct Subject<'a> {
     pub scopes: &'a [String],
     /// The resources the token is for (RFC 8707), as stored with it.
     pub audience: &'a [String],
+}
+
+/// The grant a won redemption or rotation issued into, as its batch
+/// returned it (scopes and audience as JSON arrays).
+pub struct Issued<'a> {
+    pub org_id: &'a str,
+    pub actor: &'a str,
+    pub user_id: Option<&'a str>,
+    pub scopes: &'a str,
+    pub audience: &'a str,
+}
+
+impl<'a> From<&'a Redeemed> for Issued<'a> {
+    fn from(r: &'a Redeemed) -> Self {
+        Issued {
+            org_id: &r.org_id,
+            actor: &r.actor,
+            user_id: r.user_id.as_deref(),
+            scopes: &r.scopes,
+            audience: &r.audience,
+        }
+    }
+}
+
+impl<'a> From<&'a Rotated> for Issued<'a> {
+    fn from(r: &'a Rotated) -> Self {
+        Issued {
+            org_id: &r.org_id,
+            actor: &r.actor,
+            user_id: r.user_id.as_deref(),
+            scopes: &r.scopes,
+            audience: &r.audience,
+        }
+    }
+}
+
+/// What a won code redemption records besides its tokens: the log line's
+/// client and org, and `app.installed` when the app was new to the org.
+pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed) {
+    ctx.note(client_id, Some(&r.org_id));
+    if r.new_install {
+        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
+        ctx.event(client_id, Some(&r.org_id), "app.installed", data);
+    }
+}
+
+/// The access token of a won redemption or rotation (copied to the edge
+/// mirror, then in the configured format), and its scopes.
+pub async fn issue_access<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    client_id: &str,
+    access: Minted,
+    g: Issued<'_>,
+) -> Result<(String, Vec<String>), OAuthError> {
+    ctx.mirror(&access.row.hash);
+    let scopes = crate::scope::from_json(g.scopes);
+    let audience = crate::audience::from_json(g.audience);
+    let who = Subject {
+        client_id,
+        org_id: g.org_id,
+        actor: g.actor,
+        user_id: g.user_id,
+        scopes: &scopes,
+        audience: &audience,
+    };
+    let token = access_token(ctx, access, &who).await?;
+    Ok((token, scopes))
 }
 
 /// The token format seam (fosite's `AccessTokenStrategy`): what the client

@@ -6,7 +6,7 @@
 //! response): it gets a fresh pair, as Ory Hydra's and Okta's grace periods do.
 
 use super::TokenResponse;
-use super::{access_token, mint_access, mint_refresh, well_formed, Subject};
+use super::{issue_access, mint_access, mint_refresh, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::context::Ctx;
 use crate::crypto;
@@ -60,19 +60,9 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match rotated {
         Some(r) => {
-            let scopes = scope::from_json(&r.scopes);
-            let aud = crate::audience::from_json(&r.audience);
-            ctx.mirror(&access.row.hash);
-            let who = Subject {
-                client_id: &client.app.id,
-                org_id: &r.org_id,
-                actor: &r.actor,
-                user_id: r.user_id.as_deref(),
-                scopes: &scopes,
-                audience: &aud,
-            };
+            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
-                access_token(ctx, access, &who).await?,
+                at,
                 Some(refresh.plain),
                 ctx.config.access_ttl,
                 &scopes,

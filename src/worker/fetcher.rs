@@ -12,37 +12,6 @@ pub struct WorkerFetcher;
 
 type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
-export async function readCapped(res, max) {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks = [];
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.byteLength;
-    if (n > max) {
-      reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-"#)]
-extern "C" {
-    /// The body, or null past `max` bytes (the stream is then cancelled).
-    #[wasm_bindgen(js_name = readCapped)]
-    fn read_capped(res: &web_sys::Response, max: f64) -> js_sys::Promise;
-}
-
 async fn get(url: &str, timeout_secs: i64, max_bytes: usize) -> Result<Fetched, String> {
     let headers = Headers::new();
     headers.set("accept", "application/json").map_err(|e| e.to_string())?;
@@ -75,11 +44,14 @@ async fn get(url: &str, timeout_secs: i64, max_bytes: usize) -> Result<Fetched, 
         return Ok(fetched);
     }
     let raw: web_sys::Response = res.into();
-    let body: JsValue = match wasm_bindgen_futures::JsFuture::from(read_capped(&raw, max_bytes as f64)).await {
-        Ok(b) => b,
-        Err(_) if signal.aborted() => return Err(timed_out()),
-        Err(_) => return Err("reading the answer failed".into()),
-    };
+    let body: JsValue =
+        match wasm_bindgen_futures::JsFuture::from(super::read_body(raw.as_ref(), max_bytes as f64, max_bytes as f64))
+            .await
+        {
+            Ok(b) => b,
+            Err(_) if signal.aborted() => return Err(timed_out()),
+            Err(_) => return Err("reading the answer failed".into()),
+        };
     if body.is_null() {
         return Err(format!("the document is larger than {max_bytes} bytes"));
     }

@@ -82,7 +82,8 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
         core.body = vec![0; http::MAX_BODY + 1];
     } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
         let read =
-            wasm_bindgen_futures::JsFuture::from(read_body(req, http::MAX_BODY as f64, DRAIN_LIMIT as f64)).await?;
+            wasm_bindgen_futures::JsFuture::from(read_body(req.as_ref(), http::MAX_BODY as f64, DRAIN_LIMIT as f64))
+                .await?;
         core.body = if read.is_null() {
             vec![0; http::MAX_BODY + 1]
         } else {
@@ -116,8 +117,9 @@ export function headerText(headers) {
   for (const [k, v] of headers) s += k + "\n" + v + "\n";
   return s;
 }
-export async function readBody(req, keep, limit) {
-  const reader = req.body.getReader();
+export async function readBody(from, keep, limit) {
+  if (!from.body) return new Uint8Array(0);
+  const reader = from.body.getReader();
   const chunks = [];
   let n = 0;
   for (;;) {
@@ -151,11 +153,12 @@ export function respond(status, head, body) {
 extern "C" {
     #[wasm_bindgen(js_name = headerText)]
     fn header_text(headers: &web_sys::Headers) -> String;
-    /// The body, or null when it is longer than `keep` bytes: up to `limit`
-    /// it is read and dropped (so the client gets its 413), past `limit`
-    /// the stream is cancelled. At most `keep` bytes are ever held.
+    /// The body of a request or a fetched response, or null when it is
+    /// longer than `keep` bytes: up to `limit` it is read and dropped (so a
+    /// client gets its 413), past `limit` the stream is cancelled. At most
+    /// `keep` bytes are ever held.
     #[wasm_bindgen(js_name = readBody)]
-    fn read_body(req: &web_sys::Request, keep: f64, limit: f64) -> js_sys::Promise;
+    pub(crate) fn read_body(from: &wasm_bindgen::JsValue, keep: f64, limit: f64) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
