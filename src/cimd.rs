@@ -11,8 +11,9 @@
 //! fetches: the row exists since authorize, and a code issued under an older
 //! document was issued under rules that held then.
 
+use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;
-use crate::registration::{self, NewApp};
+use crate::registration;
 use crate::store::{AppRow, Driver};
 
 /// Longest client_id URL accepted (the token endpoint's client_id limit too).
@@ -127,27 +128,6 @@ pub fn cache_lifetime(cache_control: Option<&str>, expires_at: Option<i64>, now:
     secs.clamp(0, MAX_CACHE_SECONDS)
 }
 
-/// RFC 7591 metadata as a document may carry it. Unknown members are
-/// ignored (RFC 7591 §2); the ones that ask for a shared secret are kept so
-/// they can be refused.
-#[derive(Debug, serde::Deserialize)]
-struct Document {
-    client_id: Option<String>,
-    client_name: Option<String>,
-    client_uri: Option<String>,
-    logo_uri: Option<String>,
-    tos_uri: Option<String>,
-    policy_uri: Option<String>,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    scope: Option<String>,
-    token_endpoint_auth_method: Option<String>,
-    grant_types: Option<Vec<String>>,
-    response_types: Option<Vec<String>>,
-    client_secret: Option<serde_json::Value>,
-    client_secret_expires_at: Option<serde_json::Value>,
-}
-
 /// Judge a fetched document for `url`; the client's row if it is acceptable
 /// (without timestamps), else why not, in words for the error page.
 pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> Result<AppRow, String> {
@@ -170,7 +150,7 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
     if !json_type {
         return Err("the client's metadata document is not served as application/json".into());
     }
-    let doc: Document = serde_json::from_slice(&fetched.body)
+    let doc: ClientMetadata = serde_json::from_slice(&fetched.body)
         .map_err(|_| "the client's metadata document is not a JSON object of client metadata".to_string())?;
     // Simple string comparison, no normalisation (draft §4).
     if doc.client_id.as_deref() != Some(url) {
@@ -187,48 +167,18 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
             ))
         }
     }
-    if let Some(g) = &doc.grant_types {
-        if let Some(bad) = g
-            .iter()
-            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
-        {
-            return Err(format!("the metadata document asks for grant type {bad:?}; only authorization_code and refresh_token are available"));
-        }
-    }
-    if let Some(r) = &doc.response_types {
-        if r.iter().any(|t| t != "code") {
-            return Err("the metadata document asks for a response type other than code".into());
-        }
-    }
-    let scopes = match &doc.scope {
-        Some(s) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        // No `scope`: it may ask for any scope, each shown on consent.
-        None => catalogue.to_vec(),
+    // The rules of dynamic registration, for a public client.
+    let app = client_metadata::validate(&doc, false, catalogue, &[])
+        .map_err(|e| format!("the client's metadata document is not acceptable: {}", e.description))?;
+    // Unnamed, it is known by the host that vouches for it.
+    let name = match doc.client_name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => app.name,
+        _ => host.to_string(),
     };
-    let app = NewApp {
-        name: doc.client_name.clone().unwrap_or_else(|| host.to_string()),
-        description: String::new(),
-        homepage_url: doc.client_uri,
-        terms_url: doc.tos_uri,
-        privacy_url: doc.policy_uri,
-        icon: doc.logo_uri,
-        redirect_uris: doc.redirect_uris,
-        scopes,
-        client_type: "public".into(),
-        actor_modes: vec!["self".into()],
-        webhook_url: None,
-        webhook_events: Vec::new(),
-        secret_expires_in: None,
-        org_id: None,
-        bot_public: false,
-        bot_require_code_grant: false,
-    };
-    registration::validate(&app, catalogue)
-        .map_err(|e| format!("the client's metadata document is not acceptable: {e}"))?;
     Ok(AppRow {
         id: url.to_string(),
         owner_org_id: None,
-        name: app.name.trim().to_string(),
+        name,
         description: String::new(),
         homepage_url: app.homepage_url,
         terms_url: app.terms_url,
@@ -237,7 +187,7 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
         redirect_uris: registration::to_json(&app.redirect_uris),
         scopes: registration::to_json(&registration::normalized(&app.scopes)),
         client_type: "public".into(),
-        actor_modes: registration::to_json(&app.actor_modes),
+        actor_modes: registration::to_json(&["self".to_string()]),
         secret_hash: None,
         secret_expires_at: None,
         webhook_url: None,

@@ -10,6 +10,7 @@ pub mod audience;
 pub mod bearer;
 pub mod cimd;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod compat;
 pub mod config;
 pub mod context;

@@ -175,7 +175,7 @@ fn refused_documents() {
             }),
         ),
         (
-            "response type",
+            "response_types",
             Box::new(|m| {
                 m.insert("response_types".into(), serde_json::json!(["token"]));
             }),
@@ -199,19 +199,19 @@ fn refused_documents() {
             }),
         ),
         (
-            "catalogue",
+            "admin:all",
             Box::new(|m| {
                 m.insert("scope".into(), "admin:all".into());
             }),
         ),
         (
-            "icon",
+            "logo_uri",
             Box::new(|m| {
                 m.insert("logo_uri".into(), "javascript:alert(1)".into());
             }),
         ),
         (
-            "homepage_url",
+            "client_uri",
             Box::new(|m| {
                 m.insert("client_uri".into(), "javascript:alert(1)".into());
             }),

@@ -179,7 +179,7 @@ test("a document asking for a client secret is refused", async () => {
 });
 
 test("a document's scopes must be in the catalogue, its redirect URIs valid", async () => {
-  await assertPage(await authorize(alice, publish("/scope/client.json", { scope: "admin:all" })), 400, /not in the catalogue/);
+  await assertPage(await authorize(alice, publish("/scope/client.json", { scope: "admin:all" })), 400, /scope &quot;admin:all&quot; is not offered/);
   const http = publish("/http-redirect/client.json", { redirect_uris: ["http://mcp-client.example/cb"] });
   await assertPage(await authorize(alice, http), 400, /uses http/);
 });

@@ -74,7 +74,7 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         _ => None,
     };
     let m = metadata::parse(req.header("content-type"), &req.body)?;
-    let r = metadata::validate(
+    let r = crate::client_metadata::validate(
         &m,
         policy == DcrPolicy::InitialAccessToken,
         &catalogue(ctx).await?,
@@ -257,7 +257,7 @@ async fn update<D: Driver>(
     if m.token_endpoint_auth_method.is_none() {
         m.token_endpoint_auth_method = Some(client.token_endpoint_auth_method.clone());
     }
-    let r = metadata::validate(&m, true, &catalogue(ctx).await?, &ctx.config.dcr.scopes)?;
+    let r = crate::client_metadata::validate(&m, true, &catalogue(ctx).await?, &ctx.config.dcr.scopes)?;
     if r.is_public() != current.is_public() {
         return Err(invalid(
             "token_endpoint_auth_method cannot change between none and a client secret; register a new client",
