@@ -1,0 +1,57 @@
+// Red-team review of issue 10/11's new code: each test here either failed
+// against the merged code (and its fix is in the same commit) or covers an
+// adversarial case the ecosystem suites do not.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, Browser, consent, exchange, bearer } from "./support.mjs";
+
+let cached;
+
+before(async () => {
+  // One isolate with the per-isolate bearer cache on (its staleness bound).
+  cached = await startServer({ DCR: "open", DCR_RATE_PER_HOUR: "100", BEARER_CACHE_TTL_SECONDS: "60" });
+});
+after(async () => {
+  await cached?.close();
+});
+
+const CB = "http://127.0.0.1:8976/callback";
+
+async function register(server, body) {
+  const res = await server.fetch("/oauth/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [CB], token_endpoint_auth_method: "none", ...body }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return res.json();
+}
+
+const manage = (server, client, method, token, body) =>
+  server.fetch(new URL(client.registration_client_uri).pathname, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+
+async function tokens(server, client, scope) {
+  const alice = new Browser(server);
+  await alice.signIn("alice@acme.test", "alice-password");
+  const { location } = await consent(alice, client, { scope });
+  const res = await exchange(server, client, location.searchParams.get("code"));
+  assert.equal(res.status, 200, await res.clone().text());
+  return res.json();
+}
+
+test("RFC 7592 update narrowing a client's scopes takes effect on the isolate's next API call (bearer cache dropped)", async () => {
+  const client = await register(cached, { scope: "profile:read posts:read" });
+  const t = await tokens(cached, client, "profile:read posts:read");
+  assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 200, "cached now");
+  const put = await manage(cached, client, "PUT", client.registration_access_token, {
+    client_id: client.client_id,
+    redirect_uris: [CB],
+    scope: "profile:read",
+  });
+  assert.equal(put.status, 200, await put.clone().text());
+  assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 403, "posts:read is no longer declared");
+});
