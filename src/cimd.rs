@@ -272,6 +272,7 @@ pub enum Refused {
 /// its document is fresh, else the document fetched, judged and stored again.
 pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRow>) -> Result<AppRow, Refused> {
     let parsed = check_url(url, ctx.config.cimd_allow_http_loopback).map_err(Refused::Client)?;
+    let prior_scopes = known.as_ref().map(|a| a.scopes.clone());
     if let Some(app) = known {
         if app.registration != "metadata_document" {
             return Err(Refused::Client("no application has this client_id".into()));
@@ -307,7 +308,15 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
         .save_metadata_document_client(&row, ctx.config.cimd_max_clients)
         .await
     {
-        Ok(Some(saved)) => Ok(saved),
+        Ok(Some(saved)) => {
+            // The declared scopes bound every token of the client: a
+            // narrower document counts on this isolate's next bearer check,
+            // as an app update does (`server::REVOKING_ROUTES`).
+            if prior_scopes.is_some_and(|s| s != saved.scopes) {
+                crate::bearer::cache::clear();
+            }
+            Ok(saved)
+        }
         Ok(None) => Err(Refused::Full),
         Err(e) => Err(Refused::Storage(e)),
     }

@@ -3,16 +3,25 @@
 // adversarial case the ecosystem suites do not.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, Browser, consent, exchange, bearer } from "./support.mjs";
+import { startServer, Browser, consent, exchange, bearer, authorizeQuery } from "./support.mjs";
+import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
-let cached;
+let cached, docs;
 
 before(async () => {
   // One isolate with the per-isolate bearer cache on (its staleness bound).
-  cached = await startServer({ DCR: "open", DCR_RATE_PER_HOUR: "100", BEARER_CACHE_TTL_SECONDS: "60" });
+  docs = await startDocumentServer();
+  cached = await startServer({
+    DCR: "open",
+    DCR_RATE_PER_HOUR: "100",
+    BEARER_CACHE_TTL_SECONDS: "60",
+    CIMD: "on",
+    CIMD_ALLOW_HTTP_LOOPBACK: "true",
+  });
 });
 after(async () => {
   await cached?.close();
+  await docs?.close();
 });
 
 const CB = "http://127.0.0.1:8976/callback";
@@ -53,5 +62,23 @@ test("RFC 7592 update narrowing a client's scopes takes effect on the isolate's 
     scope: "profile:read",
   });
   assert.equal(put.status, 200, await put.clone().text());
+  assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 403, "posts:read is no longer declared");
+});
+
+test("a refetched metadata document narrowing its scopes takes effect on the isolate's next API call (bearer cache dropped)", async () => {
+  const client_id = docs.url("/review/narrow.json");
+  const publish = (scope) =>
+    docs.route("/review/narrow.json", { headers: { "cache-control": "no-store" }, body: clientDocument(client_id, { scope }) });
+  publish("profile:read posts:read");
+  const client = { client_id, redirect_uris: clientDocument(client_id).redirect_uris };
+  const t = await tokens(cached, client, "profile:read posts:read");
+  assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 200, "cached now");
+  publish("profile:read");
+  const alice = new Browser(cached);
+  await alice.signIn("alice@acme.test", "alice-password");
+  const page = await alice.fetch(`/oauth/authorize?${authorizeQuery(client, { scope: "profile:read" })}`);
+  assert.ok([200, 302].includes(page.status), `refetched (consent page or prior consent): ${page.status}`);
+  const row = await cached.db.prepare("SELECT scopes FROM apps WHERE id = ?1").bind(client_id).first();
+  assert.equal(row.scopes, '["profile:read"]');
   assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 403, "posts:read is no longer declared");
 });
