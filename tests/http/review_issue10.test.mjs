@@ -3,10 +3,11 @@
 // adversarial case the ecosystem suites do not.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, Browser, consent, exchange, bearer, authorizeQuery } from "./support.mjs";
+import { createHash } from "node:crypto";
+import { startServer, Browser, consent, exchange, bearer, authorizeQuery, eventually } from "./support.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
-let cached, docs;
+let cached, edge, docs;
 
 before(async () => {
   // One isolate with the per-isolate bearer cache on (its staleness bound).
@@ -18,9 +19,11 @@ before(async () => {
     CIMD: "on",
     CIMD_ALLOW_HTTP_LOOPBACK: "true",
   });
+  edge = await startServer({ BEARER_MODE: "edge", CIMD: "on", CIMD_ALLOW_HTTP_LOOPBACK: "true" });
 });
 after(async () => {
   await cached?.close();
+  await edge?.close();
   await docs?.close();
 });
 
@@ -81,4 +84,24 @@ test("a refetched metadata document narrowing its scopes takes effect on the iso
   const row = await cached.db.prepare("SELECT scopes FROM apps WHERE id = ?1").bind(client_id).first();
   assert.equal(row.scopes, '["profile:read"]');
   assert.equal((await bearer(cached, "/api/v1/posts", t.access_token)).status, 403, "posts:read is no longer declared");
+});
+
+test("edge mode: a refetched document narrowing its scopes evicts the KV copies of its tokens without waiting for the cron", async () => {
+  const client_id = docs.url("/review/edge.json");
+  const publish = (scope) =>
+    docs.route("/review/edge.json", { headers: { "cache-control": "no-store" }, body: clientDocument(client_id, { scope }) });
+  publish("profile:read posts:read");
+  const client = { client_id, redirect_uris: clientDocument(client_id).redirect_uris };
+  const t = await tokens(edge, client, "profile:read posts:read");
+  const key = createHash("sha256").update(t.access_token).digest("hex");
+  await eventually(async () => (await edge.db.kvKeys()).includes(key));
+  assert.equal((await bearer(edge, "/api/v1/posts", t.access_token)).status, 200);
+  publish("profile:read");
+  const alice = new Browser(edge);
+  await alice.signIn("alice@acme.test", "alice-password");
+  const page = await alice.fetch(`/oauth/authorize?${authorizeQuery(client, { scope: "profile:read" })}`);
+  assert.ok([200, 302].includes(page.status), String(page.status));
+  const gone = await eventually(async () => !(await edge.db.kvKeys()).includes(key));
+  assert.ok(gone, "the KV copy is evicted after the refetch");
+  assert.equal((await bearer(edge, "/api/v1/posts", t.access_token)).status, 403);
 });
