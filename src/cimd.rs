@@ -103,6 +103,16 @@ pub fn check_url(raw: &str, allow_http_loopback: bool) -> Result<url::Url, Strin
     }) {
         return Err("the client_id URL must not contain . or .. path segments".into());
     }
+    // A parser also turns `\` into `/` and drops tabs and newlines, so
+    // `x\..\c.json` or `.<TAB>.` hide a dot segment from the check above:
+    // the id must be the URL exactly as fetched (the draft compares ids as
+    // plain strings, so one document must have one spelling).
+    if u.as_str() != raw {
+        return Err(format!(
+            "the client_id URL must be in normalized form (it reads as {}), without . or .. path segments",
+            u.as_str()
+        ));
+    }
     Ok(u)
 }
 

@@ -105,3 +105,19 @@ test("edge mode: a refetched document narrowing its scopes evicts the KV copies 
   assert.ok(gone, "the KV copy is evicted after the refetch");
   assert.equal((await bearer(edge, "/api/v1/posts", t.access_token)).status, 403);
 });
+
+test("a client_id URL whose dot segments hide behind backslashes or tabs is refused before any fetch (draft §3: no dot segments)", async () => {
+  const alice = new Browser(cached);
+  await alice.signIn("alice@acme.test", "alice-password");
+  for (const [i, trick] of ["/bs/x\\..\\doc.json", "/tab/x/.\t./doc.json"].entries()) {
+    const raw = docs.url(trick);
+    // What a URL parser makes of it: the document one level up.
+    const target = `/${i === 0 ? "bs" : "tab"}/doc.json`;
+    docs.route(target, { headers: { "cache-control": "no-store" }, body: clientDocument(raw) });
+    const client = { client_id: raw, redirect_uris: clientDocument(raw).redirect_uris };
+    const res = await alice.fetch(`/oauth/authorize?${authorizeQuery(client)}`);
+    assert.equal(res.status, 400, `${JSON.stringify(raw)} was accepted (${res.status})`);
+    assert.match(await res.text(), /path segments|normali/);
+    assert.equal(docs.hits(target), 0, "nothing fetched");
+  }
+});
