@@ -208,3 +208,36 @@ test("no 5xx on malformed input at the new endpoints (registration, management, 
   }
   assert.deepEqual(bad, []);
 });
+
+test("storage failures on the new paths are 503 with Retry-After, and a failed registration stores nothing", async () => {
+  const without = async (table, fn) => {
+    await cached.db.prepare(`ALTER TABLE ${table} RENAME TO ${table}_gone`).run();
+    try {
+      await fn();
+    } finally {
+      await cached.db.prepare(`ALTER TABLE ${table}_gone RENAME TO ${table}`).run();
+    }
+  };
+  const client = await register(cached, {});
+  const before = (await cached.db.prepare("SELECT COUNT(*) AS n FROM apps").first()).n;
+  await without("client_registrations", async () => {
+    const res = await cached.fetch("/oauth/register", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: [CB] }),
+    });
+    assert.equal(res.status, 503);
+    assert.ok(res.headers.get("retry-after"));
+    for (const method of ["GET", "DELETE"]) {
+      const m = await manage(cached, client, method, client.registration_access_token);
+      assert.equal(m.status, 503, method);
+    }
+  });
+  assert.equal((await cached.db.prepare("SELECT COUNT(*) AS n FROM apps").first()).n, before, "nothing stored");
+  const client_id = docs.url("/review/outage.json");
+  docs.route("/review/outage.json", { headers: { "cache-control": "no-store" }, body: clientDocument(client_id) });
+  const alice = new Browser(cached);
+  await alice.signIn("alice@acme.test", "alice-password");
+  await without("apps", async () => {
+    const page = await alice.fetch(`/oauth/authorize?${authorizeQuery({ client_id, redirect_uris: clientDocument(client_id).redirect_uris })}`);
+    assert.equal(page.status, 503);
+  });
+});
