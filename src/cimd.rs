@@ -104,6 +104,16 @@ pub fn check_url(raw: &str, allow_http_loopback: bool) -> Result<url::Url, Strin
     }) {
         return Err("the client_id URL must not contain . or .. path segments".into());
     }
+    // A parser also turns `\` into `/` and drops tabs and newlines, so
+    // `x\..\c.json` or `.<TAB>.` hide a dot segment from the check above:
+    // the id must be the URL exactly as fetched (the draft compares ids as
+    // plain strings, so one document must have one spelling).
+    if u.as_str() != raw {
+        return Err(format!(
+            "the client_id URL must be in normalized form (it reads as {}), without . or .. path segments",
+            u.as_str()
+        ));
+    }
     Ok(u)
 }
 
@@ -222,6 +232,7 @@ pub enum Refused {
 /// its document is fresh, else the document fetched, judged and stored again.
 pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRow>) -> Result<AppRow, Refused> {
     let parsed = check_url(url, ctx.config.cimd_allow_http_loopback).map_err(Refused::Client)?;
+    let prior_scopes = known.as_ref().map(|a| a.scopes.clone());
     if let Some(app) = known {
         if app.registration != "metadata_document" {
             return Err(Refused::Client("no application has this client_id".into()));
@@ -257,7 +268,20 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
         .save_metadata_document_client(&row, ctx.config.cimd_max_clients)
         .await
     {
-        Ok(Some(saved)) => Ok(saved),
+        Ok(Some(saved)) => {
+            // The declared scopes bound every token of the client: a
+            // narrower document counts on this isolate's next bearer check,
+            // as an app update does (`server::REVOKING_ROUTES`). In edge
+            // mode the change queued KV evictions (migration 0003), which
+            // the server drains only after non-GET requests: drain them now.
+            if prior_scopes.is_some_and(|s| s != saved.scopes) {
+                crate::bearer::cache::clear();
+                if ctx.edge.is_some() && ctx.config.bearer_mode == crate::config::BearerMode::Edge {
+                    ctx.defer(crate::tasks::Task::Evict);
+                }
+            }
+            Ok(saved)
+        }
         Ok(None) => Err(Refused::Full),
         Err(e) => Err(Refused::Storage(e)),
     }

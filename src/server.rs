@@ -130,7 +130,9 @@ const PAGE_ROUTES: &[&str] = &[
 const REVOKING_ROUTES: &[&str] = &[
     "token",
     "revoke",
-    // RFC 7592 DELETE revokes every grant of the client.
+    // RFC 7592 DELETE revokes every grant of the client; an update may
+    // narrow its declared scopes, which bound every token it holds.
+    "register_update",
     "register_delete",
     // The back office: provisioning narrows roles, removes members, deletes users.
     "admin",

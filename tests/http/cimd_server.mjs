@@ -21,7 +21,7 @@ export async function startDocumentServer() {
       return;
     }
     const headers = { "content-type": "application/json", ...(route.headers ?? {}) };
-    const body = typeof route.body === "string" ? route.body : JSON.stringify(route.body ?? {});
+    const body = typeof route.body === "string" || Buffer.isBuffer(route.body) ? route.body : JSON.stringify(route.body ?? {});
     res.writeHead(route.status ?? 200, headers).end(body);
   });
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
