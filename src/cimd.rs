@@ -14,7 +14,7 @@
 use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;
 use crate::registration;
-use crate::store::{AppRow, Driver};
+use crate::store::{AppRow, Driver, Slot};
 
 /// Longest client_id URL accepted (the token endpoint's client_id limit too).
 pub const MAX_URL_LEN: usize = 255;
@@ -224,6 +224,9 @@ pub enum Refused {
     Client(String),
     /// `CIMD_MAX_CLIENTS` are stored: a new URL must wait for the sweep (429).
     Full,
+    /// This address, or this document host, has had its fetches for the
+    /// minute (429).
+    Busy,
     /// Storage failed (503).
     Storage(crate::error::StoreError),
 }
@@ -241,6 +244,25 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
             return Ok(app);
         }
     }
+    let host = parsed.host_str().unwrap_or("");
+    let budget = [
+        Slot {
+            key: format!("cimd:source:{}", ctx.source),
+            limit: ctx.config.cimd_fetches_per_source,
+        },
+        Slot {
+            key: format!("cimd:host:{host}"),
+            limit: ctx.config.cimd_fetches_per_host,
+        },
+    ];
+    if !ctx
+        .store
+        .take_signin_slots(&budget, ctx.now, 60)
+        .await
+        .map_err(Refused::Storage)?
+    {
+        return Err(Refused::Busy);
+    }
     let fetched = ctx
         .fetcher
         .get(url, ctx.config.cimd_fetch_timeout, ctx.config.cimd_max_document_bytes)
@@ -256,7 +278,6 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     let catalogue = crate::endpoints::metadata::scopes(ctx)
         .await
         .map_err(Refused::Storage)?;
-    let host = parsed.host_str().unwrap_or("");
     let mut row = judge(url, host, &fetched, &catalogue).map_err(Refused::Client)?;
     let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
     row.created_at = ctx.now;

@@ -23,6 +23,8 @@ pub struct Ctx<'a, D: Driver> {
     pub es256: &'a dyn crate::jwt::Es256,
     pub edge: Option<&'a dyn EdgeKv>,
     pub fetcher: &'a dyn crate::cimd::Fetcher,
+    /// The caller's address as rate limits key it (an IPv6 sender as its /64).
+    pub source: String,
 }
 
 impl<D: Driver> Ctx<'_, D> {

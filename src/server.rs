@@ -60,6 +60,7 @@ impl<D: Driver> Server<D> {
             es256: self.es256.as_ref(),
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
+            source: crate::client_auth::source(&req.ip),
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
         // derived from the request on loopback (development), never from a Host

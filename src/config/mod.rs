@@ -157,6 +157,11 @@ pub struct Config {
     pub cimd_fetch_timeout: i64,
     /// Most clients identified by URL stored at once.
     pub cimd_max_clients: i64,
+    /// Metadata document fetches per minute from one source address, and to
+    /// one document host: an authorize with a new URL is a fetch before any
+    /// sign-in, and a failed document is never cached.
+    pub cimd_fetches_per_source: i64,
+    pub cimd_fetches_per_host: i64,
     /// Largest metadata document read, in bytes.
     pub cimd_max_document_bytes: usize,
 }
@@ -209,6 +214,8 @@ impl Default for Config {
             cimd_allow_http_loopback: false,
             cimd_fetch_timeout: 5,
             cimd_max_clients: 10_000,
+            cimd_fetches_per_source: 30,
+            cimd_fetches_per_host: 60,
             cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
         }
     }
@@ -408,6 +415,13 @@ impl Config {
         }
         c.cimd_fetch_timeout = bounded("CIMD_FETCH_TIMEOUT_SECONDS", c.cimd_fetch_timeout, 1, 30)?;
         c.cimd_max_clients = bounded("CIMD_MAX_CLIENTS", c.cimd_max_clients, 1, 1_000_000)?;
+        c.cimd_fetches_per_source = bounded(
+            "CIMD_FETCHES_PER_SOURCE_PER_MINUTE",
+            c.cimd_fetches_per_source,
+            1,
+            100_000,
+        )?;
+        c.cimd_fetches_per_host = bounded("CIMD_FETCHES_PER_HOST_PER_MINUTE", c.cimd_fetches_per_host, 1, 100_000)?;
         // The draft recommends 5 KB; some published documents (inline logos,
         // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.
         c.cimd_max_document_bytes =

@@ -230,6 +230,9 @@ fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
     let c = cfg(&[]).unwrap();
     assert!(!c.cimd && !c.cimd_allow_http_loopback);
     assert_eq!((c.cimd_fetch_timeout, c.cimd_max_clients), (5, 10_000));
+    assert_eq!((c.cimd_fetches_per_source, c.cimd_fetches_per_host), (30, 60));
+    assert!(cfg(&[("CIMD_FETCHES_PER_SOURCE_PER_MINUTE", "0")]).is_err());
+    assert!(cfg(&[("CIMD_FETCHES_PER_HOST_PER_MINUTE", "x")]).is_err());
     assert!(cfg(&[("CIMD", "on")]).unwrap().cimd);
     assert!(cfg(&[("CIMD", "yes")]).is_err());
     assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "0")]).is_err());

@@ -32,6 +32,10 @@ before(async () => {
     // The "too slow" case waits this long; a test must not take long.
     CIMD_FETCH_TIMEOUT_SECONDS: "1",
     CIMD_MAX_CLIENTS: String(MAX_CLIENTS),
+    // Every test here fetches from this one address and host; the fetch
+    // budget itself is tested in review_issue10.
+    CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "10000",
+    CIMD_FETCHES_PER_HOST_PER_MINUTE: "10000",
   });
   off = await startServer({ CIMD_ALLOW_HTTP_LOOPBACK: "true" });
   strict = await startServer({ CIMD: "on" });

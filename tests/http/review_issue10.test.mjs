@@ -241,3 +241,34 @@ test("storage failures on the new paths are 503 with Retry-After, and a failed r
     assert.equal(page.status, 503);
   });
 });
+
+test("unauthenticated authorize requests cannot make the server fetch without bound: per source address and per document host", async () => {
+  // Each authorize with a new URL client_id is a fetch before any sign-in;
+  // a document that fails is never cached, so without a budget one caller
+  // (or many) could drive unlimited outbound requests at any host.
+  const s = await startServer({
+    CIMD: "on",
+    CIMD_ALLOW_HTTP_LOOPBACK: "true",
+    CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "3",
+    CIMD_FETCHES_PER_HOST_PER_MINUTE: "5",
+  });
+  try {
+    const missing = (n) => docs.url(`/budget/missing-${n}.json`); // 404: never cached
+    const ask = (n, ip) =>
+      s.fetch(`/oauth/authorize?${authorizeQuery({ client_id: missing(n), redirect_uris: [CB] })}`, {
+        headers: { "cf-connecting-ip": ip },
+      });
+    for (let n = 0; n < 3; n++) assert.equal((await ask(n, "203.0.113.7")).status, 400, `fetch ${n} is refused on its document`);
+    const over = await ask(3, "203.0.113.7");
+    assert.equal(over.status, 429, "a fourth fetch from the same address in the minute");
+    assert.equal(docs.hits("/budget/missing-3.json"), 0, "and it was not fetched");
+    // Another address still has its own budget, up to the host's.
+    assert.equal((await ask(4, "198.51.100.9")).status, 400);
+    assert.equal((await ask(5, "198.51.100.9")).status, 400);
+    const host = await ask(6, "192.0.2.44");
+    assert.equal(host.status, 429, "the document host's budget is spent (5 per minute)");
+    assert.equal(docs.hits("/budget/missing-6.json"), 0);
+  } finally {
+    await s.close();
+  }
+});

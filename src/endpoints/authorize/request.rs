@@ -46,6 +46,12 @@ pub enum Failure {
 impl Failure {
     pub(super) fn respond(self, issuer: &str, post: bool) -> Response {
         match self {
+            // A 429 page is a budget that reopens within the minute.
+            Failure::Page {
+                status: 429,
+                title,
+                message,
+            } => Response::html(429, templates::error_page(title, &message)).header("Retry-After", "60"),
             Failure::Page { status, title, message } => Response::html(status, templates::error_page(title, &message)),
             Failure::Redirect {
                 to,
@@ -138,6 +144,13 @@ pub async fn validate<D: Driver>(
                             "Try again later",
                             "This server accepts no more apps identified by their web address for now.",
                         ));
+                    }
+                    Err(cimd::Refused::Busy) => {
+                        return Err(page(
+                            429,
+                            "Try again later",
+                            "Too many apps identified by their web address were looked up from here, or at that address, in the last minute.",
+                        ))
                     }
                     Err(cimd::Refused::Storage(e)) => Err(e),
                 }
