@@ -3,6 +3,7 @@
 //! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
 //! configured the whole surface answers 404, as if it did not exist.
 
+pub mod clients;
 pub mod initial_access_tokens;
 pub mod login;
 pub mod provisioning;
@@ -61,6 +62,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/initial-access-tokens", "iat_create"),
     ("GET", "/initial-access-tokens", "iat_list"),
     ("DELETE", "/initial-access-tokens/{}", "iat_revoke"),
+    // Self-registered and metadata document clients (`clients`).
+    ("GET", "/clients", "clients_list"),
+    ("GET", "/clients/{}", "clients_get"),
+    ("PATCH", "/clients/{}", "clients_patch"),
+    ("DELETE", "/clients/{}", "clients_delete"),
 ];
 
 /// Check the platform admin token: 404 when none is configured (the API is
@@ -104,6 +110,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         n if n.starts_with("login_") => login::handle(ctx, req, n, &params).await,
         n if n.starts_with("prov_") => provisioning::handle(ctx, req, n, &params).await,
         n if n.starts_with("iat_") => initial_access_tokens::handle(ctx, req, n, &params).await,
+        n if n.starts_with("clients_") => clients::handle(ctx, req, n, &params).await,
         _ => ApiError::not_found("no such route").into_response(),
     }
 }

@@ -264,6 +264,22 @@ impl<D: Driver> Store<D> {
     /// that were never sent through authorize (`last_used_at` is set when a
     /// code is issued), at most `limit`. A client never used has no grant,
     /// code or consent to clean up; its registration goes by trigger.
+    /// Clients with no owner org (`kind`: one registration kind, or both),
+    /// after `after` in id order, deleted ones left out.
+    pub async fn self_registered_clients(
+        &self,
+        kind: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<AppRow>, StoreError> {
+        self.all(Stmt::new(
+            "SELECT * FROM apps WHERE registration <> 'platform' AND (?1 IS NULL OR registration = ?1) \
+             AND status <> 'deleted' AND id > ?2 ORDER BY id LIMIT ?3",
+            params![kind, after, limit],
+        ))
+        .await
+    }
+
     pub async fn sweep_unused_clients(&self, registered_before: i64, limit: i64) -> Result<i64, StoreError> {
         let rows = self
             .db

@@ -1,0 +1,116 @@
+//! The platform's hold on clients that registered themselves (RFC 7591) or
+//! identified themselves by a metadata document URL: list them, suspend or
+//! reactivate one, delete one (which, for a URL, also bans it).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::provisioning::{page, page_response};
+use crate::context::Ctx;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+use crate::store::provisioning::{PLATFORM_ACTOR, PLATFORM_AUDIT_ORG};
+use crate::store::{AppRow, Driver};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Change {
+    status: String,
+}
+
+pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
+    let id = params
+        .first()
+        .and_then(|p| percent_encoding::percent_decode_str(p).decode_utf8().ok())
+        .map(|s| s.into_owned())
+        .unwrap_or_default();
+    let result = match name {
+        "clients_list" => list(ctx, req).await,
+        "clients_get" => self_registered(ctx, &id)
+            .await
+            .map(|a| Response::json(200, &client_json(&a))),
+        "clients_patch" => set_status(ctx, req, &id).await,
+        _ => delete(ctx, &id).await,
+    };
+    result.unwrap_or_else(ApiError::into_response).no_store()
+}
+
+fn client_json(a: &AppRow) -> serde_json::Value {
+    json!({
+        "client_id": a.id,
+        "registration": a.registration,
+        "status": a.status,
+        "client_name": a.name,
+        "client_type": a.client_type,
+        "redirect_uris": a.redirect_uri_list(),
+        "scope": a.scope_list().join(" "),
+        "created_at": a.created_at,
+        "last_used_at": a.last_used_at,
+    })
+}
+
+/// A client with no owner org; platform apps are managed through
+/// `/api/v1/apps` by their org, never here.
+async fn self_registered<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<AppRow, ApiError> {
+    ctx.store
+        .app(id)
+        .await?
+        .filter(|a| a.registration != "platform" && a.status != "deleted")
+        .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))
+}
+
+async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
+    let q = req.query_params();
+    let kind = q.get("registration");
+    if kind.is_some_and(|k| !matches!(k, "dynamic" | "metadata_document")) {
+        return Err(ApiError::bad_request(
+            "registration must be dynamic or metadata_document",
+        ));
+    }
+    let p = page(req)?;
+    let rows = ctx
+        .store
+        .self_registered_clients(kind, p.after.as_deref().unwrap_or(""), p.limit + 1)
+        .await?;
+    Ok(page_response(rows, &p, |a| a.id.clone(), client_json))
+}
+
+async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let change: Change = crate::endpoints::apps::parse_json(req)?;
+    if !matches!(change.status.as_str(), "active" | "suspended") {
+        return Err(ApiError::bad_request("status must be active or suspended"));
+    }
+    let app = self_registered(ctx, id).await?;
+    let audit = ctx.audit_entry(
+        PLATFORM_AUDIT_ORG,
+        "platform",
+        PLATFORM_ACTOR,
+        Some(&app.id),
+        if change.status == "suspended" {
+            "client.suspended"
+        } else {
+            "client.reactivated"
+        },
+        json!({"client_id": app.id, "registration": app.registration}),
+    );
+    let app = ctx
+        .store
+        .set_app_status(&app.id, &change.status, ctx.now, &audit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+    Ok(Response::json(200, &client_json(&app)))
+}
+
+async fn delete<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<Response, ApiError> {
+    let app = self_registered(ctx, id).await?;
+    let audit = ctx.audit_entry(
+        PLATFORM_AUDIT_ORG,
+        "platform",
+        PLATFORM_ACTOR,
+        Some(&app.id),
+        "client.deleted",
+        json!({"client_id": app.id, "registration": app.registration}),
+    );
+    ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
+    Ok(Response::new(204))
+}
