@@ -88,6 +88,8 @@ pub struct ConsentView<'a> {
     /// The authorize parameters, carried through the form unchanged.
     pub hidden: &'a [(&'static str, String)],
     pub csrf: &'a str,
+    /// Where the browser goes with the decision (the request's redirect URI).
+    pub redirect_to: &'a str,
 }
 
 fn actor_label(mode: &str) -> &'static str {
@@ -160,6 +162,7 @@ pub fn consent(v: &ConsentView<'_>) -> String {
             )
         })
         .unwrap_or_default();
+    let destination = destination(v);
     layout(
         &format!("Authorize {}", v.app.name),
         &format!(
@@ -172,7 +175,7 @@ pub fn consent(v: &ConsentView<'_>) -> String {
 <label for="org">Organization</label><select id="org" name="org">{orgs}</select>
 <label>Act</label>{actors}
 <label>It will be able to</label><ul class="scopes">{scopes}</ul>
-<p class="muted">Signed in as {email}. You can revoke this access at any time.</p>
+{destination}<p class="muted">Signed in as {email}. You can revoke this access at any time.</p>
 <p><button type="submit" name="decision" value="approve">Approve</button><button class="secondary" type="submit" name="decision" value="deny">Deny</button></p>
 </form></div>"#,
             name = esc(&v.app.name),
@@ -181,6 +184,35 @@ pub fn consent(v: &ConsentView<'_>) -> String {
             email = esc(v.user_email),
         ),
     )
+}
+
+/// Where the decision is sent (MCP 2025-11-25: the redirect URI's host shown
+/// during authorization), and, for a client nobody registered whose every
+/// redirect URI is on this computer, a warning: a metadata document cannot
+/// stop a local program from naming a real client's document and listening
+/// on a local port.
+fn destination(v: &ConsentView<'_>) -> String {
+    let host = url::Url::parse(v.redirect_to)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let line = format!(
+        r#"<p class="muted" id="redirect-host">Your decision is sent to <strong>{}</strong>.</p>"#,
+        esc(&host)
+    );
+    let uris = v.app.redirect_uri_list();
+    let local_only = !uris.is_empty()
+        && uris.iter().all(|u| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(crate::redirect_uri::is_loopback_host))
+                .unwrap_or(false)
+        });
+    if v.app.registration != "platform" && local_only {
+        return line
+            + r#"<p class="error" id="localhost-warning" role="note"><strong>This app receives your approval on this computer</strong> (localhost). Any program running here could claim to be it: approve only if you started it yourself just now.</p>"#;
+    }
+    line
 }
 
 /// A client that registered itself (RFC 7591) says whatever it likes about

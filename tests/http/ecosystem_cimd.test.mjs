@@ -330,3 +330,17 @@ test("a user lists and disconnects a URL client through the API (its id as one e
   assert.equal(res.status, 204);
   assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 401);
 });
+
+test("consent names the host the approval goes to, and warns when a self-identified client only receives it on localhost (MCP 2025-11-25)", async () => {
+  // A metadata document cannot stop localhost impersonation: anyone can name
+  // a real client's document and listen on a local port. The user must see
+  // where the code goes, and a warning when that is this computer.
+  const local = publish("/consent/local.json", { redirect_uris: ["http://127.0.0.1:3000/callback"] });
+  const page = await (await authorize(alice, local)).text();
+  assert.match(page, /id="redirect-host"[^]*127\.0\.0\.1/);
+  assert.match(page, /id="localhost-warning"/);
+  const web = publish("/consent/web.json", { redirect_uris: ["https://mcp-client.example/callback"] });
+  const webPage = await (await authorize(alice, web)).text();
+  assert.match(webPage, /id="redirect-host"[^]*mcp-client\.example/);
+  assert.doesNotMatch(webPage, /id="localhost-warning"/);
+});

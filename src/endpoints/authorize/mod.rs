@@ -141,6 +141,7 @@ async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session
             scopes: &scopes,
             hidden: &hidden,
             csrf: &s.csrf,
+            redirect_to: &r.redirect_to,
         }),
     )
 }
