@@ -68,6 +68,16 @@ pub fn is_url_client_id(client_id: &str) -> bool {
 /// another client and another stored row), no IP-literal or loopback host
 /// (SSRF), at most [`MAX_URL_LEN`] characters. `allow_http_loopback`
 /// (development) admits `http://` on a loopback host only.
+/// The trust policy (`CIMD_ALLOWED_HOSTS`): a listed host or a subdomain of
+/// one; an empty list trusts any host.
+pub fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    allowed.is_empty()
+        || allowed
+            .iter()
+            .any(|a| host == *a || host.strip_suffix(a.as_str()).is_some_and(|p| p.ends_with('.')))
+}
+
 pub fn check_url(raw: &str, allow_http_loopback: bool) -> Result<url::Url, String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("the client_id URL is longer than {MAX_URL_LEN} characters"));
@@ -235,6 +245,12 @@ pub enum Refused {
 /// its document is fresh, else the document fetched, judged and stored again.
 pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRow>) -> Result<AppRow, Refused> {
     let parsed = check_url(url, ctx.config.cimd_allow_http_loopback).map_err(Refused::Client)?;
+    let host = parsed.host_str().unwrap_or("");
+    if !host_allowed(&ctx.config.cimd_allowed_hosts, host) {
+        return Err(Refused::Client(format!(
+            "{host} is not among the hosts this server accepts client metadata documents from"
+        )));
+    }
     let prior_scopes = known.as_ref().map(|a| a.scopes.clone());
     if let Some(app) = known {
         if app.registration != "metadata_document" {
@@ -244,7 +260,6 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
             return Ok(app);
         }
     }
-    let host = parsed.host_str().unwrap_or("");
     let budget = [
         Slot {
             key: format!("cimd:source:{}", ctx.source),

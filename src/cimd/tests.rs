@@ -244,3 +244,13 @@ fn refused_responses() {
     f.content_type = Some("application/jwk-set+json".into());
     assert!(judge(URL, "h", &f, &cat()).is_ok(), "+json types are JSON");
 }
+
+#[test]
+fn trust_policy_is_a_host_or_its_subdomains() {
+    let allowed = vec!["mcp-client.example".to_string()];
+    assert!(host_allowed(&[], "anything.example"));
+    assert!(host_allowed(&allowed, "mcp-client.example"));
+    assert!(host_allowed(&allowed, "eu.MCP-client.example"));
+    assert!(!host_allowed(&allowed, "evilmcp-client.example"));
+    assert!(!host_allowed(&allowed, "mcp-client.example.evil"));
+}

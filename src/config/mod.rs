@@ -162,6 +162,9 @@ pub struct Config {
     /// sign-in, and a failed document is never cached.
     pub cimd_fetches_per_source: i64,
     pub cimd_fetches_per_host: i64,
+    /// `CIMD_ALLOWED_HOSTS`: document hosts this server trusts (each with its
+    /// subdomains); empty: any host (an open server).
+    pub cimd_allowed_hosts: Vec<String>,
     /// Largest metadata document read, in bytes.
     pub cimd_max_document_bytes: usize,
 }
@@ -216,9 +219,31 @@ impl Default for Config {
             cimd_max_clients: 10_000,
             cimd_fetches_per_source: 30,
             cimd_fetches_per_host: 60,
+            cimd_allowed_hosts: Vec::new(),
             cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
         }
     }
+}
+
+/// A comma- or space-separated list of DNS host names (lowercased).
+fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
+    raw.split([',', ' '])
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            let ok = h.len() <= 253
+                && h.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if ok {
+                Ok(h)
+            } else {
+                Err(format!("CIMD_ALLOWED_HOSTS: {h:?} is not a host name"))
+            }
+        })
+        .collect()
 }
 
 impl Config {
@@ -422,6 +447,7 @@ impl Config {
             100_000,
         )?;
         c.cimd_fetches_per_host = bounded("CIMD_FETCHES_PER_HOST_PER_MINUTE", c.cimd_fetches_per_host, 1, 100_000)?;
+        c.cimd_allowed_hosts = parse_hosts(&get("CIMD_ALLOWED_HOSTS").unwrap_or_default())?;
         // The draft recommends 5 KB; some published documents (inline logos,
         // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.
         c.cimd_max_document_bytes =

@@ -233,6 +233,13 @@ fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
     assert_eq!((c.cimd_fetches_per_source, c.cimd_fetches_per_host), (30, 60));
     assert!(cfg(&[("CIMD_FETCHES_PER_SOURCE_PER_MINUTE", "0")]).is_err());
     assert!(cfg(&[("CIMD_FETCHES_PER_HOST_PER_MINUTE", "x")]).is_err());
+    assert_eq!(
+        cfg(&[("CIMD_ALLOWED_HOSTS", "MCP-Client.example, tools.example")])
+            .unwrap()
+            .cimd_allowed_hosts,
+        ["mcp-client.example", "tools.example"]
+    );
+    assert!(cfg(&[("CIMD_ALLOWED_HOSTS", "https://x.example")]).is_err());
     assert!(cfg(&[("CIMD", "on")]).unwrap().cimd);
     assert!(cfg(&[("CIMD", "yes")]).is_err());
     assert!(cfg(&[("CIMD_FETCH_TIMEOUT_SECONDS", "0")]).is_err());

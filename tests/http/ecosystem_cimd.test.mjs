@@ -344,3 +344,23 @@ test("consent names the host the approval goes to, and warns when a self-identif
   assert.match(webPage, /id="redirect-host"[^]*mcp-client\.example/);
   assert.doesNotMatch(webPage, /id="localhost-warning"/);
 });
+
+test("CIMD_ALLOWED_HOSTS: a protected server accepts documents only from the hosts it trusts (and their subdomains), fetching nothing else", async () => {
+  const trusting = await startServer({
+    CIMD: "on",
+    CIMD_ALLOW_HTTP_LOOPBACK: "true",
+    CIMD_ALLOWED_HOSTS: "mcp-client.example, localhost",
+  });
+  try {
+    const b = new Browser(trusting);
+    await b.signIn("alice@acme.test", "alice-password");
+    const refused = publish("/allow/refused.json"); // served from 127.0.0.1
+    await assertPage(await authorize(b, refused), 400, /not among the hosts this server accepts/);
+    assert.equal(docs.hits("/allow/refused.json"), 0, "never fetched");
+    const viaName = { ...refused, client_id: refused.client_id.replace("127.0.0.1", "localhost") };
+    docs.route("/allow/refused.json", { headers: { "cache-control": "max-age=60" }, body: clientDocument(viaName.client_id) });
+    assert.equal((await authorize(b, viaName)).status, 200, "an allowed host is fetched and shown for consent");
+  } finally {
+    await trusting.close();
+  }
+});
