@@ -298,11 +298,9 @@ async fn end_sessions<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str) -> Result<
 }
 
 /// A path segment as the platform meant it (its ids may need escaping).
-/// Literal `+` and `&` are protected first: in a path they are themselves.
+/// Plain percent-decoding: in a path, `+` and `&` are themselves.
 fn percent_decode(segment: &str) -> String {
-    let protected = segment.replace('+', "%2B").replace('&', "%26");
-    form_urlencoded::parse(format!("x={protected}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
