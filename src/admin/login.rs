@@ -240,18 +240,11 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
         memberships::put(ctx, &m.org, &b.external_id, input, false).await?;
     }
     let verifier = crypto::new_token(VERIFIER_PREFIX);
-    if !ctx
+    let decided = ctx
         .store
         .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &b.external_id, ctx.now)
-        .await?
-    {
-        return Err(explain(ctx, &hash).await);
-    }
-    ctx.note(&row.client_id, None);
-    Ok(Response::json(
-        200,
-        &json!({"redirect_to": lc::landing_url(&ctx.issuer, &row.request, &verifier)}),
-    ))
+        .await?;
+    redirect_back(ctx, &hash, &row, &verifier, decided).await
 }
 
 async fn reject<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
@@ -275,17 +268,29 @@ async fn reject<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     }
     let row = open_challenge(ctx, &hash).await?;
     let verifier = crypto::new_token(VERIFIER_PREFIX);
-    if !ctx
+    let decided = ctx
         .store
         .reject_login_challenge(&hash, &crypto::sha256_hex(&verifier), error, description, ctx.now)
-        .await?
-    {
-        return Err(explain(ctx, &hash).await);
+        .await?;
+    redirect_back(ctx, &hash, &row, &verifier, decided).await
+}
+
+/// After accepting or rejecting: where the platform sends the browser back
+/// (with `verifier`), or why the challenge could not be decided.
+async fn redirect_back<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    hash: &str,
+    row: &LoginChallengeRow,
+    verifier: &str,
+    decided: bool,
+) -> Result<Response, ApiError> {
+    if !decided {
+        return Err(explain(ctx, hash).await);
     }
     ctx.note(&row.client_id, None);
     Ok(Response::json(
         200,
-        &json!({"redirect_to": lc::landing_url(&ctx.issuer, &row.request, &verifier)}),
+        &json!({"redirect_to": lc::landing_url(&ctx.issuer, &row.request, verifier)}),
     ))
 }
 
