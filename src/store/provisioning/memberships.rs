@@ -23,11 +23,19 @@ pub struct MembershipUpsert {
     pub role: String,
 }
 
+/// SQL: a [`ProvMembership`]'s columns (`m`, `o`, `u`: the membership, its
+/// org, its user), to be followed by a `WHERE`.
+macro_rules! membership_select {
+    () => {
+        "SELECT m.org_id, o.external_id AS org, m.user_id, u.external_id AS user, m.role FROM memberships m \
+         JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id "
+    };
+}
+
 impl<D: Driver> Store<D> {
     pub async fn membership_of(&self, org_id: &str, user_id: &str) -> Result<Option<ProvMembership>, StoreError> {
         self.one(Stmt::new(
-            "SELECT m.org_id, o.external_id AS org, m.user_id, u.external_id AS user, m.role FROM memberships m \
-             JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 AND m.user_id = ?2",
+            concat!(membership_select!(), "WHERE m.org_id = ?1 AND m.user_id = ?2"),
             params![org_id, user_id],
         ))
         .await
@@ -41,10 +49,11 @@ impl<D: Driver> Store<D> {
         limit: i64,
     ) -> Result<Vec<ProvMembership>, StoreError> {
         self.all(Stmt::new(
-            "SELECT m.org_id, o.external_id AS org, m.user_id, u.external_id AS user, m.role FROM memberships m \
-             JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = ?1 AND u.external_id IS NOT NULL AND (?2 IS NULL OR u.external_id > ?2) \
-             ORDER BY u.external_id LIMIT ?3",
+            concat!(
+                membership_select!(),
+                "WHERE m.org_id = ?1 AND u.external_id IS NOT NULL AND (?2 IS NULL OR u.external_id > ?2) \
+                 ORDER BY u.external_id LIMIT ?3"
+            ),
             params![org_id, after, limit],
         ))
         .await
@@ -58,10 +67,11 @@ impl<D: Driver> Store<D> {
         limit: i64,
     ) -> Result<Vec<ProvMembership>, StoreError> {
         self.all(Stmt::new(
-            "SELECT m.org_id, o.external_id AS org, m.user_id, u.external_id AS user, m.role FROM memberships m \
-             JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id \
-             WHERE m.user_id = ?1 AND o.external_id IS NOT NULL AND (?2 IS NULL OR o.external_id > ?2) \
-             ORDER BY o.external_id LIMIT ?3",
+            concat!(
+                membership_select!(),
+                "WHERE m.user_id = ?1 AND o.external_id IS NOT NULL AND (?2 IS NULL OR o.external_id > ?2) \
+                 ORDER BY o.external_id LIMIT ?3"
+            ),
             params![user_id, after, limit],
         ))
         .await
