@@ -98,13 +98,48 @@ pub async fn put<D: Driver>(
 ) -> Result<Applied, ApiError> {
     valid_name(name)?;
     let o = orgs::existing(ctx, org).await?;
+    let current = ctx.store.api_key_named(&o.id, name).await?;
+    apply(ctx, org, name, o, current, input, dry_run).await
+}
+
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    org: &str,
+    name: &str,
+    input: ApiKeyPatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
+    let (o, current) = existing(ctx, org, name).await?;
+    valid_name(name)?;
+    let role = input.role.unwrap_or_else(|| current.role.clone());
+    apply(
+        ctx,
+        org,
+        name,
+        o,
+        Some(current),
+        ApiKeyPut { role, secret: None },
+        dry_run,
+    )
+    .await
+}
+
+/// [`put`] once the org and its key (if any) are read.
+async fn apply<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    org: &str,
+    name: &str,
+    o: ProvOrg,
+    current: Option<ProvApiKey>,
+    input: ApiKeyPut,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let role = ctx.store.role(input.role.trim()).await?.ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown role {:?}; define it first with PUT /admin/v1/roles/{{name}}",
             input.role
         ))
     })?;
-    let current = ctx.store.api_key_named(&o.id, name).await?;
     let mut changes = Map::new();
     let mut generated = None;
     let hash = match &input.secret {
@@ -163,18 +198,6 @@ pub async fn put<D: Driver>(
     }
     applied.secret = generated;
     Ok(applied)
-}
-
-pub async fn patch<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    org: &str,
-    name: &str,
-    input: ApiKeyPatch,
-    dry_run: bool,
-) -> Result<Applied, ApiError> {
-    let (_, current) = existing(ctx, org, name).await?;
-    let role = input.role.unwrap_or(current.role);
-    put(ctx, org, name, ApiKeyPut { role, secret: None }, dry_run).await
 }
 
 /// Revoke a key: the next management call with it gets 401.

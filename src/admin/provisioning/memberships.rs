@@ -78,13 +78,37 @@ pub async fn put<D: Driver>(
 ) -> Result<Applied, ApiError> {
     let o = orgs::existing(ctx, org).await?;
     let u = users::existing(ctx, user).await?;
+    let current = ctx.store.membership_of(&o.id, &u.id).await?;
+    apply(ctx, org, user, (o, u, current), input, dry_run).await
+}
+
+pub async fn patch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    org: &str,
+    user: &str,
+    input: MembershipPatch,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
+    let (o, u, current) = existing(ctx, org, user).await?;
+    let role = input.role.unwrap_or_else(|| current.role.clone());
+    apply(ctx, org, user, (o, u, Some(current)), MembershipPut { role }, dry_run).await
+}
+
+/// [`put`] once the org, the user and their membership (if any) are read.
+async fn apply<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    org: &str,
+    user: &str,
+    (o, u, current): (ProvOrg, ProvUser, Option<ProvMembership>),
+    input: MembershipPut,
+    dry_run: bool,
+) -> Result<Applied, ApiError> {
     let role = ctx.store.role(input.role.trim()).await?.ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown role {:?}; define it first with PUT /admin/v1/roles/{{name}}",
             input.role
         ))
     })?;
-    let current = ctx.store.membership_of(&o.id, &u.id).await?;
     let mut changes = Map::new();
     if let Some(c) = &current {
         diff(&mut changes, "role", json!(c.role), json!(role.name));
@@ -126,18 +150,6 @@ pub async fn put<D: Driver>(
         return Err(raced());
     }
     Ok(applied)
-}
-
-pub async fn patch<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    org: &str,
-    user: &str,
-    input: MembershipPatch,
-    dry_run: bool,
-) -> Result<Applied, ApiError> {
-    let (_, _, current) = existing(ctx, org, user).await?;
-    let role = input.role.unwrap_or(current.role);
-    put(ctx, org, user, MembershipPut { role }, dry_run).await
 }
 
 /// Remove the user from the org: their tokens there stop at once, and a
