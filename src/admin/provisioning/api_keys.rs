@@ -146,15 +146,17 @@ async fn apply<D: Driver>(
         Some(s) => {
             valid_secret(ctx, s)?;
             let h = crypto::sha256_hex(s);
-            if current.is_some() && ctx.store.api_key_has_hash(&h, &o.id, name).await? {
-                None
-            } else if ctx.store.api_key_hash_taken(&h, &o.id, name).await? {
-                return Err(conflict("that secret belongs to another API key"));
-            } else {
-                if current.is_some() {
-                    changes.insert("secret".into(), json!({"from": "set", "to": "imported"}));
+            match ctx.store.api_key_by_hash(&h).await? {
+                Some(k) if k.org_id != o.id || k.name != name => {
+                    return Err(conflict("that secret belongs to another API key"));
                 }
-                Some(h)
+                Some(_) if current.is_some() => None,
+                _ => {
+                    if current.is_some() {
+                        changes.insert("secret".into(), json!({"from": "set", "to": "imported"}));
+                    }
+                    Some(h)
+                }
             }
         }
         None if current.is_none() => {

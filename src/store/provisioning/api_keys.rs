@@ -37,28 +37,13 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    /// Is this key hash held by a key other than (org, name)?
-    pub async fn api_key_hash_taken(&self, hash: &str, org_id: &str, name: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .db
-            .query(Stmt::new(
-                "SELECT 1 AS y FROM api_keys WHERE hash = ?1 AND NOT (org_id = ?2 AND name = ?3)",
-                params![hash, org_id, name],
-            ))
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Does the key (org, name) currently have this hash?
-    pub async fn api_key_has_hash(&self, hash: &str, org_id: &str, name: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .db
-            .query(Stmt::new(
-                "SELECT 1 AS y FROM api_keys WHERE hash = ?1 AND org_id = ?2 AND name = ?3",
-                params![hash, org_id, name],
-            ))
-            .await?;
-        Ok(!rows.is_empty())
+    /// The key holding this hash (a secret belongs to one key at most).
+    pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ProvApiKey>, StoreError> {
+        self.one(Stmt::new(
+            "SELECT org_id, name, role, created_at FROM api_keys WHERE hash = ?1",
+            params![hash],
+        ))
+        .await
     }
 
     pub async fn api_keys_page(
