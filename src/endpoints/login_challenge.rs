@@ -185,7 +185,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             ctx.now + ctx.config.session_ttl,
         )
         .await;
-    let (landing, user) = match landed {
+    let (landing, started) = match landed {
         Ok(Some(v)) => v,
         Ok(None) => {
             return page(
@@ -233,13 +233,13 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         params.push(("iss", &ctx.issuer));
         return Response::found(&redirect_uri::with_params(&r.redirect_to, &params)).no_store();
     }
-    let Some(_user) = user.filter(|_| landing.user_id.is_some()) else {
+    if !started {
         return page(
             400,
             "Account not found",
             "The account the platform signed in no longer exists here. Start again from the app.",
         );
-    };
+    }
     let next = match &r {
         Some(_) => format!("/oauth/authorize?{request}"),
         None => crate::endpoints::signin::safe_return_to(req, params.get("return_to")),

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{decode, Driver, SessionUser, Stmt, Store};
+use super::{decode, Driver, Stmt, Store};
 use crate::error::StoreError;
 use crate::params;
 
@@ -105,7 +105,8 @@ impl<D: Driver> Store<D> {
     /// Spend a verifier (once, whatever follows) and, in the same
     /// transaction, start the session when everything matches: the browser
     /// that was sent away, the same authorization request, an accepted
-    /// challenge whose user still exists. `None`: unknown, expired or spent.
+    /// challenge whose user still exists (then `true`: the session's insert
+    /// returned its row). `None`: unknown, expired or spent.
     #[allow(clippy::too_many_arguments)]
     pub async fn land_login_verifier(
         &self,
@@ -115,7 +116,7 @@ impl<D: Driver> Store<D> {
         request: &str,
         now: i64,
         session_expires: i64,
-    ) -> Result<Option<(Landing, Option<SessionUser>)>, StoreError> {
+    ) -> Result<Option<(Landing, bool)>, StoreError> {
         let out = self
             .db
             .batch(vec![
@@ -132,18 +133,12 @@ impl<D: Driver> Store<D> {
                      RETURNING user_id",
                     params![session_hash, now, session_expires, browser_hash, request],
                 ),
-                Stmt::new(
-                    "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.hash = ?1",
-                    params![session_hash],
-                ),
             ])
             .await?;
         let mut it = out.into_iter();
         let landing = decode::<Landing>(it.next().unwrap_or_default())?.into_iter().next();
-        let _ = it.next();
-        let user = decode::<SessionUser>(it.next().unwrap_or_default())?.into_iter().next();
-        Ok(landing.map(|l| (l, user)))
+        let started = it.next().is_some_and(|rows| !rows.is_empty());
+        Ok(landing.map(|l| (l, started)))
     }
 
     /// The platform's sign-out: end every session of the user it names.
