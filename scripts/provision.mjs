@@ -64,8 +64,6 @@ export function plan(doc) {
   return calls;
 }
 
-const show = (v) => (typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v));
-
 /** Apply (or, dry, check) the document. Returns counts; throws on the first refusal. */
 export async function provision({ url, token, doc, dryRun = false, log = console.log }) {
   const base = url.replace(/\/$/, "");
@@ -88,14 +86,14 @@ export async function provision({ url, token, doc, dryRun = false, log = console
   // Dry run: what would be created, so its dependents are not asked about
   // (the server would not find their parent yet).
   const pending = new Set();
-  const idOf = { scope: "scope", role: "role", org: "org", user: "user" };
+  const parents = new Set(["scope", "role", "org", "user"]);
   for (const c of plan(doc)) {
     const waiting = c.needs.filter((n) => pending.has(n));
     if (dryRun && waiting.length) {
       const exists = (await call("GET", c.path)).status === 200;
       log(`${exists ? "~" : "+"} ${c.kind} ${c.key}  (after ${waiting.join(", ")} is created; checked when applied)`);
       counts[exists ? "updated" : "created"]++;
-      if (!exists && idOf[c.kind]) pending.add(`${idOf[c.kind]}:${c.key}`);
+      if (!exists && parents.has(c.kind)) pending.add(`${c.kind}:${c.key}`);
       continue;
     }
     const { status, json } = await call("PUT", c.path + (dryRun ? "?dry_run=true" : ""), c.body);
@@ -104,11 +102,11 @@ export async function provision({ url, token, doc, dryRun = false, log = console
     }
     if (json.created) {
       counts.created++;
-      if (dryRun && idOf[c.kind]) pending.add(`${idOf[c.kind]}:${c.key}`);
+      if (dryRun && parents.has(c.kind)) pending.add(`${c.kind}:${c.key}`);
       log(`+ ${c.kind} ${c.key}${json.secret ? `  secret: ${json.secret}  (shown once; store it now)` : ""}`);
     } else if (json.changed) {
       counts.updated++;
-      const what = Object.entries(json.changes ?? {}).map(([f, d]) => `${f}: ${show(d.from)} -> ${show(d.to)}`);
+      const what = Object.entries(json.changes ?? {}).map(([f, d]) => `${f}: ${JSON.stringify(d.from)} -> ${JSON.stringify(d.to)}`);
       log(`~ ${c.kind} ${c.key}  ${what.join("; ")}`);
     } else {
       counts.unchanged++;
