@@ -65,38 +65,36 @@ impl<D: Driver> Store<D> {
     /// role is gone, the secret is another key's, or a new key has no secret.
     pub async fn put_api_key(&self, k: &ApiKeyUpsert, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
+                 AND EXISTS (SELECT 1 FROM roles WHERE name = ?4) \
+                 AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM api_keys WHERE hash = ?5 AND NOT (org_id = ?2 AND name = ?3))) \
+                 AND (?5 IS NOT NULL OR EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3)) \
+                 AND (?6 = 0 OR NOT EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3))",
+                params![&g, &k.org_id, &k.name, &k.role, k.hash.clone(), i64::from(k.create)],
+            ),
+            vec![
                 Stmt::new(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
-                     AND EXISTS (SELECT 1 FROM roles WHERE name = ?4) \
-                     AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM api_keys WHERE hash = ?5 AND NOT (org_id = ?2 AND name = ?3))) \
-                     AND (?5 IS NOT NULL OR EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3)) \
-                     AND (?6 = 0 OR NOT EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3))",
-                    params![&g, &k.org_id, &k.name, &k.role, k.hash.clone(), i64::from(k.create)],
+                    concat!(
+                        "UPDATE api_keys SET role = ?4, hash = COALESCE(?5, hash) WHERE org_id = ?2 AND name = ?3 AND ",
+                        guarded!()
+                    ),
+                    params![&g, &k.org_id, &k.name, &k.role, k.hash.clone()],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!(
-                            "UPDATE api_keys SET role = ?4, hash = COALESCE(?5, hash) WHERE org_id = ?2 AND name = ?3 AND ",
-                            guarded!()
-                        ),
-                        params![&g, &k.org_id, &k.name, &k.role, k.hash.clone()],
+                Stmt::new(
+                    concat!(
+                        "INSERT INTO api_keys (hash, org_id, name, role, created_at) SELECT ?5, ?2, ?3, ?4, ?6 \
+                         WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3) AND ",
+                        guarded!()
                     ),
-                    Stmt::new(
-                        concat!(
-                            "INSERT INTO api_keys (hash, org_id, name, role, created_at) SELECT ?5, ?2, ?3, ?4, ?6 \
-                             WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3) AND ",
-                            guarded!()
-                        ),
-                        params![&g, &k.org_id, &k.name, &k.role, k.hash.clone(), now],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                    params![&g, &k.org_id, &k.name, &k.role, k.hash.clone(), now],
+                ),
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 
     /// Revoke (delete) an org API key: the next call with it gets 401.
@@ -108,22 +106,20 @@ impl<D: Driver> Store<D> {
         note: &AuditNote,
     ) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3)",
+                params![&g, org_id, name],
+            ),
+            vec![
                 Stmt::new(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM api_keys WHERE org_id = ?2 AND name = ?3)",
+                    concat!("DELETE FROM api_keys WHERE org_id = ?2 AND name = ?3 AND ", guarded!()),
                     params![&g, org_id, name],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!("DELETE FROM api_keys WHERE org_id = ?2 AND name = ?3 AND ", guarded!()),
-                        params![&g, org_id, name],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 }

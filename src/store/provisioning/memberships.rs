@@ -99,35 +99,33 @@ impl<D: Driver> Store<D> {
         note: &AuditNote,
     ) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                concat!(
+                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
+                     AND EXISTS (SELECT 1 FROM users WHERE id = ?3) AND EXISTS (SELECT 1 FROM roles WHERE name = ?4) \
+                     AND NOT (EXISTS (SELECT 1 FROM role_permissions WHERE role = (SELECT role FROM memberships WHERE org_id = ?2 AND user_id = ?3) \
+                     AND permission = 'org.admin') \
+                     AND NOT EXISTS (SELECT 1 FROM role_permissions WHERE role = ?4 AND permission = 'org.admin') AND NOT ",
+                    owner_elsewhere!("?2", "?3"),
+                    ")"
+                ),
+                params![&g, &m.org_id, &m.user_id, &m.role],
+            ),
+            vec![
                 Stmt::new(
                     concat!(
-                        "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
-                         AND EXISTS (SELECT 1 FROM users WHERE id = ?3) AND EXISTS (SELECT 1 FROM roles WHERE name = ?4) \
-                         AND NOT (EXISTS (SELECT 1 FROM role_permissions WHERE role = (SELECT role FROM memberships WHERE org_id = ?2 AND user_id = ?3) \
-                         AND permission = 'org.admin') \
-                         AND NOT EXISTS (SELECT 1 FROM role_permissions WHERE role = ?4 AND permission = 'org.admin') AND NOT ",
-                        owner_elsewhere!("?2", "?3"),
-                        ")"
+                        "INSERT INTO memberships (org_id, user_id, role) SELECT ?2, ?3, ?4 WHERE ",
+                        guarded!(),
+                        " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role"
                     ),
                     params![&g, &m.org_id, &m.user_id, &m.role],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!(
-                            "INSERT INTO memberships (org_id, user_id, role) SELECT ?2, ?3, ?4 WHERE ",
-                            guarded!(),
-                            " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role"
-                        ),
-                        params![&g, &m.org_id, &m.user_id, &m.role],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 
     /// Remove a user from an org: their grants in the org are revoked (a
@@ -141,44 +139,42 @@ impl<D: Driver> Store<D> {
         note: &AuditNote,
     ) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                concat!(
+                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM memberships WHERE org_id = ?2 AND user_id = ?3) \
+                     AND NOT ",
+                    last_owner!("?2", "?3")
+                ),
+                params![&g, org_id, user_id],
+            ),
+            vec![
+                audit_stmt(&g, note, now),
                 Stmt::new(
                     concat!(
-                        "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM memberships WHERE org_id = ?2 AND user_id = ?3) \
-                         AND NOT ",
-                        last_owner!("?2", "?3")
+                        "UPDATE grants SET revoked_at = ?4 WHERE org_id = ?2 AND user_id = ?3 AND revoked_at IS NULL AND ",
+                        guarded!()
+                    ),
+                    params![&g, org_id, user_id, now],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM consents WHERE org_id = ?2 AND user_id = ?3 AND ", guarded!()),
+                    params![&g, org_id, user_id],
+                ),
+                Stmt::new(
+                    concat!(
+                        "DELETE FROM codes WHERE org_id = ?2 AND user_id = ?3 AND used_at IS NULL AND ",
+                        guarded!()
                     ),
                     params![&g, org_id, user_id],
                 ),
-                vec![
-                    audit_stmt(&g, note, now),
-                    Stmt::new(
-                        concat!(
-                            "UPDATE grants SET revoked_at = ?4 WHERE org_id = ?2 AND user_id = ?3 AND revoked_at IS NULL AND ",
-                            guarded!()
-                        ),
-                        params![&g, org_id, user_id, now],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM consents WHERE org_id = ?2 AND user_id = ?3 AND ", guarded!()),
-                        params![&g, org_id, user_id],
-                    ),
-                    Stmt::new(
-                        concat!(
-                            "DELETE FROM codes WHERE org_id = ?2 AND user_id = ?3 AND used_at IS NULL AND ",
-                            guarded!()
-                        ),
-                        params![&g, org_id, user_id],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM memberships WHERE org_id = ?2 AND user_id = ?3 AND ", guarded!()),
-                        params![&g, org_id, user_id],
-                    ),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                Stmt::new(
+                    concat!("DELETE FROM memberships WHERE org_id = ?2 AND user_id = ?3 AND ", guarded!()),
+                    params![&g, org_id, user_id],
+                ),
+            ],
+        )
+        .await
     }
 }

@@ -154,6 +154,11 @@ impl<D: Driver> Store<D> {
         Ok(Some(out))
     }
 
+    /// [`Self::guarded_batch`] when only whether the act happened matters.
+    pub(super) async fn guarded_act(&self, g: &str, guard: Stmt, body: Vec<Stmt>) -> Result<bool, StoreError> {
+        Ok(self.guarded_batch(g, guard, body).await?.is_some())
+    }
+
     /// Provisioning actions and what self-registered clients did to their
     /// registrations (RFC 7591/7592), newest first.
     pub async fn platform_audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<ProvAudit>, StoreError> {

@@ -109,73 +109,69 @@ impl<D: Driver> Store<D> {
     pub async fn put_role(&self, r: &RoleUpsert, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
         let perms = serde_json::to_string(&r.permissions).unwrap_or_else(|_| "[]".into());
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                "INSERT INTO batch_guards (id) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM json_each(?3) j \
+                 WHERE j.value NOT IN (SELECT name FROM scopes) AND j.value NOT IN ('oauth_app.manage', 'org.admin')) \
+                 AND NOT (EXISTS (SELECT 1 FROM role_permissions WHERE role = ?2 AND permission = 'org.admin') \
+                 AND NOT EXISTS (SELECT 1 FROM json_each(?3) WHERE value = 'org.admin') \
+                 AND EXISTS (SELECT 1 FROM memberships m WHERE m.role = ?2 AND NOT EXISTS (SELECT 1 FROM memberships oe \
+                 JOIN role_permissions oerp ON oerp.role = oe.role AND oerp.permission = 'org.admin' \
+                 WHERE oe.org_id = m.org_id AND oe.role != ?2)))",
+                params![&g, &r.name, &perms],
+            ),
+            vec![
                 Stmt::new(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM json_each(?3) j \
-                     WHERE j.value NOT IN (SELECT name FROM scopes) AND j.value NOT IN ('oauth_app.manage', 'org.admin')) \
-                     AND NOT (EXISTS (SELECT 1 FROM role_permissions WHERE role = ?2 AND permission = 'org.admin') \
-                     AND NOT EXISTS (SELECT 1 FROM json_each(?3) WHERE value = 'org.admin') \
-                     AND EXISTS (SELECT 1 FROM memberships m WHERE m.role = ?2 AND NOT EXISTS (SELECT 1 FROM memberships oe \
-                     JOIN role_permissions oerp ON oerp.role = oe.role AND oerp.permission = 'org.admin' \
-                     WHERE oe.org_id = m.org_id AND oe.role != ?2)))",
+                    concat!(
+                        "INSERT INTO roles (name, description, created_at) SELECT ?2, ?3, ?4 WHERE ",
+                        guarded!(),
+                        " ON CONFLICT (name) DO UPDATE SET description = excluded.description"
+                    ),
+                    params![&g, &r.name, &r.description, now],
+                ),
+                Stmt::new(
+                    concat!(
+                        "DELETE FROM role_permissions WHERE role = ?2 AND permission NOT IN (SELECT value FROM json_each(?3)) AND ",
+                        guarded!()
+                    ),
                     params![&g, &r.name, &perms],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!(
-                            "INSERT INTO roles (name, description, created_at) SELECT ?2, ?3, ?4 WHERE ",
-                            guarded!(),
-                            " ON CONFLICT (name) DO UPDATE SET description = excluded.description"
-                        ),
-                        params![&g, &r.name, &r.description, now],
+                Stmt::new(
+                    concat!(
+                        "INSERT OR IGNORE INTO role_permissions (role, permission) SELECT ?2, value FROM json_each(?3) WHERE ",
+                        guarded!()
                     ),
-                    Stmt::new(
-                        concat!(
-                            "DELETE FROM role_permissions WHERE role = ?2 AND permission NOT IN (SELECT value FROM json_each(?3)) AND ",
-                            guarded!()
-                        ),
-                        params![&g, &r.name, &perms],
-                    ),
-                    Stmt::new(
-                        concat!(
-                            "INSERT OR IGNORE INTO role_permissions (role, permission) SELECT ?2, value FROM json_each(?3) WHERE ",
-                            guarded!()
-                        ),
-                        params![&g, &r.name, &perms],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                    params![&g, &r.name, &perms],
+                ),
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 
     /// Delete a role no membership or API key uses. `false`: in use or gone.
     pub async fn delete_role(&self, name: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM roles WHERE name = ?2) \
+                 AND NOT EXISTS (SELECT 1 FROM memberships WHERE role = ?2) AND NOT EXISTS (SELECT 1 FROM api_keys WHERE role = ?2)",
+                params![&g, name],
+            ),
+            vec![
                 Stmt::new(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM roles WHERE name = ?2) \
-                     AND NOT EXISTS (SELECT 1 FROM memberships WHERE role = ?2) AND NOT EXISTS (SELECT 1 FROM api_keys WHERE role = ?2)",
+                    concat!("DELETE FROM role_permissions WHERE role = ?2 AND ", guarded!()),
                     params![&g, name],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!("DELETE FROM role_permissions WHERE role = ?2 AND ", guarded!()),
-                        params![&g, name],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM roles WHERE name = ?2 AND ", guarded!()),
-                        params![&g, name],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                Stmt::new(
+                    concat!("DELETE FROM roles WHERE name = ?2 AND ", guarded!()),
+                    params![&g, name],
+                ),
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 }

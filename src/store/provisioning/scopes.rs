@@ -57,48 +57,44 @@ impl<D: Driver> Store<D> {
 
     pub async fn put_scope(&self, s: &ProvScope, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
-                Stmt::new("INSERT INTO batch_guards (id) VALUES (?1)", params![&g]),
-                vec![
-                    Stmt::new(
-                        concat!(
-                            "INSERT INTO scopes (name, description) SELECT ?2, ?3 WHERE ",
-                            guarded!(),
-                            " ON CONFLICT (name) DO UPDATE SET description = excluded.description"
-                        ),
-                        params![&g, &s.name, &s.description],
+        self.guarded_act(
+            &g,
+            Stmt::new("INSERT INTO batch_guards (id) VALUES (?1)", params![&g]),
+            vec![
+                Stmt::new(
+                    concat!(
+                        "INSERT INTO scopes (name, description) SELECT ?2, ?3 WHERE ",
+                        guarded!(),
+                        " ON CONFLICT (name) DO UPDATE SET description = excluded.description"
                     ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                    params![&g, &s.name, &s.description],
+                ),
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 
     /// Delete a scope no role grants and no live app declares.
     pub async fn delete_scope(&self, name: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
-                Stmt::new(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM scopes WHERE name = ?2) \
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM scopes WHERE name = ?2) \
                      AND NOT EXISTS (SELECT 1 FROM role_permissions WHERE permission = ?2) \
                      AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.status != 'deleted' \
                      AND EXISTS (SELECT 1 FROM json_each(a.scopes) j WHERE j.value = ?2))",
+                params![&g, name],
+            ),
+            vec![
+                Stmt::new(
+                    concat!("DELETE FROM scopes WHERE name = ?2 AND ", guarded!()),
                     params![&g, name],
                 ),
-                vec![
-                    Stmt::new(
-                        concat!("DELETE FROM scopes WHERE name = ?2 AND ", guarded!()),
-                        params![&g, name],
-                    ),
-                    audit_stmt(&g, note, now),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                audit_stmt(&g, note, now),
+            ],
+        )
+        .await
     }
 }

@@ -116,67 +116,65 @@ impl<D: Driver> Store<D> {
     /// removal). `false`: the user is gone, or is an org's last owner.
     pub async fn delete_user(&self, user_id: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
         let g = guard_id();
-        let out = self
-            .guarded_batch(
-                &g,
+        self.guarded_act(
+            &g,
+            Stmt::new(
+                concat!(
+                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2) \
+                         AND NOT EXISTS (SELECT 1 FROM memberships um WHERE um.user_id = ?2 AND ",
+                    last_owner!("um.org_id", "?2"),
+                    ")"
+                ),
+                params![&g, user_id],
+            ),
+            vec![
+                audit_stmt(&g, note, now),
                 Stmt::new(
                     concat!(
-                        "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2) \
-                         AND NOT EXISTS (SELECT 1 FROM memberships um WHERE um.user_id = ?2 AND ",
-                        last_owner!("um.org_id", "?2"),
-                        ")"
-                    ),
-                    params![&g, user_id],
-                ),
-                vec![
-                    audit_stmt(&g, note, now),
-                    Stmt::new(
-                        concat!(
-                            "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
+                        "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
                              SELECT m.org_id, ?3, 'platform', ?4, NULL, 'membership.deleted', \
                              json_object('user_id', m.user_id, 'role', m.role, 'reason', 'user deleted') \
                              FROM memberships m WHERE m.user_id = ?2 AND ",
-                            guarded!()
-                        ),
-                        params![&g, user_id, now, PLATFORM_ACTOR],
+                        guarded!()
                     ),
-                    Stmt::new(
-                        concat!(
-                            "UPDATE grants SET revoked_at = ?3 WHERE user_id = ?2 AND revoked_at IS NULL AND ",
-                            guarded!()
-                        ),
-                        params![&g, user_id, now],
+                    params![&g, user_id, now, PLATFORM_ACTOR],
+                ),
+                Stmt::new(
+                    concat!(
+                        "UPDATE grants SET revoked_at = ?3 WHERE user_id = ?2 AND revoked_at IS NULL AND ",
+                        guarded!()
                     ),
-                    Stmt::new(
-                        concat!("DELETE FROM consents WHERE user_id = ?2 AND ", guarded!()),
-                        params![&g, user_id],
+                    params![&g, user_id, now],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM consents WHERE user_id = ?2 AND ", guarded!()),
+                    params![&g, user_id],
+                ),
+                Stmt::new(
+                    concat!(
+                        "DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ",
+                        guarded!()
                     ),
-                    Stmt::new(
-                        concat!(
-                            "DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ",
-                            guarded!()
-                        ),
-                        params![&g, user_id],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM sessions WHERE user_id = ?2 AND ", guarded!()),
-                        params![&g, user_id],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM signin_devices WHERE user_id = ?2 AND ", guarded!()),
-                        params![&g, user_id],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM memberships WHERE user_id = ?2 AND ", guarded!()),
-                        params![&g, user_id],
-                    ),
-                    Stmt::new(
-                        concat!("DELETE FROM users WHERE id = ?2 AND ", guarded!()),
-                        params![&g, user_id],
-                    ),
-                ],
-            )
-            .await?;
-        Ok(out.is_some())
+                    params![&g, user_id],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM sessions WHERE user_id = ?2 AND ", guarded!()),
+                    params![&g, user_id],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM signin_devices WHERE user_id = ?2 AND ", guarded!()),
+                    params![&g, user_id],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM memberships WHERE user_id = ?2 AND ", guarded!()),
+                    params![&g, user_id],
+                ),
+                Stmt::new(
+                    concat!("DELETE FROM users WHERE id = ?2 AND ", guarded!()),
+                    params![&g, user_id],
+                ),
+            ],
+        )
+        .await
     }
 }
