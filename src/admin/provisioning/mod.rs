@@ -187,19 +187,16 @@ pub fn page(req: &Request) -> Result<Page, ApiError> {
 }
 
 /// A page of items; rows were fetched with `limit + 1` to know if more follow.
-pub fn page_response<T>(
-    mut rows: Vec<T>,
-    p: &Page,
-    key: impl Fn(&T) -> String,
-    item: impl Fn(&T) -> Value,
-) -> Response {
-    let more = rows.len() as i64 > p.limit;
-    rows.truncate(p.limit as usize);
-    let next = if more {
-        rows.last().map(|r| URL_SAFE_NO_PAD.encode(key(r)))
-    } else {
-        None
-    };
+pub fn page_response<T>(rows: Vec<T>, p: &Page, key: impl Fn(&T) -> String, item: impl Fn(&T) -> Value) -> Response {
+    items_page(rows, p.limit, |r| URL_SAFE_NO_PAD.encode(key(r)), item)
+}
+
+/// The first `limit` rows as items, with the last one's cursor when more
+/// follow (the rows were fetched with `limit + 1`).
+fn items_page<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String, item: impl Fn(&T) -> Value) -> Response {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(cursor) } else { None };
     let items: Vec<Value> = rows.iter().map(item).collect();
     Response::json(200, &json!({"items": items, "next_cursor": next}))
 }
@@ -287,24 +284,18 @@ async fn audit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, A
                 .ok_or_else(|| ApiError::bad_request("cursor is not one this API returned"))?,
         ),
     };
-    let mut rows = ctx.store.platform_audit_page(before, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
+    let rows = ctx.store.platform_audit_page(before, limit + 1).await?;
+    Ok(items_page(
+        rows,
+        limit,
+        |r| r.id.to_string(),
+        |r| {
             json!({
                 "id": r.id, "org_id": r.org_id, "at": r.at, "action": r.action,
                 "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
             })
-        })
-        .collect();
-    Ok(Response::json(200, &json!({"items": items, "next_cursor": next})))
+        },
+    ))
 }
 
 /// For optional fields that distinguish "absent" (keep) from `null` (clear).
