@@ -96,13 +96,14 @@ pub fn granted(config: &Config, issuer: &str, resources: &[String]) -> String {
     }
 }
 
+/// A list of resources as stored: a JSON array, as scopes are.
 pub fn to_json(resources: &[String]) -> String {
-    serde_json::to_string(resources).unwrap_or_else(|_| "[]".into())
+    crate::scope::to_json(resources)
 }
 
 /// An audience as issued (a JSON array, never NULL) as a list.
 pub fn from_json(raw: &str) -> Vec<String> {
-    serde_json::from_str(raw).unwrap_or_default()
+    crate::scope::from_json(raw)
 }
 
 /// A stored audience as a list; NULL (rows from before migration 0012) is
@@ -116,10 +117,7 @@ pub fn stored(raw: Option<&str>, config: &Config, issuer: &str) -> Vec<String> {
 
 /// The first of `requested` (a JSON array) outside `allowed`, if any.
 pub fn first_outside(requested: &str, allowed: &[String]) -> Option<String> {
-    serde_json::from_str::<Vec<String>>(requested)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|r| !allowed.contains(r))
+    from_json(requested).into_iter().find(|r| !allowed.contains(r))
 }
 
 /// The resource identifier of the built-in API (`/api/v1`) for a request:

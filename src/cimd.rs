@@ -272,7 +272,7 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     ];
     if !ctx
         .store
-        .take_signin_slots(&budget, ctx.now, 60)
+        .take_slots(&budget, ctx.now, 60)
         .await
         .map_err(Refused::Storage)?
     {

@@ -241,12 +241,7 @@ pub async fn retry_due_with<D: Driver, O: Outbound>(
     let mut targets: std::collections::BTreeMap<String, WebhookTarget> = Default::default();
     for d in &due {
         if !targets.contains_key(&d.app_id) {
-            let t = store.webhook_target(&d.app_id, now).await?.unwrap_or(WebhookTarget {
-                url: None,
-                secret: None,
-                previous_secret: None,
-                previous_expires_at: None,
-            });
+            let t = store.webhook_target(&d.app_id, now).await?.unwrap_or_default();
             targets.insert(d.app_id.clone(), t);
         }
     }

@@ -80,7 +80,7 @@ fn redemption<'a>(hash: &'a str, grant: &'a str, at: &'a NewToken, rt: &'a NewTo
 fn only_the_codes_own_client_with_its_secret_redeems() {
     let s = store();
     pollster::block_on(async {
-        s.insert_code(&code("c1")).await.unwrap();
+        s.insert_code(&code("c1"), false).await.unwrap();
         let (at, rt) = (tok("a1"), tok("r1"));
         let attempt = |secret: &'static str| {
             let (at, rt) = (at.clone(), rt.clone());
@@ -126,7 +126,7 @@ fn only_the_codes_own_client_with_its_secret_redeems() {
 #[test]
 fn parallel_assertion_redemptions_of_one_code_yield_exactly_one_winner() {
     let s = Arc::new(store());
-    pollster::block_on(s.insert_code(&code("c1"))).unwrap();
+    pollster::block_on(s.insert_code(&code("c1"), false)).unwrap();
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let s = Arc::clone(&s);
@@ -147,7 +147,7 @@ fn parallel_assertion_redemptions_of_one_code_yield_exactly_one_winner() {
 fn only_the_refresh_tokens_own_client_rotates_it_once() {
     let s = store();
     pollster::block_on(async {
-        s.insert_code(&code("c1")).await.unwrap();
+        s.insert_code(&code("c1"), false).await.unwrap();
         let (at, rt) = (tok("a1"), tok("r1"));
         s.redeem_code_by_assertion(&redemption("c1", "g1", &at, &rt), &guard("s3cret"))
             .await

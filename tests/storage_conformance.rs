@@ -89,7 +89,7 @@ fn redeem<'a>(
 fn code_redeems_once_and_issues_a_live_bearer() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        s.insert_code(&code("c1", Some("ch")), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let first = s
             .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &guard())
@@ -116,7 +116,7 @@ fn code_redeems_once_and_issues_a_live_bearer() {
 fn code_binding_mismatches_change_nothing() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        s.insert_code(&code("c1", Some("ch")), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         // wrong challenge, no challenge, wrong redirect, wrong client
         assert!(s
@@ -154,7 +154,7 @@ fn code_binding_mismatches_change_nothing() {
 fn verifier_for_a_code_without_challenge_is_refused() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", None)).await.unwrap();
+        s.insert_code(&code("c1", None), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         assert!(s
             .redeem_code(&redeem("c1", Some("ch"), "g1", &at, &rt), &guard())
@@ -175,7 +175,7 @@ fn verifier_for_a_code_without_challenge_is_refused() {
 fn expired_code_is_refused_at_its_ttl() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", None)).await.unwrap();
+        s.insert_code(&code("c1", None), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let mut r = redeem("c1", None, "g1", &at, &rt);
         r.now = NOW + 300;
@@ -191,7 +191,7 @@ fn expired_code_is_refused_at_its_ttl() {
 #[test]
 fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
     let s = Arc::new(store_with_app());
-    pollster::block_on(s.insert_code(&code("c1", None))).unwrap();
+    pollster::block_on(s.insert_code(&code("c1", None), false)).unwrap();
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let s = Arc::clone(&s);
@@ -211,7 +211,7 @@ fn parallel_redemptions_of_one_code_yield_exactly_one_winner() {
 
 fn issue(s: &Store<edge_oauth::store::native::NativeDriver>) {
     pollster::block_on(async {
-        s.insert_code(&code("c1", None)).await.unwrap();
+        s.insert_code(&code("c1", None), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", Some(NOW + 1000)));
         s.redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
             .await
@@ -336,7 +336,7 @@ fn access_token_expiry_is_exclusive() {
 fn the_client_guard_lets_only_a_verified_client_act() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", Some("ch"))).await.unwrap();
+        s.insert_code(&code("c1", Some("ch")), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let attempt = |g: ClientGuard| {
             let (at, rt) = (at.clone(), rt.clone());
@@ -442,7 +442,7 @@ fn reuse_grace_lets_only_the_just_rotated_token_rotate_again_within_the_window()
 fn with_pkce_required_for_all_a_confidential_client_needs_a_verifier_too() {
     let s = store_with_app();
     pollster::block_on(async {
-        s.insert_code(&code("c1", None)).await.unwrap();
+        s.insert_code(&code("c1", None), false).await.unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
         let mut r = redeem("c1", None, "g1", &at, &rt);
         r.verifier_required = true;
@@ -473,10 +473,10 @@ fn redemption_needs_the_approving_user_to_still_hold_the_role() {
             ..bot("c0")
         };
         assert!(
-            !s.insert_code(&carol).await.unwrap(),
+            !s.insert_code(&carol, false).await.unwrap(),
             "a member cannot be issued a bot code"
         );
-        assert!(s.insert_code(&bot("c1")).await.unwrap(), "the owner can");
+        assert!(s.insert_code(&bot("c1"), false).await.unwrap(), "the owner can");
         s.db.exec("UPDATE memberships SET role = 'member' WHERE user_id = 'usr_alice'")
             .unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
@@ -543,10 +543,13 @@ fn audience_narrows_within_the_approved_set_and_a_wider_one_changes_nothing() {
     let evil = r#"["https://evil.test/x"]"#;
     let api = API_AUD;
     pollster::block_on(async {
-        s.insert_code(&CodeRow {
-            audience: Some(both.into()),
-            ..code("c1", None)
-        })
+        s.insert_code(
+            &CodeRow {
+                audience: Some(both.into()),
+                ..code("c1", None)
+            },
+            false,
+        )
         .await
         .unwrap();
         let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
@@ -594,10 +597,13 @@ fn audience_narrows_within_the_approved_set_and_a_wider_one_changes_nothing() {
         assert_eq!(s.token("r2").await.unwrap().unwrap().audience.as_deref(), Some(both));
 
         // A code stored before migration 0012 (NULL): the default audience.
-        s.insert_code(&CodeRow {
-            audience: None,
-            ..code("c2", None)
-        })
+        s.insert_code(
+            &CodeRow {
+                audience: None,
+                ..code("c2", None)
+            },
+            false,
+        )
         .await
         .unwrap();
         let (at3, rt3) = (tok("a3", Some(NOW + 3600)), tok("r3", None));

@@ -164,11 +164,7 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     };
     let known_device = account.as_ref().is_some_and(|a| a.known_device != 0);
     let slots = slots(ctx, req, &email_key, known_device.then_some(device_hash.as_str()));
-    match ctx
-        .store
-        .take_signin_slots(&slots, ctx.now, ctx.config.rate_window)
-        .await
-    {
+    match ctx.store.take_slots(&slots, ctx.now, ctx.config.rate_window).await {
         Ok(true) => {}
         Ok(false) => {
             return page(429, "Too many failed sign-ins. Wait a few minutes and try again.")

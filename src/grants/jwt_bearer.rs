@@ -16,7 +16,6 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{Params, Request, Response};
-use crate::scope;
 use crate::store::{owner_guard, ClientGuard, Driver, Redemption, Rotation};
 
 /// The token endpoint's answer to an assertion-form request; `None` for any
@@ -178,12 +177,7 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
 /// its client, which the assertion authenticates).
 async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<TokenResponse, OAuthError> {
     let a = asserted(ctx, req, form)?;
-    let narrowed = match form.get("scope").map(scope::parse) {
-        None => None,
-        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
-        Some(Ok(s)) if s.is_empty() => None,
-        Some(Ok(s)) => Some(scope::to_json(&s)),
-    };
+    let narrowed = refresh_token::narrowed_scope(form)?;
     let Some(inner) = ado::unwrap_refresh(ctx.config, a.assertion) else {
         return Err(OAuthError::InvalidGrant("not a refresh token".into()));
     };

@@ -81,17 +81,23 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<Checked<
     let Some(token) = form.get("refresh_token") else {
         return Err(OAuthError::InvalidRequest("refresh_token is required".into()));
     };
-    let narrowed = match form.get("scope").map(scope::parse) {
-        None => None,
-        Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
-        Some(Ok(s)) if s.is_empty() => None,
-        Some(Ok(s)) => Some(scope::to_json(&s)),
-    };
+    let narrowed = narrowed_scope(form)?;
     let audience = crate::audience::requested_json(form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     if !well_formed(token, &ctx.config.prefixes.refresh) {
         return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
     }
     Ok((token, narrowed, audience))
+}
+
+/// The narrower scope a refresh asks for (RFC 6749 §6), as stored JSON;
+/// `None` when absent or empty (the grant's scope is kept).
+pub(super) fn narrowed_scope(form: &Params) -> Result<Option<String>, OAuthError> {
+    match form.get("scope").map(scope::parse) {
+        None => Ok(None),
+        Some(Err(e)) => Err(OAuthError::InvalidScope(e)),
+        Some(Ok(s)) if s.is_empty() => Ok(None),
+        Some(Ok(s)) => Ok(Some(scope::to_json(&s))),
+    }
 }
 
 pub(crate) async fn diagnose<D: Driver>(

@@ -107,10 +107,11 @@ impl<D: Driver> Store<D> {
     /// org unless its bot is public (Fluxer). Every path that issues a code
     /// (the consent POST, a prior consent, `prompt=none`) goes through here,
     /// so a role change between the reads and this write cannot slip a code
-    /// through. Returns whether the code was stored. A self-registered
-    /// client's `last_used_at` is set in the same batch (the sweep keeps
-    /// clients that were used).
-    pub async fn insert_code(&self, c: &CodeRow) -> Result<bool, StoreError> {
+    /// through. Returns whether the code was stored. For a self-registered
+    /// client (`self_registered`: DCR or CIMD, not a platform app) its
+    /// `last_used_at` is set in the same batch (the sweep keeps clients that
+    /// were used); a platform app's code is stored alone.
+    pub async fn insert_code(&self, c: &CodeRow, self_registered: bool) -> Result<bool, StoreError> {
         let insert = Stmt::new(
             "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM memberships m \
@@ -131,12 +132,15 @@ impl<D: Driver> Store<D> {
                 c.audience.clone()
             ],
         );
-        let used = Stmt::new(
-            "UPDATE apps SET last_used_at = ?2 WHERE id = ?1 AND registration <> 'platform' \
-             AND EXISTS (SELECT 1 FROM codes WHERE hash = ?3)",
-            params![&c.app_id, c.created_at, &c.hash],
-        );
-        let stored = self.db.batch(vec![insert, used]).await?;
+        let mut stmts = vec![insert];
+        if self_registered {
+            stmts.push(Stmt::new(
+                "UPDATE apps SET last_used_at = ?2 WHERE id = ?1 AND registration <> 'platform' \
+                 AND EXISTS (SELECT 1 FROM codes WHERE hash = ?3)",
+                params![&c.app_id, c.created_at, &c.hash],
+            ));
+        }
+        let stored = self.db.batch(stmts).await?;
         Ok(stored.first().is_some_and(|rows| !rows.is_empty()))
     }
 

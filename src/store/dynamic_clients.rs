@@ -260,10 +260,6 @@ impl<D: Driver> Store<D> {
         Ok(res.last().is_some_and(|rows| !rows.is_empty()))
     }
 
-    /// Cron: delete dynamic clients registered before `registered_before`
-    /// that were never sent through authorize (`last_used_at` is set when a
-    /// code is issued), at most `limit`. A client never used has no grant,
-    /// code or consent to clean up; its registration goes by trigger.
     /// Clients with no owner org (`kind`: one registration kind, or both),
     /// after `after` in id order, deleted ones left out.
     pub async fn self_registered_clients(
@@ -280,6 +276,10 @@ impl<D: Driver> Store<D> {
         .await
     }
 
+    /// Cron: delete dynamic clients registered before `registered_before`
+    /// that were never sent through authorize (`last_used_at` is set when a
+    /// code is issued), at most `limit`. A client never used has no grant,
+    /// code or consent to clean up; its registration goes by trigger.
     pub async fn sweep_unused_clients(&self, registered_before: i64, limit: i64) -> Result<i64, StoreError> {
         let rows = self
             .db

@@ -59,9 +59,11 @@ impl<D: Driver> Store<D> {
     }
 
     /// Take one slot in each counter, in one round trip; `false` (and nothing
-    /// kept) if any is full. A counter's window is fixed: it starts with its
-    /// first failure and reopens `window` seconds later.
-    pub async fn take_signin_slots(&self, slots: &[Slot], now: i64, window: i64) -> Result<bool, StoreError> {
+    /// kept) if any is full. Sign-in failures, registrations (DCR) and
+    /// metadata document fetches (CIMD) are counted this way. A counter's
+    /// window is fixed: it starts with its first slot and reopens `window`
+    /// seconds later.
+    pub async fn take_slots(&self, slots: &[Slot], now: i64, window: i64) -> Result<bool, StoreError> {
         if slots.is_empty() {
             return Ok(true);
         }

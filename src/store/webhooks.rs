@@ -7,8 +7,9 @@ use super::*;
 use crate::error::StoreError;
 use crate::params;
 
-/// Where an app's webhooks go and the secrets that sign them.
-#[derive(Debug, Clone, Deserialize)]
+/// Where an app's webhooks go and the secrets that sign them (all `None`:
+/// the app is gone).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct WebhookTarget {
     pub url: Option<String>,
     pub secret: Option<String>,

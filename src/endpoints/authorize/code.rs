@@ -47,7 +47,7 @@ pub(super) async fn issue_code<D: Driver>(
         grant_id: None,
         audience: Some(crate::audience::granted(ctx.config, &ctx.issuer, &r.resources)),
     };
-    match ctx.store.insert_code(&row).await {
+    match ctx.store.insert_code(&row, r.app.registration != "platform").await {
         Ok(true) => {}
         Ok(false) => {
             let error = if post { "access_denied" } else { "consent_required" };

@@ -85,7 +85,7 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         key: format!("dcr:{}", crate::client_auth::source(&req.ip)),
         limit: ctx.config.dcr.rate_per_hour,
     };
-    if !ctx.store.take_signin_slots(&[slot], ctx.now, 3600).await? {
+    if !ctx.store.take_slots(&[slot], ctx.now, 3600).await? {
         return Err(ApiError::new(
             429,
             "too_many_requests",
