@@ -99,6 +99,14 @@ impl<D: Driver> Ctx<'_, D> {
         }
     }
 
+    /// This request revoked tokens or narrowed what they allow, outside the
+    /// routes that always may (`server::REVOKING_ROUTES`): `Server::handle`
+    /// drops the isolate's bearer cache and, in edge mode, drains the queued
+    /// KV evictions (migration 0003), whatever the method.
+    pub fn revoked(&self) {
+        self.effects.borrow_mut().revoked = true;
+    }
+
     pub fn param(&self, i: usize) -> &str {
         self.params.get(i).map(String::as_str).unwrap_or("")
     }
@@ -114,4 +122,6 @@ pub struct Outcome {
     pub app: Option<String>,
     pub org: Option<String>,
     pub tasks: Vec<Task>,
+    /// Set by [`Ctx::revoked`].
+    pub revoked: bool,
 }
