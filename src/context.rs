@@ -72,8 +72,8 @@ impl<D: Driver> Ctx<'_, D> {
         action: &str,
         detail: serde_json::Value,
     ) {
-        let stmt = crate::store::audit_stmt(org_id, self.now, actor_type, actor_id, app_id, action, &detail);
-        self.defer(Task::Write(vec![stmt]));
+        let entry = self.audit_entry(org_id, actor_type, actor_id, app_id, action, detail);
+        self.defer(Task::Write(vec![entry.stmt()]));
     }
 
     /// Emit a webhook event after the response.
