@@ -306,15 +306,11 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     {
         Ok(Some(saved)) => {
             // The declared scopes bound every token of the client: a
-            // narrower document counts on this isolate's next bearer check,
-            // as an app update does (`server::REVOKING_ROUTES`). In edge
-            // mode the change queued KV evictions (migration 0003), which
-            // the server drains only after non-GET requests: drain them now.
+            // narrower document counts on this isolate's next bearer check
+            // (and, in edge mode, on KV) as an app update does, though
+            // authorize is a GET.
             if prior_scopes.is_some_and(|s| s != saved.scopes) {
-                crate::bearer::cache::clear();
-                if ctx.edge.is_some() && ctx.config.bearer_mode == crate::config::BearerMode::Edge {
-                    ctx.defer(crate::tasks::Task::Evict);
-                }
+                ctx.revoked();
             }
             Ok(saved)
         }

@@ -72,8 +72,8 @@ impl<D: Driver> Ctx<'_, D> {
         action: &str,
         detail: serde_json::Value,
     ) {
-        let stmt = crate::store::audit_stmt(org_id, self.now, actor_type, actor_id, app_id, action, &detail);
-        self.defer(Task::Write(vec![stmt]));
+        let entry = self.audit_entry(org_id, actor_type, actor_id, app_id, action, detail);
+        self.defer(Task::Write(vec![entry.stmt()]));
     }
 
     /// Emit a webhook event after the response.
@@ -99,6 +99,14 @@ impl<D: Driver> Ctx<'_, D> {
         }
     }
 
+    /// This request revoked tokens or narrowed what they allow, outside the
+    /// routes that always may (`server::REVOKING_ROUTES`): `Server::handle`
+    /// drops the isolate's bearer cache and, in edge mode, drains the queued
+    /// KV evictions (migration 0003), whatever the method.
+    pub fn revoked(&self) {
+        self.effects.borrow_mut().revoked = true;
+    }
+
     pub fn param(&self, i: usize) -> &str {
         self.params.get(i).map(String::as_str).unwrap_or("")
     }
@@ -114,4 +122,6 @@ pub struct Outcome {
     pub app: Option<String>,
     pub org: Option<String>,
     pub tasks: Vec<Task>,
+    /// Set by [`Ctx::revoked`].
+    pub revoked: bool,
 }

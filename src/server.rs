@@ -97,13 +97,14 @@ impl<D: Driver> Server<D> {
         if let Some(e) = failure {
             ctx.effects.borrow_mut().error = Some(e.0);
         }
-        if REVOKING_ROUTES.contains(&route) {
+        let revoked = ctx.effects.borrow().revoked;
+        if revoked || REVOKING_ROUTES.contains(&route) {
             cache::clear();
         }
         // Revocations queue KV evictions (migration 0003); carry them out now.
         if ctx.edge.is_some()
             && self.config.bearer_mode == BearerMode::Edge
-            && !matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+            && (revoked || !matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
         {
             ctx.defer(Task::Evict);
         }
@@ -125,6 +126,7 @@ const PAGE_ROUTES: &[&str] = &[
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
 /// handles one drops its bearer cache (`bearer::cache`), so its own next
 /// request sees the change. Other isolates see it within the cache TTL.
+/// An act elsewhere that does the same marks its request (`Ctx::revoked`).
 /// The token endpoint revokes too: issuing evicts the oldest live token sets
 /// (`MAX_LIVE_GRANTS`, `MAX_LIVE_APP_TOKENS`) and a refresh token's reuse
 /// ends its family.

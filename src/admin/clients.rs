@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::store::provisioning::{PLATFORM_ACTOR, PLATFORM_AUDIT_ORG};
-use crate::store::{AppRow, Driver};
+use crate::store::{AppRow, Audit, Driver};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +59,18 @@ async fn self_registered<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<AppRow
         .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))
 }
 
+/// The platform's audit record of an act on `app`.
+fn audit<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, action: &str) -> Audit {
+    ctx.audit_entry(
+        PLATFORM_AUDIT_ORG,
+        "platform",
+        PLATFORM_ACTOR,
+        Some(&app.id),
+        action,
+        json!({"client_id": app.id, "registration": app.registration}),
+    )
+}
+
 async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
     let q = req.query_params();
     let kind = q.get("registration");
@@ -81,18 +93,12 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
         return Err(ApiError::bad_request("status must be active or suspended"));
     }
     let app = self_registered(ctx, id).await?;
-    let audit = ctx.audit_entry(
-        PLATFORM_AUDIT_ORG,
-        "platform",
-        PLATFORM_ACTOR,
-        Some(&app.id),
-        if change.status == "suspended" {
-            "client.suspended"
-        } else {
-            "client.reactivated"
-        },
-        json!({"client_id": app.id, "registration": app.registration}),
-    );
+    let action = if change.status == "suspended" {
+        "client.suspended"
+    } else {
+        "client.reactivated"
+    };
+    let audit = audit(ctx, &app, action);
     let app = ctx
         .store
         .set_app_status(&app.id, &change.status, ctx.now, &audit)
@@ -103,14 +109,7 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
 
 async fn delete<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<Response, ApiError> {
     let app = self_registered(ctx, id).await?;
-    let audit = ctx.audit_entry(
-        PLATFORM_AUDIT_ORG,
-        "platform",
-        PLATFORM_ACTOR,
-        Some(&app.id),
-        "client.deleted",
-        json!({"client_id": app.id, "registration": app.registration}),
-    );
+    let audit = audit(ctx, &app, "client.deleted");
     ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
     Ok(Response::new(204))
 }

@@ -61,15 +61,16 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
     if ctx.config.cimd {
         doc["client_id_metadata_document_supported"] = json!(true);
     }
-    Response::json(200, &doc)
-        // Cacheable only when the issuer is configured: one derived from a
-        // loopback request must not be kept by a shared cache.
-        .header(
-            "Cache-Control",
-            if ctx.config.issuer.is_some() {
-                "public, max-age=300"
-            } else {
-                "no-store"
-            },
-        )
+    Response::json(200, &doc).header("Cache-Control", cache_control(ctx))
+}
+
+/// A discovery document (this one, RFC 9728's) is cacheable only when the
+/// issuer is configured: one derived from a loopback request must not be
+/// kept by a shared cache.
+pub(crate) fn cache_control<D: Driver>(ctx: &Ctx<'_, D>) -> &'static str {
+    if ctx.config.issuer.is_some() {
+        "public, max-age=300"
+    } else {
+        "no-store"
+    }
 }

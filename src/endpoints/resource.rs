@@ -7,6 +7,7 @@ use crate::bearer::{self, Principal};
 use crate::context::Ctx;
 use crate::http::{Request, Response};
 use crate::store::Driver;
+use crate::tasks::Task;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
     let principal = match bearer::require(ctx, req).await {
@@ -30,7 +31,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
     // real resource server writes the record in the action's own batch).
     // Refusals and reads change nothing, so their records stay deferred.
     let read = req.method == "GET";
-    if !read && allowed {
+    if !read || !allowed || ctx.config.audit_api_reads {
         let audit = ctx.audit_entry(
             &r.org_id,
             principal.actor_type(),
@@ -39,18 +40,13 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
             action,
             json!({"allowed": allowed}),
         );
-        if let Err(e) = ctx.store.record_audit(&audit).await {
-            return crate::error::ApiError::from(e).into_response();
+        if !read && allowed {
+            if let Err(e) = ctx.store.record_audit(&audit).await {
+                return crate::error::ApiError::from(e).into_response();
+            }
+        } else {
+            ctx.defer(Task::Write(vec![audit.stmt()]));
         }
-    } else if !read || !allowed || ctx.config.audit_api_reads {
-        ctx.audit(
-            &r.org_id,
-            principal.actor_type(),
-            &principal.actor_id(),
-            Some(&r.app_id),
-            action,
-            json!({"allowed": allowed}),
-        );
     }
     match route {
         "me" => Response::json(200, &me(&principal)),

@@ -115,15 +115,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             "bearer_methods_supported": ["header"],
         }),
     )
-    // As the RFC 8414 document: cacheable only when the issuer is configured.
-    .header(
-        "Cache-Control",
-        if ctx.config.issuer.is_some() {
-            "public, max-age=300"
-        } else {
-            "no-store"
-        },
-    )
+    .header("Cache-Control", super::metadata::cache_control(ctx))
 }
 
 #[cfg(test)]

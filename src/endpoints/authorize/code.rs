@@ -51,17 +51,10 @@ pub(super) async fn issue_code<D: Driver>(
         Ok(true) => {}
         Ok(false) => {
             let error = if post { "access_denied" } else { "consent_required" };
-            return redirect(
-                &r.redirect_to,
-                &[
-                    ("error", error),
-                    (
-                        "error_description",
-                        "the user may no longer approve this app in that organization",
-                    ),
-                ],
-                r.state.as_deref(),
+            return r.refuse(
                 &ctx.issuer,
+                error,
+                "the user may no longer approve this app in that organization",
                 post,
             );
         }

@@ -50,16 +50,7 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         .map(|((token, hash), user)| session::Session::new(user, &token, hash));
     let Some(session) = session else {
         if r.prompt.as_deref() == Some("none") {
-            return redirect(
-                &r.redirect_to,
-                &[
-                    ("error", "login_required"),
-                    ("error_description", "the user is not signed in"),
-                ],
-                r.state.as_deref(),
-                &ctx.issuer,
-                false,
-            );
+            return r.refuse(&ctx.issuer, "login_required", "the user is not signed in", false);
         }
         if ctx.config.signin_mode == SigninMode::Delegated {
             return login_challenge::start(ctx, req, &r, false).await;
@@ -84,14 +75,10 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         }
     }
     if r.prompt.as_deref() == Some("none") {
-        return redirect(
-            &r.redirect_to,
-            &[
-                ("error", "consent_required"),
-                ("error_description", "the user has not approved this app"),
-            ],
-            r.state.as_deref(),
+        return r.refuse(
             &ctx.issuer,
+            "consent_required",
+            "the user has not approved this app",
             false,
         );
     }
@@ -179,19 +166,8 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     }
     match form.get("decision") {
         Some("deny") => {
-            return redirect(
-                &r.redirect_to,
-                &[
-                    ("error", "access_denied"),
-                    (
-                        "error_description",
-                        crate::compat::azure_devops::denied(ctx.config, "the user denied the request"),
-                    ),
-                ],
-                r.state.as_deref(),
-                &ctx.issuer,
-                true,
-            )
+            let description = crate::compat::azure_devops::denied(ctx.config, "the user denied the request");
+            return r.refuse(&ctx.issuer, "access_denied", description, true);
         }
         Some("approve") => {}
         _ => return Response::html(400, templates::error_page("Bad request", "The form has no decision.")),

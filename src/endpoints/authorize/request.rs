@@ -69,6 +69,19 @@ impl Failure {
     }
 }
 
+impl AuthzRequest {
+    /// An error sent back to this request's redirect URI (RFC 6749 §4.1.2.1).
+    pub(super) fn refuse(&self, issuer: &str, error: &str, description: &str, post: bool) -> Response {
+        redirect(
+            &self.redirect_to,
+            &[("error", error), ("error_description", description)],
+            self.state.as_deref(),
+            issuer,
+            post,
+        )
+    }
+}
+
 /// Back to the client, with `state` and `iss` (RFC 9207). 303 after a POST.
 pub(super) fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>, issuer: &str, post: bool) -> Response {
     let mut all: Vec<(&str, &str)> = params.to_vec();
