@@ -10,7 +10,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { Response as MfResponse } from "miniflare";
 import { decodeJwt } from "jose";
@@ -18,7 +17,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startMcpServer } from "../mcp/server.mjs";
-import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor } from "./support.mjs";
+import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor, freePort } from "./support.mjs";
 
 const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
 // The MCP SDK accepts only an https `clientMetadataUrl` (client/auth.js
@@ -32,17 +31,6 @@ let as, mcp, mcpIntrospect, docServer, alice, preApp, rsClient;
 const docFetches = [];
 const key = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "mcp-test" };
 const RS_CLIENT_ID = "app_mcp_introspecting_rs";
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The client's metadata document (draft-ietf-oauth-client-id-metadata-document), on loopback. */
 function startDocServer() {

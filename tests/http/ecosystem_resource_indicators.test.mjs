@@ -6,25 +6,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { createServer } from "node:net";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const jwk = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "k1" };
 const JWT = { ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: JSON.stringify({ keys: [jwk] }) };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A server whose RESOURCES are its own API (first: the default) and OTHER. */
 async function withResources(vars = {}) {
@@ -102,8 +90,6 @@ const introspect = async (s, t) =>
   (await s.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(s.app.client_id, s.app.client_secret) }, body: enc([["token", t]]) })).json();
 const param = (h, name) => h?.match(new RegExp(`${name}="([^"]*)"`))?.[1];
 const count = async (s, sql) => (await s.db.prepare(sql).first()).n;
-const lastLine = (s, route) =>
-  s.log.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter((p) => p?.route === route).at(-1);
 
 /** The API's answer to a token for another resource: 401 invalid_token, a reason, and where to look. */
 async function refusedForAudience(s, t, label) {

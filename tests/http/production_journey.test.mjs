@@ -7,12 +7,11 @@
 // role change through the API → the next call narrows → user deleted → 401.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, Browser, hiddenFields, pkcePair, exchange, bearer, FORM, form } from "./support.mjs";
+import { startServer, Browser, hiddenFields, pkcePair, exchange, bearer, FORM, form, freePort } from "./support.mjs";
 import { startStandInPlatform } from "../../scripts/stand-in-platform.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -46,14 +45,6 @@ const DOCUMENT = {
 };
 
 let server, platform, issuer, dir;
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 const admin = async (method, path, body) => {
   const res = await server.fetch(`/admin/v1${path}`, {

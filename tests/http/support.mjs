@@ -4,6 +4,7 @@
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fixtureStatements, DEV_API_KEY } from "../../scripts/fixtures.mjs";
 
 const root = new URL("../../", import.meta.url);
@@ -386,6 +387,25 @@ export async function tokensFor(server, browser, app, query = {}, choose = {}) {
 export function bearer(server, path, token, init = {}) {
   return server.fetch(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
 }
+
+/** A free loopback port (the issuer of a server that must name its own origin). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The last JSON log line the worker wrote for `route`. */
+export const lastLine = (server, route) =>
+  server.log.lines
+    .map((l) => { try { return JSON.parse(l); } catch { return null; } })
+    .filter((p) => p?.route === route)
+    .at(-1);
 
 /** Deferred work (audit, webhooks) runs after the response: poll for it. */
 export async function eventually(fn, { timeout = 3000, every = 50 } = {}) {
