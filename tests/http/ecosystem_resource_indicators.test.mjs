@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
@@ -85,7 +85,7 @@ async function issue(s, granted = [], narrowed = []) {
   return body;
 }
 
-const me = (s, t) => s.fetch("/api/v1/me", { headers: { authorization: `Bearer ${t}` } });
+const me = (s, t) => bearer(s, "/api/v1/me", t);
 const introspect = async (s, t) =>
   (await s.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(s.app.client_id, s.app.client_secret) }, body: enc([["token", t]]) })).json();
 const param = (h, name) => h?.match(new RegExp(`${name}="([^"]*)"`))?.[1];
