@@ -10,14 +10,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Response as MfResponse } from "miniflare";
 import { decodeJwt } from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startMcpServer } from "../mcp/server.mjs";
-import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor, freePort } from "./support.mjs";
+import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor, freePort, testSigningKeys } from "./support.mjs";
 
 const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
 // The MCP SDK accepts only an https `clientMetadataUrl` (client/auth.js
@@ -29,7 +29,6 @@ const CIMD_URL = `https://${CIMD_HOST}/oauth/client-metadata.json`;
 
 let as, mcp, mcpIntrospect, docServer, alice, preApp, rsClient;
 const docFetches = [];
-const key = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "mcp-test" };
 const RS_CLIENT_ID = "app_mcp_introspecting_rs";
 
 /** The client's metadata document (draft-ietf-oauth-client-id-metadata-document), on loopback. */
@@ -72,7 +71,7 @@ before(async () => {
   as = await startServer(
     {
       ACCESS_TOKEN_FORMAT: "jwt",
-      JWT_SIGNING_KEYS: JSON.stringify({ keys: [key] }),
+      JWT_SIGNING_KEYS: testSigningKeys("mcp-test"),
       // The MCP server first: until RFC 8707 narrows each token to its
       // `resource`, a JWT's audience is the first resource, and the
       // pre-registered scenario must pass today.

@@ -5,14 +5,13 @@
 // another resource, in every bearer mode; JWTs and introspection carry `aud`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
-const jwk = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "k1" };
-const JWT = { ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: JSON.stringify({ keys: [jwk] }) };
+const JWT = { ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: testSigningKeys("k1") };
 
 /** A server whose RESOURCES are its own API (first: the default) and OTHER. */
 async function withResources(vars = {}) {
