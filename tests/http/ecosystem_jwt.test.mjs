@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify, SignJWT, importJWK, decodeProtectedHeader } from "jose";
-import { startServer, Browser, registerApp, tokensFor, bearer, basic, form, FORM, tokenRequest, freePort, lastLine } from "./support.mjs";
+import { startServer, Browser, registerApp, tokensFor, bearer, tokenRequest, freePort, lastLine, clientRequest } from "./support.mjs";
 
 const newKey = (kid) => ({ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid });
 const A = newKey("key-a");
@@ -44,21 +44,9 @@ async function verifyElsewhere(server, token) {
   return jwtVerify(token, jwks, { issuer: meta.issuer, audience: `${meta.issuer}/api/v1`, typ: "at+jwt", algorithms: ["ES256"] });
 }
 
-const revoke = (server, app, token) =>
-  server.fetch("/oauth/revoke", {
-    method: "POST",
-    headers: { ...FORM, authorization: basic(app.client_id, app.client_secret) },
-    body: form({ token }),
-  });
+const revoke = (server, app, token) => clientRequest(server, "/oauth/revoke", app, { token });
 
-const introspect = async (server, app, token) =>
-  (
-    await server.fetch("/oauth/introspect", {
-      method: "POST",
-      headers: { ...FORM, authorization: basic(app.client_id, app.client_secret) },
-      body: form({ token }),
-    })
-  ).json();
+const introspect = async (server, app, token) => (await clientRequest(server, "/oauth/introspect", app, { token })).json();
 
 /** A token minted by the test with a key of its choice (jose), claims like the server's. */
 async function mint(server, key, { header = {}, claims = {} } = {}) {

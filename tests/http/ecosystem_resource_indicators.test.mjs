@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys, clientRequest } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
@@ -85,8 +85,7 @@ async function issue(s, granted = [], narrowed = []) {
 }
 
 const me = (s, t) => bearer(s, "/api/v1/me", t);
-const introspect = async (s, t) =>
-  (await s.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(s.app.client_id, s.app.client_secret) }, body: enc([["token", t]]) })).json();
+const introspect = async (s, t) => (await clientRequest(s, "/oauth/introspect", s.app, { token: t })).json();
 const param = (h, name) => h?.match(new RegExp(`${name}="([^"]*)"`))?.[1];
 const count = async (s, sql) => (await s.db.prepare(sql).first()).n;
 
@@ -273,7 +272,7 @@ test("client_credentials: resource names any listed resource, an unknown one is 
   const forOther = await res.json();
   assert.equal(res.status, 200, JSON.stringify(forOther));
   await refusedForAudience(strict, forOther.access_token, "client_credentials for OTHER");
-  const i = await (await strict.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(bot.client_id, bot.client_secret) }, body: enc([["token", forOther.access_token]]) })).json();
+  const i = await (await clientRequest(strict, "/oauth/introspect", bot, { token: forOther.access_token })).json();
   assert.equal(i.aud, OTHER);
   const before = await count(strict, "SELECT count(*) AS n FROM tokens");
   for (const bad of [["https://evil.example/x"], ["relative"], [`${OTHER}#frag`]]) {

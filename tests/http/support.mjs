@@ -367,13 +367,16 @@ export async function exchange(server, app, code, opts = {}) {
   return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
 }
 
-export function tokenRequest(server, app, fields) {
+/** A form POST to an OAuth endpoint as `app`: Basic with its secret, else client_id in the body. */
+export function clientRequest(server, path, app, fields) {
   const headers = { ...FORM };
   const body = { ...fields };
   if (app.client_secret) headers.authorization = basic(app.client_id, app.client_secret);
   else body.client_id = app.client_id;
-  return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
+  return server.fetch(path, { method: "POST", headers, body: form(body) });
 }
+
+export const tokenRequest = (server, app, fields) => clientRequest(server, "/oauth/token", app, fields);
 
 /** Signed-in alice approves `app` and exchanges the code: the token response. */
 export async function tokensFor(server, browser, app, query = {}, choose = {}) {
