@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { startServer, Browser, consent, exchange, bearer, hiddenFields, FORM, form, basic, eventually, api } from "./support.mjs";
+import { startServer, Browser, consent, exchange, bearer, hiddenFields, FORM, form, basic, eventually, api, count } from "./support.mjs";
 
 const ADMIN = "dcr-test-admin-token-0123456789abcdefghijklmnop";
 let off, open, capped, gated;
@@ -53,8 +53,7 @@ async function registered(server, body = publicClient(), opts) {
 const manage = (server, client, method, token = client.registration_access_token, body) =>
   api(server, method, new URL(client.registration_client_uri).pathname, body, token);
 
-const dynamicCount = async (server) =>
-  (await server.db.prepare("SELECT COUNT(*) AS n FROM apps WHERE registration = 'dynamic'").first()).n;
+const dynamicCount = (server) => count(server, "SELECT COUNT(*) AS n FROM apps WHERE registration = 'dynamic'");
 
 test("DCR=off (the default): no registration endpoint, none advertised", async () => {
   const meta = await (await off.fetch("/.well-known/oauth-authorization-server")).json();

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys, clientRequest } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys, clientRequest, count } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
@@ -87,7 +87,6 @@ async function issue(s, granted = [], narrowed = []) {
 const me = (s, t) => bearer(s, "/api/v1/me", t);
 const introspect = async (s, t) => (await clientRequest(s, "/oauth/introspect", s.app, { token: t })).json();
 const param = (h, name) => h?.match(new RegExp(`${name}="([^"]*)"`))?.[1];
-const count = async (s, sql) => (await s.db.prepare(sql).first()).n;
 
 /** The API's answer to a token for another resource: 401 invalid_token, a reason, and where to look. */
 async function refusedForAudience(s, t, label) {

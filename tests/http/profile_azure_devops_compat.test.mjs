@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { profileVars } from "../../scripts/profile-vars.mjs";
 import {
-  startServer, Browser, registerApp, consent, exchange, tokenRequest, hiddenFields, api, bearer, form, FORM, basic, authorizeQuery, lastLine,
+  startServer, Browser, registerApp, consent, exchange, tokenRequest, hiddenFields, api, bearer, form, FORM, basic, authorizeQuery, lastLine, count,
 } from "./support.mjs";
 import { startApp } from "./azure_devops_app.mjs";
 
@@ -77,7 +77,6 @@ async function tokensFor(app, scope) {
   return res.json();
 }
 
-const count = async (server, sql, ...p) => (await server.db.prepare(sql).bind(...p).first()).n;
 const tokenCount = (server) => count(server, "SELECT count(*) AS n FROM tokens");
 const codeUsed = async (server, code) => (await server.db.prepare("SELECT used_at FROM codes WHERE hash = ?").bind(sha(code)).first()).used_at;
 const me = (server, token) => bearer(server, "/api/v1/me", token).then((r) => r.status);

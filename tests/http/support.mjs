@@ -403,6 +403,9 @@ export function freePort() {
   });
 }
 
+/** The `n` column of a one-row query (`SELECT count(*) AS n ...`). */
+export const count = async (server, sql, ...params) => (await server.db.prepare(sql).bind(...params).first()).n;
+
 /** The last JSON log line the worker wrote for `route`. */
 export const lastLine = (server, route) =>
   server.log.lines
