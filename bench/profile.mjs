@@ -3,9 +3,8 @@
 // inspector, samples CPU while the load generator runs one case, and prints
 // self time per function. Run `make bench` for the numbers, this for the why.
 // Cases: metadata, bearer, bearer-cache, bearer-jwt, revoke.
-import { generateKeyPairSync } from "node:crypto";
 import { WebSocket } from "undici";
-import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
+import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
 import { client, measure } from "./load.mjs";
 
 const CASE = process.argv[2] ?? "metadata";
@@ -17,9 +16,7 @@ const PORT = 9230;
 const JWT = {
   ACCESS_TOKEN_FORMAT: "jwt",
   BEARER_MODE: "jwt",
-  JWT_SIGNING_KEYS: JSON.stringify({
-    keys: [{ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "profile" }],
-  }),
+  JWT_SIGNING_KEYS: testSigningKeys("profile"),
 };
 const vars = { BEARER_CACHE_TTL_SECONDS: CASE === "bearer-cache" ? "30" : "0", ...(CASE === "bearer-jwt" ? JWT : {}) };
 const server = await startServer(vars, { inspectorPort: PORT });

@@ -5,10 +5,10 @@
 // once, very briefly, to keep this script from rotting (`make test`); its
 // numbers mean nothing and nothing asserts them.
 import { Miniflare } from "miniflare";
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { startServer, Browser, registerApp, tokensFor, basic, form, FORM } from "../tests/http/support.mjs";
+import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
 import { client, measure, median } from "./load.mjs";
 
 const root = new URL("../", import.meta.url);
@@ -23,9 +23,7 @@ const b64url = (b) => Buffer.from(b).toString("base64url");
 const JWT = {
   ACCESS_TOKEN_FORMAT: "jwt",
   BEARER_MODE: "jwt",
-  JWT_SIGNING_KEYS: JSON.stringify({
-    keys: [{ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "bench" }],
-  }),
+  JWT_SIGNING_KEYS: testSigningKeys("bench"),
 };
 const VERIFIER = b64url(randomBytes(32));
 const CHALLENGE = b64url(createHash("sha256").update(VERIFIER).digest());

@@ -4,7 +4,7 @@
 // takes effect on the client's tokens at once.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, Browser, tokensFor, bearer, registerApp, eventually } from "./support.mjs";
+import { startServer, Browser, tokensFor, bearer, registerApp, eventually, api } from "./support.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
 const ADMIN = "clients-test-admin-token-0123456789abcdefghijklm";
@@ -28,12 +28,7 @@ after(async () => {
 });
 
 const CB = "http://127.0.0.1:8976/callback";
-const admin = (method, path, body) =>
-  server.fetch(`/admin/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+const admin = (method, path, body) => api(server, method, `/admin/v1${path}`, body, ADMIN);
 
 async function dynamicClient(name) {
   const res = await server.fetch("/oauth/register", {

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { startServer, Browser, consent, exchange, bearer, hiddenFields, FORM, form, basic, eventually } from "./support.mjs";
+import { startServer, Browser, consent, exchange, bearer, hiddenFields, FORM, form, basic, eventually, api, count } from "./support.mjs";
 
 const ADMIN = "dcr-test-admin-token-0123456789abcdefghijklmnop";
 let off, open, capped, gated;
@@ -51,14 +51,9 @@ async function registered(server, body = publicClient(), opts) {
 }
 
 const manage = (server, client, method, token = client.registration_access_token, body) =>
-  server.fetch(new URL(client.registration_client_uri).pathname, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  api(server, method, new URL(client.registration_client_uri).pathname, body, token);
 
-const dynamicCount = async (server) =>
-  (await server.db.prepare("SELECT COUNT(*) AS n FROM apps WHERE registration = 'dynamic'").first()).n;
+const dynamicCount = (server) => count(server, "SELECT COUNT(*) AS n FROM apps WHERE registration = 'dynamic'");
 
 test("DCR=off (the default): no registration endpoint, none advertised", async () => {
   const meta = await (await off.fetch("/.well-known/oauth-authorization-server")).json();
@@ -303,12 +298,7 @@ test("rate limit per source address (an IPv6 sender as its /64); other addresses
 });
 
 test("initial_access_token: the platform mints tokens; missing, wrong, expired, revoked and used-up ones are refused; confidential clients get a secret", async () => {
-  const admin = (method, path, body) =>
-    gated.fetch(`/admin/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
+  const admin = (method, path, body) => api(gated, method, `/admin/v1${path}`, body, ADMIN);
   const mint = async (body = {}) => {
     const res = await admin("POST", "/initial-access-tokens", body);
     assert.equal(res.status, 201, await res.clone().text());

@@ -5,9 +5,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { createServer } from "node:net";
 import { createRemoteJWKSet, jwtVerify, SignJWT, importJWK, decodeProtectedHeader } from "jose";
-import { startServer, Browser, registerApp, tokensFor, bearer, basic, form, FORM, tokenRequest } from "./support.mjs";
+import { startServer, Browser, registerApp, tokensFor, bearer, tokenRequest, freePort, lastLine, clientRequest } from "./support.mjs";
 
 const newKey = (kid) => ({ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid });
 const A = newKey("key-a");
@@ -45,27 +44,9 @@ async function verifyElsewhere(server, token) {
   return jwtVerify(token, jwks, { issuer: meta.issuer, audience: `${meta.issuer}/api/v1`, typ: "at+jwt", algorithms: ["ES256"] });
 }
 
-const revoke = (server, app, token) =>
-  server.fetch("/oauth/revoke", {
-    method: "POST",
-    headers: { ...FORM, authorization: basic(app.client_id, app.client_secret) },
-    body: form({ token }),
-  });
+const revoke = (server, app, token) => clientRequest(server, "/oauth/revoke", app, { token });
 
-const introspect = async (server, app, token) =>
-  (
-    await server.fetch("/oauth/introspect", {
-      method: "POST",
-      headers: { ...FORM, authorization: basic(app.client_id, app.client_secret) },
-      body: form({ token }),
-    })
-  ).json();
-
-const lastLine = (server, route) =>
-  server.log.lines
-    .map((l) => { try { return JSON.parse(l); } catch { return null; } })
-    .filter((p) => p?.route === route)
-    .at(-1);
+const introspect = async (server, app, token) => (await clientRequest(server, "/oauth/introspect", app, { token })).json();
 
 /** A token minted by the test with a key of its choice (jose), claims like the server's. */
 async function mint(server, key, { header = {}, claims = {} } = {}) {
@@ -203,15 +184,6 @@ test("jwt bearer mode: revocation takes effect at expiry (the documented trade-o
   assert.equal((await introspect(offline, app, access_token)).active, false, "introspection reads storage");
   assert.equal((await bearer(offline, "/api/v1/me", access_token)).status, 200, "offline check: live until exp");
 });
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 test("key rotation: [A] then [B, A]: old tokens verify until they expire, new ones are signed with B", async () => {
   // The same port keeps the same (loopback-derived) issuer across the restart.

@@ -9,16 +9,15 @@
 // through transport.finishAuth(code), as an application embedding the SDK does.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Response as MfResponse } from "miniflare";
 import { decodeJwt } from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startMcpServer } from "../mcp/server.mjs";
-import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor } from "./support.mjs";
+import { startDocumentServer } from "./cimd_server.mjs";
+import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor, freePort, testSigningKeys } from "./support.mjs";
 
 const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
 // The MCP SDK accepts only an https `clientMetadataUrl` (client/auth.js
@@ -26,48 +25,35 @@ const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
 // worker's outbound fetches go to the test (Miniflare `outboundService`),
 // which serves that name from a loopback server.
 const CIMD_HOST = "mcp-client.example";
-const CIMD_URL = `https://${CIMD_HOST}/oauth/client-metadata.json`;
+const CIMD_PATH = "/oauth/client-metadata.json";
+const CIMD_URL = `https://${CIMD_HOST}${CIMD_PATH}`;
 
 let as, mcp, mcpIntrospect, docServer, alice, preApp, rsClient;
-const docFetches = [];
-const key = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "mcp-test" };
 const RS_CLIENT_ID = "app_mcp_introspecting_rs";
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** The client's metadata document (draft-ietf-oauth-client-id-metadata-document), on loopback. */
-function startDocServer() {
-  const doc = {
-    client_id: CIMD_URL,
-    client_name: "CIMD MCP test client",
-    client_uri: `https://${CIMD_HOST}/`,
-    redirect_uris: [REDIRECT],
-    grant_types: ["authorization_code", "refresh_token"],
-    response_types: ["code"],
-    token_endpoint_auth_method: "none",
-  };
-  const server = createServer((req, res) => {
-    docFetches.push(req.url);
-    if (req.url !== new URL(CIMD_URL).pathname) return res.writeHead(404).end();
-    res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=60" }).end(JSON.stringify(doc));
+async function startDocServer() {
+  const docs = await startDocumentServer();
+  docs.route(CIMD_PATH, {
+    headers: { "cache-control": "max-age=60" },
+    body: {
+      client_id: CIMD_URL,
+      client_name: "CIMD MCP test client",
+      client_uri: `https://${CIMD_HOST}/`,
+      redirect_uris: [REDIRECT],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    },
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+  return docs;
 }
 
 /** The worker's internet: the CIMD host is the loopback document server; nothing else exists. */
 async function outbound(request) {
   const url = new URL(request.url);
   if (url.protocol === "https:" && url.host === CIMD_HOST) {
-    const local = `http://127.0.0.1:${docServer.address().port}${url.pathname}${url.search}`;
+    const local = `${docServer.origin}${url.pathname}${url.search}`;
     const accept = request.headers.get("accept");
     const res = await fetch(local, { method: request.method, headers: accept ? { accept } : {}, redirect: "manual" });
     return new MfResponse(await res.arrayBuffer(), { status: res.status, headers: [...res.headers] });
@@ -84,7 +70,7 @@ before(async () => {
   as = await startServer(
     {
       ACCESS_TOKEN_FORMAT: "jwt",
-      JWT_SIGNING_KEYS: JSON.stringify({ keys: [key] }),
+      JWT_SIGNING_KEYS: testSigningKeys("mcp-test"),
       // The MCP server first: until RFC 8707 narrows each token to its
       // `resource`, a JWT's audience is the first resource, and the
       // pre-registered scenario must pass today.
@@ -115,8 +101,7 @@ after(async () => {
   await as?.close();
   await mcp?.close();
   await mcpIntrospect?.close();
-  docServer?.closeAllConnections();
-  await new Promise((r) => (docServer ? docServer.close(r) : r()));
+  await docServer?.close();
 });
 
 /**
@@ -383,13 +368,13 @@ test("discovery alone with RFC 7591 dynamic registration: RFC 9728 → RFC 8414 
 test("Client ID Metadata Document: the client_id is the document's URL, fetched by the server, no registration", async () => {
   const meta = await (await as.fetch("/.well-known/oauth-authorization-server")).json();
   assert.equal(meta.client_id_metadata_document_supported, true);
-  const before = docFetches.length;
+  const before = docServer.hits(CIMD_PATH);
   const provider = new TestProvider({ clientMetadataUrl: CIMD_URL, name: "CIMD MCP test client" });
   const { client, consentPage } = await connectThroughOAuth(provider);
   try {
     assert.equal(provider.clientInformation().client_id, CIMD_URL);
     assertAuthorizationRequest(provider.authorizationUrls[0], CIMD_URL);
-    assert.ok(docFetches.length > before, "the authorization server fetched the document");
+    assert.ok(docServer.hits(CIMD_PATH) > before, "the authorization server fetched the document");
     assert.ok(consentPage?.includes(CIMD_HOST), "consent shows the client's host");
     await assertToolsWork(client, CIMD_URL);
   } finally {

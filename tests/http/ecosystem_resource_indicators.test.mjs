@@ -5,26 +5,13 @@
 // another resource, in every bearer mode; JWTs and introspection carry `aud`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, generateKeyPairSync } from "node:crypto";
-import { createServer } from "node:net";
+import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM } from "./support.mjs";
+import { startServer, Browser, registerApp, pkcePair, basic, hiddenFields, eventually, unescape, FORM, freePort, lastLine, bearer, testSigningKeys, clientRequest, count } from "./support.mjs";
 
 const OTHER = "https://other.example/mcp";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
-const jwk = { ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid: "k1" };
-const JWT = { ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: JSON.stringify({ keys: [jwk] }) };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+const JWT = { ACCESS_TOKEN_FORMAT: "jwt", JWT_SIGNING_KEYS: testSigningKeys("k1") };
 
 /** A server whose RESOURCES are its own API (first: the default) and OTHER. */
 async function withResources(vars = {}) {
@@ -97,13 +84,9 @@ async function issue(s, granted = [], narrowed = []) {
   return body;
 }
 
-const me = (s, t) => s.fetch("/api/v1/me", { headers: { authorization: `Bearer ${t}` } });
-const introspect = async (s, t) =>
-  (await s.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(s.app.client_id, s.app.client_secret) }, body: enc([["token", t]]) })).json();
+const me = (s, t) => bearer(s, "/api/v1/me", t);
+const introspect = async (s, t) => (await clientRequest(s, "/oauth/introspect", s.app, { token: t })).json();
 const param = (h, name) => h?.match(new RegExp(`${name}="([^"]*)"`))?.[1];
-const count = async (s, sql) => (await s.db.prepare(sql).first()).n;
-const lastLine = (s, route) =>
-  s.log.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter((p) => p?.route === route).at(-1);
 
 /** The API's answer to a token for another resource: 401 invalid_token, a reason, and where to look. */
 async function refusedForAudience(s, t, label) {
@@ -288,7 +271,7 @@ test("client_credentials: resource names any listed resource, an unknown one is 
   const forOther = await res.json();
   assert.equal(res.status, 200, JSON.stringify(forOther));
   await refusedForAudience(strict, forOther.access_token, "client_credentials for OTHER");
-  const i = await (await strict.fetch("/oauth/introspect", { method: "POST", headers: { ...FORM, authorization: basic(bot.client_id, bot.client_secret) }, body: enc([["token", forOther.access_token]]) })).json();
+  const i = await (await clientRequest(strict, "/oauth/introspect", bot, { token: forOther.access_token })).json();
   assert.equal(i.aud, OTHER);
   const before = await count(strict, "SELECT count(*) AS n FROM tokens");
   for (const bad of [["https://evil.example/x"], ["relative"], [`${OTHER}#frag`]]) {

@@ -5,23 +5,10 @@
 // report of branch mcp-f).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
-import { startServer, Browser, registerApp, tokensFor, bearer, FORM, form, basic } from "./support.mjs";
+import { startServer, Browser, registerApp, tokensFor, bearer, FORM, form, basic, freePort } from "./support.mjs";
 
 const WK = "/.well-known/oauth-protected-resource";
 let server, configured, app, tokens, readOnly;
-
-/** A free loopback port, so RESOURCES can name the test server's own origin. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   server = await startServer();

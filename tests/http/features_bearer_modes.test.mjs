@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { startServer, Browser, registerApp, tokensFor, bearer, eventually, basic, form, FORM } from "./support.mjs";
+import { startServer, Browser, registerApp, tokensFor, bearer, eventually, clientRequest } from "./support.mjs";
 
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 let strict, edge, cached;
@@ -30,12 +30,7 @@ async function issue(server) {
   return { app, ...t };
 }
 
-const revoke = (server, app, token) =>
-  server.fetch("/oauth/revoke", {
-    method: "POST",
-    headers: { ...FORM, authorization: basic(app.client_id, app.client_secret) },
-    body: form({ token }),
-  });
+const revoke = (server, app, token) => clientRequest(server, "/oauth/revoke", app, { token });
 
 const permissions = async (server, token) => (await (await bearer(server, "/api/v1/me", token)).json()).permissions;
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { profileVars } from "../../scripts/profile-vars.mjs";
-import { startServer, Browser, registerApp, consent, exchange, tokensFor, tokenRequest } from "./support.mjs";
+import { startServer, Browser, registerApp, consent, exchange, tokensFor, tokenRequest, bearer } from "./support.mjs";
 
 async function withProfile(name, fn) {
   const server = await startServer(name ? profileVars(name) : {});
@@ -33,7 +33,7 @@ test("FeatureOS: foapp_/fosec_/fooc_/foot_/foor_, 24 h access, refresh until rev
     assert.equal(await refreshExpiry(server), null);
     // One live token per target organization: a new authorization replaces it.
     const again = await tokensFor(server, alice, app, { prompt: "consent", scope: "profile:read" });
-    const me = (token) => server.fetch("/api/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    const me = (token) => bearer(server, "/api/v1/me", token);
     assert.equal((await me(t.access_token)).status, 401);
     assert.equal((await me(again.access_token)).status, 200);
   });

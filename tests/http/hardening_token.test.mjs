@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { profileVars } from "../../scripts/profile-vars.mjs";
 import {
   startServer, Browser, registerApp, pkcePair, hiddenFields, consent, exchange, tokenRequest, tokensFor, bearer,
-  authorizeQuery, basic, form, FORM,
+  authorizeQuery, basic, form, FORM, count,
 } from "./support.mjs";
 
 const sha = (s) => createHash("sha256").update(s).digest("hex");
@@ -90,8 +90,7 @@ async function codeFor(server, browser, app, query, choose = {}) {
   return location.searchParams.get("code");
 }
 
-const codesOf = async (server, app) =>
-  (await server.db.prepare("SELECT count(*) AS n FROM codes WHERE app_id = ?").bind(app.client_id).first()).n;
+const codesOf = (server, app) => count(server, "SELECT count(*) AS n FROM codes WHERE app_id = ?", app.client_id);
 
 test("a demoted admin cannot silently renew the org's bot install with prompt=none", async () => {
   const bob = new Browser(s0);

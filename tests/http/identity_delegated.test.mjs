@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import {
-  startServer, Browser, registerApp, authorizeQuery, hiddenFields, pkcePair, exchange, bearer, form, FORM,
+  startServer, Browser, registerApp, authorizeQuery, hiddenFields, pkcePair, exchange, bearer, form, FORM, count as countRows,
 } from "./support.mjs";
 
 const ADMIN = "adm_delegated_0123456789abcdefghijklmnopqrstuvwxyz";
@@ -97,7 +97,7 @@ const admin = (method, path, body) =>
 const acceptCall = (challenge, body) => admin("PUT", `/admin/v1/login/accept?login_challenge=${encodeURIComponent(challenge)}`, body);
 const rejectCall = (challenge, body) => admin("PUT", `/admin/v1/login/reject?login_challenge=${encodeURIComponent(challenge)}`, body);
 const pathOf = (u) => { const x = new URL(u); return x.pathname + x.search; };
-const count = async (sql, ...p) => (await server.db.prepare(sql).bind(...p).first()).n;
+const count = (sql, ...p) => countRows(server, sql, ...p);
 
 /** GET authorize without a session: the redirect to LOGIN_URL and its challenge. */
 async function toLoginPage(browser, query = {}) {

@@ -7,12 +7,11 @@
 // role change through the API → the next call narrows → user deleted → 401.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, Browser, hiddenFields, pkcePair, exchange, bearer, FORM, form } from "./support.mjs";
+import { startServer, Browser, hiddenFields, pkcePair, exchange, bearer, FORM, form, freePort, api } from "./support.mjs";
 import { startStandInPlatform } from "../../scripts/stand-in-platform.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -47,20 +46,8 @@ const DOCUMENT = {
 
 let server, platform, issuer, dir;
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
 const admin = async (method, path, body) => {
-  const res = await server.fetch(`/admin/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const res = await api(server, method, `/admin/v1${path}`, body, TOKEN);
   return { status: res.status, body: await res.json() };
 };
 
@@ -105,15 +92,13 @@ test("from migrations alone, through the provisioning API and the platform's log
   assert.equal(key.status, 201, JSON.stringify(key.body));
 
   // 2. A developer registers an app with that key.
-  const reg = await server.fetch("/api/v1/apps", {
-    method: "POST",
-    headers: { authorization: `Bearer ${key.body.secret}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      name: "Northwind Reports",
-      redirect_uris: ["http://localhost:4000/cb"],
-      scopes: ["posts:read", "posts:write"],
-    }),
-  });
+  const reg = await api(
+    server,
+    "POST",
+    "/api/v1/apps",
+    { name: "Northwind Reports", redirect_uris: ["http://localhost:4000/cb"], scopes: ["posts:read", "posts:write"] },
+    key.body.secret,
+  );
   assert.equal(reg.status, 201, await reg.clone().text());
   const app = await reg.json();
 

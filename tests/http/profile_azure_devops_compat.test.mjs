@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { profileVars } from "../../scripts/profile-vars.mjs";
 import {
-  startServer, Browser, registerApp, consent, exchange, tokenRequest, hiddenFields, api, bearer, form, FORM, basic, authorizeQuery,
+  startServer, Browser, registerApp, consent, exchange, tokenRequest, hiddenFields, api, bearer, form, FORM, basic, authorizeQuery, lastLine, count,
 } from "./support.mjs";
 import { startApp } from "./azure_devops_app.mjs";
 
@@ -77,16 +77,9 @@ async function tokensFor(app, scope) {
   return res.json();
 }
 
-const count = async (server, sql, ...p) => (await server.db.prepare(sql).bind(...p).first()).n;
 const tokenCount = (server) => count(server, "SELECT count(*) AS n FROM tokens");
 const codeUsed = async (server, code) => (await server.db.prepare("SELECT used_at FROM codes WHERE hash = ?").bind(sha(code)).first()).used_at;
 const me = (server, token) => bearer(server, "/api/v1/me", token).then((r) => r.status);
-const lastLine = (server, route) =>
-  server.log.lines
-    .map((l) => { try { return JSON.parse(l); } catch { return null; } })
-    .filter((p) => p?.route === route)
-    .at(-1);
-
 // ---- the document's app, end to end ------------------------------------------
 
 test("the document's Express app: authorize → exchange → API call → refresh → revoke, changing only its hosts", async () => {

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { startServer, Browser, consent, exchange, bearer, authorizeQuery, eventually, registerApp, FORM, form } from "./support.mjs";
+import { startServer, Browser, consent, exchange, bearer, authorizeQuery, eventually, registerApp, FORM, form, api } from "./support.mjs";
 import { profileVars } from "../../scripts/profile-vars.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
@@ -43,11 +43,7 @@ async function register(server, body) {
 }
 
 const manage = (server, client, method, token, body) =>
-  server.fetch(new URL(client.registration_client_uri).pathname, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  api(server, method, new URL(client.registration_client_uri).pathname, body, token);
 
 async function tokens(server, client, scope) {
   const alice = new Browser(server);

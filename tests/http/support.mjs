@@ -4,6 +4,7 @@
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fixtureStatements, DEV_API_KEY } from "../../scripts/fixtures.mjs";
 
 const root = new URL("../../", import.meta.url);
@@ -366,13 +367,16 @@ export async function exchange(server, app, code, opts = {}) {
   return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
 }
 
-export function tokenRequest(server, app, fields) {
+/** A form POST to an OAuth endpoint as `app`: Basic with its secret, else client_id in the body. */
+export function clientRequest(server, path, app, fields) {
   const headers = { ...FORM };
   const body = { ...fields };
   if (app.client_secret) headers.authorization = basic(app.client_id, app.client_secret);
   else body.client_id = app.client_id;
-  return server.fetch("/oauth/token", { method: "POST", headers, body: form(body) });
+  return server.fetch(path, { method: "POST", headers, body: form(body) });
 }
+
+export const tokenRequest = (server, app, fields) => clientRequest(server, "/oauth/token", app, fields);
 
 /** Signed-in alice approves `app` and exchanges the code: the token response. */
 export async function tokensFor(server, browser, app, query = {}, choose = {}) {
@@ -386,6 +390,28 @@ export async function tokensFor(server, browser, app, query = {}, choose = {}) {
 export function bearer(server, path, token, init = {}) {
   return server.fetch(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
 }
+
+/** A free loopback port (the issuer of a server that must name its own origin). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The `n` column of a one-row query (`SELECT count(*) AS n ...`). */
+export const count = async (server, sql, ...params) => (await server.db.prepare(sql).bind(...params).first()).n;
+
+/** The last JSON log line the worker wrote for `route`. */
+export const lastLine = (server, route) =>
+  server.log.lines
+    .map((l) => { try { return JSON.parse(l); } catch { return null; } })
+    .filter((p) => p?.route === route)
+    .at(-1);
 
 /** Deferred work (audit, webhooks) runs after the response: poll for it. */
 export async function eventually(fn, { timeout = 3000, every = 50 } = {}) {
