@@ -58,7 +58,7 @@ browser-test: build
 deploy-check: build
 	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
 
-# From an empty Cloudflare account to a running server (README "Run it for
+# From an empty Cloudflare account to a running server (docs/operators.md "Run it for
 # your platform"): ISSUER=https://auth.example.com make deploy
 deploy: build
 	node scripts/deploy.mjs

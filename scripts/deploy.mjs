@@ -128,7 +128,7 @@ if (adminToken) {
   generated = true;
 }
 // JWT access tokens need a signing key set; one is made on the first deploy
-// only (rotate by putting a new key first: README "Validating tokens in your API").
+// only (rotate by putting a new key first: docs/mcp-and-resource-servers.md "Validating tokens in your API").
 if (process.env.JWT_SIGNING_KEYS) {
   secrets.JWT_SIGNING_KEYS = process.env.JWT_SIGNING_KEYS;
 } else if (jwt && !workerHas("JWT_SIGNING_KEYS")) {
@@ -158,4 +158,4 @@ console.log(`
   Next:
     curl ${issuer}/ready
     PLATFORM_ADMIN_TOKEN=… node scripts/provision.mjs --url ${issuer} platform.json
-  (README: "Run it for your platform")`);
+  (docs/operators.md: "Run it for your platform")`);

@@ -3,7 +3,7 @@
 // what a SaaS platform's app does: it owns the login page at LOGIN_URL, signs
 // people in against *its own* user table, then accepts the login challenge
 // server-to-server with the admin token and sends the browser to `redirect_to`
-// (README "Run it for your platform").
+// (docs/operators.md "Run it for your platform").
 //
 //   node scripts/stand-in-platform.mjs [--server http://127.0.0.1:8787] [--port 8788] [FILE]
 //

@@ -1,4 +1,4 @@
-// The configuration profiles of README/profiles/*.toml, each run in workerd:
+// The configuration profiles of docs/configuration.md (profiles/*.toml), each run in workerd:
 // prefixes, lifetimes and refresh expiry as the platform documents them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
