@@ -362,3 +362,103 @@ fn the_settings_scan_reads_lookups_and_env_calls_only() {
     let found: Vec<String> = settings_in_code(&[lookup, other]).into_keys().collect();
     assert_eq!(found, ["A_KEY", "A_SECRET", "FROM_ENV"]);
 }
+
+/// GitHub's anchor for a heading: lowercased, letters, digits, `-` and `_`
+/// kept, spaces turned into `-`, everything else dropped.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a markdown file's headings (outside code blocks), with
+/// GitHub's `-1`, `-2` suffixes for repeats.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let base = slug(line.trim_start_matches('#'));
+        let mut s = base.clone();
+        let mut n = 0;
+        while !out.insert(s.clone()) {
+            n += 1;
+            s = format!("{base}-{n}");
+        }
+    }
+    out
+}
+
+/// Every relative link of README.md and docs/*.md leads to a file that exists
+/// and, when it names one, to a heading of that file: moving a chapter or
+/// renaming a heading must carry its links along.
+#[test]
+fn links_between_the_docs_resolve() {
+    let root = source_scan::root();
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut broken = Vec::new();
+    let mut seen = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let rel = file.strip_prefix(&root).unwrap().display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(i) = rest.find("](") {
+                let after = &rest[i + 2..];
+                let Some(end) = after.find(')') else { break };
+                let target = &after[..end];
+                rest = &after[end..];
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                seen += 1;
+                let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+                let dest = if path.is_empty() {
+                    file.clone()
+                } else {
+                    file.parent().unwrap().join(path)
+                };
+                let at = format!("{rel}:{}: [{target}]", n + 1);
+                let Ok(dest_text) = std::fs::read_to_string(&dest) else {
+                    broken.push(format!("{at}: no file {}", dest.display()));
+                    continue;
+                };
+                if !anchor.is_empty() && !anchors(&dest_text).contains(anchor) {
+                    broken.push(format!("{at}: no heading with the anchor #{anchor} in {path}"));
+                }
+            }
+        }
+    }
+    assert!(
+        seen > 20,
+        "found only {seen} relative links: is the link scan still reading the docs?"
+    );
+    assert!(
+        broken.is_empty(),
+        "\nbroken links in the docs:\n  {}\n",
+        broken.join("\n  ")
+    );
+    assert_eq!(
+        slug("Azure DevOps compatibility (`AZURE_DEVOPS_COMPAT`)"),
+        "azure-devops-compatibility-azure_devops_compat"
+    );
+}
