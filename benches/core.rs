@@ -77,7 +77,7 @@ fn core_cpu(c: &mut Criterion) {
     c.bench_function("token request, core CPU (no storage)", |b| {
         b.iter(|| {
             let form = req.form().unwrap();
-            let creds = client_auth::credentials(&req, &form).unwrap();
+            let creds = client_auth::credentials(&config, &req, &form).unwrap();
             let good = crypto::ct_eq(&stored, &crypto::sha256_hex(creds.secret.as_deref().unwrap()));
             let challenge = pkce::s256(form.get("code_verifier").unwrap());
             let code_hash = crypto::sha256_hex(form.get("code").unwrap());

@@ -25,6 +25,14 @@ pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
 /// A document that says nothing about caching is kept this long.
 pub const DEFAULT_CACHE_SECONDS: i64 = 300;
+/// A failed fetch of a URL never stored is remembered this long: authorize
+/// answers from the memory, fetching nothing and charging no budget, so a
+/// third party's failures cost the document host's budget once a minute per URL.
+pub const FAILURE_CACHE_SECONDS: i64 = 60;
+/// What the page says of any fetch that brought back no document: the
+/// upstream status or error would make the server an oracle on other hosts;
+/// the detail goes to the request's log line.
+pub const NOT_FETCHED: &str = "the client's metadata document could not be fetched";
 
 type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
@@ -62,12 +70,36 @@ pub fn is_url_client_id(client_id: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
+/// May this client act now? A URL client only while CIMD is on and its host
+/// is allowed (`CIMD_ALLOWED_HOSTS` may have changed since its authorize);
+/// any other client, yes. A check of the configuration alone, so the token
+/// endpoint, revocation, introspection and every bearer mode apply it with
+/// no storage read, as they apply a suspension.
+pub fn admitted(config: &crate::config::Config, client_id: &str) -> bool {
+    if !is_url_client_id(client_id) {
+        return true;
+    }
+    config.cimd
+        && url::Url::parse(client_id)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| host_allowed(&config.cimd_allowed_hosts, h)))
+            .unwrap_or(false)
+}
+
+/// A host name that is this computer: the loopback addresses, `localhost`
+/// and every `*.localhost` name (RFC 6761 §6.3 reserves them for loopback).
+fn names_loopback(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    crate::redirect_uri::is_loopback_host(&h) || h == "localhost" || h.ends_with(".localhost")
+}
+
 /// The draft's rules for a client identifier URL (§3): https, a path, no
 /// dot segments, no fragment, no user info. Stricter here: no query string
 /// (the draft says a client SHOULD NOT use one; each variant would be
 /// another client and another stored row), no IP-literal or loopback host
-/// (SSRF), at most [`MAX_URL_LEN`] characters. `allow_http_loopback`
-/// (development) admits `http://` on a loopback host only.
+/// (SSRF), no host with a trailing dot, at most [`MAX_URL_LEN`] characters.
+/// A loopback host (`localhost`, `*.localhost`, 127.0.0.1, ::1) is admitted
+/// only with `allow_http_loopback` (development), over `http://` or https.
 /// The trust policy (`CIMD_ALLOWED_HOSTS`): a listed host or a subdomain of
 /// one; an empty list trusts any host.
 pub fn host_allowed(allowed: &[String], host: &str) -> bool {
@@ -84,11 +116,19 @@ pub fn check_url(raw: &str, allow_http_loopback: bool) -> Result<url::Url, Strin
     }
     let u = url::Url::parse(raw).map_err(|_| "the client_id is not a valid URL".to_string())?;
     let host = u.host_str().unwrap_or("");
-    let loopback = crate::redirect_uri::is_loopback_host(host);
+    let loopback = names_loopback(host);
     match u.scheme() {
-        "https" if !loopback || allow_http_loopback => {}
+        "https" => {}
         "http" if loopback && allow_http_loopback => {}
         _ => return Err("the client_id URL must use https".into()),
+    }
+    // `localhost.` is loopback too, and `example.com.` another spelling of
+    // `example.com`: one document, one spelling.
+    if host.ends_with('.') {
+        return Err("the client_id URL's host must not end with a dot (a trailing dot)".into());
+    }
+    if loopback && !allow_http_loopback {
+        return Err("the client_id URL names a loopback host (this computer), accepted only in development".into());
     }
     if !loopback && matches!(u.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))) {
         return Err("the client_id URL must name a host, not an IP address".into());
@@ -243,6 +283,8 @@ pub enum Refused {
 
 /// The client for `url`: `known` (the stored row, as authorize read it) while
 /// its document is fresh, else the document fetched, judged and stored again.
+/// A banned (`deleted`) or suspended row is returned as it is, unfetched: the
+/// caller refuses it, and the operator's decision is never refreshed away.
 pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRow>) -> Result<AppRow, Refused> {
     let parsed = check_url(url, ctx.config.cimd_allow_http_loopback).map_err(Refused::Client)?;
     let host = parsed.host_str().unwrap_or("");
@@ -252,21 +294,44 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
         )));
     }
     let prior_scopes = known.as_ref().map(|a| a.scopes.clone());
+    let stored = known.is_some();
     if let Some(app) = known {
         if app.registration != "metadata_document" {
             return Err(Refused::Client("no application has this client_id".into()));
         }
-        if app.metadata_expires_at.is_some_and(|t| t > ctx.now) {
+        if app.status != "active" || app.metadata_expires_at.is_some_and(|t| t > ctx.now) {
             return Ok(app);
         }
     }
+    // A URL never stored whose fetch failed moments ago is not fetched again
+    // (a stored client's refetch spends only its own budget, and its owner
+    // may be fixing the document right now).
+    let failed_key = format!("cimd:failed:{url}");
+    if !stored
+        && ctx
+            .store
+            .failures(&failed_key, ctx.now - FAILURE_CACHE_SECONDS)
+            .await
+            .map_err(Refused::Storage)?
+            > 0
+    {
+        return Err(Refused::Client(format!(
+            "{NOT_FETCHED} (it failed moments ago; try again in a minute)"
+        )));
+    }
+    // Only URLs never stored compete for the host's budget: a stored
+    // client's refetch has a budget of its own, which nobody else's
+    // failures (or new URLs) can spend.
     let budget = [
         Slot {
             key: format!("cimd:source:{}", ctx.source),
             limit: ctx.config.cimd_fetches_per_source,
         },
         Slot {
-            key: format!("cimd:host:{host}"),
+            key: match stored {
+                true => format!("cimd:url:{url}"),
+                false => format!("cimd:host:{host}"),
+            },
             limit: ctx.config.cimd_fetches_per_host,
         },
     ];
@@ -281,15 +346,27 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     let fetched = ctx
         .fetcher
         .get(url, ctx.config.cimd_fetch_timeout, ctx.config.cimd_max_document_bytes)
-        .await
-        .map_err(|e| Refused::Client(format!("the client's metadata document could not be fetched ({e})")))?;
-    // The fetcher stops reading past the cap; this holds whatever fetcher runs.
-    if fetched.body.len() > ctx.config.cimd_max_document_bytes {
-        return Err(Refused::Client(format!(
-            "the client's metadata document is larger than {} bytes",
-            ctx.config.cimd_max_document_bytes
-        )));
-    }
+        .await;
+    let cap = ctx.config.cimd_max_document_bytes;
+    let fetched = match fetched {
+        // The fetcher stops reading past the cap; this holds whatever fetcher runs.
+        Ok(f) if f.status == 200 && f.body.len() <= cap => f,
+        other => {
+            let why = match other {
+                Err(e) => e,
+                Ok(f) if f.status != 200 => format!("HTTP {}", f.status),
+                Ok(_) => format!("the document is larger than {cap} bytes"),
+            };
+            ctx.effects.borrow_mut().error = Some(format!("metadata document {url}: {why}"));
+            if !stored {
+                ctx.store
+                    .record_failure(&failed_key, ctx.now, FAILURE_CACHE_SECONDS)
+                    .await
+                    .map_err(Refused::Storage)?;
+            }
+            return Err(Refused::Client(NOT_FETCHED.into()));
+        }
+    };
     let catalogue = crate::endpoints::metadata::scopes(ctx)
         .await
         .map_err(Refused::Storage)?;
@@ -297,11 +374,19 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
     let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
     row.created_at = ctx.now;
     row.updated_at = ctx.now;
-    row.last_used_at = Some(ctx.now);
     row.metadata_expires_at = Some(ctx.now + lifetime);
+    let audit = ctx.audit_entry(
+        crate::store::provisioning::PLATFORM_AUDIT_ORG,
+        "metadata_document_client",
+        url,
+        Some(url),
+        "client.registered",
+        serde_json::json!({"client_id": url, "registration": "metadata_document", "host": host,
+            "client_name": row.name}),
+    );
     match ctx
         .store
-        .save_metadata_document_client(&row, ctx.config.cimd_max_clients)
+        .save_metadata_document_client(&row, ctx.config.cimd_max_clients, &audit)
         .await
     {
         Ok(Some(saved)) => {

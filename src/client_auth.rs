@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::config::Config;
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
@@ -75,8 +76,10 @@ pub fn rate_key(client_id: &str, source: &str) -> String {
     format!("client:{client_id}:{source}")
 }
 
-/// Parse the client's credentials (no storage access).
-pub fn credentials(req: &Request, form: &Params) -> Result<Credentials, OAuthError> {
+/// Parse the client's credentials (no storage access). A URL client whose
+/// host `CIMD_ALLOWED_HOSTS` no longer allows (or with CIMD off) is refused
+/// here, before any statement that would act for it.
+pub fn credentials(config: &Config, req: &Request, form: &Params) -> Result<Credentials, OAuthError> {
     if let Some(name) = form.repeated(&["client_id", "client_secret"]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
@@ -115,7 +118,10 @@ pub fn credentials(req: &Request, form: &Params) -> Result<Credentials, OAuthErr
         }
     };
     // Platform ids are short; a metadata document client's id is its URL.
-    if client_id.len() > crate::cimd::MAX_URL_LEN || secret.as_ref().is_some_and(|s| s.len() > 256) {
+    if client_id.len() > crate::cimd::MAX_URL_LEN
+        || secret.as_ref().is_some_and(|s| s.len() > 256)
+        || !crate::cimd::admitted(config, &client_id)
+    {
         return Err(OAuthError::client(
             "unknown client or bad credentials",
             method == Method::Basic,
@@ -155,9 +161,13 @@ pub async fn verify<D: Driver>(
         secret, method, source, ..
     } = creds;
     let is_basic = method == Method::Basic;
-    // A client identified by URL exists only while CIMD is on.
-    let Some(app) = app.filter(|a| a.status == "active" && (ctx.config.cimd || a.registration != "metadata_document"))
-    else {
+    // A client identified by URL exists only while CIMD is on and its host
+    // is allowed.
+    let Some(app) = app.filter(|a| {
+        a.status == "active"
+            && (ctx.config.cimd || a.registration != "metadata_document")
+            && crate::cimd::admitted(ctx.config, &a.id)
+    }) else {
         return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
     let limit = ctx.config.client_auth_max_failures;
@@ -215,7 +225,7 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials) -> Result<
 }
 
 pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<Client, OAuthError> {
-    resolve(ctx, credentials(req, form)?).await
+    resolve(ctx, credentials(ctx.config, req, form)?).await
 }
 
 /// A request already known to be bad: a client-authentication failure still

@@ -46,6 +46,19 @@ fn document(cache_control: &str) -> Fetched {
     }
 }
 
+/// The registration record `save_metadata_document_client` writes with a new row.
+fn audit() -> edge_oauth::store::Audit {
+    edge_oauth::store::Audit {
+        org_id: "_platform".into(),
+        at: NOW,
+        actor_type: "metadata_document_client".into(),
+        actor_id: URL.into(),
+        app_id: Some(URL.into()),
+        action: "client.registered".into(),
+        detail: serde_json::json!({}),
+    }
+}
+
 fn cimd_server(stub: &Stub) -> Server<edge_oauth::store::native::NativeDriver> {
     let config = Config {
         cimd: true,
@@ -106,21 +119,23 @@ fn the_cap_admits_no_new_url_but_refreshes_a_stored_one() {
     let mut row = edge_oauth::cimd::judge(URL, "mcp.example", &document("no-store"), &["profile:read".into()]).unwrap();
     row.created_at = NOW;
     row.metadata_expires_at = Some(NOW + 60);
-    let saved = pollster::block_on(store.save_metadata_document_client(&row, 1))
+    let saved = pollster::block_on(store.save_metadata_document_client(&row, 1, &audit()))
         .unwrap()
         .unwrap();
     assert_eq!((saved.version, saved.registration.as_str()), (1, "metadata_document"));
     // Refreshed at the cap; a new name is a new version.
     row.name = "Renamed".into();
-    let again = pollster::block_on(store.save_metadata_document_client(&row, 1))
+    let again = pollster::block_on(store.save_metadata_document_client(&row, 1, &audit()))
         .unwrap()
         .unwrap();
     assert_eq!((again.version, again.name.as_str()), (2, "Renamed"));
     let mut other = row.clone();
     other.id = "https://other.example/client.json".into();
-    assert!(pollster::block_on(store.save_metadata_document_client(&other, 1))
-        .unwrap()
-        .is_none());
+    assert!(
+        pollster::block_on(store.save_metadata_document_client(&other, 1, &audit()))
+            .unwrap()
+            .is_none()
+    );
     assert!(pollster::block_on(store.app(&other.id)).unwrap().is_none());
 }
 
@@ -132,7 +147,7 @@ fn a_stored_platform_app_is_never_overwritten_by_a_document() {
     let mut row = edge_oauth::cimd::judge(URL, "mcp.example", &document("no-store"), &["profile:read".into()]).unwrap();
     row.id = id.clone();
     assert!(
-        pollster::block_on(server.store.save_metadata_document_client(&row, 100))
+        pollster::block_on(server.store.save_metadata_document_client(&row, 100, &audit()))
             .unwrap()
             .is_none()
     );
@@ -167,7 +182,8 @@ fn a_document_over_the_size_cap_is_refused_whatever_the_fetcher_returned() {
     c.sign_in("alice@acme.test", "alice-password");
     let r = c.get(&authorize_query(URL, ""));
     assert_eq!(r.status, 400);
-    assert!(r.body_text().contains("larger than 5120 bytes"), "{}", r.body_text());
+    // The page says only that it could not be fetched (issue 15 item 14).
+    assert!(r.body_text().contains("could not be fetched"), "{}", r.body_text());
     assert!(pollster::block_on(server.store.app(URL)).unwrap().is_none());
     // A platform that raises CIMD_MAX_DOCUMENT_BYTES accepts it.
     let mut raised = cimd_server(&stub);

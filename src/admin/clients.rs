@@ -84,7 +84,22 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Ap
         .store
         .self_registered_clients(kind, p.after.as_deref().unwrap_or(""), p.limit + 1)
         .await?;
-    Ok(page_response(rows, &p, |a| a.id.clone(), client_json))
+    let resp = page_response(rows, &p, |a| a.id.clone(), client_json);
+    if !ctx.config.cimd {
+        return Ok(resp);
+    }
+    // How `CIMD_MAX_CLIENTS` is used, so the operator can see a squat and
+    // free it (deleting a client bans it, and a ban holds no slot).
+    let cap_use = ctx.store.metadata_document_use().await?;
+    let mut body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    body["metadata_document_clients"] = json!({
+        "cap": ctx.config.cimd_max_clients,
+        "stored": cap_use.stored,
+        "never_used": cap_use.never_used,
+        "suspended": cap_use.suspended,
+        "banned": cap_use.banned,
+    });
+    Ok(Response::json(200, &body))
 }
 
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {

@@ -17,6 +17,11 @@ use crate::store::Driver;
 /// Path prefix of the back office.
 pub const PREFIX: &str = "/admin/v1/";
 
+/// Longest path segment routed: the longest client id (a metadata document
+/// URL, `crate::cimd::MAX_URL_LEN` ASCII characters once normalised) with
+/// every byte percent-encoded, so every client that can exist is manageable.
+const MAX_SEGMENT: usize = 3 * crate::cimd::MAX_URL_LEN;
+
 /// Sub-routes under [`PREFIX`]: method, pattern (`{}` captures one segment),
 /// name. Each module that serves part of the back office adds its rows here.
 const ROUTES: &[(&str, &str, &str)] = &[
@@ -125,7 +130,7 @@ fn route(method: &str, path: &str) -> Option<(&'static str, Vec<String>)> {
         let mut params = Vec::new();
         for (p, s) in pat.iter().zip(&segs) {
             if *p == "{}" {
-                if s.is_empty() || s.len() > 256 {
+                if s.is_empty() || s.len() > MAX_SEGMENT {
                     return None;
                 }
                 params.push(s.to_string());

@@ -159,7 +159,17 @@ impl Principal {
     }
 }
 
+/// The principal of a token, whichever mode produced it (D1, KV copy,
+/// per-isolate cache, JWT claims), if its client may still act: a URL
+/// client whose host left `CIMD_ALLOWED_HOSTS` is refused as a suspended
+/// one is, by configuration alone (no read).
 pub async fn validate<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
+    Ok(lookup(ctx, token)
+        .await?
+        .filter(|p| crate::cimd::admitted(ctx.config, &p.row.app_id)))
+}
+
+async fn lookup<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Principal>, StoreError> {
     let ttl = ctx.config.bearer_cache_ttl;
     if ctx.config.bearer_mode == BearerMode::Jwt && jwt::looks_like_jwt(token) {
         // With the per-isolate cache, a token seen before skips the signature

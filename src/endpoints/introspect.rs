@@ -24,7 +24,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
 async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::Value, OAuthError> {
     let inactive = json!({"active": false});
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
-    let creds = client_auth::credentials(req, &form)?;
+    let creds = client_auth::credentials(ctx.config, req, &form)?;
     let presented = form
         .get("token")
         .map(|t| crate::compat::azure_devops::unwrapped(ctx.config, t));
@@ -61,7 +61,8 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         let client = client_auth::verify(ctx, creds, app).await?;
         confidential(&client)?;
         let privileged = ctx.config.introspection_clients.iter().any(|c| c == &client.app.id);
-        let Some(row) = row else {
+        // A URL client whose host is no longer allowed: its tokens are dead.
+        let Some(row) = row.filter(|r| crate::cimd::admitted(ctx.config, &r.app_id)) else {
             return Ok(inactive);
         };
         if row.app_id != client.app.id && !privileged {
@@ -101,7 +102,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         && row.revoked_at.is_none()
         && row.grant_revoked_at.is_none()
         && row.expires_at.is_none_or(|t| t > ctx.now);
-    if !live || (row.app_id != client.app.id && !privileged) {
+    if !live || (row.app_id != client.app.id && !privileged) || !crate::cimd::admitted(ctx.config, &row.app_id) {
         return Ok(inactive);
     }
     let mut v = json!({

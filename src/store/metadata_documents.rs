@@ -1,34 +1,62 @@
 //! Clients identified by a metadata document URL (`crate::cimd`): storing
-//! the client a fetched document describes, within the cap.
+//! the client a fetched document describes, within the cap, and the cap's use.
+
+use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::error::StoreError;
 use crate::params;
 
+/// The clients `CIMD_MAX_CLIENTS` counts, and those it does not.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct MetadataDocumentUse {
+    /// Active or suspended: what the cap counts.
+    pub stored: i64,
+    /// Of those, never issued a code (the sweep frees them a day after they were stored).
+    pub never_used: i64,
+    pub suspended: i64,
+    /// Deleted by the operator: kept as bans, outside the cap.
+    pub banned: i64,
+}
+
 impl<D: Driver> Store<D> {
     /// Store (or refresh) the client a fetched document describes, in one
-    /// statement: a new URL is admitted only while fewer than `cap` such
-    /// clients are stored; an existing row is always refreshed. Its status is
-    /// left alone, so an operator's suspension survives refetches, and a row
-    /// of another registration kind is never overwritten. `None`: the cap.
-    pub async fn save_metadata_document_client(&self, a: &AppRow, cap: i64) -> Result<Option<AppRow>, StoreError> {
-        self.one(Stmt::new(
+    /// batch: a new URL is admitted only while fewer than `cap` such clients
+    /// that are not banned are stored, and then `audit` (its registration) is
+    /// written with it; an existing row is always refreshed, without a
+    /// record. Its status and `last_used_at` are left alone: an operator's
+    /// suspension survives refetches, and a fetch is not a use (a code is).
+    /// A row of another registration kind is never overwritten. `None`: the cap.
+    pub async fn save_metadata_document_client(
+        &self,
+        a: &AppRow,
+        cap: i64,
+        audit: &Audit,
+    ) -> Result<Option<AppRow>, StoreError> {
+        let record = audit.stmt_if(
+            audit_if!(
+                "NOT EXISTS (SELECT 1 FROM apps WHERE id = ?8) AND (SELECT COUNT(*) FROM apps \
+                 WHERE registration = 'metadata_document' AND status <> 'deleted') < ?9"
+            ),
+            params![&a.id, cap],
+        );
+        let save = Stmt::new(
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, webhook_events, status, version, created_at, updated_at, \
              bot_public, registration, last_used_at, metadata_expires_at) \
              SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, 'public', ?9, '[]', 'active', 1, ?10, ?10, 0, \
-             'metadata_document', ?10, ?11 \
-             WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'metadata_document') < ?12 \
+             'metadata_document', NULL, ?11 \
+             WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'metadata_document' AND status <> 'deleted') < ?12 \
              OR EXISTS (SELECT 1 FROM apps WHERE id = ?1) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, homepage_url = excluded.homepage_url, \
              terms_url = excluded.terms_url, privacy_url = excluded.privacy_url, icon = excluded.icon, \
              redirect_uris = excluded.redirect_uris, scopes = excluded.scopes, actor_modes = excluded.actor_modes, \
-             last_used_at = excluded.last_used_at, metadata_expires_at = excluded.metadata_expires_at, \
+             metadata_expires_at = excluded.metadata_expires_at, \
              updated_at = excluded.updated_at, \
              version = CASE WHEN apps.name IS excluded.name AND apps.redirect_uris IS excluded.redirect_uris \
                AND apps.scopes IS excluded.scopes AND apps.homepage_url IS excluded.homepage_url \
                AND apps.icon IS excluded.icon THEN apps.version ELSE apps.version + 1 END \
-             WHERE apps.registration = 'metadata_document' \
+             WHERE apps.registration = 'metadata_document' AND apps.status <> 'deleted' \
              RETURNING *",
             params![
                 &a.id,
@@ -44,7 +72,30 @@ impl<D: Driver> Store<D> {
                 a.metadata_expires_at,
                 cap
             ],
-        ))
-        .await
+        );
+        let mut res = self.db.batch(vec![record, save]).await?.into_iter();
+        Ok(super::decode::<AppRow>(res.nth(1).unwrap_or_default())?
+            .into_iter()
+            .next())
+    }
+
+    /// How the metadata document clients stand against the cap (the back office).
+    pub async fn metadata_document_use(&self) -> Result<MetadataDocumentUse, StoreError> {
+        let row: Option<MetadataDocumentUse> = self
+            .one(Stmt::new(
+                "SELECT COALESCE(SUM(status <> 'deleted'), 0) AS stored, \
+                 COALESCE(SUM(status <> 'deleted' AND last_used_at IS NULL), 0) AS never_used, \
+                 COALESCE(SUM(status = 'suspended'), 0) AS suspended, \
+                 COALESCE(SUM(status = 'deleted'), 0) AS banned \
+                 FROM apps WHERE registration = 'metadata_document'",
+                params![],
+            ))
+            .await?;
+        Ok(row.unwrap_or(MetadataDocumentUse {
+            stored: 0,
+            never_used: 0,
+            suspended: 0,
+            banned: 0,
+        }))
     }
 }

@@ -51,6 +51,7 @@ pub use dynamic_clients::*;
 pub use identity::*;
 pub use initial_access_tokens::*;
 pub use installs::*;
+pub use metadata_documents::MetadataDocumentUse;
 pub use ratelimit::*;
 pub use tokens::*;
 pub use webhooks::*;

@@ -38,13 +38,20 @@ impl<D: Driver> Store<D> {
                 "signin_devices",
                 "DELETE FROM signin_devices WHERE rowid IN (SELECT rowid FROM signin_devices WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
-            // Clients identified by URL (`crate::cimd`) whose document expired
-            // a day ago and that hold no live token or pending code: the next
+            // Clients identified by URL (`crate::cimd`), active ones only (a
+            // ban is a `deleted` row and a suspension a `suspended` one: both
+            // are the operator's and outlive every sweep), holding no live
+            // token or pending code, and either never issued a code a day
+            // after they were stored (refetching a document is not a use, so
+            // nobody keeps a slot under the cap by fetching), or with a
+            // document expired a day ago and unused for a day. The next
             // authorize fetches the document and stores the client again.
             (
                 "metadata_document_clients",
                 "DELETE FROM apps WHERE rowid IN (SELECT a.rowid FROM apps a WHERE a.registration = 'metadata_document' \
-                 AND a.metadata_expires_at <= ?1 - 86400 AND COALESCE(a.last_used_at, a.created_at) <= ?1 - 86400 \
+                 AND a.status = 'active' \
+                 AND ((a.last_used_at IS NULL AND a.created_at <= ?1 - 86400) \
+                   OR (a.metadata_expires_at <= ?1 - 86400 AND COALESCE(a.last_used_at, a.created_at) <= ?1 - 86400)) \
                  AND NOT EXISTS (SELECT 1 FROM grants g JOIN tokens t ON t.grant_id = g.id WHERE g.app_id = a.id \
                  AND g.revoked_at IS NULL AND t.revoked_at IS NULL AND t.used_at IS NULL \
                  AND (t.expires_at IS NULL OR t.expires_at > ?1)) \

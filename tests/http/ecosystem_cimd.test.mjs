@@ -134,19 +134,19 @@ test("a document whose client_id differs from its URL is refused", async () => {
 test("a document that redirects is refused, and the redirect is not followed", async () => {
   const target = publish("/redirect/target.json");
   const client_id = docs.route("/redirect/client.json", { status: 302, headers: { location: target.client_id } });
-  await assertPage(await authorize(alice, { client_id, redirect_uris: target.redirect_uris }), 400, /redirects \(HTTP 302\)/);
+  await assertPage(await authorize(alice, { client_id, redirect_uris: target.redirect_uris }), 400, /could not be fetched/);
   assert.equal(docs.hits("/redirect/target.json"), 0, "never fetched");
 });
 
 test("a document larger than 5 KiB is refused", async () => {
   const client_id = docs.url("/large/client.json");
   docs.route("/large/client.json", { body: clientDocument(client_id, { padding: "x".repeat(6000) }) });
-  await assertPage(await authorize(alice, { client_id, redirect_uris: ["http://localhost:3000/callback"] }), 400, /larger than 5120 bytes/);
+  await assertPage(await authorize(alice, { client_id, redirect_uris: ["http://localhost:3000/callback"] }), 400, /could not be fetched/);
 });
 
 test("a document server that never answers is abandoned after the timeout", async () => {
   const client_id = docs.route("/slow/client.json", { hang: true });
-  await assertPage(await authorize(alice, { client_id, redirect_uris: ["http://localhost:3000/callback"] }), 400, /could not be fetched \(no answer within 1 s\)/);
+  await assertPage(await authorize(alice, { client_id, redirect_uris: ["http://localhost:3000/callback"] }), 400, /could not be fetched/);
 });
 
 test("a document served with a non-JSON content type is refused", async () => {
@@ -252,7 +252,7 @@ test("a stale document that now fails or changed refuses the authorize (nothing 
   const client = publish("/stale/client.json", {}, { "cache-control": "no-store" });
   assert.equal((await authorize(alice, client)).status, 200);
   docs.route("/stale/client.json", { status: 404, body: "gone" });
-  await assertPage(await authorize(alice, client), 400, /answered HTTP 404/);
+  await assertPage(await authorize(alice, client), 400, /could not be fetched/);
   // Its owner removed the redirect URI: the next authorize sees it at once.
   publish("/stale/client.json", { redirect_uris: ["http://localhost:3000/other"] }, { "cache-control": "no-store" });
   await assertPage(await authorize(alice, client), 400, /does not exactly match/);

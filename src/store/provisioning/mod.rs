@@ -160,10 +160,11 @@ impl<D: Driver> Store<D> {
     }
 
     /// Provisioning actions and what self-registered clients did to their
-    /// registrations (RFC 7591/7592), newest first.
+    /// registrations (RFC 7591/7592), and the metadata document clients
+    /// anonymous authorizes stored, newest first.
     pub async fn platform_audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<ProvAudit>, StoreError> {
         self.all(Stmt::new(
-            "SELECT id, org_id, at, action, detail FROM audit_events WHERE actor_type IN ('platform', 'dynamic_client') \
+            "SELECT id, org_id, at, action, detail FROM audit_events WHERE actor_type IN ('platform', 'dynamic_client', 'metadata_document_client') \
              AND (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
             params![before, limit],
         ))
