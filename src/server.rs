@@ -94,6 +94,10 @@ impl<D: Driver> Server<D> {
         } else {
             resp
         };
+        let mut resp = resp;
+        if req.method == "HEAD" {
+            resp.body.clear();
+        }
         if let Some(e) = failure {
             ctx.effects.borrow_mut().error = Some(e.0);
         }
@@ -209,10 +213,20 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The discovery documents: CORS on every answer and preflight, and HEAD
+/// answered as GET without the body (RFC 9110 §9.3.2).
+const DISCOVERY: &[&str] = &["metadata", "jwks", "resource_metadata"];
+
 pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     // The back office routes below its prefix itself (`admin`).
     if path.starts_with(crate::admin::PREFIX) {
         return ("admin", Vec::new());
+    }
+    if method == "HEAD" {
+        let (name, params) = route("GET", path);
+        if DISCOVERY.contains(&name) {
+            return (name, params);
+        }
     }
     if method == "GET" && endpoints::resource_metadata::is_metadata_path(path) {
         return ("resource_metadata", Vec::new());
@@ -258,18 +272,12 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
 /// office (server to server).
 fn cors_route(route: &str, path: &str) -> bool {
-    matches!(
-        route,
-        "metadata"
-            | "resource_metadata"
-            | "token"
-            | "revoke"
-            | "introspect"
-            | "register"
-            | "register_read"
-            | "register_update"
-            | "register_delete"
-    ) || path.starts_with("/api/")
+    DISCOVERY.contains(&route)
+        || matches!(
+            route,
+            "token" | "revoke" | "introspect" | "register" | "register_read" | "register_update" | "register_delete"
+        )
+        || path.starts_with("/api/")
         || endpoints::resource_metadata::is_metadata_path(path)
 }
 
