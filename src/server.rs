@@ -89,12 +89,11 @@ impl<D: Driver> Server<D> {
         // Every answer of a CORS route carries CORS, errors included (a 404,
         // the 413 above, a 503): without it a browser client sees only
         // "Failed to fetch", not the answer.
-        let resp = if cors_route(route, &req.path) {
+        let mut resp = if cors_route(route, &req.path) {
             resp.cors()
         } else {
             resp
         };
-        let mut resp = resp;
         if req.method == "HEAD" {
             resp.body.clear();
         }
@@ -266,7 +265,7 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: both metadata documents, token, revoke, introspect,
+/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect,
 /// dynamic registration (browser-based MCP clients register themselves) and
 /// everything under `/api/` (its 404s too). Never the authorize, consent,
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back

@@ -79,7 +79,7 @@ fn unvetted_page(error: &str, description: &str) -> Failure {
         title: "Request refused",
         message: format!(
             "The app's authorization request cannot be accepted ({error}: {description}). \
-             This app registered itself, so you are not sent back to it automatically."
+             This app is not one the platform registered, so you are not sent back to it automatically."
         ),
     }
 }
