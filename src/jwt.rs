@@ -12,6 +12,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod low_s;
+
 /// One EC P-256 private key of `JWT_SIGNING_KEYS` (RFC 7517 / RFC 7518 §6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
@@ -168,7 +170,9 @@ pub async fn sign(es: &dyn Es256, keys: &[Jwk], claims: &Claims) -> Result<Strin
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(serde_json::to_string(claims).map_err(|e| e.to_string())?)
     );
-    let sig = es.sign(key, input.as_bytes()).await?;
+    let mut sig = es.sign(key, input.as_bytes()).await?;
+    // Only the low-S form verifies (`low_s`); WebCrypto returns either.
+    low_s::normalize(&mut sig);
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -226,7 +230,8 @@ pub async fn verify(es: &dyn Es256, keys: &[Jwk], token: &str, expect: &Expect<'
     let kid = header.get("kid").and_then(Value::as_str).ok_or(Reject::UnknownKey)?;
     let key = keys.iter().find(|k| k.kid == kid).ok_or(Reject::UnknownKey)?;
     let sig = decode(s)?;
-    if sig.len() != 64 || !es.verify(key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).await {
+    // A high-S twin of a valid signature verifies in both backends; refuse it.
+    if !low_s::is_low_s(&sig) || !es.verify(key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).await {
         return Err(Reject::Signature);
     }
     let claims: Claims = serde_json::from_slice(&decode(p)?).map_err(|_| Reject::Malformed)?;
@@ -305,6 +310,21 @@ mod tests {
         assert_eq!(header, json!({"alg": "ES256", "typ": "at+jwt", "kid": "a"}));
         assert_eq!(URL_SAFE_NO_PAD.decode(t.split('.').nth(2).unwrap()).unwrap().len(), 64);
         assert_eq!(run(verify(&RustEs256, &keys, &t, &expect(100))), Ok(claims(100)));
+    }
+
+    #[test]
+    fn the_high_s_twin_of_a_token_is_refused() {
+        let keys = vec![key("a", 1)];
+        let t = run(sign(&RustEs256, &keys, &claims(100))).unwrap();
+        let (input, s) = t.rsplit_once('.').unwrap();
+        let sig = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap();
+        let (r, s) = sig.split_scalars();
+        let twin = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()));
+        assert_eq!(
+            run(verify(&RustEs256, &keys, &forged, &expect(100))),
+            Err(Reject::Signature)
+        );
     }
 
     #[test]

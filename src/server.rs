@@ -89,11 +89,14 @@ impl<D: Driver> Server<D> {
         // Every answer of a CORS route carries CORS, errors included (a 404,
         // the 413 above, a 503): without it a browser client sees only
         // "Failed to fetch", not the answer.
-        let resp = if cors_route(route, &req.path) {
+        let mut resp = if cors_route(route, &req.path) {
             resp.cors()
         } else {
             resp
         };
+        if req.method == "HEAD" {
+            resp.body.clear();
+        }
         if let Some(e) = failure {
             ctx.effects.borrow_mut().error = Some(e.0);
         }
@@ -209,10 +212,20 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The discovery documents: CORS on every answer and preflight, and HEAD
+/// answered as GET without the body (RFC 9110 §9.3.2).
+const DISCOVERY: &[&str] = &["metadata", "jwks", "resource_metadata"];
+
 pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     // The back office routes below its prefix itself (`admin`).
     if path.starts_with(crate::admin::PREFIX) {
         return ("admin", Vec::new());
+    }
+    if method == "HEAD" {
+        let (name, params) = route("GET", path);
+        if DISCOVERY.contains(&name) {
+            return (name, params);
+        }
     }
     if method == "GET" && endpoints::resource_metadata::is_metadata_path(path) {
         return ("resource_metadata", Vec::new());
@@ -252,24 +265,18 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: both metadata documents, token, revoke, introspect,
+/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect,
 /// dynamic registration (browser-based MCP clients register themselves) and
 /// everything under `/api/` (its 404s too). Never the authorize, consent,
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
 /// office (server to server).
 fn cors_route(route: &str, path: &str) -> bool {
-    matches!(
-        route,
-        "metadata"
-            | "resource_metadata"
-            | "token"
-            | "revoke"
-            | "introspect"
-            | "register"
-            | "register_read"
-            | "register_update"
-            | "register_delete"
-    ) || path.starts_with("/api/")
+    DISCOVERY.contains(&route)
+        || matches!(
+            route,
+            "token" | "revoke" | "introspect" | "register" | "register_read" | "register_update" | "register_delete"
+        )
+        || path.starts_with("/api/")
         || endpoints::resource_metadata::is_metadata_path(path)
 }
 

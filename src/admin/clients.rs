@@ -1,6 +1,7 @@
 //! The platform's hold on clients that registered themselves (RFC 7591) or
 //! identified themselves by a metadata document URL: list them, suspend or
-//! reactivate one, delete one (which, for a URL, also bans it).
+//! reactivate one, delete one (which, for a URL, also bans it), and see how
+//! full the caps on them are.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -30,6 +31,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, para
             .await
             .map(|a| Response::json(200, &client_json(&a))),
         "clients_patch" => set_status(ctx, req, &id).await,
+        "clients_caps" => caps(ctx).await,
         _ => delete(ctx, &id).await,
     };
     result.unwrap_or_else(ApiError::into_response).no_store()
@@ -127,4 +129,24 @@ async fn delete<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<Response, ApiEr
     let audit = audit(ctx, &app, "client.deleted");
     ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
     Ok(Response::new(204))
+}
+
+/// How full the self-registration caps are. `dynamic`: `DCR_MAX_CLIENTS`
+/// against the dynamic clients not deleted (`clients`), of which `used` were
+/// ever issued a code; deleting one here frees its place at once, and the
+/// sweep frees a never-used one `DCR_UNUSED_DAYS` after `oldest_unused_at`.
+async fn caps<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Response, ApiError> {
+    let dcr = &ctx.config.dcr;
+    let u = ctx.store.dynamic_cap_use().await?;
+    Ok(Response::json(
+        200,
+        &json!({"dynamic": {
+            "max_clients": dcr.max_clients,
+            "clients": u.clients,
+            "used": u.used,
+            "never_used": u.clients - u.used,
+            "oldest_unused_at": u.oldest_unused,
+            "unused_days": dcr.unused_days,
+        }}),
+    ))
 }

@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/initial-access-tokens/{}", "iat_revoke"),
     // Self-registered and metadata document clients (`clients`).
     ("GET", "/clients", "clients_list"),
+    ("GET", "/client-caps", "clients_caps"),
     ("GET", "/clients/{}", "clients_get"),
     ("PATCH", "/clients/{}", "clients_patch"),
     ("DELETE", "/clients/{}", "clients_delete"),

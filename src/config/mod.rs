@@ -207,7 +207,10 @@ impl Default for Config {
             max_live_grants: 10,
             live_grants_per: LiveGrantsPer::User,
             max_live_app_tokens: 5,
-            refresh_reuse_grace: 0,
+            // The MCP TypeScript SDK refreshes once per pending request: two
+            // at once present the same token (issue 15). 10 s covers that and
+            // a retried lost response; reuse after it still kills the family.
+            refresh_reuse_grace: 10,
             signin_mode: SigninMode::Password,
             login_url: None,
             resources: Vec::new(),
@@ -247,6 +250,12 @@ fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
 }
 
 impl Config {
+    /// Whether `jwks_uri` is advertised and served: only while something it
+    /// verifies is issued (JWT access tokens), never for unused keys.
+    pub fn publishes_jwks(&self) -> bool {
+        self.access_token_format == AccessTokenFormat::Jwt && !self.jwt_keys.is_empty()
+    }
+
     /// The protected resources (RFC 9728): `RESOURCES`, or by default the
     /// demo API under the issuer.
     pub fn resource_list(&self, issuer: &str) -> Vec<String> {

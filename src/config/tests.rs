@@ -107,7 +107,7 @@ fn token_hardening_defaults() {
     let c = cfg(&[]).unwrap();
     assert_eq!(c.pkce_required, PkceRequired::All);
     assert_eq!((c.max_live_grants, c.live_grants_per), (10, LiveGrantsPer::User));
-    assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 0));
+    assert_eq!((c.max_live_app_tokens, c.refresh_reuse_grace), (5, 10));
     let c = cfg(&[
         ("PKCE_REQUIRED", "public"),
         ("LIVE_GRANTS_PER", "org"),

@@ -53,8 +53,9 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
     if ctx.config.dcr.policy != crate::config::DcrPolicy::Off {
         doc["registration_endpoint"] = json!(format!("{i}/oauth/register"));
     }
-    // RFC 9068 §4: resource servers find the signing keys of JWT access tokens here.
-    if !ctx.config.jwt_keys.is_empty() {
+    // RFC 9068 §4: resource servers find the signing keys of JWT access
+    // tokens here; only while tokens are JWTs (opaque ones are introspected).
+    if ctx.config.publishes_jwks() {
         doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));
     }
     // draft-ietf-oauth-client-id-metadata-document §6: an https URL may be the client_id.

@@ -8,11 +8,10 @@
 //! resource on another host is described here once that host's
 //! `/.well-known/oauth-protected-resource*` is routed to this worker.
 //!
-//! `GET /.well-known/oauth-protected-resource` (no path) is the document of
-//! a resource identified by the bare origin if one is listed, else of the
-//! first listed resource on that origin: clients that try the root form
-//! (the MCP SDK falls back to it) find the API, and a client that insists on
-//! RFC 9728 §3.3's exact match sees the real `resource` and moves on.
+//! `GET /.well-known/oauth-protected-resource` (no path) exists only for a
+//! resource identified by the bare origin (RFC 9728 §3.1): answering it with
+//! another resource's document makes a client that checks §3.3's exact match
+//! (the MCP SDK) throw instead of trying the next URL.
 
 use serde_json::json;
 
@@ -84,14 +83,7 @@ fn resource_for<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
         .into_iter()
         .filter_map(|r| split(&r).filter(|(o, _)| *o == origin).map(|(_, p)| (r, p)))
         .collect();
-    if let Some((r, _)) = on_origin.iter().find(|(_, p)| p == suffix) {
-        return Some(r.clone());
-    }
-    // The root form, with no resource at the bare origin: the first listed.
-    suffix
-        .is_empty()
-        .then(|| on_origin.into_iter().next().map(|(r, _)| r))
-        .flatten()
+    on_origin.into_iter().find(|(_, p)| p == suffix).map(|(r, _)| r)
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {

@@ -77,6 +77,12 @@ impl AppRow {
     pub fn is_public(&self) -> bool {
         self.client_type == "public"
     }
+    /// Registered by an org of the platform, rather than by itself (RFC 7591)
+    /// or by a metadata document anyone can publish: only a vetted client's
+    /// redirect URI is trusted before the user has acted (RFC 9700 §4.11.2).
+    pub fn is_vetted(&self) -> bool {
+        self.registration == "platform"
+    }
 }
 
 /// Fields an update may change; `None` leaves a field as it is.

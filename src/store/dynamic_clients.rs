@@ -44,13 +44,22 @@ pub struct NewDynamicClient<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registered {
     Stored,
-    /// `DCR_MAX_CLIENTS` dynamic clients exist; the oldest never used one was
+    /// `DCR_MAX_CLIENTS` dynamic clients exist (deleted ones do not count:
+    /// the operator frees a place by deleting); the oldest never used one was
     /// registered at `oldest_unused` (the sweep frees its place later).
     Full {
         oldest_unused: Option<i64>,
     },
     /// The initial access token is unknown, expired, revoked or used up.
     BadInitialToken,
+}
+
+/// What [`Store::dynamic_cap_use`] reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DynamicCapUse {
+    pub clients: i64,
+    pub used: i64,
+    pub oldest_unused: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -70,9 +79,9 @@ impl<D: Driver> Store<D> {
     pub async fn register_client(&self, n: &NewDynamicClient<'_>, audit: &Audit) -> Result<Registered, StoreError> {
         let a = n.app;
         let precheck = Stmt::new(
-            "SELECT (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform') AS clients, \
+            "SELECT (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' AND status <> 'deleted') AS clients, \
              (SELECT MIN(created_at) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' \
-               AND last_used_at IS NULL) AS oldest_unused, \
+               AND status <> 'deleted' AND last_used_at IS NULL) AS oldest_unused, \
              (?1 IS NULL OR EXISTS (SELECT 1 FROM initial_access_tokens WHERE hash = ?1 AND revoked_at IS NULL \
                AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses))) AS token_ok",
             params![n.initial_token_hash, a.created_at],
@@ -82,7 +91,7 @@ impl<D: Driver> Store<D> {
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_events, status, \
              version, created_by, created_at, updated_at, bot_public, registration) \
              SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '[]', 'active', 1, ?13, ?14, ?14, 0, 'dynamic' \
-             WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform') < ?15 \
+             WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' AND status <> 'deleted') < ?15 \
              AND (?16 IS NULL OR EXISTS (SELECT 1 FROM initial_access_tokens WHERE hash = ?16 AND revoked_at IS NULL \
                AND expires_at > ?14 AND (max_uses IS NULL OR uses < max_uses))) \
              RETURNING id",
@@ -141,11 +150,14 @@ impl<D: Driver> Store<D> {
         })
     }
 
-    /// The dynamic client whose registration access token hashes to `hash`.
+    /// The active dynamic client whose registration access token hashes to
+    /// `hash`: a suspended or deleted client does not manage itself (RFC 7592
+    /// §2: its token is no longer valid), so it cannot swap its redirect URIs
+    /// while suspended for reactivation to enable.
     pub async fn client_by_registration_token(&self, hash: &str) -> Result<Option<DynamicClient>, StoreError> {
         self.one(Stmt::new(
             "SELECT a.*, r.token_endpoint_auth_method FROM client_registrations r JOIN apps a ON a.id = r.app_id \
-             WHERE r.token_hash = ?1 AND a.registration = 'dynamic'",
+             WHERE r.token_hash = ?1 AND a.registration = 'dynamic' AND a.status = 'active'",
             params![hash],
         ))
         .await
@@ -169,7 +181,7 @@ impl<D: Driver> Store<D> {
             concat!(
                 "UPDATE apps SET name = ?3, homepage_url = ?4, terms_url = ?5, privacy_url = ?6, icon = ?7, \
                  redirect_uris = ?8, scopes = ?9, version = version + 1, updated_at = ?10 \
-                 WHERE id = ?1 AND registration = 'dynamic' AND ",
+                 WHERE id = ?1 AND registration = 'dynamic' AND status = 'active' AND ",
                 owns!("?1", "?2"),
                 " RETURNING *"
             ),
@@ -258,6 +270,19 @@ impl<D: Driver> Store<D> {
             ])
             .await?;
         Ok(res.last().is_some_and(|rows| !rows.is_empty()))
+    }
+
+    /// How much of `DCR_MAX_CLIENTS` is taken: dynamic clients not deleted,
+    /// of them those a code was ever issued to, and when the oldest never
+    /// used one was registered (the sweep frees it `DCR_UNUSED_DAYS` later).
+    pub async fn dynamic_cap_use(&self) -> Result<DynamicCapUse, StoreError> {
+        self.one(Stmt::new(
+            "SELECT COUNT(*) AS clients, COUNT(last_used_at) AS used, MIN(CASE WHEN last_used_at IS NULL \
+             THEN created_at END) AS oldest_unused FROM apps WHERE registration = 'dynamic' AND status <> 'deleted'",
+            params![],
+        ))
+        .await?
+        .ok_or_else(|| StoreError("the cap count returned no row".into()))
     }
 
     /// Clients with no owner org (`kind`: one registration kind, or both),

@@ -145,6 +145,8 @@ test("reused refresh token fails and revokes its whole family", async () => {
   const t1 = await tokensFor(server, alice, app, { prompt: "consent", redirect_uri: "https://client.example/cb" });
   const t2 = await (await tokenRequest(server, app, { grant_type: "refresh_token", refresh_token: t1.refresh_token })).json();
   assert.ok(t2.access_token);
+  // Outside the default reuse grace (10 s since issue 15), anchored at the rotation.
+  await server.db.prepare("UPDATE tokens SET used_at = used_at - 11 WHERE hash = ?").bind(createHash("sha256").update(t1.refresh_token).digest("hex")).run();
   const reuse = await tokenRequest(server, app, { grant_type: "refresh_token", refresh_token: t1.refresh_token });
   assert.equal(reuse.status, 400);
   assert.equal((await reuse.json()).error, "invalid_grant");

@@ -15,7 +15,9 @@ async function startServerWithPlatform() {
   const rs = await registerApp(first, { name: "Resource server" });
   const row = await first.db.prepare("SELECT * FROM apps WHERE id = ?").bind(rs.client_id).first();
   await first.close();
-  const s = await startServer({ INTROSPECTION_CLIENTS: rs.client_id });
+  // Grace 0 (the default was 0 before issue 15, now 10 s): the races below
+  // pin reuse detection at its strictest.
+  const s = await startServer({ INTROSPECTION_CLIENTS: rs.client_id, REFRESH_REUSE_GRACE_SECONDS: "0" });
   const cols = Object.keys(row);
   await s.db.prepare(`INSERT INTO apps (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`).bind(...cols.map((c) => row[c])).run();
   platform = rs;

@@ -48,8 +48,22 @@ const revoke = (server, app, token) => clientRequest(server, "/oauth/revoke", ap
 
 const introspect = async (server, app, token) => (await clientRequest(server, "/oauth/introspect", app, { token })).json();
 
-/** A token minted by the test with a key of its choice (jose), claims like the server's. */
-async function mint(server, key, { header = {}, claims = {} } = {}) {
+/** Whether an ES256 JWT's signature has s <= n/2 (the only form the server accepts, issue 15). */
+const HALF_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n / 2n;
+const lowS = (jwt) => BigInt(`0x${Buffer.from(jwt.split(".")[2], "base64url").subarray(32).toString("hex")}`) <= HALF_N;
+
+/**
+ * A token minted by the test with a key of its choice (jose), claims like the
+ * server's, with a low-S signature as the server signs (jose picks either).
+ */
+async function mint(server, key, opts) {
+  for (;;) {
+    const t = await mintAny(server, key, opts);
+    if (lowS(t)) return t;
+  }
+}
+
+async function mintAny(server, key, { header = {}, claims = {} } = {}) {
   const iss = server.base;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ client_id: "app_x", scope: "profile:read", org_id: "org_acme", actor: "self", jti: "j-test", ...claims })

@@ -9,7 +9,7 @@
 // through transport.finishAuth(code), as an application embedding the SDK does.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { randomBytes, createHash } from "node:crypto";
 import { Response as MfResponse } from "miniflare";
 import { decodeJwt } from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -295,6 +295,42 @@ test("when the MCP server refuses its access token, the SDK refreshes (rotation,
     const outcomes = mcp.seen.slice(checks).map((s) => s.ok);
     assert.equal(outcomes[0], false, "the stale token was refused");
     assert.equal(outcomes.at(-1), true);
+  } finally {
+    await client.close();
+  }
+});
+
+// Issue 15 item 15: the SDK refreshes once per request that met a 401, so
+// two requests in flight when the access token expires present the same
+// refresh token. With REFRESH_REUSE_GRACE_SECONDS=0 (the old default) the
+// second was reuse: the grant was revoked and the user had to authorize again.
+test("two requests that find the access token expired refresh at once with the same refresh token, and the SDK stays signed in", async () => {
+  const provider = new TestProvider({ clientInformation: { client_id: preApp.client_id, client_secret: preApp.client_secret } });
+  const { client } = await connectThroughOAuth(provider);
+  try {
+    const first = provider.tokens();
+    provider.saveTokens({ ...first, access_token: "at_stale" });
+    // An application that persists tokens asynchronously (a file, a
+    // keychain): the second request reads them before the first refresh is
+    // saved, so both refreshes present the same refresh token.
+    const save = provider.saveTokens.bind(provider);
+    provider.saveTokens = (t) => new Promise((resolve) => setTimeout(() => resolve(save(t)), 300));
+    const calls = await Promise.allSettled([
+      client.callTool({ name: "whoami", arguments: {} }),
+      client.callTool({ name: "whoami", arguments: {} }),
+    ]);
+    assert.deepEqual(calls.map((c) => c.status), ["fulfilled", "fulfilled"], calls.map((c) => String(c.reason ?? "")).join(" | "));
+    for (const c of calls) assert.equal(c.value.structuredContent.client_id, preApp.client_id);
+    const hash = createHash("sha256").update(first.refresh_token).digest("hex");
+    const successors = await as.db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE kind = 'refresh' AND parent = ?").bind(hash).first();
+    assert.equal(successors.n, 2, "both refreshes presented the same refresh token");
+    assert.equal(provider.authorizationUrls.length, 1, "no new authorization was needed");
+    // Still signed in: the next expiry refreshes again.
+    provider.saveTokens = save;
+    provider.saveTokens({ ...provider.tokens(), access_token: "at_stale" });
+    const again = await client.callTool({ name: "whoami", arguments: {} });
+    assert.equal(again.structuredContent.client_id, preApp.client_id);
+    assert.equal(provider.authorizationUrls.length, 1);
   } finally {
     await client.close();
   }

@@ -126,8 +126,10 @@ test("a 503 from a storage failure on a CORS route keeps the CORS headers", asyn
   assert.equal(page.headers.get("access-control-allow-origin"), null);
 });
 
-test("RFC 9728: GET /.well-known/oauth-protected-resource serves the demo API's metadata by default", async () => {
-  const res = await server.fetch(WK);
+test("RFC 9728: GET /.well-known/oauth-protected-resource/api/v1 serves the demo API's metadata by default", async () => {
+  // Issue 15 item 16: at its path form only (RFC 9728 §3.1); the root is 404.
+  assert.equal((await server.fetch(WK)).status, 404);
+  const res = await server.fetch(`${WK}/api/v1`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /application\/json/);
   assert.equal(res.headers.get("access-control-allow-origin"), "*");
@@ -150,7 +152,7 @@ test("RFC 9728 §3.1: the path-suffixed form serves the resource whose identifie
   assert.equal(res.status, 200);
   assert.equal((await res.json()).resource, `${server.base}/api/v1`);
   // Configured resources: each at its own path-suffixed URL; the root form
-  // answers with the first one on this origin.
+  // describes none of them (issue 15 item 16: only a bare-origin resource).
   for (const path of ["/api/v1", "/mcp"]) {
     const r = await configured.fetch(`${WK}${path}`);
     assert.equal(r.status, 200, path);
@@ -158,7 +160,7 @@ test("RFC 9728 §3.1: the path-suffixed form serves the resource whose identifie
     assert.equal(doc.resource, `${configured.base}${path}`);
     assert.deepEqual(doc.authorization_servers, [configured.base]);
   }
-  assert.equal((await (await configured.fetch(WK)).json()).resource, `${configured.base}/api/v1`);
+  assert.equal((await configured.fetch(WK)).status, 404);
 });
 
 test("RFC 9728: an unknown resource path is a 404, with CORS (the metadata route is a CORS route)", async () => {

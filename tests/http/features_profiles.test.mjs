@@ -2,6 +2,7 @@
 // prefixes, lifetimes and refresh expiry as the platform documents them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { profileVars } from "../../scripts/profile-vars.mjs";
 import { startServer, Browser, registerApp, consent, exchange, tokensFor, tokenRequest, bearer } from "./support.mjs";
 
@@ -57,6 +58,8 @@ test("Fluxer: 7-day access, non-expiring single-use refresh", async () => {
     assert.equal(t.expires_in, 604800);
     assert.equal(await refreshExpiry(server), null);
     assert.equal((await tokenRequest(server, app, { grant_type: "refresh_token", refresh_token: t.refresh_token })).status, 200);
+    // Outside the default reuse grace (10 s since issue 15), anchored at the rotation.
+    await server.db.prepare("UPDATE tokens SET used_at = used_at - 11 WHERE hash = ?").bind(createHash("sha256").update(t.refresh_token).digest("hex")).run();
     const again = await tokenRequest(server, app, { grant_type: "refresh_token", refresh_token: t.refresh_token });
     assert.equal((await again.json()).error, "invalid_grant");
   });

@@ -282,6 +282,9 @@ test("a reused refresh token in the compat form revokes its family, as the core 
   const app = await registerApp(ado, { name: "Reuse" });
   const t = await tokensFor(app);
   const next = await (await refreshAssertion(ado, t.refresh_token, app.client_secret)).json();
+  // Outside the default reuse grace (10 s since issue 15), anchored at the rotation.
+  // (The compat form wraps the refresh token, so the rotated one is found by its app.)
+  await ado.db.prepare("UPDATE tokens SET used_at = used_at - 11 WHERE kind = 'refresh' AND used_at IS NOT NULL AND grant_id IN (SELECT id FROM grants WHERE app_id = ?)").bind(app.client_id).run();
   const reuse = await refreshAssertion(ado, t.refresh_token, app.client_secret);
   assert.equal(reuse.status, 400);
   assert.equal((await reuse.json()).error, "invalid_grant");

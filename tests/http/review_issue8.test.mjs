@@ -112,7 +112,8 @@ test("grace window: a sibling pair minted by a replay dies once the family moved
 });
 
 test("with a bearer cache, a token the token endpoint revoked (eviction, reuse) stops working in the isolate that revoked it", async () => {
-  const s = await startServer({ BEARER_CACHE_TTL_SECONDS: "60", MAX_LIVE_APP_TOKENS: "1" });
+  // Grace 0: the replay below is reuse at once (the default grace is 10 s since issue 15).
+  const s = await startServer({ BEARER_CACHE_TTL_SECONDS: "60", MAX_LIVE_APP_TOKENS: "1", REFRESH_REUSE_GRACE_SECONDS: "0" });
   try {
     const live = async (at) => (await bearer(s, "/api/v1/me", at)).status;
     // MAX_LIVE_APP_TOKENS: the second client_credentials token evicts the first.

@@ -4,7 +4,10 @@
 //! Validation order (RFC 6749 §4.1.2.1): the client and redirect URI are
 //! checked first, and a failure there is shown as a page, never redirected,
 //! so a forged request cannot bounce a browser to an attacker's URI. Every
-//! later failure is returned to the (now trusted) redirect URI.
+//! later failure is returned to the (now trusted) redirect URI of a client
+//! the platform vetted; for a self-registered or metadata document client
+//! (whose URIs anyone may choose) it is a page too, until the user has
+//! decided on the consent form (RFC 9700 §4.11.2).
 
 mod code;
 mod request;

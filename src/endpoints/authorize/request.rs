@@ -69,9 +69,29 @@ impl Failure {
     }
 }
 
+/// RFC 9700 §4.11.2: an error for a client the platform has not vetted
+/// (self-registered, metadata document) is a page, not a redirect: anyone can
+/// list any site as such a client's redirect URI, and our origin must not
+/// bounce a browser there before the user has acted on our page.
+fn unvetted_page(error: &str, description: &str) -> Failure {
+    Failure::Page {
+        status: 400,
+        title: "Request refused",
+        message: format!(
+            "The app's authorization request cannot be accepted ({error}: {description}). \
+             This app is not one the platform registered, so you are not sent back to it automatically."
+        ),
+    }
+}
+
 impl AuthzRequest {
     /// An error sent back to this request's redirect URI (RFC 6749 §4.1.2.1).
+    /// `post`: the user's own decision on our consent form (CSRF checked);
+    /// before one, an unvetted client's error is a page ([`unvetted_page`]).
     pub(super) fn refuse(&self, issuer: &str, error: &str, description: &str, post: bool) -> Response {
+        if !post && !self.app.is_vetted() {
+            return unvetted_page(error, description).respond(issuer, post);
+        }
         redirect(
             &self.redirect_to,
             &[("error", error), ("error_description", description)],
@@ -217,11 +237,18 @@ pub async fn validate<D: Driver>(
         ));
     };
     let state = p.get("state").map(str::to_string);
-    let fail = |error, description: &str| Failure::Redirect {
-        to: redirect_to.clone(),
-        error,
-        description: description.to_string(),
-        state: state.clone(),
+    let vetted = app.is_vetted();
+    let fail = |error, description: &str| {
+        if vetted {
+            Failure::Redirect {
+                to: redirect_to.clone(),
+                error,
+                description: description.to_string(),
+                state: state.clone(),
+            }
+        } else {
+            unvetted_page(error, description)
+        }
     };
     if let Some(name) = p.repeated(SINGLE) {
         return Err(fail(

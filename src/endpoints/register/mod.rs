@@ -184,7 +184,8 @@ fn new_row<D: Driver>(
 const NOT_VALID: &str = "the registration access token is not valid for this client";
 
 /// RFC 7592: the registration access token names the client; the path must
-/// name the same one. A wrong token and a missing client get the same 401.
+/// name the same one. A wrong token, a missing client and one the platform
+/// suspended or deleted get the same 401 (§2: the token is not valid).
 async fn manage<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Result<Response, ApiError> {
     let Some(token) = presented(req) else {
         return Ok(refused(false, NOT_VALID));
