@@ -86,22 +86,7 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Ap
         .store
         .self_registered_clients(kind, p.after.as_deref().unwrap_or(""), p.limit + 1)
         .await?;
-    let resp = page_response(rows, &p, |a| a.id.clone(), client_json);
-    if !ctx.config.cimd {
-        return Ok(resp);
-    }
-    // How `CIMD_MAX_CLIENTS` is used, so the operator can see a squat and
-    // free it (deleting a client bans it, and a ban holds no slot).
-    let cap_use = ctx.store.metadata_document_use().await?;
-    let mut body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-    body["metadata_document_clients"] = json!({
-        "cap": ctx.config.cimd_max_clients,
-        "stored": cap_use.stored,
-        "never_used": cap_use.never_used,
-        "suspended": cap_use.suspended,
-        "banned": cap_use.banned,
-    });
-    Ok(Response::json(200, &body))
+    Ok(page_response(rows, &p, |a| a.id.clone(), client_json))
 }
 
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {
@@ -131,22 +116,35 @@ async fn delete<D: Driver>(ctx: &Ctx<'_, D>, id: &str) -> Result<Response, ApiEr
     Ok(Response::new(204))
 }
 
-/// How full the self-registration caps are. `dynamic`: `DCR_MAX_CLIENTS`
-/// against the dynamic clients not deleted (`clients`), of which `used` were
-/// ever issued a code; deleting one here frees its place at once, and the
-/// sweep frees a never-used one `DCR_UNUSED_DAYS` after `oldest_unused_at`.
+/// How full the self-registration caps are, so the operator can see a squat
+/// and free it. `dynamic`: `DCR_MAX_CLIENTS` against the dynamic clients not
+/// deleted (`clients`), of which `used` were ever issued a code; deleting one
+/// frees its place at once, and the sweep frees a never-used one
+/// `DCR_UNUSED_DAYS` after `oldest_unused_at`. `metadata_document`:
+/// `CIMD_MAX_CLIENTS` against the stored URL clients; deleting one bans it,
+/// and a ban holds no slot.
 async fn caps<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Response, ApiError> {
     let dcr = &ctx.config.dcr;
     let u = ctx.store.dynamic_cap_use().await?;
+    let m = ctx.store.metadata_document_use().await?;
     Ok(Response::json(
         200,
-        &json!({"dynamic": {
-            "max_clients": dcr.max_clients,
-            "clients": u.clients,
-            "used": u.used,
-            "never_used": u.clients - u.used,
-            "oldest_unused_at": u.oldest_unused,
-            "unused_days": dcr.unused_days,
-        }}),
+        &json!({
+            "dynamic": {
+                "max_clients": dcr.max_clients,
+                "clients": u.clients,
+                "used": u.used,
+                "never_used": u.clients - u.used,
+                "oldest_unused_at": u.oldest_unused,
+                "unused_days": dcr.unused_days,
+            },
+            "metadata_document": {
+                "max_clients": ctx.config.cimd_max_clients,
+                "stored": m.stored,
+                "never_used": m.never_used,
+                "suspended": m.suspended,
+                "banned": m.banned,
+            },
+        }),
     ))
 }

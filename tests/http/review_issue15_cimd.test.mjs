@@ -139,11 +139,11 @@ test("item 7: the operator sees the cap's use; a banned client takes no slot, so
     assert.notEqual((await anonymous(s, a)).status, 400);
     assert.notEqual((await anonymous(s, b)).status, 400);
     assert.equal((await anonymous(s, c)).status, 429, "the cap is full");
-    let list = await (await admin(s, "GET", "/clients?registration=metadata_document")).json();
-    assert.deepEqual(list.metadata_document_clients, { cap: 2, stored: 2, never_used: 2, suspended: 0, banned: 0 });
+    let caps = await (await admin(s, "GET", "/client-caps")).json();
+    assert.deepEqual(caps.metadata_document, { max_clients: 2, stored: 2, never_used: 2, suspended: 0, banned: 0 });
     assert.equal((await admin(s, "DELETE", `/clients/${encodeURIComponent(a.client_id)}`)).status, 204);
-    list = await (await admin(s, "GET", "/clients")).json();
-    assert.deepEqual(list.metadata_document_clients, { cap: 2, stored: 1, never_used: 1, suspended: 0, banned: 1 });
+    caps = await (await admin(s, "GET", "/client-caps")).json();
+    assert.deepEqual(caps.metadata_document, { max_clients: 2, stored: 1, never_used: 1, suspended: 0, banned: 1 });
     assert.notEqual((await anonymous(s, c)).status, 429, "the ban freed a slot");
     assert.equal(await exists(s, c.client_id), true);
     assert.equal((await anonymous(s, a)).status, 400, "and the ban holds");
