@@ -245,7 +245,13 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let verifier = crypto::new_token(VERIFIER_PREFIX);
     let decided = ctx
         .store
-        .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &b.external_id, &row.client_id, ctx.now)
+        .accept_login_challenge(
+            &hash,
+            &crypto::sha256_hex(&verifier),
+            &b.external_id,
+            &row.client_id,
+            ctx.now,
+        )
         .await?;
     redirect_back(ctx, &hash, &row, &verifier, decided).await
 }

@@ -201,7 +201,11 @@ impl<D: Driver> Store<D> {
     /// with the audit record, in one batch. `None`: no user has that
     /// external id.
     pub async fn end_user_sessions(&self, external_id: &str, now: i64) -> Result<Option<(usize, usize)>, StoreError> {
-        let audit = platform_audit(now, "user.sessions_ended", serde_json::json!({"external_id": external_id}));
+        let audit = platform_audit(
+            now,
+            "user.sessions_ended",
+            serde_json::json!({"external_id": external_id}),
+        );
         let out = self
             .db
             .batch(vec![

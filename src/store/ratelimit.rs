@@ -109,7 +109,10 @@ impl<D: Driver> Store<D> {
         if slots.is_empty() {
             return Ok(());
         }
-        self.db.batch(slots.iter().flat_map(give_back).collect()).await.map(|_| ())
+        self.db
+            .batch(slots.iter().flat_map(give_back).collect())
+            .await
+            .map(|_| ())
     }
 
     /// A successful sign-in: the session, the browser remembered as a device
