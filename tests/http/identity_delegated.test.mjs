@@ -76,7 +76,11 @@ function startPlatform() {
 
 before(async () => {
   platform = await startPlatform();
-  server = await startServer({ SIGNIN_MODE: "delegated", LOGIN_URL: platform.url, PLATFORM_ADMIN_TOKEN: ADMIN });
+  // Every test here opens challenges from this one address; the per-source
+  // budget itself is tested in review_issue15_signin.
+  server = await startServer({
+    SIGNIN_MODE: "delegated", LOGIN_URL: platform.url, PLATFORM_ADMIN_TOKEN: ADMIN, LOGIN_CHALLENGES_PER_SOURCE_PER_MINUTE: "10000",
+  });
   // The platform's own ids on the fixture users and orgs (what provisioning sets).
   for (const [table, id, ext] of [["users", "usr_alice", "ext-alice"], ["users", "usr_carol", "ext-carol"], ["orgs", "org_acme", "ext-acme"], ["orgs", "org_globex", "ext-globex"]]) {
     await server.db.prepare(`UPDATE ${table} SET external_id = ? WHERE id = ?`).bind(ext, id).run();
