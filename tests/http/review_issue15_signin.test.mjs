@@ -202,3 +202,20 @@ test("§13 accept, reject and the platform's sign-out write audit records", asyn
   assert.equal(await count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'login.accepted'"), n);
   assert.equal(await count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'user.sessions_ended' AND detail LIKE '%ext-nobody%'"), 0);
 });
+
+test("§3 audit: a refused sign-in attempt leaves no counter row behind, whatever email it names", async () => {
+  // Password mode, two failures per account and so ten per address.
+  const pw = await startServer({ SIGNIN_MAX_FAILURES: "2" });
+  try {
+    const guesser = new Browser(pw);
+    const signIn = (i) =>
+      guesser.post("/signin", { email: `nobody${i}@example.test`, password: "wrong", return_to: "/" }, { headers: { "cf-connecting-ip": "203.0.113.150" } });
+    for (let i = 0; i < 10; i++) assert.equal((await signIn(i)).status, 401);
+    const rowsAfterBudget = await countRows(pw, "SELECT COUNT(*) AS n FROM rate_limits");
+    for (let i = 10; i < 30; i++) assert.equal((await signIn(i)).status, 429);
+    const rows = await countRows(pw, "SELECT COUNT(*) AS n FROM rate_limits");
+    assert.equal(rows, rowsAfterBudget, `20 refused attempts with new emails added ${rows - rowsAfterBudget} counter rows`);
+  } finally {
+    await pw.close();
+  }
+});
