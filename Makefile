@@ -4,7 +4,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 WRANGLER := npx --no-install wrangler
 
-.PHONY: dev test tools build db seed provision check native-test http-test browser-test script-test deploy-check deploy bench bench-smoke profile peer fmt clean
+.PHONY: dev test tools build db seed provision check native-test http-test browser-test script-test deploy-check deploy bench bench-smoke bench-writers profile peer fmt clean
 
 tools:
 	@bash scripts/tools.sh
@@ -83,6 +83,13 @@ bench: build peer
 bench-smoke: build peer
 	node bench/run.mjs --smoke >/dev/null
 	@echo "bench-smoke: every benchmark case ran against both servers"
+
+# Every anonymous writer hammered from one source for a bounded time (issue
+# 15 §3): rows written per request, and a failure if any table still grows
+# once the budget is spent. Not part of `make test`. BENCH_WRITER_SECONDS,
+# BENCH_WRITER_MAX and BENCH_WRITER_TAIL tune it.
+bench-writers: build
+	node bench/writers.mjs
 
 # Where the worker's CPU goes: `make profile CASE=metadata|bearer|bearer-cache|bearer-jwt|revoke`.
 profile: tools peer

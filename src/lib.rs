@@ -17,6 +17,7 @@ pub mod context;
 pub mod crypto;
 pub mod endpoints;
 pub mod error;
+pub mod external_id;
 pub mod grants;
 pub mod http;
 pub mod jwt;

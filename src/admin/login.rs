@@ -170,10 +170,10 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let hash = challenge_of(req)?;
     let b: AcceptBody =
         serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    if !text_ok(&b.external_id, 256) {
-        return Err(ApiError::bad_request(
-            "external_id must be 1 to 256 printable characters",
-        ));
+    // The rule of the provisioning API's paths: a user created here must be
+    // one the platform can address there (delete, sign out).
+    if let Some(why) = crate::external_id::invalid(&b.external_id) {
+        return Err(ApiError::bad_request(format!("external_id: {why}")));
     }
     let row = open_challenge(ctx, &hash).await?;
     let list = b.memberships.unwrap_or_default();
@@ -212,8 +212,11 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     };
     let mut seen = Vec::new();
     for m in &list {
-        if !text_ok(&m.org, 256) || !text_ok(&m.role, 64) {
+        if !text_ok(&m.role, 64) {
             return Err(ApiError::bad_request("each membership needs org and role"));
+        }
+        if let Some(why) = crate::external_id::invalid(&m.org) {
+            return Err(ApiError::bad_request(format!("membership org: {why}")));
         }
         if seen.contains(&m.org.as_str()) {
             return Err(ApiError::bad_request(format!("org {:?} is listed twice", m.org)));
@@ -242,7 +245,13 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let verifier = crypto::new_token(VERIFIER_PREFIX);
     let decided = ctx
         .store
-        .accept_login_challenge(&hash, &crypto::sha256_hex(&verifier), &b.external_id, ctx.now)
+        .accept_login_challenge(
+            &hash,
+            &crypto::sha256_hex(&verifier),
+            &b.external_id,
+            &row.client_id,
+            ctx.now,
+        )
         .await?;
     redirect_back(ctx, &hash, &row, &verifier, decided).await
 }
@@ -270,7 +279,14 @@ async fn reject<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let verifier = crypto::new_token(VERIFIER_PREFIX);
     let decided = ctx
         .store
-        .reject_login_challenge(&hash, &crypto::sha256_hex(&verifier), error, description, ctx.now)
+        .reject_login_challenge(
+            &hash,
+            &crypto::sha256_hex(&verifier),
+            error,
+            description,
+            &row.client_id,
+            ctx.now,
+        )
         .await?;
     redirect_back(ctx, &hash, &row, &verifier, decided).await
 }
@@ -295,17 +311,12 @@ async fn redirect_back<D: Driver>(
 }
 
 async fn end_sessions<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str) -> Result<Response, ApiError> {
-    let external_id = percent_decode(external_id);
-    match ctx.store.end_user_sessions(&external_id).await? {
+    let external_id = crate::admin::provisioning::segment(external_id)?;
+    match ctx.store.end_user_sessions(&external_id, ctx.now).await? {
         None => Err(ApiError::not_found("no user has this external_id")),
-        Some(n) => Ok(Response::json(200, &json!({"ended": n}))),
+        Some((ended, pending)) => Ok(Response::json(
+            200,
+            &json!({"ended": ended, "pending_sign_ins_ended": pending}),
+        )),
     }
-}
-
-/// A path segment as the platform meant it (its ids may need escaping).
-/// Plain percent-decoding: in a path, `+` and `&` are themselves.
-fn percent_decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
 }

@@ -76,26 +76,29 @@ const ROUTES: &[(&str, &str, &str)] = &[
 ];
 
 /// Check the platform admin token: 404 when none is configured (the API is
-/// off), 429 after too many failures from one address, 401 otherwise.
+/// off), 401 for a wrong or missing token, 429 once one source has sent too
+/// many wrong ones. The token is checked first: the right one is never
+/// refused for failures others sent from the same address (a platform's
+/// shared egress), while a guesser's failures still cost it its budget. A
+/// 429-vs-401 answer tells a guesser nothing the right token would not.
 /// The comparison is of SHA-256 digests, in constant time; the token itself
 /// is never logged or kept in memory beyond the request.
 pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), ApiError> {
     let Some(expected) = ctx.config.platform_admin_token_hash.as_deref() else {
         return Err(ApiError::not_found("no such route"));
     };
+    let presented = crate::bearer::presented(req).filter(|t| t.len() <= 512);
+    if presented.is_some_and(|t| crypto::ct_eq(&crypto::sha256_hex(t), expected)) {
+        return Ok(());
+    }
     // Per source, as client authentication counts (an IPv6 sender as its /64).
     let key = format!("admin:{}", crate::client_auth::source(&req.ip));
     let limit = ctx.config.client_auth_max_failures;
-    let since = ctx.now - ctx.config.rate_window;
-    if limit > 0 && ctx.store.failures(&key, since).await? >= limit {
+    if limit > 0 && ctx.store.failures(&key, ctx.now - ctx.config.rate_window).await? >= limit {
         return Err(
             ApiError::new(429, "too_many_requests", "too many failed attempts; retry later")
                 .with_retry_after(ctx.config.rate_window),
         );
-    }
-    let presented = crate::bearer::presented(req).filter(|t| t.len() <= 512);
-    if presented.is_some_and(|t| crypto::ct_eq(&crypto::sha256_hex(t), expected)) {
-        return Ok(());
     }
     ctx.store.record_failure(&key, ctx.now, ctx.config.rate_window).await?;
     Err(ApiError::unauthorized(

@@ -167,6 +167,9 @@ pub struct Config {
     pub cimd_allowed_hosts: Vec<String>,
     /// Largest metadata document read, in bytes.
     pub cimd_max_document_bytes: usize,
+    /// Delegated sign-in challenges one source may open per minute (each is
+    /// a row written before anyone signed in).
+    pub login_challenges_per_source: i64,
 }
 
 impl Default for Config {
@@ -224,6 +227,7 @@ impl Default for Config {
             cimd_fetches_per_host: 60,
             cimd_allowed_hosts: Vec::new(),
             cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
+            login_challenges_per_source: 30,
         }
     }
 }
@@ -456,6 +460,12 @@ impl Config {
             100_000,
         )?;
         c.cimd_fetches_per_host = bounded("CIMD_FETCHES_PER_HOST_PER_MINUTE", c.cimd_fetches_per_host, 1, 100_000)?;
+        c.login_challenges_per_source = bounded(
+            "LOGIN_CHALLENGES_PER_SOURCE_PER_MINUTE",
+            c.login_challenges_per_source,
+            1,
+            100_000,
+        )?;
         c.cimd_allowed_hosts = parse_hosts(&get("CIMD_ALLOWED_HOSTS").unwrap_or_default())?;
         // The draft recommends 5 KB; some published documents (inline logos,
         // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.

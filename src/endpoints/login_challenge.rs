@@ -14,7 +14,15 @@
 //! redirect from the platform's page), and the challenge keeps the cookie's
 //! hash. A verifier presented by any other browser is refused, so a challenge
 //! accepted for one person cannot sign another person's browser in (login
-//! CSRF), and a leaked `redirect_to` is useless elsewhere.
+//! CSRF), and a leaked `redirect_to` is useless elsewhere. The cookie is the
+//! browser's, not the challenge's: it is sent to every path that opens a
+//! challenge (`Path=/`), which reuses it, so a second authorization (another
+//! tab, or any site sending the browser to an authorize URL) keeps the first
+//! one's binding instead of replacing it.
+//!
+//! Anonymous writes: each challenge is a row written for a browser nobody has
+//! authenticated, so each sender (an IPv6 sender by its /64) has a budget of
+//! `LOGIN_CHALLENGES_PER_SOURCE_PER_MINUTE`; past it, 429 and no row.
 
 use crate::context::Ctx;
 use crate::crypto;
@@ -23,19 +31,25 @@ use crate::http::{Params, Request, Response};
 use crate::redirect_uri;
 use crate::scope;
 use crate::session;
+use crate::store::login_challenges::NewChallenge;
 use crate::store::Driver;
 use crate::templates;
 
 /// Where the platform sends the browser back (the `redirect_to` of accept and reject).
 pub const LANDING_PATH: &str = "/oauth/login/verify";
-/// The browser-binding cookie, scoped to the landing path.
+/// The browser-binding cookie, one per browser (see the module comment).
 pub const BROWSER_COOKIE: &str = "eo_login";
+/// Its path: every page that opens a challenge (authorize, the sign-in link
+/// of our pages) must see it to reuse it, and the landing to check it.
+const BROWSER_COOKIE_PATH: &str = "/";
 /// A challenge lives 10 minutes: long enough for a password manager and a
 /// second factor, short enough that a stale one is useless.
 pub const CHALLENGE_TTL: i64 = 600;
 pub const CHALLENGE_PREFIX: &str = "lc_";
 pub const VERIFIER_PREFIX: &str = "lv_";
 const BROWSER_PREFIX: &str = "lb_";
+/// The window of a sender's challenge budget, in seconds.
+const BUDGET_WINDOW: i64 = 60;
 
 /// The validated authorization request as a canonical query string: the
 /// challenge stores it, the landing recomputes it, and they must be equal.
@@ -105,19 +119,27 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
     let nonce =
         session::own_cookie(req, BROWSER_COOKIE, BROWSER_PREFIX).unwrap_or_else(|| crypto::new_token(BROWSER_PREFIX));
     let challenge = crypto::new_token(CHALLENGE_PREFIX);
-    if let Err(e) = ctx
-        .store
-        .open_login_challenge(
-            &crypto::sha256_hex(&challenge),
-            &crypto::sha256_hex(&nonce),
-            client_id,
-            request,
-            ctx.now,
-            ctx.now + CHALLENGE_TTL,
-        )
-        .await
-    {
-        return crate::error::unavailable_page(e);
+    let key = format!("login-challenge:{}", crate::client_auth::source(&req.ip));
+    let new = NewChallenge {
+        challenge_hash: &crypto::sha256_hex(&challenge),
+        browser_hash: &crypto::sha256_hex(&nonce),
+        client_id,
+        request,
+        now: ctx.now,
+        expires_at: ctx.now + CHALLENGE_TTL,
+        budget: (&key, ctx.config.login_challenges_per_source, BUDGET_WINDOW),
+    };
+    match ctx.store.open_login_challenge(&new).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return page(
+                429,
+                "Too many sign-ins",
+                "Too many sign-ins were started from your network. Wait a minute and try again.",
+            )
+            .header("Retry-After", &BUDGET_WINDOW.to_string())
+        }
+        Err(e) => return crate::error::unavailable_page(e),
     }
     let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
     let resp = if post {
@@ -127,7 +149,7 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
     };
     resp.header(
         "Set-Cookie",
-        &session::cookie(req, BROWSER_COOKIE, &nonce, LANDING_PATH, CHALLENGE_TTL),
+        &session::cookie(req, BROWSER_COOKIE, &nonce, BROWSER_COOKIE_PATH, CHALLENGE_TTL),
     )
     .no_store()
 }

@@ -26,6 +26,10 @@ use crate::templates;
 /// How long a loaded sign-in form stays usable.
 const FORM_TTL: i64 = 24 * 3600;
 
+/// Longest `return_to` (bytes): our own paths are short, and in delegated
+/// mode the value is kept in a row an anonymous request writes.
+pub const MAX_RETURN_TO: usize = 2048;
+
 /// A same-origin path that the URL parser, resolving it against the request,
 /// leaves exactly as it is; anything else is "/". Browsers drop TAB, CR and
 /// LF from URLs and read `\` as `/`, so `/\t/evil` or `/\evil` would leave the
@@ -33,7 +37,7 @@ const FORM_TTL: i64 = 24 * 3600;
 pub fn safe_return_to(req: &Request, raw: Option<&str>) -> String {
     let home = || "/".to_string();
     let Some(raw) = raw else { return home() };
-    if raw.len() > 4096 || !raw.starts_with('/') || raw.chars().any(char::is_control) {
+    if raw.len() > MAX_RETURN_TO || !raw.starts_with('/') || raw.chars().any(char::is_control) {
         return home();
     }
     let Ok(base) = url::Url::parse(&req.url) else {
@@ -89,6 +93,15 @@ fn delegated<D: Driver>(ctx: &Ctx<'_, D>) -> Option<Response> {
 
 pub async fn page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let q = req.query_params();
+    if q.get("return_to").is_some_and(|t| t.len() > MAX_RETURN_TO) {
+        return Response::html(
+            400,
+            templates::error_page(
+                "Bad request",
+                &format!("return_to is longer than {MAX_RETURN_TO} characters."),
+            ),
+        );
+    }
     // Delegated: the pages' sign-in links go to the platform's login page,
     // with a challenge bound to the page the user wanted (the settings pages).
     if ctx.config.signin_mode == crate::config::SigninMode::Delegated {

@@ -33,22 +33,52 @@ pub struct Landing {
     pub error_description: Option<String>,
 }
 
+/// A challenge to open, and the budget of its sender.
+pub struct NewChallenge<'a> {
+    pub challenge_hash: &'a str,
+    pub browser_hash: &'a str,
+    pub client_id: &'a str,
+    pub request: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    /// The sender's counter (`rate_limits.key`), its limit, and its window
+    /// in seconds: the row is written only within the budget.
+    pub budget: (&'a str, i64, i64),
+}
+
+/// The platform's audit record of a delegated sign-in act, written by the
+/// act's own batch if `cond` (an `audit_if!` condition) holds after the act.
+fn platform_audit(now: i64, action: &str, detail: serde_json::Value) -> super::Audit {
+    super::Audit {
+        org_id: super::provisioning::PLATFORM_AUDIT_ORG.into(),
+        at: now,
+        actor_type: "platform".into(),
+        actor_id: super::provisioning::PLATFORM_ACTOR.into(),
+        app_id: None,
+        action: action.into(),
+        detail,
+    }
+}
+
 impl<D: Driver> Store<D> {
-    pub async fn open_login_challenge(
-        &self,
-        challenge_hash: &str,
-        browser_hash: &str,
-        client_id: &str,
-        request: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.exec(Stmt::new(
-            "INSERT INTO login_challenges (challenge_hash, browser_hash, client_id, request, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![challenge_hash, browser_hash, client_id, request, now, expires_at],
-        ))
-        .await
+    /// Count the sender, then open the challenge only if the count is within
+    /// its budget, in one round trip. `false`: over budget, nothing written
+    /// but the counter (one row per sender).
+    pub async fn open_login_challenge(&self, c: &NewChallenge<'_>) -> Result<bool, StoreError> {
+        let (key, limit, window) = c.budget;
+        let out = self
+            .db
+            .batch(vec![
+                super::ratelimit::count_stmt(key, c.now, window),
+                Stmt::new(
+                    "INSERT INTO login_challenges (challenge_hash, browser_hash, client_id, request, created_at, expires_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                     WHERE (SELECT count FROM rate_limits WHERE key = ?7) <= ?8 RETURNING 1 AS ok",
+                    params![c.challenge_hash, c.browser_hash, c.client_id, c.request, c.now, c.expires_at, key, limit],
+                ),
+            ])
+            .await?;
+        Ok(out.get(1).is_some_and(|rows| !rows.is_empty()))
     }
 
     pub async fn login_challenge(&self, challenge_hash: &str) -> Result<Option<LoginChallengeRow>, StoreError> {
@@ -67,19 +97,31 @@ impl<D: Driver> Store<D> {
         challenge_hash: &str,
         verifier_hash: &str,
         external_id: &str,
+        client_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let rows = self
+        let audit = platform_audit(
+            now,
+            "login.accepted",
+            serde_json::json!({"external_id": external_id, "client_id": client_id}),
+        );
+        let out = self
             .db
-            .query(Stmt::new(
-                "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
-                 user_id = (SELECT id FROM users WHERE external_id = ?4) \
-                 WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
-                 AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
-                params![challenge_hash, now, verifier_hash, external_id],
-            ))
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
+                     user_id = (SELECT id FROM users WHERE external_id = ?4) \
+                     WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
+                     AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
+                    params![challenge_hash, now, verifier_hash, external_id],
+                ),
+                audit.stmt_if(
+                    audit_if!("EXISTS (SELECT 1 FROM login_challenges WHERE verifier_hash = ?8)"),
+                    params![verifier_hash],
+                ),
+            ])
             .await?;
-        Ok(!rows.is_empty())
+        Ok(out.first().is_some_and(|rows| !rows.is_empty()))
     }
 
     /// Reject an open challenge; `false` if it was not open.
@@ -89,17 +131,29 @@ impl<D: Driver> Store<D> {
         verifier_hash: &str,
         error: &str,
         description: &str,
+        client_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let rows = self
+        let audit = platform_audit(
+            now,
+            "login.rejected",
+            serde_json::json!({"client_id": client_id, "error": error, "error_description": description}),
+        );
+        let out = self
             .db
-            .query(Stmt::new(
-                "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, error = ?4, error_description = ?5 \
-                 WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 RETURNING 1 AS ok",
-                params![challenge_hash, now, verifier_hash, error, description],
-            ))
+            .batch(vec![
+                Stmt::new(
+                    "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, error = ?4, error_description = ?5 \
+                     WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 RETURNING 1 AS ok",
+                    params![challenge_hash, now, verifier_hash, error, description],
+                ),
+                audit.stmt_if(
+                    audit_if!("EXISTS (SELECT 1 FROM login_challenges WHERE verifier_hash = ?8)"),
+                    params![verifier_hash],
+                ),
+            ])
             .await?;
-        Ok(!rows.is_empty())
+        Ok(out.first().is_some_and(|rows| !rows.is_empty()))
     }
 
     /// Spend a verifier (once, whatever follows) and, in the same
@@ -141,9 +195,17 @@ impl<D: Driver> Store<D> {
         Ok(landing.map(|l| (l, started)))
     }
 
-    /// The platform's sign-out: end every session of the user it names.
-    /// `None`: no user has that external id.
-    pub async fn end_user_sessions(&self, external_id: &str) -> Result<Option<usize>, StoreError> {
+    /// The platform's sign-out: end every session of the user it names, and
+    /// every sign-in of theirs that was accepted but has not landed (its
+    /// verifier would otherwise start a new session within its 10 minutes),
+    /// with the audit record, in one batch. `None`: no user has that
+    /// external id.
+    pub async fn end_user_sessions(&self, external_id: &str, now: i64) -> Result<Option<(usize, usize)>, StoreError> {
+        let audit = platform_audit(
+            now,
+            "user.sessions_ended",
+            serde_json::json!({"external_id": external_id}),
+        );
         let out = self
             .db
             .batch(vec![
@@ -152,10 +214,19 @@ impl<D: Driver> Store<D> {
                     "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE external_id = ?1) RETURNING 1 AS ok",
                     params![external_id],
                 ),
+                Stmt::new(
+                    "DELETE FROM login_challenges WHERE user_id = (SELECT id FROM users WHERE external_id = ?1) \
+                     AND used_at IS NULL RETURNING 1 AS ok",
+                    params![external_id],
+                ),
+                audit.stmt_if(
+                    audit_if!("EXISTS (SELECT 1 FROM users WHERE external_id = ?8)"),
+                    params![external_id],
+                ),
             ])
             .await?;
         Ok(match out.as_slice() {
-            [user, ended] if !user.is_empty() => Some(ended.len()),
+            [user, ended, pending, _] if !user.is_empty() => Some((ended.len(), pending.len())),
             _ => None,
         })
     }

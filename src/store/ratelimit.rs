@@ -12,6 +12,15 @@ use super::{Driver, Stmt, Store};
 use crate::error::StoreError;
 use crate::params;
 
+macro_rules! count_sql {
+    () => {
+        "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.count + 1 ELSE 1 END, \
+           window_start = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.window_start ELSE ?2 END"
+    };
+}
+
 /// The account a sign-in names, and what the browser's device cookie is to it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SigninAccount {
@@ -100,7 +109,10 @@ impl<D: Driver> Store<D> {
         if slots.is_empty() {
             return Ok(());
         }
-        self.db.batch(slots.iter().map(give_back).collect()).await.map(|_| ())
+        self.db
+            .batch(slots.iter().flat_map(give_back).collect())
+            .await
+            .map(|_| ())
     }
 
     /// A successful sign-in: the session, the browser remembered as a device
@@ -124,16 +136,26 @@ impl<D: Driver> Store<D> {
                 params![s.device_hash, s.user_id, s.now, s.device_expires_at],
             ));
         }
-        stmts.extend(s.slots.iter().map(give_back));
+        stmts.extend(s.slots.iter().flat_map(give_back));
         self.db.batch(stmts).await.map(|_| ())
     }
 }
 
-fn give_back(s: &Slot) -> Stmt {
-    Stmt::new(
-        "UPDATE rate_limits SET count = count - 1 WHERE key = ?1 AND count > 0",
-        params![s.key.as_str()],
-    )
+/// Give a slot back; a counter back at zero is dropped. A refused attempt
+/// first inserts a row for each of its counters, and some keys are the
+/// sender's choice (an email, a document host): kept at zero, each refused
+/// request would leave a new row behind however full its sender's budget.
+fn give_back(s: &Slot) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "UPDATE rate_limits SET count = count - 1 WHERE key = ?1 AND count > 0",
+            params![s.key.as_str()],
+        ),
+        Stmt::new(
+            "DELETE FROM rate_limits WHERE key = ?1 AND count <= 0",
+            params![s.key.as_str()],
+        ),
+    ]
 }
 
 // The generic failure counters (client authentication, the back office).
@@ -160,16 +182,7 @@ impl<D: Driver> Store<D> {
         struct W {
             window_start: i64,
         }
-        let w: Option<W> = self
-            .one(Stmt::new(
-                "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                   count = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.count + 1 ELSE 1 END, \
-                   window_start = CASE WHEN rate_limits.window_start > ?2 - ?3 THEN rate_limits.window_start ELSE ?2 END \
-                 RETURNING window_start",
-                params![key, now, window],
-            ))
-            .await?;
+        let w: Option<W> = self.one(count_stmt(key, now, window)).await?;
         Ok(w.map(|w| w.window_start).unwrap_or(now))
     }
 
@@ -177,4 +190,14 @@ impl<D: Driver> Store<D> {
         self.exec(Stmt::new("DELETE FROM rate_limits WHERE key = ?1", params![key]))
             .await
     }
+}
+
+/// One more in `key`'s fixed window of `window` seconds, always (a counter
+/// that says whether *this* act was within its budget: the act's own
+/// statement then checks `count <= limit` in the same batch).
+pub(super) fn count_stmt(key: &str, now: i64, window: i64) -> Stmt {
+    Stmt::new(
+        concat!(count_sql!(), " RETURNING count, window_start"),
+        params![key, now, window],
+    )
 }

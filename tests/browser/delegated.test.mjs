@@ -47,6 +47,11 @@ before(async () => {
       res.writeHead(303, { location: to, "set-cookie": "psid=1; Path=/; HttpOnly" });
       return res.end();
     }
+    // Any other site sending the browser somewhere (a link, a redirect).
+    if (req.method === "GET" && url.pathname === "/go") {
+      res.writeHead(302, { location: url.searchParams.get("to") });
+      return res.end();
+    }
     res.writeHead(404).end();
   });
   await new Promise((r) => platform.listen(0, "127.0.0.1", r));
@@ -85,7 +90,8 @@ test("Chromium: the platform's login page on another site, back cross-site with 
   assert.ok(bind, "binding cookie stored");
   assert.equal(bind.httpOnly, true);
   assert.equal(bind.sameSite, "Lax");
-  assert.equal(bind.path, "/oauth/login/verify");
+  // The browser's, on every path that opens a challenge (issue 15 §8).
+  assert.equal(bind.path, "/");
   await page.fill("#user", "alice");
   await page.fill("#password", "platform-alice");
   await Promise.all([
@@ -123,4 +129,31 @@ test("Chromium: a redirect_to opened in another browser is refused and signs nob
   assert.equal((await victim.cookies(server.base)).some((c) => c.name === "eo_session"), false);
   await attacker.close();
   await victim.close();
+});
+
+test("Chromium: a second authorization in the same browser does not cancel the first one's sign-in (issue 15 §8)", async () => {
+  const app = await registerApp(server, { name: "Browser App 3", redirect_uris: [cbUrl] });
+  const context = await browser.newContext();
+  // Sign-in A: the user is on the platform's login page.
+  const a = await context.newPage();
+  await a.goto(authorizeUrl(app, { state: "st-A", code_challenge: pkcePair().challenge, code_challenge_method: "S256" }));
+  assert.equal(new URL(a.url()).origin, new URL(loginUrl).origin, "A on the platform's page");
+  // Meanwhile another site sends the same browser to an authorize URL (B).
+  const b = await context.newPage();
+  const to = authorizeUrl(app, { state: "st-B", code_challenge: pkcePair().challenge, code_challenge_method: "S256" });
+  await b.goto(`${new URL(loginUrl).origin}/go?to=${encodeURIComponent(to)}`);
+  assert.equal(new URL(b.url()).origin, new URL(loginUrl).origin, "B on the platform's page");
+  // A completes: the landing must still know this browser.
+  await a.fill("#user", "alice");
+  await a.fill("#password", "platform-alice");
+  const [landing] = await Promise.all([
+    a.waitForEvent("response", (r) => r.url().startsWith(`${server.base}/oauth/login/verify`)),
+    a.click("button[type=submit]"),
+  ]);
+  await a.waitForLoadState();
+  assert.equal(landing.status(), 302, `A's landing after B answered ${landing.status()}: ${await a.textContent("body")}`);
+  assert.ok(a.url().startsWith(`${server.base}/oauth/authorize`), a.url());
+  assert.equal(new URL(a.url()).searchParams.get("state"), "st-A");
+  assert.match(await a.textContent("body"), /alice@acme\.test/);
+  await context.close();
 });

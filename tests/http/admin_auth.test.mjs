@@ -36,19 +36,22 @@ test("a short PLATFORM_ADMIN_TOKEN is a configuration error", async () => {
   assert.equal((await s.fetch("/health")).status, 500);
 });
 
-test("failed admin tokens are limited per source address; another source is not locked out", async () => {
+test("failed admin tokens are limited per source address; the right token and other sources are not locked out", async () => {
   const s = await startServer({ PLATFORM_ADMIN_TOKEN: TOKEN, CLIENT_AUTH_MAX_FAILURES: "5" });
   servers.push(s);
   const call = (token, ip) =>
     s.fetch("/admin/v1/orgs", { headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": ip } });
   for (let i = 0; i < 5; i++) assert.equal((await call("wrong-token", "203.0.113.9")).status, 401);
-  const limited = await call(TOKEN, "203.0.113.9");
+  const limited = await call("wrong-token", "203.0.113.9");
   assert.equal(limited.status, 429);
   assert.match(limited.headers.get("retry-after") ?? "", /^\d+$/);
+  // The right token is checked first: others' failures never refuse it (issue 15 §12).
+  assert.equal((await call(TOKEN, "203.0.113.9")).status, 200);
   // The same /64 is the same source.
   assert.equal((await call(TOKEN, "2001:db8:1:2::1")).status, 200);
   for (let i = 0; i < 5; i++) await call("wrong-token", "2001:db8:1:2::1");
-  assert.equal((await call(TOKEN, "2001:db8:1:2:ffff::7")).status, 429);
+  assert.equal((await call("wrong-token", "2001:db8:1:2:ffff::7")).status, 429);
+  assert.equal((await call(TOKEN, "2001:db8:1:2:ffff::7")).status, 200);
   // The platform's own servers elsewhere go on working.
   assert.equal((await call(TOKEN, "198.51.100.20")).status, 200);
 });

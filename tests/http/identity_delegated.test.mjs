@@ -76,7 +76,11 @@ function startPlatform() {
 
 before(async () => {
   platform = await startPlatform();
-  server = await startServer({ SIGNIN_MODE: "delegated", LOGIN_URL: platform.url, PLATFORM_ADMIN_TOKEN: ADMIN });
+  // Every test here opens challenges from this one address; the per-source
+  // budget itself is tested in review_issue15_signin.
+  server = await startServer({
+    SIGNIN_MODE: "delegated", LOGIN_URL: platform.url, PLATFORM_ADMIN_TOKEN: ADMIN, LOGIN_CHALLENGES_PER_SOURCE_PER_MINUTE: "10000",
+  });
   // The platform's own ids on the fixture users and orgs (what provisioning sets).
   for (const [table, id, ext] of [["users", "usr_alice", "ext-alice"], ["users", "usr_carol", "ext-carol"], ["orgs", "org_acme", "ext-acme"], ["orgs", "org_globex", "ext-globex"]]) {
     await server.db.prepare(`UPDATE ${table} SET external_id = ? WHERE id = ?`).bind(ext, id).run();
@@ -136,11 +140,12 @@ test("delegated journey: authorize → platform login page → accept → our se
   const { verifier, challenge: pkce } = pkcePair();
   const { res, challenge } = await toLoginPage(browser, { code_challenge: pkce, code_challenge_method: "S256", state: "st-journey" });
   assert.match(challenge, /^lc_[A-Za-z0-9_-]{43}$/);
-  // The browser binding cookie: HttpOnly, SameSite=Lax, only for the landing path.
+  // The browser binding cookie: HttpOnly, SameSite=Lax, on every path that
+  // opens a challenge, so a second authorization reuses it (issue 15 §8).
   const bind = res.headers.getSetCookie().find((c) => c.startsWith("eo_login="));
   assert.match(bind, /HttpOnly/);
   assert.match(bind, /SameSite=Lax/);
-  assert.match(bind, /Path=\/oauth\/login\/verify/);
+  assert.match(bind, /Path=\/;/);
   assert.match(bind, /Max-Age=600/);
   assert.equal(res.headers.get("cache-control"), "no-store");
   // Stored hashed: the plaintext challenge is nowhere in the table.
@@ -495,9 +500,9 @@ test("the platform ends a user's sessions: the next authorize goes back to LOGIN
   // Unknown user: 404; no token: 401.
   assert.equal((await admin("DELETE", "/admin/v1/users/ext-nobody/sessions")).status, 404);
   assert.equal((await server.fetch("/admin/v1/users/ext-carol/sessions", { method: "DELETE" })).status, 401);
-  // Ids that need escaping in a path are decoded.
-  await server.db.prepare("UPDATE users SET external_id = 'team/carol+1' WHERE id = 'usr_carol'").run();
-  const escaped = await admin("DELETE", `/admin/v1/users/${encodeURIComponent("team/carol+1")}/sessions`);
+  // Ids that need escaping in a path are decoded (a '/' is in no external id: issue 15 §6).
+  await server.db.prepare("UPDATE users SET external_id = 'team carol+1%' WHERE id = 'usr_carol'").run();
+  const escaped = await admin("DELETE", `/admin/v1/users/${encodeURIComponent("team carol+1%")}/sessions`);
   assert.equal(escaped.status, 200);
   await server.db.prepare("UPDATE users SET external_id = 'ext-carol' WHERE id = 'usr_carol'").run();
 });

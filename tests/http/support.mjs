@@ -6,9 +6,10 @@ import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { fixtureStatements, DEV_API_KEY } from "../../scripts/fixtures.mjs";
+import { CookieJar } from "./cookie_jar.mjs";
 
 const root = new URL("../../", import.meta.url);
-export { DEV_API_KEY };
+export { DEV_API_KEY, CookieJar };
 
 /** The [vars] table of wrangler.toml. */
 export function wranglerVars() {
@@ -228,23 +229,24 @@ export const basic = (id, secret) =>
 export const form = (obj) => new URLSearchParams(obj).toString();
 export const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
-/** A browser: keeps cookies, never follows redirects by itself. */
+/**
+ * A browser: keeps cookies (a [`CookieJar`]), never follows redirects by
+ * itself. `init.crossSite`: the request comes from another site's page (a
+ * link, a redirect, a form), so SameSite applies.
+ */
 export class Browser {
   constructor(server) {
     this.server = server;
-    this.cookies = new Map();
+    this.cookies = new CookieJar();
   }
   async fetch(path, init = {}) {
-    const headers = new Headers(init.headers ?? {});
-    if (this.cookies.size) headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await this.server.fetch(path, { ...init, headers });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(";");
-      const i = pair.indexOf("=");
-      const [k, v] = [pair.slice(0, i), pair.slice(i + 1)];
-      if (v) this.cookies.set(k, v);
-      else this.cookies.delete(k);
-    }
+    const { crossSite = false, ...rest } = init;
+    const headers = new Headers(rest.headers ?? {});
+    const requestPath = new URL(path, "http://browser.test").pathname;
+    const cookie = this.cookies.header(requestPath, { crossSite, method: (rest.method ?? "GET").toUpperCase() });
+    if (cookie) headers.set("cookie", cookie);
+    const res = await this.server.fetch(path, { ...rest, headers });
+    for (const c of res.headers.getSetCookie()) this.cookies.store(c, requestPath);
     return res;
   }
   /**

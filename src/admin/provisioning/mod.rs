@@ -125,16 +125,14 @@ fn dry_run(req: &Request) -> Result<bool, ApiError> {
     }
 }
 
-/// A path segment: percent-decoded, 1 to 128 bytes of UTF-8 without control
-/// characters or `/` (the platform's ids: numbers, UUIDs, `auth0|…`).
+/// A path segment: percent-decoded, then held to the one rule of the
+/// platform's ids ([`crate::external_id`]).
 pub fn segment(raw: &str) -> Result<String, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("an id in the path is not valid UTF-8"))?;
-    if decoded.is_empty() || decoded.len() > 128 || decoded.chars().any(|c| c.is_control() || c == '/') {
-        return Err(ApiError::bad_request(
-            "an id in the path must be 1 to 128 characters, without control characters or '/'",
-        ));
+    if let Some(why) = crate::external_id::invalid(&decoded) {
+        return Err(ApiError::bad_request(format!("the id in the path: {why}")));
     }
     Ok(decoded.into_owned())
 }
