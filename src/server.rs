@@ -61,6 +61,7 @@ impl<D: Driver> Server<D> {
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: crate::client_auth::source(&req.ip),
+            profile: crate::compat::select(&self.config),
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
         // derived from the request on loopback (development), never from a Host

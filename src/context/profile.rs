@@ -1,0 +1,46 @@
+//! Hooks a compatibility profile plugs into the core; the wiring picks one per request, the core never names a profile.
+
+use std::borrow::Cow;
+
+use crate::config::Config;
+use crate::http::Response;
+use crate::store::Driver;
+
+/// Where the core lets a profile change a wire format. Each default is the
+/// core's own behaviour, so [`Core`] overrides nothing.
+pub trait Profile<D: Driver> {
+    /// The route a request path is served as.
+    fn route_path<'p>(&self, _config: &Config, path: &'p str) -> &'p str {
+        path
+    }
+
+    /// A `response_type` the profile accepts as the code flow.
+    fn is_response_type(&self, _config: &Config, _response_type: &str) -> bool {
+        false
+    }
+
+    /// The authorize error page's text for an unregistered redirect URI.
+    fn redirect_mismatch<'a>(&self, _config: &Config, core: &'a str) -> &'a str {
+        core
+    }
+
+    /// `error_description` sent back with `access_denied` after Deny.
+    fn denied<'a>(&self, _config: &Config, core: &'a str) -> &'a str {
+        core
+    }
+
+    /// The 403 for a missing scope.
+    fn forbidden(&self, resp: Response) -> Response {
+        resp
+    }
+
+    /// A presented token as the core knows it (revocation, introspection).
+    fn unwrapped<'t>(&self, _config: &Config, token: &'t str) -> Cow<'t, str> {
+        Cow::Borrowed(token)
+    }
+}
+
+/// The core's behaviour: no profile.
+pub struct Core;
+
+impl<D: Driver> Profile<D> for Core {}
