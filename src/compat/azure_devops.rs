@@ -103,6 +103,14 @@ impl<D: Driver> Profile<D> for AzureDevOps {
     fn unwrapped<'t>(&self, config: &Config, token: &'t str) -> std::borrow::Cow<'t, str> {
         unwrapped(config, token)
     }
+
+    fn self_revocation<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a, D>,
+        req: &'a Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + 'a>> {
+        Box::pin(self_revocation(ctx, req))
+    }
 }
 
 /// Which token request is in the assertion form: the exchange (its grant

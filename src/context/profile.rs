@@ -2,9 +2,12 @@
 
 use std::borrow::Cow;
 
+use super::Ctx;
 use crate::config::Config;
-use crate::http::Response;
+use crate::http::{Request, Response};
 use crate::store::Driver;
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
 /// Where the core lets a profile change a wire format. Each default is the
 /// core's own behaviour, so [`Core`] overrides nothing.
@@ -37,6 +40,12 @@ pub trait Profile<D: Driver> {
     /// A presented token as the core knows it (revocation, introspection).
     fn unwrapped<'t>(&self, _config: &Config, token: &'t str) -> Cow<'t, str> {
         Cow::Borrowed(token)
+    }
+
+    /// A revocation request in the profile's own form, answered before the
+    /// core's; `None`: not that form (the core decides).
+    fn self_revocation<'a>(&'a self, _ctx: &'a Ctx<'a, D>, _req: &'a Request) -> Fut<'a, Option<Response>> {
+        Box::pin(async { None })
     }
 }
 

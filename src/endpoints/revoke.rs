@@ -12,7 +12,7 @@ use crate::store::{Driver, TokenKind};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // Azure DevOps's helper: a bearer revoking itself, under its profile only.
-    if let Some(resp) = crate::compat::azure_devops::self_revocation(ctx, req).await {
+    if let Some(resp) = ctx.profile.self_revocation(ctx, req).await {
         return resp;
     }
     match run(ctx, req).await {
