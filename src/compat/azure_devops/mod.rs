@@ -3,7 +3,9 @@
 //! Everything here is what the Azure DevOps document's Express app sends and
 //! parses; the protocol acts behind it are the core's (the same redemption,
 //! rotation, replay and family revocation, in the same single D1 batch). The
-//! grant itself is `grants::jwt_bearer`.
+//! grant itself is [`grant`].
+
+pub mod grant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
