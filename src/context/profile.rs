@@ -47,6 +47,12 @@ pub trait Profile<D: Driver> {
     fn self_revocation<'a>(&'a self, _ctx: &'a Ctx<'a, D>, _req: &'a Request) -> Fut<'a, Option<Response>> {
         Box::pin(async { None })
     }
+
+    /// A token request in the profile's own form, answered before the core's
+    /// grants; `None`: not that form (the core's grants decide).
+    fn token<'a>(&'a self, _ctx: &'a Ctx<'a, D>, _req: &'a Request) -> Fut<'a, Option<Response>> {
+        Box::pin(async { None })
+    }
 }
 
 /// The core's behaviour: no profile.

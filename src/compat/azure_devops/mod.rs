@@ -113,6 +113,14 @@ impl<D: Driver> Profile<D> for AzureDevOps {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + 'a>> {
         Box::pin(self_revocation(ctx, req))
     }
+
+    fn token<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a, D>,
+        req: &'a Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + 'a>> {
+        Box::pin(grant::handle(ctx, req))
+    }
 }
 
 /// Which token request is in the assertion form: the exchange (its grant
