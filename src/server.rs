@@ -44,7 +44,8 @@ impl<D: Driver> Server<D> {
     }
 
     pub async fn handle(&self, req: &Request, now: i64) -> (Response, Outcome) {
-        let path = crate::compat::azure_devops::route_path(&self.config, &req.path);
+        let profile = crate::compat::select::<D>(&self.config);
+        let path = profile.route_path(&self.config, &req.path);
         let (route, params) = route(&req.method, path);
         let ctx = Ctx {
             store: &self.store,
@@ -61,6 +62,7 @@ impl<D: Driver> Server<D> {
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: crate::client_auth::source(&req.ip),
+            profile,
         };
         // Not a request for this deployment's issuer: an unset ISSUER is only
         // derived from the request on loopback (development), never from a Host

@@ -285,8 +285,5 @@ pub fn insufficient_scope<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, needed: &s
         ),
     );
     // Azure DevOps's apps read its `{"message"}` body (its profile only).
-    match ctx.config.azure_devops_compat {
-        true => crate::compat::azure_devops::forbidden(resp),
-        false => resp,
-    }
+    ctx.profile.forbidden(resp)
 }

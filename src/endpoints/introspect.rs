@@ -25,9 +25,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
     let inactive = json!({"active": false});
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
     let creds = client_auth::credentials(ctx.config, req, &form)?;
-    let presented = form
-        .get("token")
-        .map(|t| crate::compat::azure_devops::unwrapped(ctx.config, t));
+    let presented = form.get("token").map(|t| ctx.profile.unwrapped(ctx.config, t));
     let presented = presented.as_deref();
     let jwt = presented.is_some_and(|t| crate::jwt::looks_like_jwt(t) && !ctx.config.jwt_keys.is_empty());
     let token = match presented {

@@ -12,7 +12,7 @@ use crate::store::{Driver, TokenKind};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // Azure DevOps's helper: a bearer revoking itself, under its profile only.
-    if let Some(resp) = crate::compat::azure_devops::self_revocation(ctx, req).await {
+    if let Some(resp) = ctx.profile.self_revocation(ctx, req).await {
         return resp;
     }
     match run(ctx, req).await {
@@ -33,7 +33,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
         let e = OAuthError::InvalidRequest("token is required".into());
         return Err(client_auth::after_auth(ctx, creds, e).await);
     };
-    let token = &*crate::compat::azure_devops::unwrapped(ctx.config, token);
+    let token = &*ctx.profile.unwrapped(ctx.config, token);
     // A JWT access token is revoked through its `jti` (its storage handle),
     // once its signature checks; expired ones too (RFC 7009 §2.2).
     let jwt = crate::jwt::looks_like_jwt(token) && !ctx.config.jwt_keys.is_empty();

@@ -10,7 +10,7 @@ use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // Azure DevOps's assertion form, under its profile only.
-    if let Some(resp) = grants::jwt_bearer::handle(ctx, req).await {
+    if let Some(resp) = ctx.profile.token(ctx, req).await {
         return resp;
     }
     match run(ctx, req).await {

@@ -2,7 +2,6 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
-pub mod jwt_bearer;
 pub mod refresh_token;
 
 use serde::Serialize;

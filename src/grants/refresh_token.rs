@@ -91,7 +91,7 @@ fn checked<'f, D: Driver>(ctx: &Ctx<'_, D>, form: &'f Params) -> Result<Checked<
 
 /// The narrower scope a refresh asks for (RFC 6749 §6), as stored JSON;
 /// `None` when absent or empty (the grant's scope is kept).
-pub(super) fn narrowed_scope(form: &Params) -> Result<Option<String>, OAuthError> {
+pub(crate) fn narrowed_scope(form: &Params) -> Result<Option<String>, OAuthError> {
     match form.get("scope").map(scope::parse) {
         None => Ok(None),
         Some(Err(e)) => Err(OAuthError::InvalidScope(e)),

@@ -169,7 +169,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     }
     match form.get("decision") {
         Some("deny") => {
-            let description = crate::compat::azure_devops::denied(ctx.config, "the user denied the request");
+            let description = ctx.profile.denied(ctx.config, "the user denied the request");
             return r.refuse(&ctx.issuer, "access_denied", description, true);
         }
         Some("approve") => {}

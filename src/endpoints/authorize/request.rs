@@ -230,7 +230,7 @@ pub async fn validate<D: Driver>(
         return Err(page(
             400,
             "Invalid redirect URI",
-            crate::compat::azure_devops::redirect_mismatch(
+            ctx.profile.redirect_mismatch(
                 ctx.config,
                 "The redirect_uri does not exactly match any URI registered for this app.",
             ),
@@ -261,7 +261,7 @@ pub async fn validate<D: Driver>(
     }
     match p.get("response_type") {
         Some("code") => {}
-        Some(t) if crate::compat::azure_devops::is_response_type(ctx.config, t) => {}
+        Some(t) if ctx.profile.is_response_type(ctx.config, t) => {}
         None => return Err(fail("invalid_request", "response_type is required")),
         Some(_) => {
             return Err(fail(

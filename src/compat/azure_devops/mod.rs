@@ -3,7 +3,9 @@
 //! Everything here is what the Azure DevOps document's Express app sends and
 //! parses; the protocol acts behind it are the core's (the same redemption,
 //! rotation, replay and family revocation, in the same single D1 batch). The
-//! grant itself is `grants::jwt_bearer`.
+//! grant itself is [`grant`].
+
+pub mod grant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::context::Ctx;
+use crate::context::{Ctx, Profile};
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::grants::well_formed;
@@ -72,6 +74,52 @@ pub fn denied<'a>(config: &Config, core: &'a str) -> &'a str {
         DENIED
     } else {
         core
+    }
+}
+
+/// The profile: each hook calls the function of the same name, which still
+/// checks `azure_devops_compat` itself.
+pub struct AzureDevOps;
+
+impl<D: Driver> Profile<D> for AzureDevOps {
+    fn route_path<'p>(&self, config: &Config, path: &'p str) -> &'p str {
+        route_path(config, path)
+    }
+
+    fn is_response_type(&self, config: &Config, response_type: &str) -> bool {
+        is_response_type(config, response_type)
+    }
+
+    fn redirect_mismatch<'a>(&self, config: &Config, core: &'a str) -> &'a str {
+        redirect_mismatch(config, core)
+    }
+
+    fn denied<'a>(&self, config: &Config, core: &'a str) -> &'a str {
+        denied(config, core)
+    }
+
+    fn forbidden(&self, resp: Response) -> Response {
+        forbidden(resp)
+    }
+
+    fn unwrapped<'t>(&self, config: &Config, token: &'t str) -> std::borrow::Cow<'t, str> {
+        unwrapped(config, token)
+    }
+
+    fn self_revocation<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a, D>,
+        req: &'a Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + 'a>> {
+        Box::pin(self_revocation(ctx, req))
+    }
+
+    fn token<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a, D>,
+        req: &'a Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + 'a>> {
+        Box::pin(grant::handle(ctx, req))
     }
 }
 

@@ -9,6 +9,9 @@ use crate::store::kv::EdgeKv;
 use crate::store::{Driver, Store};
 use crate::tasks::Task;
 
+mod profile;
+pub use profile::{Core, Profile};
+
 /// Per-request facts the endpoints need: the clock, the issuer identifier,
 /// path parameters, and what the request leaves behind (log fields, work to
 /// finish after the response: audit records, webhook deliveries).
@@ -25,6 +28,8 @@ pub struct Ctx<'a, D: Driver> {
     pub fetcher: &'a dyn crate::cimd::Fetcher,
     /// The caller's address as rate limits key it (an IPv6 sender as its /64).
     pub source: String,
+    /// The compatibility profile's hooks (the core's own behaviour when none is on).
+    pub profile: &'a dyn Profile<D>,
 }
 
 impl<D: Driver> Ctx<'_, D> {

@@ -8,13 +8,15 @@
 //! rotated or expired secret redeems nothing. Replays, reuse, family
 //! revocation and the diagnosis of a failure are the core grants' own.
 
-use super::{authorization_code, issue_access, mint_access, mint_refresh, note_redeemed, refresh_token, well_formed};
+use super::{self as ado, Form, TokenResponse, CLIENT_ASSERTION_TYPE};
 use crate::client_auth::{self, Credentials, Method};
-use crate::compat::azure_devops::{self as ado, Form, TokenResponse, CLIENT_ASSERTION_TYPE};
 use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
+use crate::grants::{
+    authorization_code, issue_access, mint_access, mint_refresh, note_redeemed, refresh_token, well_formed,
+};
 use crate::http::{Params, Request, Response};
 use crate::store::{owner_guard, ClientGuard, Driver, Redemption, Rotation};
 
