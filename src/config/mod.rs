@@ -9,7 +9,7 @@ mod urls;
 pub use dcr::{Dcr, DcrPolicy};
 
 pub use urls::{parse_resources, MAX_RESOURCES};
-use urls::{valid_issuer, valid_login_url};
+use urls::{parse_hosts, valid_issuer, valid_login_url};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefixes {
@@ -171,27 +171,6 @@ pub struct Config {
     /// Delegated sign-in challenges one source may open per minute (each is
     /// a row written before anyone signed in).
     pub login_challenges_per_source: i64,
-}
-
-/// A comma- or space-separated list of DNS host names (lowercased).
-fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
-    raw.split([',', ' '])
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            let h = h.to_ascii_lowercase();
-            let ok = h.len() <= 253
-                && h.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-            if ok {
-                Ok(h)
-            } else {
-                Err(format!("CIMD_ALLOWED_HOSTS: {h:?} is not a host name"))
-            }
-        })
-        .collect()
 }
 
 impl Config {
