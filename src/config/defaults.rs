@@ -61,3 +61,6 @@ impl Default for Config {
         }
     }
 }
+
+/// Most a previous webhook secret may stay valid after a rotation.
+pub const MAX_WEBHOOK_SECRET_OVERLAP: i64 = 7 * 24 * 3600;

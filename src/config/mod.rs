@@ -7,6 +7,7 @@ mod defaults;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy};
+pub use defaults::MAX_WEBHOOK_SECRET_OVERLAP;
 
 pub use urls::{parse_resources, MAX_RESOURCES};
 use urls::{parse_hosts, valid_issuer, valid_login_url};
@@ -269,7 +270,7 @@ impl Config {
             "WEBHOOK_SECRET_OVERLAP_SECONDS",
             c.webhook_secret_overlap,
             0,
-            crate::endpoints::apps::MAX_WEBHOOK_SECRET_OVERLAP,
+            MAX_WEBHOOK_SECRET_OVERLAP,
         )?;
         c.pkce_required = choice(
             &get,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::api_auth::{self, Caller};
 use crate::bearer;
+use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
@@ -414,9 +415,6 @@ async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<R
 struct WebhookRotateBody {
     overlap_seconds: Option<i64>,
 }
-
-/// Most a previous webhook secret may stay valid after a rotation.
-pub const MAX_WEBHOOK_SECRET_OVERLAP: i64 = 7 * 24 * 3600;
 
 /// `POST /api/v1/apps/{id}/webhook-secret`: a new signing secret, shown once.
 /// The previous one keeps signing too (a second `v1=` in `Webhook-Signature`)
