@@ -18,9 +18,6 @@ use crate::store::{AppRow, Driver, Slot};
 
 /// Longest client_id URL accepted (the token endpoint's client_id limit too).
 pub const MAX_URL_LEN: usize = 255;
-/// Largest document read by default (the draft recommends 5 KB); the fetch
-/// is cancelled past it. `CIMD_MAX_DOCUMENT_BYTES` changes it.
-pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 /// Upper bound on how long a document is trusted without refetching.
 pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
 /// A document that says nothing about caching is kept this long.

@@ -56,7 +56,7 @@ impl Default for Config {
             cimd_fetches_per_source: 30,
             cimd_fetches_per_host: 60,
             cimd_allowed_hosts: Vec::new(),
-            cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
+            cimd_max_document_bytes: DEFAULT_CIMD_MAX_DOCUMENT_BYTES,
             login_challenges_per_source: 30,
         }
     }
@@ -64,3 +64,7 @@ impl Default for Config {
 
 /// Most a previous webhook secret may stay valid after a rotation.
 pub const MAX_WEBHOOK_SECRET_OVERLAP: i64 = 7 * 24 * 3600;
+
+/// Largest document read by default (the draft recommends 5 KB); the fetch
+/// is cancelled past it. `CIMD_MAX_DOCUMENT_BYTES` changes it.
+pub const DEFAULT_CIMD_MAX_DOCUMENT_BYTES: usize = 5 * 1024;

@@ -7,7 +7,7 @@ mod defaults;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy};
-pub use defaults::MAX_WEBHOOK_SECRET_OVERLAP;
+pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 
 pub use urls::{parse_resources, MAX_RESOURCES};
 use urls::{parse_hosts, valid_issuer, valid_login_url};
