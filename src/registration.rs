@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::config::MAX_SECRET_EXPIRES_IN;
 use crate::redirect_uri;
 use crate::scope;
 
@@ -105,10 +106,6 @@ fn check_url(field: &str, v: &Option<String>) -> Result<(), String> {
         _ => Err(format!("{field} must use https")),
     }
 }
-
-/// Longest client secret lifetime: ten years (Azure DevOps allows at most
-/// one; ten keeps `now + secret_expires_in` far from overflow).
-pub const MAX_SECRET_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
 
 /// `secret_expires_in`: 1 s to ten years. A larger value used to wrap
 /// `now + s` into a negative (already expired, or never checked) expiry.

@@ -2,6 +2,10 @@
 
 use super::choice;
 
+/// Longest client secret lifetime: ten years (Azure DevOps allows at most
+/// one; ten keeps `now + secret_expires_in` far from overflow).
+pub const MAX_SECRET_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
+
 /// Who may register a client at `/oauth/register`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DcrPolicy {
@@ -73,7 +77,7 @@ pub(super) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Dcr, String
             "DCR_CLIENT_SECRET_TTL_SECONDS",
             d.secret_ttl,
             0,
-            crate::registration::MAX_SECRET_EXPIRES_IN,
+            MAX_SECRET_EXPIRES_IN,
         )?,
         scopes: scope_list(&get("DCR_SCOPES").unwrap_or_default())?,
     })

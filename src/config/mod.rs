@@ -6,7 +6,7 @@ mod dcr;
 mod defaults;
 mod urls;
 
-pub use dcr::{Dcr, DcrPolicy};
+pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 
 pub use urls::{parse_resources, MAX_RESOURCES};
