@@ -6,10 +6,9 @@ use std::cell::RefCell;
 use crate::bearer::cache;
 use crate::config::{BearerMode, Config};
 use crate::context::{Ctx, Outcome};
-use crate::crypto::{Kdf, RustKdf};
+use crate::crypto::{Es256, Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
-use crate::jwt::Es256;
 use crate::store::kv::EdgeKv;
 use crate::store::{Driver, Store};
 use crate::tasks::Task;
@@ -35,9 +34,9 @@ impl<D: Driver> Server<D> {
             config,
             kdf: Box::new(RustKdf),
             #[cfg(not(target_arch = "wasm32"))]
-            es256: Box::new(crate::jwt::RustEs256),
+            es256: Box::new(crate::crypto::RustEs256),
             #[cfg(target_arch = "wasm32")]
-            es256: Box::new(crate::jwt::NoEs256),
+            es256: Box::new(crate::crypto::NoEs256),
             edge: None,
             fetcher: Box::new(crate::cimd::NoFetcher),
         }

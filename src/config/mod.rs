@@ -106,7 +106,7 @@ pub struct Config {
     pub bearer_mode: BearerMode,
     pub access_token_format: AccessTokenFormat,
     /// `JWT_SIGNING_KEYS` (a Worker secret): the first signs, all verify.
-    pub jwt_keys: Vec<crate::jwt::Jwk>,
+    pub jwt_keys: Vec<crate::crypto::Jwk>,
     /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
     /// A revoked token may keep working for this long in other isolates.
     pub bearer_cache_ttl: i64,
@@ -240,7 +240,7 @@ impl Config {
             &[("opaque", AccessTokenFormat::Opaque), ("jwt", AccessTokenFormat::Jwt)],
         )?;
         if let Some(text) = get("JWT_SIGNING_KEYS").filter(|t| !t.trim().is_empty()) {
-            c.jwt_keys = crate::jwt::parse_keys(&text)?;
+            c.jwt_keys = crate::crypto::parse_keys(&text)?;
         }
         if c.access_token_format == AccessTokenFormat::Jwt && c.jwt_keys.is_empty() {
             return Err(

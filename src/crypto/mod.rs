@@ -7,6 +7,11 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod es256;
+#[cfg(not(target_arch = "wasm32"))]
+pub use es256::RustEs256;
+pub use es256::{parse_keys, Es256, Jwk, NoEs256};
+
 /// 32 random bytes, base64url without padding (43 characters).
 pub fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
