@@ -22,7 +22,7 @@ pub struct Ctx<'a, D: Driver> {
     pub kdf: &'a dyn Kdf,
     pub es256: &'a dyn crate::crypto::Es256,
     pub edge: Option<&'a dyn EdgeKv>,
-    pub fetcher: &'a dyn crate::cimd::Fetcher,
+    pub fetcher: &'a dyn crate::http::Fetcher,
     /// The caller's address as rate limits key it (an IPv6 sender as its /64).
     pub source: String,
 }

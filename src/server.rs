@@ -24,7 +24,7 @@ pub struct Server<D: Driver> {
     pub edge: Option<Box<dyn EdgeKv>>,
     /// Outbound GET of client metadata documents (`crate::cimd`); the worker
     /// swaps in `fetch`, native tests a stub.
-    pub fetcher: Box<dyn crate::cimd::Fetcher>,
+    pub fetcher: Box<dyn crate::http::Fetcher>,
 }
 
 impl<D: Driver> Server<D> {
@@ -38,7 +38,7 @@ impl<D: Driver> Server<D> {
             #[cfg(target_arch = "wasm32")]
             es256: Box::new(crate::crypto::NoEs256),
             edge: None,
-            fetcher: Box::new(crate::cimd::NoFetcher),
+            fetcher: Box::new(crate::http::NoFetcher),
         }
     }
 
