@@ -67,7 +67,7 @@ impl<D: Driver> Server<D> {
         if self.config.issuer.is_none() && !req.is_loopback() {
             let mut outcome = ctx.effects.into_inner();
             outcome.error = Some("ISSUER is not set and the request is not on loopback".into());
-            return (crate::error::unavailable(false, false), outcome);
+            return (crate::error::unavailable(false), outcome);
         }
         let _ = self.store.db.take_failure();
         let resp = if req.body.len() > MAX_BODY {
@@ -81,7 +81,12 @@ impl<D: Driver> Server<D> {
         let failure = self.store.db.take_failure();
         let resp = if route != "ready" && (failure.is_some() && resp.status >= 400 || resp.status >= 500) {
             let html = PAGE_ROUTES.contains(&route) || route.starts_with("page_");
-            crate::error::unavailable(failure.is_some(), html)
+            let storage = failure.is_some();
+            if html {
+                crate::templates::unavailable(storage)
+            } else {
+                crate::error::unavailable(storage)
+            }
         } else {
             resp
         };

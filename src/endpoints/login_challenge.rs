@@ -139,7 +139,7 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
             )
             .header("Retry-After", &BUDGET_WINDOW.to_string())
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     }
     let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
     let resp = if post {
@@ -216,7 +216,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 "This sign-in link has expired or was already used. Start again from the app.",
             )
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     if let Some(r) = &r {
         ctx.note(&r.app.id, None);

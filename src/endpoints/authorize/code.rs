@@ -4,7 +4,7 @@
 use super::{redirect, AuthzRequest};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::error::unavailable_page;
+use crate::templates::unavailable_page;
 use crate::http::Response;
 use crate::scope;
 use crate::store::{AppRow, CodeRow, Driver};

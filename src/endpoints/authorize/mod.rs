@@ -17,7 +17,7 @@ pub use request::{validate, AuthzRequest, Failure};
 use crate::config::SigninMode;
 use crate::context::Ctx;
 use crate::endpoints::login_challenge;
-use crate::error::unavailable_page;
+use crate::templates::unavailable_page;
 use crate::http::{Params, Request, Response};
 use crate::scope;
 use crate::session::{self, Session};
