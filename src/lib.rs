@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api_auth;
 pub mod audience;
 pub mod bearer;
+pub mod catalogue;
 pub mod cimd;
 pub mod client_auth;
 pub mod client_metadata;

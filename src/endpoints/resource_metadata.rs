@@ -94,7 +94,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         ))
         .into_response();
     };
-    let scopes = match super::metadata::scopes(ctx).await {
+    let scopes = match crate::catalogue::scopes(ctx).await {
         Ok(s) => s,
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -51,7 +51,7 @@ fn audit<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, action: &str, detail: ser
 }
 
 async fn catalogue<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, ApiError> {
-    Ok(crate::endpoints::metadata::scopes(ctx).await?)
+    Ok(crate::catalogue::scopes(ctx).await?)
 }
 
 /// A bearer token of sane length, or `None`.
