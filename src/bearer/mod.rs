@@ -248,7 +248,7 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
 /// metadata of the resource it called; nothing when no listed resource
 /// covers the request.
 fn resource_metadata<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> String {
-    crate::endpoints::resource_metadata::url_for_request(ctx, req)
+    crate::audience::url_for_request(ctx, req)
         .map(|url| format!(", resource_metadata=\"{}\"", url.replace('"', "%22")))
         .unwrap_or_default()
 }

@@ -30,7 +30,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "prompt_values_supported": ["none", "consent"],
             "service_documentation": format!("{i}/"),
             // RFC 9728 §4: the protected resources this server issues tokens for.
-            "protected_resources": crate::endpoints::resource_metadata::resources(ctx),
+            "protected_resources": crate::audience::resources(ctx),
     });
     // RFC 8414 §2 / RFC 7591: only when registration is on.
     if ctx.config.dcr.policy != crate::config::DcrPolicy::Off {
