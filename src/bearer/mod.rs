@@ -16,9 +16,8 @@ pub mod cache;
 
 use crate::config::BearerMode;
 use crate::context::Ctx;
-use crate::crypto;
+use crate::crypto::{self, well_formed};
 use crate::error::StoreError;
-use crate::grants::well_formed;
 use crate::http::{Request, Response};
 use crate::jwt;
 use crate::scope;

@@ -29,6 +29,12 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", random_b64(12))
 }
 
+/// A presented code or token is looked up only if it has our shape; anything
+/// else is refused before touching storage.
+pub fn well_formed(value: &str, prefix: &str) -> bool {
+    value.starts_with(prefix) && value.len() <= prefix.len() + 64
+}
+
 pub fn sha256_hex(input: &str) -> String {
     hex(&Sha256::digest(input.as_bytes()))
 }
