@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::http::Response;
+use crate::http::{Request, Response};
 
 /// RFC 6749 §5.2 token-endpoint errors (also used by revoke and introspect),
 /// plus the RFC 6750 bearer errors for resource routes.
@@ -195,4 +195,22 @@ impl From<StoreError> for ApiError {
     fn from(_: StoreError) -> Self {
         ApiError::new(503, "temporarily_unavailable", UNAVAILABLE)
     }
+}
+
+pub fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let ct = req.header("content-type").unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(ApiError::new(
+            415,
+            "invalid_request",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }

@@ -48,7 +48,7 @@ async fn create<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let input: NewToken = if req.body.is_empty() {
         NewToken::default()
     } else {
-        crate::endpoints::apps::parse_json(req)?
+        crate::error::parse_json(req)?
     };
     let expires_in = input.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
     if !(60..=MAX_EXPIRES_IN).contains(&expires_in) {

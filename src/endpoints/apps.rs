@@ -10,7 +10,7 @@ use crate::bearer;
 use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::error::ApiError;
+use crate::error::{parse_json, ApiError};
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::store::{AppPatch, AppRow, Audit, Driver};
@@ -77,24 +77,6 @@ pub async fn require_manage<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, org_id
         ));
     }
     Ok(())
-}
-
-pub fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let ct = req.header("content-type").unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-    {
-        return Err(ApiError::new(
-            415,
-            "invalid_request",
-            "send the body as application/json",
-        ));
-    }
-    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// The app named in the path, if the caller belongs to its owner org.
