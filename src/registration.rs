@@ -6,6 +6,11 @@ use crate::config::MAX_SECRET_EXPIRES_IN;
 use crate::redirect_uri;
 use crate::scope;
 
+/// Prefix of registration access tokens (RFC 7592).
+pub const REGISTRATION_TOKEN_PREFIX: &str = "rat_";
+/// Prefix of initial access tokens (RFC 7591 §3).
+pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
+
 /// The JSON body of `POST /api/v1/apps`. Unknown fields are refused so a
 /// typo (`redirect_uri` for `redirect_uris`) is an error, not a silent default.
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::register::INITIAL_TOKEN_PREFIX;
+use crate::registration::INITIAL_TOKEN_PREFIX;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::store::provisioning::{PLATFORM_ACTOR, PLATFORM_AUDIT_ORG};
