@@ -22,6 +22,7 @@ pub mod external_id;
 pub mod grants;
 pub mod http;
 pub mod jwt;
+pub mod login_challenge;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod registration;
