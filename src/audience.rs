@@ -125,8 +125,7 @@ pub fn first_outside(requested: &str, allowed: &[String]) -> Option<String> {
 /// audience (a deployment whose `RESOURCES` names the platform's API by its
 /// public URL, with this worker's demo API standing in for it).
 pub fn of_builtin_api<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> String {
-    resource_for_request(ctx, req)
-        .unwrap_or_else(|| default_audience(ctx.config, &ctx.issuer))
+    resource_for_request(ctx, req).unwrap_or_else(|| default_audience(ctx.config, &ctx.issuer))
 }
 
 /// The `aud` of a JWT access token or an introspection answer: a string for

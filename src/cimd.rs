@@ -335,9 +335,7 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
             return Err(Refused::Client(NOT_FETCHED.into()));
         }
     };
-    let catalogue = crate::catalogue::scopes(ctx)
-        .await
-        .map_err(Refused::Storage)?;
+    let catalogue = crate::catalogue::scopes(ctx).await.map_err(Refused::Storage)?;
     let mut row = judge(url, host, &fetched, &catalogue).map_err(Refused::Client)?;
     let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
     row.created_at = ctx.now;

@@ -115,7 +115,10 @@ pub fn unavailable(storage: bool) -> Response {
     } else {
         "server_error"
     };
-    retry_after(storage, Response::json(status, &json!({"error": code, "error_description": UNAVAILABLE})).no_store())
+    retry_after(
+        storage,
+        Response::json(status, &json!({"error": code, "error_description": UNAVAILABLE})).no_store(),
+    )
 }
 
 /// The `Retry-After` a storage outage's answer carries, JSON or HTML.

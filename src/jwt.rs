@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 
 mod low_s;
 
-pub use crate::crypto::{parse_keys, Es256, Jwk, NoEs256};
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::crypto::RustEs256;
+pub use crate::crypto::{parse_keys, Es256, Jwk, NoEs256};
 
 /// The JWKS document: public keys only.
 pub fn jwks(keys: &[Jwk]) -> Value {

@@ -236,7 +236,10 @@ pub fn unavailable(storage: bool) -> Response {
         storage,
         Response::html(
             status,
-            error_page("Temporarily unavailable", "Something went wrong on our side. Try again in a moment."),
+            error_page(
+                "Temporarily unavailable",
+                "Something went wrong on our side. Try again in a moment.",
+            ),
         ),
     )
 }

@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::context::Ctx;
 use crate::crypto;
-use crate::registration::INITIAL_TOKEN_PREFIX;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::registration::INITIAL_TOKEN_PREFIX;
 use crate::store::provisioning::{PLATFORM_ACTOR, PLATFORM_AUDIT_ORG};
 use crate::store::{Audit, Driver, InitialAccessTokenRow};
 

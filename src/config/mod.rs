@@ -9,8 +9,8 @@ mod urls;
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 
-pub use urls::{parse_resources, MAX_RESOURCES};
 use urls::{parse_hosts, valid_issuer, valid_login_url};
+pub use urls::{parse_resources, MAX_RESOURCES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefixes {
