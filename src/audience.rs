@@ -125,8 +125,7 @@ pub fn first_outside(requested: &str, allowed: &[String]) -> Option<String> {
 /// audience (a deployment whose `RESOURCES` names the platform's API by its
 /// public URL, with this worker's demo API standing in for it).
 pub fn of_builtin_api<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> String {
-    crate::endpoints::resource_metadata::resource_for_request(ctx, req)
-        .unwrap_or_else(|| default_audience(ctx.config, &ctx.issuer))
+    resource_for_request(ctx, req).unwrap_or_else(|| default_audience(ctx.config, &ctx.issuer))
 }
 
 /// The `aud` of a JWT access token or an introspection answer: a string for
@@ -163,6 +162,56 @@ impl<'de> Deserialize<'de> for Audience {
             Either::Many(v) => Audience(v),
         })
     }
+}
+
+pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// The resource identifiers this deployment describes.
+pub fn resources<D: Driver>(ctx: &Ctx<'_, D>) -> Vec<String> {
+    ctx.config.resource_list(&ctx.issuer)
+}
+
+/// `(origin, path)` of a canonical identifier; the path is empty or starts with `/`.
+pub(crate) fn split(resource: &str) -> Option<(String, String)> {
+    let u = url::Url::parse(resource).ok()?;
+    Some((
+        u.origin().ascii_serialization(),
+        u.path().trim_end_matches('/').to_string(),
+    ))
+}
+
+/// RFC 9728 §3.1: the metadata URL of a resource identifier.
+pub fn metadata_url(resource: &str) -> Option<String> {
+    let (origin, path) = split(resource)?;
+    Some(format!("{origin}{WELL_KNOWN}{path}"))
+}
+
+/// The listed resource a request is calling: the one on the request's
+/// origin whose path is the longest segment-wise prefix of the request path.
+/// `None` when no listed resource covers it.
+pub fn resource_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
+    let origin = req.origin();
+    resources(ctx)
+        .into_iter()
+        .filter_map(|r| split(&r).map(|(o, p)| (r, o, p)))
+        .filter(|(_, o, p)| {
+            *o == origin
+                && (p.is_empty()
+                    || req.path == *p
+                    || req
+                        .path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('/')))
+        })
+        .max_by_key(|(_, _, p)| p.len())
+        .map(|(r, _, _)| r)
+}
+
+/// The document URL for the resource a request is calling; `None` when no
+/// listed resource covers it (then a challenge names no document rather
+/// than a wrong one).
+pub fn url_for_request<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Option<String> {
+    resource_for_request(ctx, req).and_then(|r| metadata_url(&r))
 }
 
 #[cfg(test)]
@@ -263,6 +312,22 @@ mod tests {
         assert_eq!(
             first_outside(r#"["https://x","https://y"]"#, &["https://x".into()]).as_deref(),
             Some("https://y")
+        );
+    }
+
+    #[test]
+    fn metadata_url_inserts_the_well_known_path_between_host_and_path() {
+        assert_eq!(
+            metadata_url("https://api.example.com/v1").as_deref(),
+            Some("https://api.example.com/.well-known/oauth-protected-resource/v1")
+        );
+        assert_eq!(
+            metadata_url("https://api.example.com").as_deref(),
+            Some("https://api.example.com/.well-known/oauth-protected-resource")
+        );
+        assert_eq!(
+            metadata_url("http://127.0.0.1:8787/api/v1").as_deref(),
+            Some("http://127.0.0.1:8787/.well-known/oauth-protected-resource/api/v1")
         );
     }
 }

@@ -13,14 +13,12 @@
 
 use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;
+pub use crate::http::{Fetched, Fetcher, NoFetcher};
 use crate::registration;
 use crate::store::{AppRow, Driver, Slot};
 
 /// Longest client_id URL accepted (the token endpoint's client_id limit too).
 pub const MAX_URL_LEN: usize = 255;
-/// Largest document read by default (the draft recommends 5 KB); the fetch
-/// is cancelled past it. `CIMD_MAX_DOCUMENT_BYTES` changes it.
-pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 /// Upper bound on how long a document is trusted without refetching.
 pub const MAX_CACHE_SECONDS: i64 = 24 * 3600;
 /// A document that says nothing about caching is kept this long.
@@ -33,36 +31,6 @@ pub const FAILURE_CACHE_SECONDS: i64 = 60;
 /// upstream status or error would make the server an oracle on other hosts;
 /// the detail goes to the request's log line.
 pub const NOT_FETCHED: &str = "the client's metadata document could not be fetched";
-
-type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
-
-/// What came back from the document's URL. The fetcher follows no redirect:
-/// a 3xx arrives here as its status and is refused.
-#[derive(Debug, Clone, Default)]
-pub struct Fetched {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub cache_control: Option<String>,
-    /// `Expires`, as unix seconds (the adapter parses the HTTP date).
-    pub expires_at: Option<i64>,
-    pub body: Vec<u8>,
-}
-
-/// Fetching a document: GET, no redirects, at most `timeout_secs` and
-/// `max_bytes` (the body is read as a stream and abandoned past the cap).
-/// `Err` says why nothing usable came back (timeout, too large, network).
-pub trait Fetcher {
-    fn get<'a>(&'a self, url: &'a str, timeout_secs: i64, max_bytes: usize) -> Fut<'a, Result<Fetched, String>>;
-}
-
-/// No outbound HTTP (native builds unless a test installs its own).
-pub struct NoFetcher;
-
-impl Fetcher for NoFetcher {
-    fn get<'a>(&'a self, _: &'a str, _: i64, _: usize) -> Fut<'a, Result<Fetched, String>> {
-        Box::pin(async { Err("no fetcher".to_string()) })
-    }
-}
 
 /// Does this client_id claim to be a URL (and so a metadata document client)?
 pub fn is_url_client_id(client_id: &str) -> bool {
@@ -367,9 +335,7 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
             return Err(Refused::Client(NOT_FETCHED.into()));
         }
     };
-    let catalogue = crate::endpoints::metadata::scopes(ctx)
-        .await
-        .map_err(Refused::Storage)?;
+    let catalogue = crate::catalogue::scopes(ctx).await.map_err(Refused::Storage)?;
     let mut row = judge(url, host, &fetched, &catalogue).map_err(Refused::Client)?;
     let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
     row.created_at = ctx.now;

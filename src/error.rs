@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::http::Response;
+use crate::http::{Request, Response};
 
 /// RFC 6749 §5.2 token-endpoint errors (also used by revoke and introspect),
 /// plus the RFC 6750 bearer errors for resource routes.
@@ -102,36 +102,27 @@ impl From<StoreError> for OAuthError {
 /// What a client is told when storage fails: nothing internal.
 pub const UNAVAILABLE: &str = "the service is temporarily unavailable; retry shortly";
 
-/// The page a browser route answers when storage fails (the text stays in
-/// the log line; `Server::handle` would also rewrite any 5xx to this).
-pub fn unavailable_page(_e: StoreError) -> Response {
-    unavailable(true, true)
-}
-
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECONDS: i64 = 5;
 
 /// The answer to any request during a storage outage (or any other 5xx):
-/// 503 (500 when storage did not fail), `Retry-After`, a JSON error or, for
-/// the browser pages, an HTML page; never the internal text.
-pub fn unavailable(storage: bool, html: bool) -> Response {
+/// 503 (500 when storage did not fail), `Retry-After`, a JSON error (the
+/// browser pages' HTML one is `templates::unavailable`); never the internal text.
+pub fn unavailable(storage: bool) -> Response {
     let status = if storage { 503 } else { 500 };
-    let resp = if html {
-        Response::html(
-            status,
-            crate::templates::error_page(
-                "Temporarily unavailable",
-                "Something went wrong on our side. Try again in a moment.",
-            ),
-        )
+    let code = if storage {
+        "temporarily_unavailable"
     } else {
-        let code = if storage {
-            "temporarily_unavailable"
-        } else {
-            "server_error"
-        };
-        Response::json(status, &json!({"error": code, "error_description": UNAVAILABLE})).no_store()
+        "server_error"
     };
+    retry_after(
+        storage,
+        Response::json(status, &json!({"error": code, "error_description": UNAVAILABLE})).no_store(),
+    )
+}
+
+/// The `Retry-After` a storage outage's answer carries, JSON or HTML.
+pub fn retry_after(storage: bool, resp: Response) -> Response {
     if storage {
         resp.header("Retry-After", &RETRY_AFTER_SECONDS.to_string())
     } else {
@@ -207,4 +198,22 @@ impl From<StoreError> for ApiError {
     fn from(_: StoreError) -> Self {
         ApiError::new(503, "temporarily_unavailable", UNAVAILABLE)
     }
+}
+
+pub fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let ct = req.header("content-type").unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(ApiError::new(
+            415,
+            "invalid_request",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }

@@ -274,6 +274,36 @@ impl Response {
     }
 }
 
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// What came back from the document's URL. The fetcher follows no redirect:
+/// a 3xx arrives here as its status and is refused.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// `Expires`, as unix seconds (the adapter parses the HTTP date).
+    pub expires_at: Option<i64>,
+    pub body: Vec<u8>,
+}
+
+/// Fetching a document: GET, no redirects, at most `timeout_secs` and
+/// `max_bytes` (the body is read as a stream and abandoned past the cap).
+/// `Err` says why nothing usable came back (timeout, too large, network).
+pub trait Fetcher {
+    fn get<'a>(&'a self, url: &'a str, timeout_secs: i64, max_bytes: usize) -> Fut<'a, Result<Fetched, String>>;
+}
+
+/// No outbound HTTP (native builds unless a test installs its own).
+pub struct NoFetcher;
+
+impl Fetcher for NoFetcher {
+    fn get<'a>(&'a self, _: &'a str, _: i64, _: usize) -> Fut<'a, Result<Fetched, String>> {
+        Box::pin(async { Err("no fetcher".to_string()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Response;

@@ -2,8 +2,14 @@
 
 use serde::Deserialize;
 
+use crate::config::MAX_SECRET_EXPIRES_IN;
 use crate::redirect_uri;
 use crate::scope;
+
+/// Prefix of registration access tokens (RFC 7592).
+pub const REGISTRATION_TOKEN_PREFIX: &str = "rat_";
+/// Prefix of initial access tokens (RFC 7591 §3).
+pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
 
 /// The JSON body of `POST /api/v1/apps`. Unknown fields are refused so a
 /// typo (`redirect_uri` for `redirect_uris`) is an error, not a silent default.
@@ -105,10 +111,6 @@ fn check_url(field: &str, v: &Option<String>) -> Result<(), String> {
         _ => Err(format!("{field} must use https")),
     }
 }
-
-/// Longest client secret lifetime: ten years (Azure DevOps allows at most
-/// one; ten keeps `now + secret_expires_in` far from overflow).
-pub const MAX_SECRET_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
 
 /// `secret_expires_in`: 1 s to ten years. A larger value used to wrap
 /// `now + s` into a negative (already expired, or never checked) expiry.

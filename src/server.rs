@@ -6,10 +6,9 @@ use std::cell::RefCell;
 use crate::bearer::cache;
 use crate::config::{BearerMode, Config};
 use crate::context::{Ctx, Outcome};
-use crate::crypto::{Kdf, RustKdf};
+use crate::crypto::{Es256, Kdf, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
-use crate::jwt::Es256;
 use crate::store::kv::EdgeKv;
 use crate::store::{Driver, Store};
 use crate::tasks::Task;
@@ -25,7 +24,7 @@ pub struct Server<D: Driver> {
     pub edge: Option<Box<dyn EdgeKv>>,
     /// Outbound GET of client metadata documents (`crate::cimd`); the worker
     /// swaps in `fetch`, native tests a stub.
-    pub fetcher: Box<dyn crate::cimd::Fetcher>,
+    pub fetcher: Box<dyn crate::http::Fetcher>,
 }
 
 impl<D: Driver> Server<D> {
@@ -35,11 +34,11 @@ impl<D: Driver> Server<D> {
             config,
             kdf: Box::new(RustKdf),
             #[cfg(not(target_arch = "wasm32"))]
-            es256: Box::new(crate::jwt::RustEs256),
+            es256: Box::new(crate::crypto::RustEs256),
             #[cfg(target_arch = "wasm32")]
-            es256: Box::new(crate::jwt::NoEs256),
+            es256: Box::new(crate::crypto::NoEs256),
             edge: None,
-            fetcher: Box::new(crate::cimd::NoFetcher),
+            fetcher: Box::new(crate::http::NoFetcher),
         }
     }
 
@@ -70,7 +69,7 @@ impl<D: Driver> Server<D> {
         if self.config.issuer.is_none() && !req.is_loopback() {
             let mut outcome = ctx.effects.into_inner();
             outcome.error = Some("ISSUER is not set and the request is not on loopback".into());
-            return (crate::error::unavailable(false, false), outcome);
+            return (crate::error::unavailable(false), outcome);
         }
         let _ = self.store.db.take_failure();
         let resp = if req.body.len() > MAX_BODY {
@@ -84,7 +83,12 @@ impl<D: Driver> Server<D> {
         let failure = self.store.db.take_failure();
         let resp = if route != "ready" && (failure.is_some() && resp.status >= 400 || resp.status >= 500) {
             let html = PAGE_ROUTES.contains(&route) || route.starts_with("page_");
-            crate::error::unavailable(failure.is_some(), html)
+            let storage = failure.is_some();
+            if html {
+                crate::templates::unavailable(storage)
+            } else {
+                crate::error::unavailable(storage)
+            }
         } else {
             resp
         };

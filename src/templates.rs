@@ -1,6 +1,8 @@
 //! Server-rendered pages from inline templates. Every interpolated string goes
 //! through [`esc`]; nothing user-supplied reaches the page unescaped.
 
+use crate::error::{retry_after, StoreError};
+use crate::http::Response;
 use crate::store::{AppRow, MembershipRow, ScopeRow};
 
 pub fn esc(s: &str) -> String {
@@ -224,6 +226,28 @@ fn unverified_notice(app: &AppRow) -> &'static str {
         }
         _ => "",
     }
+}
+
+/// The HTML answer of a browser page to a storage outage (or any other 5xx):
+/// 503 (500 when storage did not fail), `Retry-After`; never the internal text.
+pub fn unavailable(storage: bool) -> Response {
+    let status = if storage { 503 } else { 500 };
+    retry_after(
+        storage,
+        Response::html(
+            status,
+            error_page(
+                "Temporarily unavailable",
+                "Something went wrong on our side. Try again in a moment.",
+            ),
+        ),
+    )
+}
+
+/// The page a browser route answers when storage fails (the text stays in
+/// the log line; `Server::handle` would also rewrite any 5xx to this).
+pub fn unavailable_page(_e: StoreError) -> Response {
+    unavailable(true)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Ap
 }
 
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {
-    let change: Change = crate::endpoints::apps::parse_json(req)?;
+    let change: Change = crate::error::parse_json(req)?;
     if !matches!(change.status.as_str(), "active" | "suspended") {
         return Err(ApiError::bad_request("status must be active or suspended"));
     }

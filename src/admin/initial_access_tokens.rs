@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::register::INITIAL_TOKEN_PREFIX;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::registration::INITIAL_TOKEN_PREFIX;
 use crate::store::provisioning::{PLATFORM_ACTOR, PLATFORM_AUDIT_ORG};
 use crate::store::{Audit, Driver, InitialAccessTokenRow};
 
@@ -48,7 +48,7 @@ async fn create<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
     let input: NewToken = if req.body.is_empty() {
         NewToken::default()
     } else {
-        crate::endpoints::apps::parse_json(req)?
+        crate::error::parse_json(req)?
     };
     let expires_in = input.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
     if !(60..=MAX_EXPIRES_IN).contains(&expires_in) {

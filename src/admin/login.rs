@@ -15,9 +15,9 @@ use serde_json::json;
 use crate::admin::provisioning::{memberships, users};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::login_challenge::{self as lc, CHALLENGE_PREFIX, VERIFIER_PREFIX};
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::login_challenge::{self as lc, CHALLENGE_PREFIX, VERIFIER_PREFIX};
 use crate::store::login_challenges::LoginChallengeRow;
 use crate::store::Driver;
 

@@ -16,9 +16,8 @@ pub mod cache;
 
 use crate::config::BearerMode;
 use crate::context::Ctx;
-use crate::crypto;
+use crate::crypto::{self, well_formed};
 use crate::error::StoreError;
-use crate::grants::well_formed;
 use crate::http::{Request, Response};
 use crate::jwt;
 use crate::scope;
@@ -248,7 +247,7 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
 /// metadata of the resource it called; nothing when no listed resource
 /// covers the request.
 fn resource_metadata<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> String {
-    crate::endpoints::resource_metadata::url_for_request(ctx, req)
+    crate::audience::url_for_request(ctx, req)
         .map(|url| format!(", resource_metadata=\"{}\"", url.replace('"', "%22")))
         .unwrap_or_default()
 }

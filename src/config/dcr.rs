@@ -2,6 +2,10 @@
 
 use super::choice;
 
+/// Longest client secret lifetime: ten years (Azure DevOps allows at most
+/// one; ten keeps `now + secret_expires_in` far from overflow).
+pub const MAX_SECRET_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
+
 /// Who may register a client at `/oauth/register`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DcrPolicy {
@@ -69,12 +73,7 @@ pub(super) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Dcr, String
         rate_per_hour: bounded("DCR_RATE_PER_HOUR", d.rate_per_hour, 1, 100_000)?,
         max_clients: bounded("DCR_MAX_CLIENTS", d.max_clients, 1, 10_000_000)?,
         unused_days: bounded("DCR_UNUSED_DAYS", d.unused_days, 1, 3650)?,
-        secret_ttl: bounded(
-            "DCR_CLIENT_SECRET_TTL_SECONDS",
-            d.secret_ttl,
-            0,
-            crate::registration::MAX_SECRET_EXPIRES_IN,
-        )?,
+        secret_ttl: bounded("DCR_CLIENT_SECRET_TTL_SECONDS", d.secret_ttl, 0, MAX_SECRET_EXPIRES_IN)?,
         scopes: scope_list(&get("DCR_SCOPES").unwrap_or_default())?,
     })
 }

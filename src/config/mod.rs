@@ -3,12 +3,14 @@
 //! because the platforms we replace disagree on them.
 
 mod dcr;
+mod defaults;
 mod urls;
 
-pub use dcr::{Dcr, DcrPolicy};
+pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
+pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 
+use urls::{parse_hosts, valid_issuer, valid_login_url};
 pub use urls::{parse_resources, MAX_RESOURCES};
-use urls::{valid_issuer, valid_login_url};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefixes {
@@ -104,7 +106,7 @@ pub struct Config {
     pub bearer_mode: BearerMode,
     pub access_token_format: AccessTokenFormat,
     /// `JWT_SIGNING_KEYS` (a Worker secret): the first signs, all verify.
-    pub jwt_keys: Vec<crate::jwt::Jwk>,
+    pub jwt_keys: Vec<crate::crypto::Jwk>,
     /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
     /// A revoked token may keep working for this long in other isolates.
     pub bearer_cache_ttl: i64,
@@ -170,87 +172,6 @@ pub struct Config {
     /// Delegated sign-in challenges one source may open per minute (each is
     /// a row written before anyone signed in).
     pub login_challenges_per_source: i64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            issuer: None,
-            code_ttl: 300,
-            access_ttl: 3600,
-            refresh_idle_ttl: Some(90 * 24 * 3600),
-            session_ttl: 12 * 3600,
-            prefixes: Prefixes {
-                client_id: "app_".into(),
-                client_secret: "sec_".into(),
-                code: "code_".into(),
-                access: "at_".into(),
-                refresh: "rt_".into(),
-                session: "ses_".into(),
-                api_key: "key_".into(),
-            },
-            introspection_clients: Vec::new(),
-            spent_refresh_retention: 30 * 24 * 3600,
-            rate_window: 900,
-            signin_max_failures: 10,
-            signin_device_ttl: 365 * 24 * 3600,
-            client_auth_max_failures: 20,
-            sweep_limit: 500,
-            bearer_mode: BearerMode::Strict,
-            access_token_format: AccessTokenFormat::Opaque,
-            jwt_keys: Vec::new(),
-            bearer_cache_ttl: 0,
-            audit_api_reads: false,
-            platform_admin_token_hash: None,
-            webhook_timeout: 10,
-            webhook_concurrency: 8,
-            webhook_per_app: 3,
-            webhook_secret_overlap: 24 * 3600,
-            pkce_required: PkceRequired::All,
-            max_live_grants: 10,
-            live_grants_per: LiveGrantsPer::User,
-            max_live_app_tokens: 5,
-            // The MCP TypeScript SDK refreshes once per pending request: two
-            // at once present the same token (issue 15). 10 s covers that and
-            // a retried lost response; reuse after it still kills the family.
-            refresh_reuse_grace: 10,
-            signin_mode: SigninMode::Password,
-            login_url: None,
-            resources: Vec::new(),
-            dcr: Dcr::default(),
-            azure_devops_compat: false,
-            cimd: false,
-            cimd_allow_http_loopback: false,
-            cimd_fetch_timeout: 5,
-            cimd_max_clients: 10_000,
-            cimd_fetches_per_source: 30,
-            cimd_fetches_per_host: 60,
-            cimd_allowed_hosts: Vec::new(),
-            cimd_max_document_bytes: crate::cimd::MAX_DOCUMENT_BYTES,
-            login_challenges_per_source: 30,
-        }
-    }
-}
-
-/// A comma- or space-separated list of DNS host names (lowercased).
-fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
-    raw.split([',', ' '])
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            let h = h.to_ascii_lowercase();
-            let ok = h.len() <= 253
-                && h.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-            if ok {
-                Ok(h)
-            } else {
-                Err(format!("CIMD_ALLOWED_HOSTS: {h:?} is not a host name"))
-            }
-        })
-        .collect()
 }
 
 impl Config {
@@ -319,7 +240,7 @@ impl Config {
             &[("opaque", AccessTokenFormat::Opaque), ("jwt", AccessTokenFormat::Jwt)],
         )?;
         if let Some(text) = get("JWT_SIGNING_KEYS").filter(|t| !t.trim().is_empty()) {
-            c.jwt_keys = crate::jwt::parse_keys(&text)?;
+            c.jwt_keys = crate::crypto::parse_keys(&text)?;
         }
         if c.access_token_format == AccessTokenFormat::Jwt && c.jwt_keys.is_empty() {
             return Err(
@@ -349,7 +270,7 @@ impl Config {
             "WEBHOOK_SECRET_OVERLAP_SECONDS",
             c.webhook_secret_overlap,
             0,
-            crate::endpoints::apps::MAX_WEBHOOK_SECRET_OVERLAP,
+            MAX_WEBHOOK_SECRET_OVERLAP,
         )?;
         c.pkce_required = choice(
             &get,

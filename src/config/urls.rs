@@ -110,3 +110,24 @@ pub(super) fn valid_login_url(raw: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A comma- or space-separated list of DNS host names (lowercased).
+pub(super) fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
+    raw.split([',', ' '])
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            let ok = h.len() <= 253
+                && h.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if ok {
+                Ok(h)
+            } else {
+                Err(format!("CIMD_ALLOWED_HOSTS: {h:?} is not a host name"))
+            }
+        })
+        .collect()
+}

@@ -23,9 +23,9 @@ pub struct Ctx<'a, D: Driver> {
     pub params: Vec<String>,
     pub effects: RefCell<Outcome>,
     pub kdf: &'a dyn Kdf,
-    pub es256: &'a dyn crate::jwt::Es256,
+    pub es256: &'a dyn crate::crypto::Es256,
     pub edge: Option<&'a dyn EdgeKv>,
-    pub fetcher: &'a dyn crate::cimd::Fetcher,
+    pub fetcher: &'a dyn crate::http::Fetcher,
     /// The caller's address as rate limits key it (an IPv6 sender as its /64).
     pub source: String,
     /// The compatibility profile's hooks (the core's own behaviour when none is on).

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::api_auth::{self, Caller};
 use crate::bearer;
+use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::error::ApiError;
+use crate::error::{parse_json, ApiError};
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::store::{AppPatch, AppRow, Audit, Driver};
@@ -76,24 +77,6 @@ pub async fn require_manage<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, org_id
         ));
     }
     Ok(())
-}
-
-pub fn parse_json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let ct = req.header("content-type").unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-    {
-        return Err(ApiError::new(
-            415,
-            "invalid_request",
-            "send the body as application/json",
-        ));
-    }
-    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// The app named in the path, if the caller belongs to its owner org.
@@ -414,9 +397,6 @@ async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<R
 struct WebhookRotateBody {
     overlap_seconds: Option<i64>,
 }
-
-/// Most a previous webhook secret may stay valid after a rotation.
-pub const MAX_WEBHOOK_SECRET_OVERLAP: i64 = 7 * 24 * 3600;
 
 /// `POST /api/v1/apps/{id}/webhook-secret`: a new signing secret, shown once.
 /// The previous one keeps signing too (a second `v1=` in `Webhook-Signature`)

@@ -28,6 +28,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::authorize::{self, AuthzRequest, Failure};
 use crate::http::{Params, Request, Response};
+use crate::login_challenge::{shaped, CHALLENGE_PREFIX, CHALLENGE_TTL, VERIFIER_PREFIX};
 use crate::redirect_uri;
 use crate::scope;
 use crate::session;
@@ -35,18 +36,11 @@ use crate::store::login_challenges::NewChallenge;
 use crate::store::Driver;
 use crate::templates;
 
-/// Where the platform sends the browser back (the `redirect_to` of accept and reject).
-pub const LANDING_PATH: &str = "/oauth/login/verify";
 /// The browser-binding cookie, one per browser (see the module comment).
 pub const BROWSER_COOKIE: &str = "eo_login";
 /// Its path: every page that opens a challenge (authorize, the sign-in link
 /// of our pages) must see it to reuse it, and the landing to check it.
 const BROWSER_COOKIE_PATH: &str = "/";
-/// A challenge lives 10 minutes: long enough for a password manager and a
-/// second factor, short enough that a stale one is useless.
-pub const CHALLENGE_TTL: i64 = 600;
-pub const CHALLENGE_PREFIX: &str = "lc_";
-pub const VERIFIER_PREFIX: &str = "lv_";
 const BROWSER_PREFIX: &str = "lb_";
 /// The window of a sender's challenge budget, in seconds.
 const BUDGET_WINDOW: i64 = 60;
@@ -71,19 +65,6 @@ pub fn request_query(r: &AuthzRequest) -> String {
     }
     pairs.extend(r.resources.iter().map(|res| ("resource", res.as_str())));
     Params::encode(&pairs)
-}
-
-/// The `redirect_to` the platform sends the browser to after accept or reject.
-pub fn landing_url(issuer: &str, request: &str, verifier: &str) -> String {
-    format!(
-        "{issuer}{LANDING_PATH}?{request}&{}",
-        Params::encode(&[("login_verifier", verifier)])
-    )
-}
-
-/// A presented token of ours: the right prefix and a sane length.
-pub fn shaped<'a>(value: Option<&'a str>, prefix: &str) -> Option<&'a str> {
-    value.filter(|v| v.starts_with(prefix) && v.len() <= 128)
 }
 
 fn page(status: u16, title: &str, message: &str) -> Response {
@@ -139,7 +120,7 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
             )
             .header("Retry-After", &BUDGET_WINDOW.to_string())
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     }
     let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
     let resp = if post {
@@ -216,7 +197,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 "This sign-in link has expired or was already used. Start again from the app.",
             )
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     if let Some(r) = &r {
         ctx.note(&r.app.id, None);

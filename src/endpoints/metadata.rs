@@ -6,25 +6,8 @@ use crate::context::Ctx;
 use crate::http::Response;
 use crate::store::Driver;
 
-/// Discovery is fetched by every client library on start: the scope list is
-/// kept per isolate for this long, so the document costs no D1 read.
-const SCOPES_TTL: i64 = 60;
-
-thread_local! {
-    static SCOPES: std::cell::RefCell<Option<(Vec<String>, i64)>> = const { std::cell::RefCell::new(None) };
-}
-
-pub(crate) async fn scopes<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, crate::error::StoreError> {
-    if let Some(cached) = SCOPES.with_borrow(|c| c.clone().filter(|(_, at)| ctx.now - at < SCOPES_TTL)) {
-        return Ok(cached.0);
-    }
-    let fresh: Vec<String> = ctx.store.scope_catalogue().await?.into_iter().map(|s| s.name).collect();
-    SCOPES.with_borrow_mut(|c| *c = Some((fresh.clone(), ctx.now)));
-    Ok(fresh)
-}
-
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
-    let scopes = match scopes(ctx).await {
+    let scopes = match crate::catalogue::scopes(ctx).await {
         Ok(s) => s,
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
@@ -47,7 +30,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "prompt_values_supported": ["none", "consent"],
             "service_documentation": format!("{i}/"),
             // RFC 9728 §4: the protected resources this server issues tokens for.
-            "protected_resources": crate::endpoints::resource_metadata::resources(ctx),
+            "protected_resources": crate::audience::resources(ctx),
     });
     // RFC 8414 §2 / RFC 7591: only when registration is on.
     if ctx.config.dcr.policy != crate::config::DcrPolicy::Off {

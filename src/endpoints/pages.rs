@@ -10,6 +10,6 @@ pub async fn home<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     match session::current(ctx, req).await {
         Ok(Some(s)) => Response::html(200, templates::home(Some((&s.user.email, &s.csrf)))),
         Ok(None) => Response::html(200, templates::home(None)),
-        Err(e) => crate::error::unavailable_page(e),
+        Err(e) => crate::templates::unavailable_page(e),
     }
 }

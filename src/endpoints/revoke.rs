@@ -4,9 +4,8 @@
 
 use crate::client_auth;
 use crate::context::Ctx;
-use crate::crypto;
+use crate::crypto::{self, well_formed};
 use crate::error::OAuthError;
-use crate::grants::well_formed;
 use crate::http::{Request, Response};
 use crate::store::{Driver, TokenKind};
 

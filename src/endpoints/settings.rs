@@ -33,7 +33,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
                 "<p>Your session has ended. <a href=\"/signin\">Sign in</a> again.</p>",
             )
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     let form = if req.method == "POST" {
         let f = match req.form() {
@@ -53,7 +53,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
     };
     let memberships = match ctx.store.memberships(&s.user.user_id).await {
         Ok(m) => m,
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     let caller = Caller::User {
         user_id: s.user.user_id.clone(),

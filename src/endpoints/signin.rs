@@ -173,7 +173,7 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let device_hash = device.as_deref().map(crypto::sha256_hex).unwrap_or_default();
     let account = match ctx.store.signin_account(email, &device_hash, ctx.now).await {
         Ok(a) => a,
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     let known_device = account.as_ref().is_some_and(|a| a.known_device != 0);
     let slots = slots(ctx, req, &email_key, known_device.then_some(device_hash.as_str()));
@@ -183,7 +183,7 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             return page(429, "Too many failed sign-ins. Wait a few minutes and try again.")
                 .header("Retry-After", &ctx.config.rate_window.to_string())
         }
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     }
     let ok = match account
         .as_ref()
@@ -233,7 +233,7 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 slots: &slots,
             };
             if let Err(e) = ctx.store.signed_in(&signed_in).await {
-                return crate::error::unavailable_page(e);
+                return crate::templates::unavailable_page(e);
             }
             let resp = Response::see_other(&return_to)
                 .header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl));
@@ -290,7 +290,7 @@ pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // while the browser is told it ended (`Server::handle` answers 503).
     let current = match session::current(ctx, req).await {
         Ok(s) => s,
-        Err(e) => return crate::error::unavailable_page(e),
+        Err(e) => return crate::templates::unavailable_page(e),
     };
     if let Some(s) = current {
         if !session::csrf_ok(&s, form.get("csrf")) {
@@ -300,7 +300,7 @@ pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             );
         }
         if let Err(e) = ctx.store.delete_session(&s.token_hash).await {
-            return crate::error::unavailable_page(e);
+            return crate::templates::unavailable_page(e);
         }
     }
     Response::see_other("/").header("Set-Cookie", &session::set_cookie(req, "", 0))

@@ -7,8 +7,7 @@ use serde_json::json;
 
 use crate::bearer;
 use crate::context::Ctx;
-use crate::endpoints::apps::parse_json;
-use crate::error::ApiError;
+use crate::error::{parse_json, ApiError};
 use crate::http::{Request, Response};
 use crate::registration::WEBHOOK_EVENTS;
 use crate::store::Driver;

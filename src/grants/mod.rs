@@ -9,6 +9,8 @@ use serde::Serialize;
 use crate::config::{AccessTokenFormat, Config};
 use crate::context::Ctx;
 use crate::crypto;
+/// The token shape check, kept here for the grants that name it as `super::well_formed`.
+pub use crate::crypto::well_formed;
 use crate::error::OAuthError;
 use crate::store::NewToken;
 use crate::store::{Driver, Redeemed, Rotated};
@@ -180,10 +182,4 @@ pub async fn access_token<D: Driver>(
 
 pub fn mint_refresh(config: &Config, now: i64) -> Minted {
     mint(&config.prefixes.refresh, config.refresh_idle_ttl.map(|t| now + t))
-}
-
-/// A presented code or token is looked up only if it has our shape; anything
-/// else is refused before touching storage.
-pub fn well_formed(value: &str, prefix: &str) -> bool {
-    value.starts_with(prefix) && value.len() <= prefix.len() + 64
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
-use crate::jwt::{Es256, Jwk};
+use crate::crypto::{Es256, Jwk};
 
 pub struct WebCryptoEs256;
 

@@ -104,7 +104,7 @@ fn act<'a, 'b: 'a, D: Driver + 'a>(
 /// A JSON body: `application/json`, no unknown fields (each input type
 /// denies them), nothing malformed.
 fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    crate::endpoints::apps::parse_json(req)
+    crate::error::parse_json(req)
 }
 
 pub fn conflict(d: impl Into<String>) -> ApiError {

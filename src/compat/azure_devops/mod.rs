@@ -14,9 +14,8 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::context::{Ctx, Profile};
-use crate::crypto;
+use crate::crypto::{self, well_formed};
 use crate::error::OAuthError;
-use crate::grants::well_formed;
 use crate::http::{Params, Request, Response};
 use crate::store::{Driver, TokenKind};
 

@@ -4,10 +4,10 @@
 use super::{redirect, AuthzRequest};
 use crate::context::Ctx;
 use crate::crypto;
-use crate::error::unavailable_page;
 use crate::http::Response;
 use crate::scope;
 use crate::store::{AppRow, CodeRow, Driver};
+use crate::templates::unavailable_page;
 
 /// Whether a member with `role` may approve `actor` for `app` in `org_id`:
 /// installing the bot identity is an org-level decision (FeatureOS), and a

@@ -11,15 +11,12 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::registration::REGISTRATION_TOKEN_PREFIX;
 use crate::store::provisioning::PLATFORM_AUDIT_ORG;
 use crate::store::Driver;
 use crate::store::{AppRow, Audit, DynamicClient, NewDynamicClient, Registered, Slot};
 use metadata::{client_info, invalid, Registration};
 
-/// Prefix of registration access tokens (RFC 7592).
-pub const REGISTRATION_TOKEN_PREFIX: &str = "rat_";
-/// Prefix of initial access tokens (RFC 7591 §3).
-pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
 /// How audit records name a self-registered client acting on itself.
 const ACTOR: &str = "dynamic_client";
 
@@ -51,7 +48,7 @@ fn audit<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, action: &str, detail: ser
 }
 
 async fn catalogue<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, ApiError> {
-    Ok(crate::endpoints::metadata::scopes(ctx).await?)
+    Ok(crate::catalogue::scopes(ctx).await?)
 }
 
 /// A bearer token of sane length, or `None`.

@@ -7,6 +7,11 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod es256;
+#[cfg(not(target_arch = "wasm32"))]
+pub use es256::RustEs256;
+pub use es256::{parse_keys, Es256, Jwk, NoEs256};
+
 /// 32 random bytes, base64url without padding (43 characters).
 pub fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -22,6 +27,12 @@ pub fn new_token(prefix: &str) -> String {
 /// Opaque random identifier for rows that are not secrets (grants, users).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", random_b64(12))
+}
+
+/// A presented code or token is looked up only if it has our shape; anything
+/// else is refused before touching storage.
+pub fn well_formed(value: &str, prefix: &str) -> bool {
+    value.starts_with(prefix) && value.len() <= prefix.len() + 64
 }
 
 pub fn sha256_hex(input: &str) -> String {
