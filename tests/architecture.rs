@@ -494,7 +494,6 @@ fn repository() -> (Table, Vec<Import>, Vec<String>) {
 }
 
 #[test]
-#[ignore = "enabled when the module moves land"]
 fn imports_go_only_downwards_and_form_no_cycle() {
     let (table, imports, _) = repository();
     assert!(
