@@ -1,6 +1,8 @@
 //! Who is calling the management API: an org API key (`Authorization: Bearer
 //! <key>`) or a signed-in browser session, which must also send the session's
 //! CSRF token in `X-CSRF-Token` on unsafe methods.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use crate::context::Ctx;
 use crate::crypto;

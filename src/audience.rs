@@ -8,6 +8,8 @@
 //! (RFC 8707 §2.2), and a refresh may narrow it again but never widen it past
 //! what the grant holds, since the refresh token keeps the grant's whole set.
 //! No `resource` anywhere: the default audience, the first listed resource.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -1,4 +1,6 @@
 //! The scope catalogue as discovery, registration and metadata documents read it: the store's list, kept per isolate for a minute.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use crate::context::Ctx;
 use crate::store::Driver;

@@ -10,6 +10,8 @@
 //! may have removed a redirect URI on purpose). The token endpoint never
 //! fetches: the row exists since authorize, and a code issued under an older
 //! document was issued under rules that held then.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;

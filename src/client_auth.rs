@@ -1,6 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none` for
 //! public clients, which prove possession through PKCE instead.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -1,6 +1,8 @@
 //! RFC 7591 client metadata: what a self-registered client (dynamic
 //! registration, or a Client ID Metadata Document) may ask for, checked with
 //! the rules of registered apps (`crate::registration`).
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use serde::Deserialize;
 

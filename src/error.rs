@@ -1,4 +1,6 @@
 //! Errors as types: each knows its RFC 6749 code and HTTP status.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use serde_json::json;
 

@@ -4,6 +4,8 @@
 //! bodies (login accept's `external_id`, its memberships' `org`); an id one
 //! of them accepts and another refuses names a user nobody can then manage
 //! (delete, sign out), so both check it here.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 /// Longest id, in bytes of UTF-8 (numbers, UUIDs, `auth0|…` fit easily).
 pub const MAX_LEN: usize = 128;

@@ -1,5 +1,7 @@
 //! Plain HTTP types shared by the core and the worker adapter. The core takes
 //! a [`Request`] and returns a [`Response`]; no `worker` type crosses this line.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use serde::Serialize;
 

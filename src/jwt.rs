@@ -6,6 +6,8 @@
 //! few lines of serde_json + base64: only one algorithm (ES256) and one
 //! header shape are accepted, so a general JWT library would add wasm size
 //! and algorithm choices we would then have to refuse.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,8 +1,14 @@
 //! Edge OAuth 2.1 authorization server.
 //!
-//! Layers: the protocol core (every module here except `worker`) is plain Rust
-//! that turns a [`http::Request`] into a [`http::Response`] through a
-//! [`store::Store`]; the `worker` module adapts it to Cloudflare Workers and D1.
+//! Five layers, imports only downwards (`tests/architecture.rs` holds it, the
+//! table is `docs/layers.txt`): the foundation (`http`, `crypto`, `scope`,
+//! `pkce`, `redirect_uri`, `external_id`, `error`, `config`) → `store` (SQL by
+//! protocol act) → the protocol (grants, bearer, audience, JWT, CIMD,
+//! registration, login challenges, profiles: they decide) → the surfaces
+//! (`endpoints`, `admin`, `templates`: they parse and render) → the wiring
+//! (`server`, and `worker`, the only workers-rs code). Everything below
+//! `worker` is plain Rust that turns an [`http::Request`] into an
+//! [`http::Response`] through a [`store::Store`], so it runs natively.
 
 pub mod admin;
 pub mod api_auth;

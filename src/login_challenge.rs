@@ -1,4 +1,6 @@
 //! Delegated sign-in's login challenge: its prefixes, lifetime, landing URL and token shape, shared by the browser's half (endpoints) and the platform's (admin).
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use crate::http::Params;
 

@@ -1,4 +1,6 @@
 //! PKCE (RFC 7636), S256 only: OAuth 2.1 §4.1.1 and RFC 9700 §2.1.1 drop `plain`.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

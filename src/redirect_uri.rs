@@ -1,6 +1,8 @@
 //! Redirect URI rules: registration (no wildcards, no fragments, https except
 //! loopback http) and matching (exact, RFC 9700 §2.1; any port on loopback,
 //! RFC 8252 §7.3).
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use url::{Host, Url};
 

@@ -1,4 +1,6 @@
 //! App registration rules (SPEC.md domain rules; fsckmsft, Fluxer, Fiskl).
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use serde::Deserialize;
 

@@ -1,6 +1,8 @@
 //! Scope rules (RFC 6749 §3.3): space-delimited, an app requests only what it
 //! declared, a refresh may only narrow, and what a token can do is its scopes
 //! intersected with the actor's current permissions.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use std::collections::BTreeSet;
 

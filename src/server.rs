@@ -1,5 +1,7 @@
 //! The server: routes a plain [`Request`] to the endpoint module that owns it.
 //! The worker adapter and the native tests both call [`Server::handle`].
+//!
+//! Layer: wiring (routing and the runtime; may import anything); see docs/architecture.md.
 
 use std::cell::RefCell;
 

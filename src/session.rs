@@ -1,4 +1,6 @@
 //! Browser sessions: a random cookie whose SHA-256 is the session row's key.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use crate::context::Ctx;
 use crate::crypto;

@@ -1,6 +1,8 @@
 //! Work a request leaves behind, done after its response is sent (the worker
 //! hands it to `waitUntil`): audit records and webhook deliveries. Also the
 //! scheduled jobs: retrying deliveries and sweeping what has expired.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use serde_json::json;
 

@@ -1,5 +1,7 @@
 //! Server-rendered pages from inline templates. Every interpolated string goes
 //! through [`esc`]; nothing user-supplied reaches the page unescaped.
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 use crate::error::{retry_after, StoreError};
 use crate::http::Response;

@@ -2,6 +2,8 @@
 //! under `/admin/v1/`, for the platform's servers only (no CORS, no cookies).
 //! Authenticated by `PLATFORM_ADMIN_TOKEN` (a Worker secret); with no token
 //! configured the whole surface answers 404, as if it did not exist.
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod clients;
 pub mod initial_access_tokens;

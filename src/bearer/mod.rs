@@ -11,6 +11,8 @@
 //!
 //! Whatever the mode, [`require`] honours a token only if its audience
 //! (RFC 8707, `crate::audience`) names the resource being called.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod cache;
 

@@ -1,4 +1,6 @@
 //! Other platforms' non-OAuth-2.1 wire formats, each behind its own setting and off by default.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod azure_devops;
 

@@ -1,6 +1,8 @@
 //! Server configuration, read from `wrangler.toml` `[vars]` (or any key/value
 //! source). Defaults follow SPEC.md; every lifetime and prefix is a setting
 //! because the platforms we replace disagree on them.
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 mod dcr;
 mod defaults;
@@ -23,7 +25,7 @@ pub struct Prefixes {
     pub api_key: String,
 }
 
-/// Who signs users in (README "Delegated sign-in").
+/// Who signs users in (docs/operators.md "Delegated sign-in").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigninMode {
     /// Our own email + password form (local development, platforms without one).

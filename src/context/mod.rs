@@ -1,5 +1,7 @@
 //! The request context every endpoint receives ([`Ctx`]) and what a request
 //! leaves behind ([`Outcome`]): log fields and work deferred past the response.
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use std::cell::RefCell;
 

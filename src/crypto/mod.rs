@@ -1,5 +1,7 @@
 //! Randomness, hashing and comparisons. Every secret we hand out is 256 random
 //! bits; what we keep is its SHA-256 (a stolen database yields no usable token).
+//!
+//! Layer: foundation (imports nothing above it); see docs/architecture.md.
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;

@@ -1,5 +1,7 @@
 //! One module per endpoint. Each takes the request context and a plain
 //! request, and returns a plain response.
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod apps;
 pub mod authorizations;

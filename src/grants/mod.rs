@@ -1,4 +1,6 @@
 //! Grant handlers, one module per `grant_type` (RFC 6749 §4–6).
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod authorization_code;
 pub mod client_credentials;

@@ -12,6 +12,8 @@
 //!   bearer check joins the grant.
 //! - Nothing expires by itself; reads compare against `now`, and the scheduled
 //!   sweep deletes what is past its time.
+//!
+//! Layer: store (imports only the foundation); see docs/architecture.md.
 
 #[macro_use]
 mod client_guard;

@@ -1,6 +1,8 @@
 //! Cloudflare Workers adapter: bindings in, plain requests to the core, plain
 //! responses out, one JSON log line per request, deferred work handed to
 //! `waitUntil`, and the cron trigger. No protocol decision is made here.
+//!
+//! Layer: wiring (routing and the runtime; may import anything); see docs/architecture.md.
 
 mod d1;
 mod es256;

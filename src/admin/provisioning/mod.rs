@@ -4,6 +4,8 @@
 //! `DELETE` removes, `GET` reads one or a page (`?limit=&cursor=`); every
 //! write takes `?dry_run=true` (validate and report, change nothing). Each
 //! change and its audit record are one D1 batch (`store::provisioning`).
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod api_keys;
 pub mod memberships;

@@ -4,6 +4,8 @@
 //! parses; the protocol acts behind it are the core's (the same redemption,
 //! rotation, replay and family revocation, in the same single D1 batch). The
 //! grant itself is [`grant`].
+//!
+//! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod grant;
 

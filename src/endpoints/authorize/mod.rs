@@ -8,6 +8,8 @@
 //! the platform vetted; for a self-registered or metadata document client
 //! (whose URIs anyone may choose) it is a page too, until the user has
 //! decided on the consent form (RFC 9700 §4.11.2).
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 mod code;
 mod request;

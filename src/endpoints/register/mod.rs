@@ -1,6 +1,8 @@
 //! RFC 7591 dynamic client registration (`POST /oauth/register`) and RFC 7592
 //! management of a registration (`GET/PUT/DELETE /oauth/register/{client_id}`
 //! with its registration access token), under the `DCR` policy.
+//!
+//! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod metadata;
 

@@ -12,6 +12,8 @@
 //! An org's "owner" is a member whose role carries `org.admin`: an org that
 //! has one keeps one (removal, demotion, user deletion and a role losing
 //! `org.admin` are refused when they would leave it without).
+//!
+//! Layer: store (imports only the foundation); see docs/architecture.md.
 
 use serde::Deserialize;
 
