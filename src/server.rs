@@ -157,7 +157,12 @@ impl Docs {
         let key = |scopes_at| DocKey {
             route,
             path: req.path.clone(),
-            origin: req.origin(),
+            // Parsed only where it matters: a URL parse is a visible share of a copy's cost.
+            origin: if route == "resource_metadata" {
+                req.origin()
+            } else {
+                String::new()
+            },
             issuer: ctx.issuer.clone(),
             scopes_at,
         };
