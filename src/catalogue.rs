@@ -21,3 +21,9 @@ pub async fn scopes<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, crate::e
     SCOPES.with_borrow_mut(|c| *c = Some((fresh.clone(), ctx.now)));
     Ok(fresh)
 }
+
+/// When this isolate's copy of the catalogue was read, while it is still
+/// fresh: documents built from it stay valid exactly as long.
+pub fn fresh_at(now: i64) -> Option<i64> {
+    SCOPES.with_borrow(|c| c.as_ref().map(|(_, at)| *at).filter(|at| now - at < SCOPES_TTL))
+}

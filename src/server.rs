@@ -27,6 +27,9 @@ pub struct Server<D: Driver> {
     /// Outbound GET of client metadata documents (`crate::cimd`); the worker
     /// swaps in `fetch`, native tests a stub.
     pub fetcher: Box<dyn crate::http::Fetcher>,
+    /// The discovery documents as last built; the worker shares one per
+    /// isolate (its configuration cannot change), a native `Server` has its own.
+    pub docs: std::rc::Rc<Docs>,
 }
 
 impl<D: Driver> Server<D> {
@@ -41,6 +44,7 @@ impl<D: Driver> Server<D> {
             es256: Box::new(crate::crypto::NoEs256),
             edge: None,
             fetcher: Box::new(crate::http::NoFetcher),
+            docs: Default::default(),
         }
     }
 
@@ -76,6 +80,8 @@ impl<D: Driver> Server<D> {
         let _ = self.store.db.take_failure();
         let resp = if req.body.len() > MAX_BODY {
             crate::error::ApiError::new(413, "invalid_request", "request body too large").into_response()
+        } else if DISCOVERY.contains(&route) {
+            self.docs.answer(&ctx, req, route).await
         } else {
             dispatch(&ctx, req, route).await
         };
@@ -120,6 +126,72 @@ impl<D: Driver> Server<D> {
             ctx.defer(Task::Evict);
         }
         (resp, ctx.effects.into_inner())
+    }
+}
+
+/// Discovery documents (RFC 8414 metadata, the JWK set, RFC 9728 resource
+/// metadata) are fetched by every client on start and change only with the
+/// configuration and the scope catalogue: each is built once and then served
+/// as a copy. A document that lists scopes is keyed by the catalogue's
+/// per-isolate copy (`catalogue::fresh_at`), so it is never staler than that
+/// copy (`SCOPES_TTL`, a minute); the JWK set depends on the configuration only.
+/// Only 200s are kept, at most `DOCS_MAX` (path, origin and issuer are in
+/// the key and come from the request; past the bound the copies are dropped).
+#[derive(Default)]
+pub struct Docs(RefCell<Vec<(DocKey, Response)>>);
+
+const DOCS_MAX: usize = 16;
+
+#[derive(PartialEq)]
+struct DocKey {
+    route: &'static str,
+    path: String,
+    // RFC 9728 documents answer for the resources on the request's origin.
+    origin: String,
+    issuer: String,
+    scopes_at: Option<i64>,
+}
+
+impl Docs {
+    async fn answer<D: Driver>(&self, ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
+        let key = |scopes_at| DocKey {
+            route,
+            path: req.path.clone(),
+            // Parsed only where it matters: a URL parse is a visible share of a copy's cost.
+            origin: if route == "resource_metadata" {
+                req.origin()
+            } else {
+                String::new()
+            },
+            issuer: ctx.issuer.clone(),
+            scopes_at,
+        };
+        let stamp = || {
+            if route == "jwks" {
+                Some(0)
+            } else {
+                crate::catalogue::fresh_at(ctx.now)
+            }
+        };
+        if let Some(at) = stamp() {
+            let k = key(Some(at));
+            if let Some((_, resp)) = self.0.borrow().iter().find(|(have, _)| *have == k) {
+                return resp.clone();
+            }
+        }
+        let resp = dispatch(ctx, req, route).await;
+        if let (200, Some(at)) = (resp.status, stamp()) {
+            let mut docs = self.0.borrow_mut();
+            let k = key(Some(at));
+            docs.retain(|(have, _)| {
+                !(have.route == k.route && have.path == k.path && have.origin == k.origin && have.issuer == k.issuer)
+            });
+            if docs.len() >= DOCS_MAX {
+                docs.clear();
+            }
+            docs.push((k, resp.clone()));
+        }
+        resp
     }
 }
 

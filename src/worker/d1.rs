@@ -18,7 +18,7 @@ use crate::store::{Driver, Row, Stmt, Value};
 /// number of D1 calls per request is the server's main cost. Keeps the
 /// request's first failure (`Driver::take_failure`).
 pub struct D1Driver(
-    pub worker::D1Database,
+    pub Binding,
     pub std::cell::Cell<u32>,
     pub std::sync::Mutex<Option<StoreError>>,
 );
@@ -32,9 +32,32 @@ fn err(e: JsValue) -> StoreError {
     StoreError(msg)
 }
 
+/// The `DB` binding, looked up when the first statement needs it.
+pub struct Binding {
+    env: worker::Env,
+    db: std::cell::OnceCell<worker::D1Database>,
+}
+
+impl Binding {
+    pub fn new(env: worker::Env) -> Self {
+        Self {
+            env,
+            db: Default::default(),
+        }
+    }
+}
+
 impl D1Driver {
-    fn db(&self) -> &D1Database {
-        self.0.as_ref().unchecked_ref()
+    fn db(&self) -> Result<&D1Database, StoreError> {
+        if self.0.db.get().is_none() {
+            let db = self
+                .0
+                .env
+                .d1("DB")
+                .map_err(|e| StoreError(format!("D1 binding DB: {e}")))?;
+            let _ = self.0.db.set(db);
+        }
+        Ok(self.0.db.get().expect("set above").as_ref().unchecked_ref())
     }
 
     fn bind(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
@@ -48,7 +71,7 @@ impl D1Driver {
                 Value::Text(s) => JsValue::from_str(s),
             })
             .collect();
-        self.db().prepare(stmt.sql).and_then(|p| p.bind(params)).map_err(err)
+        self.db()?.prepare(stmt.sql).and_then(|p| p.bind(params)).map_err(err)
     }
 }
 
@@ -71,7 +94,7 @@ impl D1Driver {
             .iter()
             .map(|s| self.bind(s).map(JsValue::from))
             .collect::<Result<_, _>>()?;
-        let promise = self.db().batch(prepared).map_err(err)?;
+        let promise = self.db()?.batch(prepared).map_err(err)?;
         let results: Array = JsFuture::from(promise).await.map_err(err)?.unchecked_into();
         results.iter().map(|r| rows(&r)).collect()
     }

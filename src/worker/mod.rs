@@ -25,6 +25,8 @@ thread_local! {
     // `[vars]` cannot change during an isolate's life (a new deployment gets
     // new isolates), so they are read once, not on every request.
     static CONFIG: std::cell::OnceCell<std::result::Result<Config, String>> = const { std::cell::OnceCell::new() };
+    // The discovery documents built from that configuration (`server::Docs`).
+    static DOCS: std::rc::Rc<crate::server::Docs> = Default::default();
 }
 
 fn config(env: &Env) -> std::result::Result<Config, String> {
@@ -49,12 +51,14 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
-    Ok(Store::new(d1::D1Driver(
-        env.d1("DB")?,
+// The binding is looked up on the first statement: a request that reads no
+// row (discovery, a bearer cache hit) makes no call for it.
+fn store(env: &Env) -> Store<d1::D1Driver> {
+    Store::new(d1::D1Driver(
+        d1::Binding::new(env.clone()),
         Default::default(),
         Default::default(),
-    )))
+    ))
 }
 
 // The entry point takes the runtime's own Request, not `worker::Request`:
@@ -62,12 +66,12 @@ fn store(env: &Env) -> Result<Store<d1::D1Driver>> {
 // (about a tenth of a metadata request's CPU in `make profile`), and parses
 // the URL a second time.
 async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
-    let mut core = http::Request::new(&req.method(), &req.url());
-    let headers = req.headers();
-    // All headers cross in one string: one call instead of five per header
-    // (about a sixth of a small request's CPU in `make profile`).
-    let text = header_text(&headers);
+    // Method, URL and all headers cross in one string: one call instead of
+    // five per header (about a sixth of a small request's CPU in `make profile`).
+    let text = request_head(req);
     let mut lines = text.split('\n');
+    let (method, url) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let mut core = http::Request::new(method, url);
     while let (Some(k), Some(v)) = (lines.next(), lines.next()) {
         core.headers.push((k.to_ascii_lowercase(), v.to_string()));
     }
@@ -82,7 +86,8 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
     let declared: usize = core.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if declared > DRAIN_LIMIT {
         core.body = vec![0; http::MAX_BODY + 1];
-    } else if !matches!(core.method.as_str(), "GET" | "HEAD") && req.body().is_some() {
+    } else if !matches!(core.method.as_str(), "GET" | "HEAD") {
+        // `readBody` answers an empty array for a request without a body.
         let read =
             wasm_bindgen_futures::JsFuture::from(read_body(req.as_ref(), http::MAX_BODY as f64, DRAIN_LIMIT as f64))
                 .await?;
@@ -114,10 +119,13 @@ fn from_core(resp: http::Response) -> Result<web_sys::Response> {
 
 // Request and response headers cross the wasm boundary as one string each.
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
-export function headerText(headers) {
-  let s = "";
-  for (const [k, v] of headers) s += k + "\n" + v + "\n";
+export function requestHead(req) {
+  let s = req.method + "\n" + req.url + "\n";
+  for (const [k, v] of req.headers) s += k + "\n" + v + "\n";
   return s;
+}
+export function logLine(s) {
+  console.log(s);
 }
 export async function readBody(from, keep, limit) {
   if (!from.body) return new Uint8Array(0);
@@ -153,8 +161,12 @@ export function respond(status, head, body) {
 }
 "#)]
 extern "C" {
-    #[wasm_bindgen(js_name = headerText)]
-    fn header_text(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(js_name = requestHead)]
+    fn request_head(req: &web_sys::Request) -> String;
+    /// One crossing per log line: the string is decoded by the glue, not
+    /// made a JS value, passed and dropped in three calls.
+    #[wasm_bindgen(js_name = logLine)]
+    fn log_line(line: &str);
     /// The body of a request or a fetched response, or null when it is
     /// longer than `keep` bytes: up to `limit` it is read and dropped (so a
     /// client gets its 413), past `limit` the stream is cancelled. At most
@@ -200,7 +212,7 @@ impl Outbound for FetchOutbound {
 }
 
 async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>, timeout_secs: i64) {
-    let Ok(store) = store(&env) else { return };
+    let store = store(&env);
     let out = FetchOutbound { timeout_secs };
     for t in list {
         if let Err(e) = tasks::run(&store, &out, edge.as_deref(), t, now).await {
@@ -227,7 +239,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         }
     };
     let core_req = to_core(&req).await?;
-    let mut server = Server::new(store(&env)?, config);
+    let mut server = Server::new(store(&env), config);
+    server.docs = DOCS.with(|d| d.clone());
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
     server.fetcher = Box::new(fetcher::WorkerFetcher);
@@ -248,9 +261,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
     // Route, status, timing, app and org only: never a query string, body,
     // cookie, secret, code or token.
-    worker::console_log!(
-        "{}",
-        serde_json::json!({
+    log_line(
+        &serde_json::json!({
             "route": outcome.route,
             "method": core_req.method,
             "status": resp.status,
@@ -261,6 +273,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             "deferred": n_tasks,
             "error": outcome.error,
         })
+        .to_string(),
     );
     from_core(resp)
 }
@@ -269,7 +282,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let started = now_ms();
     let now = (started / 1000.0) as i64;
-    let (Ok(config), Ok(store)) = (config(&env), store(&env)) else {
+    let (Ok(config), store) = (config(&env), store(&env)) else {
         worker::console_error!(
             "{}",
             serde_json::json!({"level": "error", "msg": "scheduled: bad configuration or binding"})
