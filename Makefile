@@ -47,8 +47,10 @@ native-test:
 # --test-force-exit and the timeout: a stuck workerd must fail the run, not hang it.
 NODE_TEST := node --test --test-concurrency=1 --test-force-exit --test-timeout=120000
 
+# Two files at a time: each starts its own workerd with its own D1, and most
+# of a file's time is spent waiting on it, so two share the 2 cores well.
 http-test: build
-	$(NODE_TEST) tests/http/
+	$(subst --test-concurrency=1,--test-concurrency=2,$(NODE_TEST)) tests/http/
 
 # The pages in a real headless Chromium (Debian's package, installed once).
 browser-test: build
