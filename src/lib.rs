@@ -29,6 +29,7 @@ pub mod grants;
 pub mod http;
 pub mod jwt;
 pub mod login_challenge;
+pub mod oidc;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod registration;

@@ -44,6 +44,7 @@ fn code(hash: &str) -> CodeRow {
         used_at: None,
         grant_id: None,
         audience: None,
+        ..CodeRow::default()
     }
 }
 

@@ -28,6 +28,11 @@ fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
         used_at: None,
         grant_id: None,
         audience: Some(API_AUD.into()),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: Some(NOW - 60),
+        acr: None,
+        amr: Some(r#"["pwd"]"#.into()),
+        sid: Some("sid_1".into()),
     }
 }
 
@@ -614,5 +619,35 @@ fn audience_narrows_within_the_approved_set_and_a_wider_one_changes_nothing() {
             .1
             .unwrap();
         assert_eq!(r.audience, API_AUD);
+    });
+}
+
+#[test]
+fn the_openid_facts_of_a_code_reach_its_exchange_and_every_refresh() {
+    let s = store_with_app();
+    pollster::block_on(async {
+        assert!(s.insert_code(&code("c1", None), false).await.unwrap());
+        let (at, rt) = (tok("a1", Some(NOW + 3600)), tok("r1", None));
+        let r = s
+            .redeem_code(&redeem("c1", None, "g1", &at, &rt), &guard())
+            .await
+            .unwrap()
+            .1
+            .expect("redeemed");
+        assert_eq!(r.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+        assert_eq!(r.auth_time, Some(NOW - 60));
+        assert_eq!((r.acr.as_deref(), r.amr.as_deref()), (None, Some(r#"["pwd"]"#)));
+        assert_eq!(r.sid.as_deref(), Some("sid_1"));
+        let (at2, rt2) = (tok("a2", Some(NOW + 3600)), tok("r2", None));
+        let rotated = s
+            .rotate_refresh(&rotation("r1", None, &at2, &rt2, NOW + 5), &guard())
+            .await
+            .unwrap()
+            .1
+            .expect("rotated");
+        // OIDC Core §12.2: a refresh's ID token keeps the original auth_time.
+        assert_eq!(rotated.auth_time, Some(NOW - 60));
+        assert_eq!(rotated.amr.as_deref(), Some(r#"["pwd"]"#));
+        assert_eq!(rotated.sid.as_deref(), Some("sid_1"));
     });
 }

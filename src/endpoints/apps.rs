@@ -183,6 +183,11 @@ pub async fn register<D: Driver>(
         last_used_at: None,
         metadata_expires_at: None,
         auth_failures: 0,
+        id_token_signed_response_alg: None,
+        sector_identifier_uri: None,
+        post_logout_redirect_uris: "[]".into(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: 0,
     };
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
     ctx.store.insert_app(&row, &audit).await?;

@@ -50,6 +50,24 @@ pub struct AppRow {
     /// source (rate limiting); only filled by [`Store::app_for_auth`].
     #[serde(default)]
     pub auth_failures: i64,
+    /// OpenID client metadata (migration 0016): the ID token's algorithm
+    /// (`None`: RS256), the pairwise sector, logout URIs (JSON array) and
+    /// back-channel logout (OIDC Registration §2; RP-Initiated Logout §3.1;
+    /// Back-Channel Logout §2.2).
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
+    #[serde(default = "empty_list")]
+    pub post_logout_redirect_uris: String,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: i64,
+}
+
+fn empty_list() -> String {
+    "[]".into()
 }
 
 pub(super) fn yes() -> i64 {

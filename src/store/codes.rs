@@ -7,7 +7,7 @@ use super::*;
 use crate::error::StoreError;
 use crate::params;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct CodeRow {
     pub hash: String,
     pub app_id: String,
@@ -24,6 +24,18 @@ pub struct CodeRow {
     /// JSON array of the resources approved (RFC 8707); NULL before 0012.
     #[serde(default)]
     pub audience: Option<String>,
+    /// OpenID Connect: the request's `nonce`, and the session's `auth_time`,
+    /// `acr`, `amr` (JSON array) and `sid`, for the ID token (NULL before 0016).
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    #[serde(default)]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Option<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 pub struct Redemption<'a> {
@@ -63,6 +75,17 @@ pub struct Redeemed {
     /// The app was not installed (live) in the org before this redemption.
     #[serde(default)]
     pub new_install: bool,
+    /// OpenID Connect facts the code carried (see [`CodeRow`]).
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    #[serde(default)]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Option<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// The redeeming UPDATE of [`Store::redeem_code`], with the client named by
@@ -82,7 +105,8 @@ macro_rules! redeem_update {
              AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?8) r \
                WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(codes.audience, ?9))))) AND ",
             $($guard)*,
-            " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience"
+            " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience, \
+             nonce, auth_time, acr, amr, sid"
         )
     };
 }
@@ -113,8 +137,9 @@ impl<D: Driver> Store<D> {
     /// were used); a platform app's code is stored alone.
     pub async fn insert_code(&self, c: &CodeRow, self_registered: bool) -> Result<bool, StoreError> {
         let insert = Stmt::new(
-            "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM memberships m \
+            "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience, \
+               nonce, auth_time, acr, amr, sid) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 WHERE EXISTS (SELECT 1 FROM memberships m \
                WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
                AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
              RETURNING hash",
@@ -129,7 +154,12 @@ impl<D: Driver> Store<D> {
                 c.challenge.clone(),
                 c.created_at,
                 c.expires_at,
-                c.audience.clone()
+                c.audience.clone(),
+                c.nonce.clone(),
+                c.auth_time,
+                c.acr.clone(),
+                c.amr.clone(),
+                c.sid.clone()
             ],
         );
         let mut stmts = vec![insert];
@@ -219,8 +249,9 @@ impl<D: Driver> Store<D> {
                 params![r.code_hash, r.grant_id],
             ),
             Stmt::new(
-                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, audience) \
-                 SELECT grant_id, app_id, org_id, user_id, actor, scopes, used_at, COALESCE(audience, ?3) FROM codes \
+                "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, audience, auth_time, acr, amr, sid) \
+                 SELECT grant_id, app_id, org_id, user_id, actor, scopes, used_at, COALESCE(audience, ?3), auth_time, acr, amr, sid \
+                 FROM codes \
                  WHERE hash = ?1 AND grant_id = ?2",
                 params![r.code_hash, r.grant_id, r.default_audience],
             ),

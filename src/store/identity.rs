@@ -19,7 +19,26 @@ pub struct SessionUser {
     pub user_id: String,
     pub email: String,
     pub name: String,
+    /// The session's id for OpenID Connect (`sid`): random, not the cookie.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// When the user authenticated (OIDC `auth_time`).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    /// How (OIDC `acr`, and `amr` as a JSON array), when the sign-in said.
+    #[serde(default)]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Option<String>,
 }
+
+/// The columns of a [`SessionUser`], for `s` (sessions) joined with `u` (users).
+macro_rules! session_user {
+    () => {
+        "u.id AS user_id, u.email, u.name, s.sid, COALESCE(s.auth_time, s.created_at) AS auth_time, s.acr, s.amr"
+    };
+}
+pub(super) use session_user;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MembershipRow {
@@ -60,7 +79,8 @@ impl<D: Driver> Store<D> {
 
     pub async fn create_session(&self, hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
         self.exec(Stmt::new(
-            "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time) \
+             VALUES (?1, ?2, ?3, ?4, lower(hex(randomblob(16))), ?3)",
             params![hash, user_id, now, expires_at],
         ))
         .await
@@ -68,8 +88,11 @@ impl<D: Driver> Store<D> {
 
     pub async fn session_user(&self, hash: &str, now: i64) -> Result<Option<SessionUser>, StoreError> {
         self.one(Stmt::new(
-            "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.hash = ?1 AND s.expires_at > ?2",
+            concat!(
+                "SELECT ",
+                session_user!(),
+                " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2"
+            ),
             params![hash, now],
         ))
         .await

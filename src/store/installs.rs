@@ -134,8 +134,11 @@ impl<D: Driver> Store<D> {
             .batch(vec![
                 Stmt::new("SELECT * FROM apps WHERE id = ?1", params![app_id]),
                 Stmt::new(
-                    "SELECT u.id AS user_id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.hash = ?1 AND s.expires_at > ?2",
+                    concat!(
+                        "SELECT ",
+                        super::identity::session_user!(),
+                        " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2"
+                    ),
                     params![hash, now],
                 ),
                 Stmt::new(

@@ -181,8 +181,8 @@ impl<D: Driver> Store<D> {
                     params![verifier_hash, now, session_hash],
                 ),
                 Stmt::new(
-                    "INSERT INTO sessions (hash, user_id, created_at, expires_at) \
-                     SELECT ?1, l.user_id, ?2, ?3 FROM login_challenges l JOIN users u ON u.id = l.user_id \
+                    "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time) \
+                     SELECT ?1, l.user_id, ?2, ?3, lower(hex(randomblob(16))), ?2 FROM login_challenges l JOIN users u ON u.id = l.user_id \
                      WHERE l.used_by = ?1 AND l.error IS NULL AND l.browser_hash = ?4 AND l.request = ?5 \
                      RETURNING user_id",
                     params![session_hash, now, session_expires, browser_hash, request],

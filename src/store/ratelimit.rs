@@ -121,7 +121,8 @@ impl<D: Driver> Store<D> {
     pub async fn signed_in(&self, s: &SignedIn<'_>) -> Result<(), StoreError> {
         let mut stmts = vec![
             Stmt::new(
-                "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time) \
+                 VALUES (?1, ?2, ?3, ?4, lower(hex(randomblob(16))), ?3)",
                 params![s.session_hash, s.user_id, s.now, s.session_expires_at],
             ),
             Stmt::new(

@@ -75,6 +75,16 @@ pub struct Rotated {
     pub actor: String,
     /// The new access token's audience (JSON array).
     pub audience: String,
+    /// The grant's OpenID Connect facts, for the refresh's ID token (OIDC
+    /// Core §12.2: the same `auth_time`), as the code carried them.
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    #[serde(default)]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Option<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// The rotating UPDATE of [`Store::rotate_refresh`], with the client named by
@@ -105,7 +115,11 @@ macro_rules! rotate_update {
              (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
              (SELECT user_id FROM grants g WHERE g.id = tokens.grant_id) AS user_id, \
              (SELECT actor FROM grants g WHERE g.id = tokens.grant_id) AS actor, \
-             COALESCE(?7, audience, ?8) AS audience"
+             COALESCE(?7, audience, ?8) AS audience, \
+             (SELECT auth_time FROM grants g WHERE g.id = tokens.grant_id) AS auth_time, \
+             (SELECT acr FROM grants g WHERE g.id = tokens.grant_id) AS acr, \
+             (SELECT amr FROM grants g WHERE g.id = tokens.grant_id) AS amr, \
+             (SELECT sid FROM grants g WHERE g.id = tokens.grant_id) AS sid"
         )
     };
 }

@@ -6,6 +6,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::http::Response;
 use crate::scope;
+use crate::session::Session;
 use crate::store::{AppRow, CodeRow, Driver};
 use crate::templates::unavailable_page;
 
@@ -26,7 +27,7 @@ pub(super) fn may_approve(app: &AppRow, org_id: &str, actor: &str, role: Option<
 pub(super) async fn issue_code<D: Driver>(
     ctx: &Ctx<'_, D>,
     r: &AuthzRequest,
-    user_id: &str,
+    session: &Session,
     org_id: &str,
     actor: &str,
     post: bool,
@@ -36,7 +37,7 @@ pub(super) async fn issue_code<D: Driver>(
         hash: crypto::sha256_hex(&code),
         app_id: r.app.id.clone(),
         org_id: org_id.to_string(),
-        user_id: Some(user_id.to_string()),
+        user_id: Some(session.user.user_id.clone()),
         actor: actor.to_string(),
         scopes: scope::to_json(&r.scopes),
         redirect_uri: r.redirect_param.clone(),
@@ -46,6 +47,12 @@ pub(super) async fn issue_code<D: Driver>(
         used_at: None,
         grant_id: None,
         audience: Some(crate::audience::granted(ctx.config, &ctx.issuer, &r.resources)),
+        // What the ID token of this code's exchange will say (OIDC Core §2).
+        nonce: r.nonce.clone(),
+        auth_time: session.user.auth_time,
+        acr: session.user.acr.clone(),
+        amr: session.user.amr.clone(),
+        sid: session.user.sid.clone(),
     };
     match ctx.store.insert_code(&row, r.app.registration != "platform").await {
         Ok(true) => {}

@@ -76,7 +76,7 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 && may_approve(&r.app, &c.org_id, &c.actor, c.role.as_deref())
         });
         if let Some(c) = covering {
-            return issue_code(ctx, &r, &session.user.user_id, &c.org_id, &c.actor, false).await;
+            return issue_code(ctx, &r, &session, &c.org_id, &c.actor, false).await;
         }
     }
     if r.prompt.as_deref() == Some("none") {
@@ -243,5 +243,5 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     {
         return unavailable_page(e);
     }
-    issue_code(ctx, &r, user_id, &membership.org_id, actor, true).await
+    issue_code(ctx, &r, &session, &membership.org_id, actor, true).await
 }

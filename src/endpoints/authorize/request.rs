@@ -23,6 +23,8 @@ pub struct AuthzRequest {
     pub state: Option<String>,
     pub challenge: Option<String>,
     pub prompt: Option<String>,
+    /// OpenID Connect `nonce` (Core §3.1.2.1), echoed in the ID token.
+    pub nonce: Option<String>,
     /// RFC 8707 `resource` values, canonical; empty: the default audience.
     pub resources: Vec<String>,
 }
@@ -126,6 +128,7 @@ const SINGLE: &[&str] = &[
     "code_challenge",
     "code_challenge_method",
     "prompt",
+    "nonce",
 ];
 
 /// `known`: the app's row when the caller already read it (`show` reads it in
@@ -331,6 +334,10 @@ pub async fn validate<D: Driver>(
             return Err(fail("invalid_request", "prompt must be none or consent"));
         }
     }
+    let nonce = p.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+        return Err(fail("invalid_request", "nonce is longer than 512 characters"));
+    }
     Ok(AuthzRequest {
         app,
         redirect_param,
@@ -339,6 +346,7 @@ pub async fn validate<D: Driver>(
         state,
         challenge,
         prompt,
+        nonce,
         resources,
     })
 }
@@ -355,6 +363,9 @@ pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
     }
     if let Some(s) = &r.state {
         v.push(("state", s.clone()));
+    }
+    if let Some(n) = &r.nonce {
+        v.push(("nonce", n.clone()));
     }
     if let Some(c) = &r.challenge {
         v.push(("code_challenge", c.clone()));

@@ -177,6 +177,11 @@ fn new_row<D: Driver>(
         last_used_at: None,
         metadata_expires_at: None,
         auth_failures: 0,
+        id_token_signed_response_alg: None,
+        sector_identifier_uri: None,
+        post_logout_redirect_uris: "[]".into(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: 0,
     }
 }
 
