@@ -9,7 +9,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
+import { rpSigningKeys } from "../tests/http/oidc_rp_support.mjs";
 import { client, measure, median } from "./load.mjs";
+import { render } from "./report.mjs";
 
 const root = new URL("../", import.meta.url);
 const SMOKE = process.argv.includes("--smoke");
@@ -42,7 +44,7 @@ const json = (res) => JSON.parse(res.text);
  * authorize, token and revocation endpoints, `scope` what to ask for, and
  * `headers` what the browser sends to authorize (our session cookie).
  */
-function flows(http, name, { paths, scope, headers = {} }) {
+function flows(http, name, { paths, scope, headers = {}, idToken = false }) {
   const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
   const query = (app) =>
     new URLSearchParams({
@@ -58,7 +60,10 @@ function flows(http, name, { paths, scope, headers = {} }) {
     const a = expect(await http.call("GET", `${paths.authorize}?${query(app)}`, { headers }), 302, `${name} authorize`);
     const code = new URL(a.headers.location).searchParams.get("code");
     const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
-    return json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} code exchange`));
+    const t = json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} code exchange`));
+    // An OpenID flow that came back without its ID token measured nothing.
+    if (idToken && typeof t.id_token !== "string") throw new Error(`${name} code exchange: no id_token`);
+    return t;
   }
   async function refresh(app) {
     const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
@@ -114,9 +119,13 @@ function flows(http, name, { paths, scope, headers = {} }) {
 
 // ---------------------------------------------------------------- our worker
 
-/** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
-async function ours(label, vars = {}) {
-  const server = await startServer(vars);
+/**
+ * Our worker (build/, release) with a fresh local D1; `vars` pick the mode.
+ * `oidc`: also apps that ask for `openid` (an RS256 ID token per exchange,
+ * signed with the RSA key of JWT_SIGNING_KEYS).
+ */
+async function ours(label, vars = {}, { oidc = false } = {}) {
+  const server = await startServer(oidc ? { JWT_SIGNING_KEYS: rpSigningKeys(), ...vars } : vars);
   const http = client(server.base, CONCURRENCY);
   const alice = new Browser(server);
   await alice.signIn("alice@acme.test", "alice-password");
@@ -130,17 +139,27 @@ async function ours(label, vars = {}) {
     apps.push({ ...app, pool: [] });
   }
   const bot = await registerApp(server, { name: "Bench bot", scopes: ["posts:read"], actor_modes: ["app"] });
-  const f = flows(http, label, {
-    paths: { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" },
-    scope: "profile:read posts:read",
-    headers: { cookie },
-  });
+  const paths = { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" };
+  const f = flows(http, label, { paths, scope: "profile:read posts:read", headers: { cookie } });
+  // The same apps' flow with `openid` added (RS256: no
+  // id_token_signed_response_alg), consented once per app like the above.
+  const OIDC_SCOPE = "openid profile:read posts:read";
+  const oidcApps = [];
+  if (oidc) {
+    for (let i = 0; i < CONCURRENCY; i++) {
+      const app = await registerApp(server, { name: `Bench OIDC ${i}`, redirect_uris: [CALLBACK], scopes: ["profile:read", "posts:read"] });
+      await tokensFor(server, alice, app, { scope: OIDC_SCOPE });
+      oidcApps.push({ ...app, pool: [] });
+    }
+  }
+  const o = flows(http, `${label} openid`, { paths, scope: OIDC_SCOPE, headers: { cookie }, idToken: true });
   return {
     name: label,
     server,
     http,
     ops: {
       ...f.ops(apps),
+      exchangeIdToken: o.ops(oidcApps).exchange,
       introspect: async (i) => {
         const res = await http.call("POST", "/oauth/introspect", { headers: f.auth(apps[i]), body: form({ token: apps[i].access }) });
         if (!json(expect(res, 200, "introspect")).active) throw new Error("introspect: inactive");
@@ -338,7 +357,7 @@ function roundTrips(logs) {
 async function main() {
   const started = new Date();
   process.stderr.write(`bench: ${ROUNDS} round(s) × ${SECONDS}s per server per case, ${CONCURRENCY} connections${SMOKE ? " (smoke)" : ""}\n`);
-  const strict = await ours("ours");
+  const strict = await ours("ours", {}, { oidc: want("exchange_id_token") });
   const peerT = process.env.BENCH_PEER === "0" ? null : await peer();
   const base = await baseline();
   const rows = [];
@@ -380,6 +399,12 @@ async function main() {
     }
     if (want("exchange"))
       rows.push(...(await runCase("3 code exchange (authorize + token)", [["ours", strict, strict.ops.exchange], ["peer", peerT, peerT?.ops.exchange]])));
+    // Issue 17: the same exchange for an `openid` scope, an RS256 ID token
+    // signed per request; the peer (no OpenID Connect) runs its plain one.
+    if (want("exchange_id_token"))
+      rows.push(
+        ...(await runCase("3 code exchange with an ID token (RS256)", [["ours", strict, strict.ops.exchangeIdToken], ["peer", peerT, peerT?.ops.exchange]])),
+      );
     if (want("refresh"))
       rows.push(
         ...(await runCase("4 refresh rotation", [["ours", strict, strict.ops.refresh], ["peer", peerT, peerT?.ops.refresh]], (t) => t.prepare.fresh())),
@@ -439,51 +464,6 @@ async function main() {
   writeFileSync(new URL(`bench/results/${name}.md`, root), md + "\n");
   writeFileSync(new URL(`bench/results/${name}.json`, root), JSON.stringify(report, null, 2) + "\n");
   process.stderr.write(`bench: wrote bench/results/${name}.{md,json}\n`);
-}
-
-function render(r) {
-  const byCase = new Map();
-  for (const row of r.rows) {
-    if (!byCase.has(row.case)) byCase.set(row.case, []);
-    byCase.get(row.case).push(row);
-  }
-  const floor = r.rows.find((x) => x.case === "runtime floor (JSON, no storage)");
-  const floorLog = r.rows.find((x) => x.case.startsWith("runtime floor + one log"));
-  const d1 = r.rows.find((x) => x.case.startsWith("one bare D1"));
-  const d1Log = r.rows.find((x) => x.case.startsWith("one D1 read + one log"));
-  const out = [];
-  out.push(`Benchmark ${r.date}${r.smoke ? " (SMOKE: numbers meaningless)" : ""}: ${r.settings.rounds} alternating runs of ${r.settings.seconds} s per server per case, ${r.settings.concurrency} connections, medians; ${r.machine.cpus} cores, Node ${r.machine.node}.`);
-  out.push("");
-  out.push("| case | server | req/s | p50 ms | p99 ms | ours/peer req/s | vs baseline |");
-  out.push("|---|---|---:|---:|---:|---:|---:|");
-  for (const [c, rows] of byCase) {
-    const peerRow = rows.find((x) => x.server === "peer");
-    for (const row of rows) {
-      const ratio = peerRow && row !== peerRow ? `${(row.rate / peerRow.rate).toFixed(2)}×` : "";
-      let vs = "";
-      if (c.startsWith("2 bearer") && row.server !== "peer" && d1 && floor)
-        vs = `${(row.rate / d1.rate).toFixed(2)}× D1 read, ${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
-      if (c.startsWith("1 discovery") && floor) vs = `${((100 * row.rate) / floor.rate).toFixed(0)} % of floor`;
-      if (floorLog && row.server !== "peer" && (c.startsWith("1 discovery") || c.startsWith("2 bearer")))
-        vs += `, ${((100 * row.rate) / floorLog.rate).toFixed(0)} % of floor+log`;
-      if (d1Log && c.startsWith("2 bearer") && row.server === "ours strict")
-        vs += `, ${(row.rate / d1Log.rate).toFixed(2)}× D1 read+log`;
-      out.push(`| ${c} | ${row.server} | ${row.rate.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${ratio} | ${vs} |`);
-    }
-  }
-  out.push("");
-  out.push("Case 3 is one authorize redirect plus one token request per operation; every other case is one request.");
-  out.push("");
-  const s = r.sizes;
-  const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
-  out.push(`Bundle: ours ${kb(s.ours_wasm.raw)} wasm (${kb(s.ours_wasm.gzip)} gzip) + ${kb(s.ours_js.raw)} JS (${kb(s.ours_js.gzip)} gzip)${s.peer_js ? `; peer ${kb(s.peer_js.raw)} JS (${kb(s.peer_js.gzip)} gzip)` : ""}.`);
-  const st = (x) => (x ? `${x.firstResponse.toFixed(0)} ms (first request ${x.firstRequest.toFixed(1)} ms)` : "n/a");
-  out.push(`Startup, \`new Miniflare\` to first 200 (median): ours ${st(r.startup.ours)}, peer ${st(r.startup.peer)}.`);
-  out.push("");
-  out.push("D1 round trips per request on our response path (most common count, from the log line's `d1` field; deferred work excluded):");
-  out.push("");
-  for (const [k, n] of Object.entries(r.d1RoundTrips).sort()) out.push(`- \`${k}\`: ${n}`);
-  return out.join("\n");
 }
 
 main().catch((e) => {
