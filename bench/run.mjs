@@ -9,7 +9,6 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
-import { rpSigningKeys } from "../tests/http/oidc_rp_support.mjs";
 import { client, measure, median } from "./load.mjs";
 import { render } from "./report.mjs";
 
@@ -122,10 +121,10 @@ function flows(http, name, { paths, scope, headers = {}, idToken = false }) {
 /**
  * Our worker (build/, release) with a fresh local D1; `vars` pick the mode.
  * `oidc`: also apps that ask for `openid` (an RS256 ID token per exchange,
- * signed with the RSA key of JWT_SIGNING_KEYS).
+ * signed with the RSA key startServer puts in JWT_SIGNING_KEYS).
  */
 async function ours(label, vars = {}, { oidc = false } = {}) {
-  const server = await startServer(oidc ? { JWT_SIGNING_KEYS: rpSigningKeys(), ...vars } : vars);
+  const server = await startServer(vars);
   const http = client(server.base, CONCURRENCY);
   const alice = new Browser(server);
   await alice.signIn("alice@acme.test", "alice-password");
