@@ -115,6 +115,8 @@ for (const alg of ["RS256", "ES256"]) {
     assert.equal(typeof userinfo.email_verified, "boolean");
     assert.equal(typeof userinfo.name, "string");
     assert.equal(userinfo.org_id, "org_acme");
+    assert.equal(userinfo.org_slug, "acme");
+    assert.equal(typeof userinfo.updated_at, "number");
     // expectedSubject is a live check: another sub is refused by the RP.
     await assert.rejects(client.fetchUserInfo(config, tokens.access_token, `${claims.sub}-other`));
 
