@@ -32,7 +32,7 @@ export function render(r) {
     }
   }
   out.push("");
-  out.push("Case 3 is one authorize redirect plus one token request per operation; every other case is one request. In \"3 code exchange with an ID token\" our token response also carries an RS256-signed ID token (scope `openid`); the peer, which has no OpenID Connect, runs its plain code exchange.");
+  out.push("Case 3 is one authorize redirect plus one token request per operation; every other case is one request. Its row \"ours openid\" is the code exchange with an ID token (scope `openid`: an RS256 ID token signed in each token response); the peer, which has no OpenID Connect, runs its plain code exchange.");
   out.push("");
   const s = r.sizes;
   const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
