@@ -1,7 +1,8 @@
 // `make dev`: make sure .dev.vars (git-ignored; wrangler dev reads it as
 // secrets) holds a PLATFORM_ADMIN_TOKEN, creating a random one on first use,
 // so the local back office is on and provisioning can run against it; and a
-// JWT_SIGNING_KEYS JWK set (one EC P-256 key) for ACCESS_TOKEN_FORMAT=jwt.
+// JWT_SIGNING_KEYS JWK set (one EC P-256 key) for ACCESS_TOKEN_FORMAT=jwt;
+// and a SUBJECT_SALT, so SUBJECT_TYPE=pairwise can be tried locally.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { adminToken } from "./provision.mjs";
@@ -23,6 +24,13 @@ if (!/^\s*JWT_SIGNING_KEYS\s*=\s*\S/m.test(readFileSync(file, "utf8"))) {
   const now = readFileSync(file, "utf8");
   appendFileSync(file, (now.endsWith("\n") ? "" : "\n") + `JWT_SIGNING_KEYS='${JSON.stringify({ keys: [{ ...jwk, kid }] })}'\n`);
   console.log(`dev-vars: wrote a new JWT_SIGNING_KEYS (kid ${kid}) to ${file}`);
+}
+if (!/^\s*SUBJECT_SALT\s*=\s*\S/m.test(readFileSync(file, "utf8"))) {
+  // The key of pairwise subjects (SUBJECT_TYPE=pairwise); production's is a
+  // `wrangler secret put SUBJECT_SALT` of its own, never changed once used.
+  const now = readFileSync(file, "utf8");
+  appendFileSync(file, (now.endsWith("\n") ? "" : "\n") + `SUBJECT_SALT="${randomBytes(32).toString("base64url")}"\n`);
+  console.log(`dev-vars: wrote a new SUBJECT_SALT to ${file}`);
 }
 delete process.env.PLATFORM_ADMIN_TOKEN;
 if (!adminToken(file)) throw new Error(`${file} has no usable PLATFORM_ADMIN_TOKEN`);

@@ -6,10 +6,12 @@
 
 mod dcr;
 mod defaults;
+mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
 use urls::{parse_hosts, valid_issuer, valid_login_url};
 pub use urls::{parse_resources, MAX_RESOURCES};
@@ -174,6 +176,10 @@ pub struct Config {
     /// Delegated sign-in challenges one source may open per minute (each is
     /// a row written before anyone signed in).
     pub login_challenges_per_source: i64,
+    /// `SUBJECT_TYPE`: the `sub` apps see (`crate::oidc::subject`).
+    pub subject_type: SubjectType,
+    /// `SUBJECT_SALT` (a Worker secret): the key of pairwise subjects.
+    pub subject_salt: Option<String>,
 }
 
 impl Config {
@@ -400,6 +406,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        subject::parse(&get, &mut c)?;
         Ok(c)
     }
 }

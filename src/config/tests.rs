@@ -277,3 +277,36 @@ fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
     ])
     .is_ok());
 }
+
+#[test]
+fn pairwise_subjects_need_a_salt_and_a_bearer_mode_that_reads_storage() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!((c.subject_type, c.subject_salt), (SubjectType::Public, None));
+    let salt = "s".repeat(MIN_SUBJECT_SALT);
+    let c = cfg(&[("SUBJECT_TYPE", "pairwise"), ("SUBJECT_SALT", &salt)]).unwrap();
+    assert_eq!(c.subject_type, SubjectType::Pairwise);
+    assert_eq!(c.subject_salt.as_deref(), Some(salt.as_str()));
+    assert!(cfg(&[("SUBJECT_TYPE", "pairwise")])
+        .unwrap_err()
+        .contains("SUBJECT_SALT"));
+    assert!(cfg(&[("SUBJECT_TYPE", "pairwise"), ("SUBJECT_SALT", "short")])
+        .unwrap_err()
+        .contains("SUBJECT_SALT must be"));
+    assert!(cfg(&[("SUBJECT_TYPE", "opaque")]).unwrap_err().contains("SUBJECT_TYPE"));
+    let jwt = cfg(&[
+        ("SUBJECT_TYPE", "pairwise"),
+        ("SUBJECT_SALT", &salt),
+        ("BEARER_MODE", "jwt"),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ]);
+    assert!(jwt.unwrap_err().contains("BEARER_MODE strict or edge"));
+    // JWT access tokens are fine with pairwise subjects: strict mode reads the token's row.
+    assert!(cfg(&[
+        ("SUBJECT_TYPE", "pairwise"),
+        ("SUBJECT_SALT", &salt),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ])
+    .is_ok());
+}
