@@ -72,7 +72,7 @@ pub async fn handle<D: Driver>(
     match redeemed {
         Some(r) => {
             note_redeemed(ctx, &client.app.id, &r);
-            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
+            let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
                 at,
                 Some(refresh.plain),
