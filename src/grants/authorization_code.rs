@@ -71,7 +71,7 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match redeemed {
         Some(r) => {
-            note_redeemed(ctx, &client.app.id, &r);
+            note_redeemed(ctx, &client.app, &r);
             let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
                 at,

@@ -114,11 +114,17 @@ impl<'a> From<&'a Rotated> for Issued<'a> {
 
 /// What a won code redemption records besides its tokens: the log line's
 /// client and org, and `app.installed` when the app was new to the org.
-pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed) {
-    ctx.note(client_id, Some(&r.org_id));
+/// The app reads `installed_by` as its own `sub` for that user (never the
+/// internal id under pairwise subjects).
+pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, r: &Redeemed) {
+    ctx.note(&app.id, Some(&r.org_id));
     if r.new_install {
-        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
-        ctx.event(client_id, Some(&r.org_id), "app.installed", data);
+        let by = r
+            .user_id
+            .as_deref()
+            .map(|u| crate::oidc::subject::subject(ctx.config, app, u));
+        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": by});
+        ctx.event(&app.id, Some(&r.org_id), "app.installed", data);
     }
 }
 

@@ -169,7 +169,7 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
         // A replay revokes what the first redemption issued, as in the core.
         return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None).await);
     };
-    note_redeemed(ctx, &client.app.id, &r);
+    note_redeemed(ctx, &client.app, &r);
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
 }
