@@ -20,6 +20,9 @@ use crate::scope;
 use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    if !ctx.config.openid {
+        return ApiError::not_found("OpenID Connect is off on this server (OPENID=off)").into_response();
+    }
     let token = match presented(req) {
         Ok(Some(t)) => t,
         Ok(None) => {

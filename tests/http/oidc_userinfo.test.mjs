@@ -10,7 +10,7 @@ import {
   startServer,
   Browser,
   registerApp,
-  tokensFor,
+  tokensFor as approveAndExchange,
   consent,
   exchange,
   clientRequest,
@@ -49,6 +49,10 @@ async function openidScopes(server) {
 
 const oidcApp = (server, body = {}) =>
   registerApp(server, { scopes: ["profile:read", "posts:read", ...OIDC_SCOPES], ...body });
+
+// prompt=consent: always the consent page, even where an earlier consent covers the scopes.
+const tokensFor = (server, browser, app, query = {}, choose = {}) =>
+  approveAndExchange(server, browser, app, { prompt: "consent", ...query }, choose);
 
 const userinfo = (server, token, init = {}) => bearer(server, "/oauth/userinfo", token, init);
 
@@ -339,4 +343,15 @@ test("BEARER_MODE=jwt: UserInfo still reads the token's row (one D1 read), so a 
   assert.equal((await clientRequest(offline, "/oauth/revoke", app, { token: t.access_token })).status, 200);
   res = await userinfo(offline, t.access_token);
   assert.equal(res.status, 401);
+});
+
+test("OPENID=off: no UserInfo (404)", async () => {
+  const off = await startServer({ OPENID: "off" });
+  try {
+    const res = await off.fetch("/oauth/userinfo", { headers: { authorization: "Bearer at_x" } });
+    assert.equal(res.status, 404);
+    assert.equal((await off.fetch("/oauth/userinfo", { method: "POST" })).status, 404);
+  } finally {
+    await off.close();
+  }
 });
