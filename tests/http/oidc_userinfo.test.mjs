@@ -24,6 +24,8 @@ import {
 const ADMIN = "adm_userinfo_test_" + randomBytes(24).toString("base64url");
 const SALT = randomBytes(32).toString("base64url");
 const OIDC_SCOPES = ["openid", "profile", "email"];
+// The platform's API as a privileged introspection client of the pairwise server.
+const PLATFORM_RS = "app_platform_rs";
 
 let s; // public subjects, opaque tokens, strict bearer mode
 let pw; // pairwise subjects, JWT access tokens (strict bearer mode)
@@ -31,7 +33,7 @@ let offline; // BEARER_MODE=jwt
 before(async () => {
   [s, pw, offline] = await Promise.all([
     startServer({ PLATFORM_ADMIN_TOKEN: ADMIN }),
-    startServer({ SUBJECT_TYPE: "pairwise", SUBJECT_SALT: SALT, ACCESS_TOKEN_FORMAT: "jwt" }),
+    startServer({ SUBJECT_TYPE: "pairwise", SUBJECT_SALT: SALT, ACCESS_TOKEN_FORMAT: "jwt", INTROSPECTION_CLIENTS: PLATFORM_RS }),
     startServer({ BEARER_MODE: "jwt", ACCESS_TOKEN_FORMAT: "jwt" }),
   ]);
   for (const server of [s, pw, offline]) await openidScopes(server);
@@ -196,6 +198,16 @@ test("pairwise: sub differs across sectors, is stable within one, and is the sam
   const [na, nb] = [await subOf(nativeA), await subOf(nativeB)];
   assert.notEqual(na, nb, "loopback redirect URIs are no shared sector");
   assert.ok(![a, b].includes(na));
+  // The platform's API (INTROSPECTION_CLIENTS) also gets the user id, to find the user; no app does.
+  const rs = await registerApp(pw, { name: "Platform API" });
+  await pw.db.prepare("UPDATE apps SET id = ?1 WHERE id = ?2").bind(PLATFORM_RS, rs.client_id).run();
+  const t = await tokensFor(pw, alice, one, { scope: "openid" });
+  const privileged = await (
+    await clientRequest(pw, "/oauth/introspect", { ...rs, client_id: PLATFORM_RS }, { token: t.access_token })
+  ).json();
+  assert.deepEqual([privileged.active, privileged.sub, privileged.user_id], [true, a, "usr_alice"]);
+  const own = await (await clientRequest(pw, "/oauth/introspect", one, { token: t.access_token })).json();
+  assert.deepEqual([own.active, own.sub, "user_id" in own], [true, a, false]);
   // Another user in the same sector: another sub.
   const bob = await signedIn(pw, "bob@globex.test", "bob-password");
   const bobs = await subOf(one, bob, "org_globex");
