@@ -253,6 +253,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/oauth/token", "token"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
+    ("GET", "/oauth/userinfo", "userinfo"),
+    ("POST", "/oauth/userinfo", "userinfo"),
     ("POST", "/oauth/register", "register"),
     ("GET", "/oauth/register/{}", "register_read"),
     ("PUT", "/oauth/register/{}", "register_update"),
@@ -352,7 +354,7 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect,
+/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect, userinfo,
 /// dynamic registration (browser-based MCP clients register themselves) and
 /// everything under `/api/` (its 404s too). Never the authorize, consent,
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
@@ -361,7 +363,14 @@ fn cors_route(route: &str, path: &str) -> bool {
     DISCOVERY.contains(&route)
         || matches!(
             route,
-            "token" | "revoke" | "introspect" | "register" | "register_read" | "register_update" | "register_delete"
+            "token"
+                | "revoke"
+                | "introspect"
+                | "userinfo"
+                | "register"
+                | "register_read"
+                | "register_update"
+                | "register_delete"
         )
         || path.starts_with("/api/")
         || endpoints::resource_metadata::is_metadata_path(path)
@@ -382,6 +391,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "token" => token::handle(ctx, req).await,
         "revoke" => revoke::handle(ctx, req).await,
         "introspect" => introspect::handle(ctx, req).await,
+        "userinfo" => userinfo::handle(ctx, req).await,
         r if r.starts_with("register") => register::handle(ctx, req, r).await,
         "login_verify" => login_challenge::land(ctx, req).await,
         "signin_page" => signin::page(ctx, req).await,

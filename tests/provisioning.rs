@@ -60,6 +60,7 @@ fn a_taken_email_or_slug_refuses_the_upsert_inside_the_batch() {
         email: "ALICE@acme.test".into(),
         name: "Dave".into(),
         password_hash: None,
+        ..UserUpsert::default()
     };
     assert_eq!(block(s.upsert_user(&dave, NOW, &note("user.created"))).unwrap(), None);
     let initech = OrgUpsert {
@@ -196,4 +197,46 @@ fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
     assert_eq!(left, "0,0,0,0,0,1,0");
     // Gone: a second delete is a no-op.
     assert!(!block(s.delete_user("usr_carol", NOW, &note("user.deleted"))).unwrap());
+}
+
+#[test]
+fn an_upsert_moves_updated_at_only_when_the_profile_changed() {
+    let s = store();
+    let dave = UserUpsert {
+        id: "usr_dave".into(),
+        external_id: "dave".into(),
+        email: "dave@acme.test".into(),
+        name: "Dave".into(),
+        preferred_username: Some("dave".into()),
+        email_verified: true,
+        profile_changed: true,
+        ..UserUpsert::default()
+    };
+    block(s.upsert_user(&dave, NOW, &note("user.created"))).unwrap();
+    let read = || block(s.user_by_external_id("dave")).unwrap().unwrap();
+    let u = read();
+    assert_eq!(
+        (u.preferred_username.as_deref(), u.email_verified, u.updated_at),
+        (Some("dave"), 1, NOW)
+    );
+    let pw_only = UserUpsert {
+        password_hash: Some(Some("pbkdf2-sha256$1$AA$AA".into())),
+        profile_changed: false,
+        ..dave.clone()
+    };
+    block(s.upsert_user(&pw_only, NOW + 10, &note("user.updated"))).unwrap();
+    assert_eq!(read().updated_at, NOW, "a password is no claim");
+    let renamed = UserUpsert {
+        name: "David".into(),
+        preferred_username: None,
+        email_verified: false,
+        profile_changed: true,
+        ..pw_only
+    };
+    block(s.upsert_user(&renamed, NOW + 20, &note("user.updated"))).unwrap();
+    let u = read();
+    assert_eq!(
+        (u.name.as_str(), u.preferred_username, u.email_verified, u.updated_at),
+        ("David", None, 0, NOW + 20)
+    );
 }

@@ -40,6 +40,9 @@ struct AcceptBody {
 struct UserBody {
     email: String,
     name: Option<String>,
+    /// As `PUT /admin/v1/users/…` takes them (OpenID claims).
+    email_verified: Option<bool>,
+    preferred_username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +208,8 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
                 email: u.email.trim().to_string(),
                 name,
                 password: None,
+                email_verified: u.email_verified,
+                preferred_username: u.preferred_username.clone().map(Some),
             };
             users::put(ctx, &b.external_id, input.clone(), true).await?;
             Some(input)

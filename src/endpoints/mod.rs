@@ -18,4 +18,5 @@ pub mod revoke;
 pub mod settings;
 pub mod signin;
 pub mod token;
+pub mod userinfo;
 pub mod webhooks;

@@ -71,8 +71,8 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match redeemed {
         Some(r) => {
-            note_redeemed(ctx, &client.app.id, &r);
-            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
+            note_redeemed(ctx, &client.app, &r);
+            let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
                 at,
                 Some(refresh.plain),

@@ -15,7 +15,7 @@ use crate::crypto;
 pub use crate::crypto::well_formed;
 use crate::error::OAuthError;
 use crate::store::NewToken;
-use crate::store::{Driver, Redeemed, Rotated};
+use crate::store::{AppRow, Driver, Redeemed, Rotated};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -68,7 +68,8 @@ pub fn mint_access(config: &Config, now: i64) -> Minted {
 
 /// Who an issued access token speaks for: the claims a JWT carries.
 pub struct Subject<'a> {
-    pub client_id: &'a str,
+    /// The client: its id, and its sector for a pairwise `sub`.
+    pub app: &'a AppRow,
     pub org_id: &'a str,
     pub actor: &'a str,
     pub user_id: Option<&'a str>,
@@ -113,11 +114,17 @@ impl<'a> From<&'a Rotated> for Issued<'a> {
 
 /// What a won code redemption records besides its tokens: the log line's
 /// client and org, and `app.installed` when the app was new to the org.
-pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed) {
-    ctx.note(client_id, Some(&r.org_id));
+/// The app reads `installed_by` as its own `sub` for that user (never the
+/// internal id under pairwise subjects).
+pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, r: &Redeemed) {
+    ctx.note(&app.id, Some(&r.org_id));
     if r.new_install {
-        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
-        ctx.event(client_id, Some(&r.org_id), "app.installed", data);
+        let by = r
+            .user_id
+            .as_deref()
+            .map(|u| crate::oidc::subject::subject(ctx.config, app, u));
+        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": by});
+        ctx.event(&app.id, Some(&r.org_id), "app.installed", data);
     }
 }
 
@@ -125,7 +132,7 @@ pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed)
 /// mirror, then in the configured format), and its scopes.
 pub async fn issue_access<D: Driver>(
     ctx: &Ctx<'_, D>,
-    client_id: &str,
+    app: &AppRow,
     access: Minted,
     g: Issued<'_>,
 ) -> Result<(String, Vec<String>), OAuthError> {
@@ -133,7 +140,7 @@ pub async fn issue_access<D: Driver>(
     let scopes = crate::scope::from_json(g.scopes);
     let audience = crate::audience::from_json(g.audience);
     let who = Subject {
-        client_id,
+        app,
         org_id: g.org_id,
         actor: g.actor,
         user_id: g.user_id,
@@ -154,20 +161,21 @@ pub async fn access_token<D: Driver>(
     match ctx.config.access_token_format {
         AccessTokenFormat::Opaque => Ok(minted.plain),
         AccessTokenFormat::Jwt => {
-            // RFC 9068 §2.2: `sub` is the resource owner, or the client
-            // itself when no user is involved (the app actor).
+            // RFC 9068 §2.2: `sub` is the resource owner, as this client
+            // knows them (the same `sub` as its ID token and UserInfo), or
+            // the client itself when no user is involved (the app actor).
             let sub = match (who.actor, who.user_id) {
-                ("self", Some(u)) => u,
-                _ => who.client_id,
+                ("self", Some(u)) => crate::oidc::subject::subject(ctx.config, who.app, u),
+                _ => who.app.id.clone(),
             };
             let claims = crate::jwt::Claims {
                 iss: ctx.issuer.clone(),
-                sub: sub.to_string(),
+                sub,
                 aud: crate::audience::Audience(who.audience.to_vec()),
                 exp: minted.row.expires_at.unwrap_or(ctx.now + ctx.config.access_ttl),
                 iat: ctx.now,
                 jti: minted.plain,
-                client_id: who.client_id.to_string(),
+                client_id: who.app.id.clone(),
                 scope: crate::scope::join(who.scopes),
                 org_id: who.org_id.to_string(),
                 actor: who.actor.to_string(),

@@ -60,7 +60,7 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match rotated {
         Some(r) => {
-            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
+            let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
             Ok(TokenResponse::bearer(
                 at,
                 Some(refresh.plain),

@@ -38,6 +38,7 @@ mod ratelimit;
 mod sweep;
 #[macro_use]
 mod tokens;
+mod userinfo;
 mod webhooks;
 
 // After codes and tokens, whose batch macros it instantiates.
@@ -56,6 +57,7 @@ pub use installs::*;
 pub use metadata_documents::MetadataDocumentUse;
 pub use ratelimit::*;
 pub use tokens::*;
+pub use userinfo::*;
 pub use webhooks::*;
 pub mod provisioning;
 
