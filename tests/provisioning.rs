@@ -179,7 +179,7 @@ fn unknown_permissions_roles_in_use_and_taken_secrets_are_refused_in_the_batch()
 fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
     let s = store();
     s.db.exec(
-        "INSERT INTO sessions VALUES ('h1', 'usr_carol', 0, 9999999999);
+        "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ('h1', 'usr_carol', 0, 9999999999);
          INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at) VALUES ('g1', 'app_x', 'org_acme', 'usr_carol', 'self', '[]', 0);
          INSERT INTO consents VALUES ('usr_carol', 'app_x', 'org_acme', 'self', '[]', 0);",
     )
