@@ -48,6 +48,9 @@ test("prompt=login in Chromium: our form again, a new session cookie (HttpOnly, 
   await page.fill("#password", "alice-password");
   await Promise.all([page.waitForURL((u) => u.pathname === "/oauth/authorize"), page.click("button[type=submit]")]);
   await Promise.all([page.waitForURL((u) => u.href.startsWith(cbUrl)), page.click("button[value=approve]")]);
+  // Exchanged, so the app is installed and the approval counts next time.
+  const firstCode = new URL(page.url()).searchParams.get("code");
+  assert.equal((await exchange(server, { ...app, redirect_uris: [cbUrl] }, firstCode, { verifier: first.verifier })).status, 200);
   const old = await sessionCookie(context);
   assert.ok(old);
   const oldRow = await server.db.prepare("SELECT sid, auth_time FROM sessions WHERE hash = ?").bind(sha256(old.value)).first();
