@@ -266,7 +266,10 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let next = match &r {
         // With the proof of this sign-in, so an authorization that asked
         // for a fresh one (`crate::oidc::reauth`) goes on instead of asking again.
-        Some(_) => crate::oidc::reauth::resume(&format!("/oauth/authorize?{request}"), &token, ctx.now),
+        Some(_) => {
+            let back = crate::oidc::reauth::awaiting_proof(&format!("/oauth/authorize?{request}"));
+            crate::oidc::reauth::resume(&back, &token, ctx.now)
+        },
         None => crate::endpoints::signin::safe_return_to(req, params.get("return_to")),
     };
     Response::found(&next)

@@ -50,21 +50,30 @@ pub fn proof_ok(presented: Option<&str>, session_token: &str, now: i64) -> bool 
     t <= now && now - t <= PROOF_TTL && crypto::ct_eq(m, &mac(session_token, t))
 }
 
-/// `return_to` with the proof, when it is an authorization to resume
-/// (any proof it already carries is dropped); otherwise unchanged.
+/// `return_to` with the proof, when it is an authorization that asked for
+/// one (it carries a `login_proof` parameter, empty until now: the
+/// authorization endpoint adds it when it sends the browser to sign in);
+/// otherwise unchanged, byte for byte.
 pub fn resume(return_to: &str, session_token: &str, now: i64) -> String {
     let Some(query) = return_to.strip_prefix("/oauth/authorize?") else {
         return return_to.to_string();
     };
-    let kept: Vec<(String, String)> = Params::parse(query.as_bytes())
-        .0
-        .into_iter()
-        .filter(|(k, _)| k != PROOF_PARAM)
-        .collect();
+    let is_proof = |seg: &&str| seg.split('=').next() == Some(PROOF_PARAM);
+    if !query.split('&').any(|s| is_proof(&s)) {
+        return return_to.to_string();
+    }
+    let kept: Vec<&str> = query.split('&').filter(|s| !s.is_empty() && !is_proof(s)).collect();
+    // The proof is digits, a dot and hex: nothing to encode.
     let proof = proof(session_token, now);
-    let mut pairs: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    pairs.push((PROOF_PARAM, &proof));
-    format!("/oauth/authorize?{}", Params::encode(&pairs))
+    match kept.as_slice() {
+        [] => format!("/oauth/authorize?{PROOF_PARAM}={proof}"),
+        _ => format!("/oauth/authorize?{}&{PROOF_PARAM}={proof}", kept.join("&")),
+    }
+}
+
+/// An authorization to resume after a sign-in, asking for the proof.
+pub fn awaiting_proof(authorize_path: &str) -> String {
+    format!("{authorize_path}&{PROOF_PARAM}=")
 }
 
 /// Whether the session must sign in again before this authorization:
@@ -159,7 +168,10 @@ mod tests {
     #[test]
     fn resume_appends_one_proof_to_authorize_only() {
         assert_eq!(resume("/settings/apps", "t", 5), "/settings/apps");
-        let r = resume("/oauth/authorize?client_id=a&login_proof=old&state=x", "t", 5);
+        let untouched = "/oauth/authorize?client_id=a&state=a%20b";
+        assert_eq!(resume(untouched, "t", 5), untouched, "no proof asked for");
+        assert!(resume(&awaiting_proof(untouched), "t", 5).starts_with("/oauth/authorize?client_id=a&state=a%20b&login_proof=5."));
+        let r = resume("/oauth/authorize?client_id=a&login_proof=old&state=x&login_proof=", "t", 5);
         let p = Params::parse(r.strip_prefix("/oauth/authorize?").unwrap().as_bytes());
         assert_eq!(p.repeated(&[PROOF_PARAM]), None);
         assert!(proof_ok(p.get(PROOF_PARAM), "t", 5));

@@ -125,7 +125,7 @@ async fn sign_in<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, f
     if ctx.config.signin_mode == SigninMode::Delegated {
         return login_challenge::start(ctx, req, r, false, force).await;
     }
-    let back = authorize_url(r);
+    let back = reauth::awaiting_proof(&authorize_url(r));
     let mut q = vec![("return_to", back.as_str())];
     if let Some(h) = &r.oidc.login_hint {
         q.push(("login_hint", h));
@@ -198,7 +198,8 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             return login_challenge::start(ctx, req, &r, true, false).await
         }
         Ok(None) => {
-            let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
+            let back = reauth::awaiting_proof(&authorize_url(&r));
+            let to = format!("/signin?{}", Params::encode(&[("return_to", &back)]));
             return Response::see_other(&to);
         }
         Err(e) => return unavailable_page(e),
