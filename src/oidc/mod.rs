@@ -3,5 +3,6 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod id_token;
 pub mod reauth;
 pub mod subject;
