@@ -269,7 +269,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         Some(_) => {
             let back = crate::oidc::reauth::awaiting_proof(&format!("/oauth/authorize?{request}"));
             crate::oidc::reauth::resume(&back, &token, ctx.now)
-        },
+        }
         None => crate::endpoints::signin::safe_return_to(req, params.get("return_to")),
     };
     Response::found(&next)

@@ -120,7 +120,8 @@ pub fn amr_json(amr: &[String]) -> Result<String, String> {
     let ok = |v: &String| {
         !v.is_empty()
             && v.len() <= MAX_AMR_VALUE
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
     };
     if amr.is_empty() || amr.len() > MAX_AMR_VALUES || !amr.iter().all(ok) {
         return Err(format!(
@@ -170,8 +171,13 @@ mod tests {
         assert_eq!(resume("/settings/apps", "t", 5), "/settings/apps");
         let untouched = "/oauth/authorize?client_id=a&state=a%20b";
         assert_eq!(resume(untouched, "t", 5), untouched, "no proof asked for");
-        assert!(resume(&awaiting_proof(untouched), "t", 5).starts_with("/oauth/authorize?client_id=a&state=a%20b&login_proof=5."));
-        let r = resume("/oauth/authorize?client_id=a&login_proof=old&state=x&login_proof=", "t", 5);
+        assert!(resume(&awaiting_proof(untouched), "t", 5)
+            .starts_with("/oauth/authorize?client_id=a&state=a%20b&login_proof=5."));
+        let r = resume(
+            "/oauth/authorize?client_id=a&login_proof=old&state=x&login_proof=",
+            "t",
+            5,
+        );
         let p = Params::parse(r.strip_prefix("/oauth/authorize?").unwrap().as_bytes());
         assert_eq!(p.repeated(&[PROOF_PARAM]), None);
         assert!(proof_ok(p.get(PROOF_PARAM), "t", 5));

@@ -6,9 +6,10 @@
 // issued afterwards (codes, sessions), in workerd with local D1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { SignJWT, importJWK } from "jose";
 import {
-  startServer, Browser, registerApp, authorizeQuery, hidden, hiddenFields, exchange, count, newUser, pkcePair, tokensFor, unescape,
+  startServer, Browser, registerApp, authorizeQuery, hidden, hiddenFields, exchange, count, newUser, pkcePair, tokensFor, unescape, testRsaKey,
 } from "./support.mjs";
 
 const ADMIN = "adm_oidc_authorize_0123456789abcdefghijklmnopqrstuvwxyz";
@@ -274,6 +275,47 @@ test("prompt=none: consent never given → consent_required; an earlier choice o
   res = await b.fetch(q({ prompt: "none" }));
   assert.equal(errorOf(res), "interaction_required");
   assert.equal(await codes(local), before);
+});
+
+/** An ID token as this server signs them (the test RSA key), or as `key` does. */
+async function idToken(claims, { key = testRsaKey(), server = local } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: server.base, aud: app.client_id, iat: now, exp: now + 300, auth_time: now, ...claims })
+    .setProtectedHeader({ alg: "RS256", kid: key.kid, typ: "JWT" })
+    .sign(await importJWK(key, "RS256"));
+}
+
+test("id_token_hint: ours for this client (even expired) is accepted; another client's, a foreign key's or another issuer's → invalid_request; a hint naming someone else → login_required with prompt=none, else a fresh sign-in", async () => {
+  const before = await codes(local);
+  const expired = await idToken({ sub: "usr_alice", exp: 1000, iat: 900 });
+  let res = await authorize(alice, { id_token_hint: expired, prompt: "none" });
+  assert.ok(new URL(res.headers.get("location")).searchParams.get("code"), "alice is who the hint names");
+  const foreign = { ...generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), kid: "test-rsa" };
+  for (const [hint, why] of [
+    [await idToken({ sub: "usr_alice", aud: "app_someone_else" }), /not issued to this client/],
+    [await idToken({ sub: "usr_alice" }, { key: foreign }), /not an ID token this server issued/],
+    [await idToken({ sub: "usr_alice", iss: "https://elsewhere.example" }), /not an ID token this server issued/],
+    ["not.a.jwt", /not an ID token this server issued/],
+  ]) {
+    res = await authorize(alice, { id_token_hint: hint });
+    assert.equal(errorOf(res), "invalid_request");
+    assert.match(new URL(res.headers.get("location")).searchParams.get("error_description"), why);
+  }
+  assert.equal(await codes(local), before + 1, "only the accepted hint's code");
+  const carolsHint = await idToken({ sub: "usr_carol" });
+  res = await authorize(alice, { id_token_hint: carolsHint, prompt: "none" });
+  assert.equal(errorOf(res), "login_required");
+  assert.match(new URL(res.headers.get("location")).searchParams.get("error_description"), /id_token_hint/);
+  // Without prompt=none: sign in (again); whoever then signs in goes on.
+  const b = new Browser(local);
+  await b.signIn("alice@acme.test", "alice-password");
+  res = await authorize(b, { id_token_hint: carolsHint });
+  const signin = new URL(res.headers.get("location"), local.base);
+  assert.equal(signin.pathname, "/signin");
+  const { next } = await signInAgain(b, signin.pathname + signin.search, "alice@acme.test", "alice-password");
+  const done = await b.fetch(pathOf(next));
+  assert.ok(new URL(done.headers.get("location")).searchParams.get("code"), "no loop after the sign-in");
+  assert.equal(await codes(local), before + 2);
 });
 
 // ---- Delegated sign-in (SIGNIN_MODE=delegated) ----

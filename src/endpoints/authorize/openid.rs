@@ -120,7 +120,9 @@ pub(super) fn parse(p: &Params) -> Result<OidcParams, Refusal> {
         },
     };
     // `display` only names how our pages look; ours fit every device.
-    if p.get("display").is_some_and(|d| !matches!(d, "page" | "popup" | "touch" | "wap")) {
+    if p.get("display")
+        .is_some_and(|d| !matches!(d, "page" | "popup" | "touch" | "wap"))
+    {
         return Err(("invalid_request", "display must be page, popup, touch or wap".into()));
     }
     // `claims_locales` and `claims` (Core §5.5, claims_parameter_supported
@@ -202,7 +204,13 @@ mod tests {
     #[test]
     fn max_age_and_bounds() {
         assert_eq!(parsed("max_age=0").unwrap().max_age, Some(0));
-        for bad in ["max_age=-1", "max_age=%2B5", "max_age=1.5", "max_age=99999999999", "max_age=x"] {
+        for bad in [
+            "max_age=-1",
+            "max_age=%2B5",
+            "max_age=1.5",
+            "max_age=99999999999",
+            "max_age=x",
+        ] {
             assert_eq!(parsed(bad).unwrap_err().0, "invalid_request", "{bad}");
         }
         assert!(parsed(&format!("login_hint={}", "a".repeat(321))).is_err());

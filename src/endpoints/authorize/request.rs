@@ -275,6 +275,21 @@ pub async fn validate<D: Driver>(
         Ok(o) => o,
         Err((error, why)) => return Err(fail(error, &why)),
     };
+    // Core §3.1.2.1: a hint must be an ID token we issued (expired is
+    // fine) to this client; whose `sub` it names is `show`'s question.
+    let hint_sub = match &oidc.id_token_hint {
+        None => None,
+        Some(h) => match crate::oidc::id_token::verify_hint(ctx, h).await {
+            Ok(hint) if hint.aud.iter().any(|a| *a == app.id) => Some(hint.sub),
+            Ok(_) => return Err(fail("invalid_request", "id_token_hint was not issued to this client")),
+            Err(_) => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token this server issued",
+                ))
+            }
+        },
+    };
     match p.get("response_type") {
         Some("code") => {}
         Some(t) if ctx.profile.is_response_type(ctx.config, t) => {}
@@ -353,7 +368,7 @@ pub async fn validate<D: Driver>(
         state,
         challenge,
         oidc,
-        hint_sub: None,
+        hint_sub,
         nonce,
         resources,
     })
