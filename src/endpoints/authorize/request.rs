@@ -280,7 +280,7 @@ pub async fn validate<D: Driver>(
     let hint_sub = match &oidc.id_token_hint {
         None => None,
         Some(h) => match crate::oidc::id_token::verify_hint(ctx, h).await {
-            Ok(hint) if hint.aud.iter().any(|a| *a == app.id) => Some(hint.sub),
+            Ok(hint) if hint.aud.contains(&app.id) => Some(hint.sub),
             Ok(_) => return Err(fail("invalid_request", "id_token_hint was not issued to this client")),
             Err(_) => {
                 return Err(fail(
