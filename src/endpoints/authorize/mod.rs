@@ -118,6 +118,18 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     consent_page(ctx, &r, &session).await
 }
 
+/// Where our sign-in form sends the browser back: this authorization, and
+/// when it asks for a fresh sign-in (`prompt=login`, `max_age`) a request
+/// for the sign-in's proof (`crate::oidc::reauth`).
+fn return_to(r: &AuthzRequest) -> String {
+    let back = authorize_url(r);
+    if r.oidc.prompt.login || r.oidc.max_age.is_some() {
+        reauth::awaiting_proof(&back)
+    } else {
+        back
+    }
+}
+
 /// Off to sign in (again): our form, or the platform's page in delegated
 /// mode. `force`: the sign-in must be fresh although the request did not
 /// say `prompt=login` (an id_token_hint naming someone else).
@@ -125,7 +137,7 @@ async fn sign_in<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, f
     if ctx.config.signin_mode == SigninMode::Delegated {
         return login_challenge::start(ctx, req, r, false, force).await;
     }
-    let back = reauth::awaiting_proof(&authorize_url(r));
+    let back = return_to(r);
     let mut q = vec![("return_to", back.as_str())];
     if let Some(h) = &r.oidc.login_hint {
         q.push(("login_hint", h));
@@ -198,8 +210,7 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             return login_challenge::start(ctx, req, &r, true, false).await
         }
         Ok(None) => {
-            let back = reauth::awaiting_proof(&authorize_url(&r));
-            let to = format!("/signin?{}", Params::encode(&[("return_to", &back)]));
+            let to = format!("/signin?{}", Params::encode(&[("return_to", &return_to(&r))]));
             return Response::see_other(&to);
         }
         Err(e) => return unavailable_page(e),
