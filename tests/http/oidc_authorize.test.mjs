@@ -393,6 +393,14 @@ test("delegated: prompt=login and max_age send a signed-in browser to LOGIN_URL 
   assert.equal(row.sid, s.sid);
   assert.equal(row.nonce, "n-d", "the nonce survives the platform's page");
 
+  // An id_token_hint naming someone else: back to the platform, told to sign in afresh.
+  const hint = await idToken({ sub: "usr_carol", aud: dapp.client_id }, { server: delegated });
+  to = await toPlatform(b, { id_token_hint: hint });
+  assert.equal(to.searchParams.get("prompt"), "login");
+  // ... and the hint naming alice herself: a code, no platform.
+  const own = await dAuthorize(b, { id_token_hint: await idToken({ sub: "usr_alice", aud: dapp.client_id }, { server: delegated }) });
+  assert.ok(new URL(own.headers.get("location")).searchParams.get("code"));
+
   // max_age alone, with a session older than it: back to the platform.
   await delegated.db.prepare("UPDATE sessions SET auth_time = auth_time - 3600 WHERE hash = ?").bind(s.hash).run();
   to = await toPlatform(b, { max_age: "600" });
