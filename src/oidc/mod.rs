@@ -5,4 +5,5 @@
 
 pub mod claims;
 pub mod id_token;
+pub mod reauth;
 pub mod subject;
