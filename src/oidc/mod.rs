@@ -3,4 +3,6 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod backchannel;
+pub mod logout;
 pub mod subject;
