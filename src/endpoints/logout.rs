@@ -9,7 +9,7 @@
 //! redirect.
 
 use crate::context::Ctx;
-use crate::http::{Request, Response};
+use crate::http::{Params, Request, Response};
 use crate::oidc::logout::{self, Checked, Refused};
 use crate::session::{self, Session};
 use crate::store::Driver;
@@ -24,6 +24,19 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     } else {
         req.query_params()
     };
+    // A cross-site POST carries no SameSite=Lax session cookie, so the
+    // session would look absent and outlive the logout: answer it with the
+    // same request as a top-level GET, which does carry the cookie.
+    if req.method == "POST" && params.get("confirm").is_none() && session::presented(ctx, req).is_none() {
+        if let Err(Refused::Bad(msg)) = logout::check_shape(&params) {
+            return refused(&msg);
+        }
+        let pairs: Vec<(&str, &str)> = logout::PARAMS
+            .iter()
+            .filter_map(|k| params.get(k).map(|v| (*k, v)))
+            .collect();
+        return Response::see_other(&format!("/oauth/logout?{}", Params::encode(&pairs)));
+    }
     let checked = match logout::check(ctx, &params).await {
         Ok(c) => c,
         Err(Refused::Bad(msg)) => return refused(&msg),

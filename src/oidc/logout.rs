@@ -67,15 +67,7 @@ fn bad(msg: impl Into<String>) -> Refused {
 /// registered for the client the request names (so it needs a hint or a
 /// client_id).
 pub async fn check<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<Checked, Refused> {
-    if let Some(name) = p.repeated(PARAMS) {
-        return Err(bad(format!("{name} is repeated.")));
-    }
-    for name in PARAMS {
-        let max = if *name == "id_token_hint" { MAX_HINT } else { MAX_VALUE };
-        if p.get(name).is_some_and(|v| v.len() > max) {
-            return Err(bad(format!("{name} is longer than {max} characters.")));
-        }
-    }
+    check_shape(p)?;
     let hint = match p.get("id_token_hint") {
         None => None,
         Some(t) => Some(
@@ -129,6 +121,20 @@ pub async fn check<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<Checked, R
     }
     out.client = client;
     Ok(out)
+}
+
+/// The checks that need no lookup: no parameter repeated or too long.
+pub fn check_shape(p: &Params) -> Result<(), Refused> {
+    if let Some(name) = p.repeated(PARAMS) {
+        return Err(bad(format!("{name} is repeated.")));
+    }
+    for name in PARAMS {
+        let max = if *name == "id_token_hint" { MAX_HINT } else { MAX_VALUE };
+        if p.get(name).is_some_and(|v| v.len() > max) {
+            return Err(bad(format!("{name} is longer than {max} characters.")));
+        }
+    }
+    Ok(())
 }
 
 /// Is the hint about `user_id` (as the client it was issued to names them)?

@@ -335,3 +335,19 @@ test("no session: straight to the registered URI, or a signed-out page", async (
   assert.equal(res.status, 400);
   assert.equal(res.headers.get("location"), null);
 });
+
+test("a cross-site POST, which carries no SameSite=Lax cookie, is answered with the same request as a top-level GET", async () => {
+  const u = await member();
+  const a = await logoutApp({ postLogout: ["https://rp.example/bye"] });
+  const idToken = await hint({ iss: server.base, sub: u.id, aud: a.client_id });
+  const body = form({ id_token_hint: idToken, post_logout_redirect_uri: "https://rp.example/bye", state: "p" });
+  const res = await u.browser.fetch("/oauth/logout", { method: "POST", crossSite: true, headers: FORM, body });
+  assert.equal(res.status, 303);
+  const next = res.headers.get("location");
+  assert.ok(next.startsWith("/oauth/logout?"), next);
+  assert.equal(await sessionAlive(u.browser), true);
+  const done = await u.browser.fetch(next, { crossSite: true });
+  assert.equal(done.status, 303);
+  assert.equal(done.headers.get("location"), "https://rp.example/bye?state=p");
+  assert.equal(await sessionAlive(u.browser), false);
+});
