@@ -109,8 +109,10 @@ pub async fn check<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<Checked, R
         if !redirect_uri::matches(&registered, uri) {
             return Err(bad("post_logout_redirect_uri is not registered for this app."));
         }
-        let extra: Vec<(&str, &str)> = state.map(|s| ("state", s)).into_iter().collect();
-        out.redirect = Some(redirect_uri::with_params(uri, &extra));
+        out.redirect = Some(match state {
+            Some(s) => redirect_uri::with_params(uri, &[("state", s)]),
+            None => uri.to_string(),
+        });
         out.carry.push(("post_logout_redirect_uri", uri.to_string()));
         if let Some(s) = state {
             out.carry.push(("state", s.to_string()));
