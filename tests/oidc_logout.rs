@@ -8,7 +8,7 @@ mod common;
 use edge_oauth::store::native::NativeDriver;
 use edge_oauth::store::{LogoutPayload, Store, LOGOUT_EVENT, MAX_LOGOUT_TOKENS};
 
-const ISS: &str = "https://issuer.test";
+const ISS: Option<&str> = Some("https://issuer.test");
 const NOW: i64 = common::NOW;
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -71,7 +71,7 @@ fn a_session_end_queues_one_token_per_client_of_its_grants_in_the_same_batch() {
     );
     let p: LogoutPayload = serde_json::from_str(&d.payload).unwrap();
     assert_eq!(
-        (p.iss.as_str(), p.user_id.as_str(), p.sid.as_deref()),
+        (Some(p.iss.as_str()), p.user_id.as_str(), p.sid.as_deref()),
         (ISS, "usr_carol", Some("sid1"))
     );
     assert_eq!(p.jti.len(), 32);
@@ -113,4 +113,14 @@ fn the_rows_one_session_end_writes_are_bounded() {
     let ids = block(s.end_session("h1", ISS, NOW)).unwrap();
     assert_eq!(ids.len() as i64, MAX_LOGOUT_TOKENS);
     assert_eq!(count(&s, "SELECT count(*) FROM webhook_deliveries"), MAX_LOGOUT_TOKENS);
+}
+
+#[test]
+fn with_openid_off_a_session_end_queues_nothing() {
+    let s = store();
+    session(&s, "h1", "sid1");
+    app_with_grant(&s, "app_a", Some("https://a.example/bc"), "sid1");
+    assert!(block(s.end_session("h1", None, NOW)).unwrap().is_empty());
+    assert_eq!(count(&s, "SELECT count(*) FROM sessions"), 0);
+    assert_eq!(count(&s, "SELECT count(*) FROM webhook_deliveries"), 0);
 }

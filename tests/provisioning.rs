@@ -11,7 +11,7 @@ use edge_oauth::store::Store;
 use serde_json::json;
 
 const NOW: i64 = common::NOW;
-const ISS: &str = "https://issuer.test";
+const ISS: Option<&str> = Some("https://issuer.test");
 
 fn store() -> Store<NativeDriver> {
     let d = common::driver();

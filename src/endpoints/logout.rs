@@ -16,6 +16,13 @@ use crate::store::Driver;
 use crate::templates::{self, esc, layout};
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
+    // OPENID=off: no ID tokens, so nothing to end a session by; not advertised.
+    if !ctx.config.openid {
+        return Response::html(
+            404,
+            templates::error_page("Not found", "OpenID Connect is off on this server."),
+        );
+    }
     let params = if req.method == "POST" {
         match req.form() {
             Ok(f) => f,

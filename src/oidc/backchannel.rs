@@ -41,68 +41,10 @@ pub async fn seal<D: Driver>(ctx: &Ctx<'_, D>, d: &DeliveryRow) -> Result<Sealed
         .map_err(|e| e.0)?
         .filter(|a| a.status != "deleted")
         .ok_or("the app is gone")?;
-    let alg = app.id_token_signed_response_alg.as_deref().unwrap_or("RS256");
-    let token = sign(ctx, alg, &claims(ctx, &app, &p)).await?;
+    let alg = super::id_token::Alg::of(&app)?;
+    let token = super::id_token::sign_jws(ctx, alg, "logout+jwt", &claims(ctx, &app, &p)).await?;
     Ok(Sealed {
         headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
         body: crate::http::Params::encode(&[("logout_token", &token)]),
-    })
-}
-
-// INTERIM until `oidc::id_token` lands (oidc-tokens): ES256 with the first
-// EC key whatever the client's algorithm, and an ES256-only hint check.
-async fn sign<D: Driver>(ctx: &Ctx<'_, D>, _alg: &str, claims: &Value) -> Result<String, String> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    let key = ctx.config.jwt_keys.first().ok_or("no signing key")?;
-    let header = json!({"alg": "ES256", "typ": "logout+jwt", "kid": key.kid});
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let sig = ctx.es256.sign(key, input.as_bytes()).await?;
-    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
-}
-
-pub(super) async fn interim_verify_hint<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    token: &str,
-) -> Result<super::logout::Hint, String> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [h, c, s] = parts.as_slice() else {
-        return Err("not a JWS".into());
-    };
-    let header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    if header["alg"] != "ES256" {
-        return Err("alg".into());
-    }
-    let key = ctx
-        .config
-        .jwt_keys
-        .iter()
-        .find(|k| header["kid"] == k.kid.as_str())
-        .ok_or("kid")?;
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string())?;
-    if !ctx.es256.verify(key, format!("{h}.{c}").as_bytes(), &sig).await {
-        return Err("signature".into());
-    }
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    if claims["iss"] != ctx.issuer.as_str() {
-        return Err("iss".into());
-    }
-    let aud = match &claims["aud"] {
-        Value::String(a) => vec![a.clone()],
-        Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        _ => return Err("aud".into()),
-    };
-    Ok(super::logout::Hint {
-        sub: claims["sub"].as_str().ok_or("sub")?.to_string(),
-        aud,
-        sid: claims["sid"].as_str().map(str::to_string),
     })
 }

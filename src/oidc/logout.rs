@@ -10,6 +10,8 @@ use crate::redirect_uri;
 use crate::store::{AppRow, Driver};
 use crate::tasks::Task;
 
+use super::id_token::Hint;
+
 /// Longest parameter values accepted (bytes): an ID token with every claim
 /// we issue is well under 4 KiB; state and URIs are short.
 const MAX_HINT: usize = 8192;
@@ -24,14 +26,6 @@ pub const PARAMS: &[&str] = &[
     "logout_hint",
     "ui_locales",
 ];
-
-/// What the ID token hint says (`oidc::id_token::verify_hint`).
-#[derive(Debug, Clone)]
-pub struct Hint {
-    pub sub: String,
-    pub aud: Vec<String>,
-    pub sid: Option<String>,
-}
 
 /// A logout request that passed the checks.
 #[derive(Debug, Default)]
@@ -71,7 +65,7 @@ pub async fn check<D: Driver>(ctx: &Ctx<'_, D>, p: &Params) -> Result<Checked, R
     let hint = match p.get("id_token_hint") {
         None => None,
         Some(t) => Some(
-            verify_hint(ctx, t)
+            super::id_token::verify_hint(ctx, t)
                 .await
                 .map_err(|_| bad("The id_token_hint is not an ID token this server issued."))?,
         ),
@@ -147,11 +141,17 @@ pub fn hint_names<D: Driver>(ctx: &Ctx<'_, D>, checked: &Checked, user_id: &str)
     }
 }
 
+/// The `iss` of the logout tokens a session end queues; `None` (queue
+/// none) with `OPENID=off`, where no client holds an ID token to match.
+pub fn logout_issuer<'a, D: Driver>(ctx: &'a Ctx<'_, D>) -> Option<&'a str> {
+    ctx.config.openid.then_some(ctx.issuer.as_str())
+}
+
 /// End the session whose cookie hashes to `hash`: delete it and queue the
 /// back-channel logout tokens in one batch, then attempt them after the
 /// response (`Task::Deliver`; the cron retries).
 pub async fn end_session<D: Driver>(ctx: &Ctx<'_, D>, hash: &str) -> Result<(), StoreError> {
-    let ids = ctx.store.end_session(hash, &ctx.issuer, ctx.now).await?;
+    let ids = ctx.store.end_session(hash, logout_issuer(ctx), ctx.now).await?;
     deliver(ctx, ids);
     Ok(())
 }
@@ -161,8 +161,4 @@ pub fn deliver<D: Driver>(ctx: &Ctx<'_, D>, ids: Vec<String>) {
     if !ids.is_empty() {
         ctx.defer(Task::Deliver(ids));
     }
-}
-
-async fn verify_hint<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Hint, String> {
-    super::backchannel::interim_verify_hint(ctx, token).await
 }

@@ -4,5 +4,6 @@
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod backchannel;
+pub mod id_token;
 pub mod logout;
 pub mod subject;

@@ -205,7 +205,7 @@ impl<D: Driver> Store<D> {
     pub async fn end_user_sessions(
         &self,
         external_id: &str,
-        issuer: &str,
+        issuer: Option<&str>,
         now: i64,
     ) -> Result<Option<(usize, usize, Vec<String>)>, StoreError> {
         let audit = platform_audit(

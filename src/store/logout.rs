@@ -45,7 +45,7 @@ pub struct LogoutPayload {
 
 /// `INSERT … SELECT` of the logout tokens of the grants `$which` selects
 /// (`?2`: the session hash or user), `RETURNING id`; `?1` is a batch guard
-/// (`store::provisioning`) or NULL, `?3` the issuer, `?4` now.
+/// (`store::provisioning`) or NULL, `?3` the issuer (NULL: queue nothing), `?4` now.
 macro_rules! queue_logout {
     ($which:literal) => {
         concat!(
@@ -57,7 +57,7 @@ macro_rules! queue_logout {
             $which,
             " AND g.user_id IS NOT NULL AND g.revoked_at IS NULL AND a.status != 'deleted' \
                AND a.backchannel_logout_uri IS NOT NULL AND a.backchannel_logout_uri != '' \
-               AND (?1 IS NULL OR EXISTS (SELECT 1 FROM batch_guards WHERE id = ?1)) \
+               AND ?3 IS NOT NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM batch_guards WHERE id = ?1)) \
              GROUP BY a.id, g.sid ORDER BY a.id LIMIT 100 RETURNING id"
         )
     };
@@ -65,8 +65,10 @@ macro_rules! queue_logout {
 
 /// The statement that queues the logout tokens `ended` calls for. It must
 /// run before the statements that delete the sessions or revoke the grants
-/// it reads; `guard`: the id of the batch guard it is conditioned on.
-pub fn queue_logout_tokens(ended: Ended<'_>, guard: Option<&str>, issuer: &str, now: i64) -> Stmt {
+/// it reads; `guard`: the id of the batch guard it is conditioned on;
+/// `issuer`: the tokens' `iss`, `None` when OpenID Connect is off (nothing
+/// is queued).
+pub fn queue_logout_tokens(ended: Ended<'_>, guard: Option<&str>, issuer: Option<&str>, now: i64) -> Stmt {
     let (sql, key) = match ended {
         Ended::Session(h) => (queue_logout!("g.sid = (SELECT sid FROM sessions WHERE hash = ?2)"), h),
         Ended::User(id) => (queue_logout!("g.user_id = ?2"), id),
@@ -88,7 +90,7 @@ pub fn queued_ids(rows: &[Row]) -> Vec<String> {
 impl<D: Driver> Store<D> {
     /// Sign-out: queue the session's logout tokens and delete it, in one
     /// batch. The ids of the queued deliveries.
-    pub async fn end_session(&self, hash: &str, issuer: &str, now: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn end_session(&self, hash: &str, issuer: Option<&str>, now: i64) -> Result<Vec<String>, StoreError> {
         let out = self
             .db
             .batch(vec![

@@ -9,6 +9,7 @@ mod es256;
 mod fetcher;
 mod kdf;
 mod kv;
+mod rs256;
 
 use worker::{
     event, web_sys, Context, Env, Fetch, Headers, Method, Request, RequestInit, Result, ScheduleContext, ScheduledEvent,
@@ -217,6 +218,7 @@ fn server(env: &Env, config: Config) -> Server<d1::D1Driver> {
     let mut server = Server::new(store(env), config);
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
+    server.rs256 = Box::new(rs256::WebCryptoRs256);
     server.fetcher = Box::new(fetcher::WorkerFetcher);
     server
 }

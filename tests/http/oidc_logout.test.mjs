@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { createHash, createPrivateKey, randomBytes } from "node:crypto";
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from "jose";
 import { startServer, Browser, registerApp, authorizeQuery, pkcePair, exchange, tokenRequest, newUser, eventually, hiddenFields, testSigningKeys, FORM, form } from "./support.mjs";
 
@@ -34,8 +34,7 @@ before(async () => {
     });
   });
   await new Promise((r) => rp.listen(0, "127.0.0.1", r));
-  // INTERIM: the key set's public halves (the JWKS serves them once oidc-tokens lands).
-  jwks = createLocalJWKSet({ keys: JSON.parse(KEYS).keys.map(({ d, ...pub }) => pub) });
+  jwks = createLocalJWKSet(await (await server.fetch("/.well-known/jwks.json")).json());
 });
 after(async () => {
   await server?.close();
@@ -53,12 +52,13 @@ const sessionAlive = async (browser) => (await one("SELECT count(*) AS n FROM se
 
 /** An app with the OpenID logout fields set directly (registration is another part's). */
 let apps = 0;
-async function logoutApp({ backchannel = true, sessionRequired = false, postLogout = [] } = {}) {
+async function logoutApp({ backchannel = true, sessionRequired = false, postLogout = [], alg = null } = {}) {
   const a = await registerApp(server, { name: `Logout RP ${++apps}` });
   a.bcPath = `/bc/${apps}`;
+  a.alg = alg ?? "RS256";
   await server.db
-    .prepare("UPDATE apps SET backchannel_logout_uri = ?2, backchannel_logout_session_required = ?3, post_logout_redirect_uris = ?4 WHERE id = ?1")
-    .bind(a.client_id, backchannel ? rpUrl(a.bcPath) : null, sessionRequired ? 1 : 0, JSON.stringify(postLogout))
+    .prepare("UPDATE apps SET backchannel_logout_uri = ?2, backchannel_logout_session_required = ?3, post_logout_redirect_uris = ?4, id_token_signed_response_alg = ?5 WHERE id = ?1")
+    .bind(a.client_id, backchannel ? rpUrl(a.bcPath) : null, sessionRequired ? 1 : 0, JSON.stringify(postLogout), alg)
     .run();
   return a;
 }
@@ -80,7 +80,7 @@ async function signedIn(email) {
 }
 
 /** The user approves `app` in `browser` and the app redeems the code: its tokens (the grant carries the session's sid). */
-async function grant(browser, app) {
+async function grant(browser, app, srv = server) {
   const { verifier, challenge } = pkcePair();
   const q = authorizeQuery(app, { scope: "profile:read", code_challenge: challenge, code_challenge_method: "S256" });
   let res = await browser.fetch(`/oauth/authorize?${q}`);
@@ -90,7 +90,7 @@ async function grant(browser, app) {
   }
   const code = new URL(res.headers.get("location")).searchParams.get("code");
   assert.ok(code, `no code: ${res.status} ${res.headers.get("location")}`);
-  res = await exchange(server, app, code, { verifier });
+  res = await exchange(srv, app, code, { verifier });
   assert.equal(res.status, 200);
   return res.json();
 }
@@ -98,7 +98,7 @@ async function grant(browser, app) {
 /** Back-Channel Logout §2.6, as an RP validates a logout token. */
 async function validate(token, app) {
   const header = decodeProtectedHeader(token);
-  const { payload } = await jwtVerify(token, jwks, { issuer: server.base, audience: app.client_id, typ: "logout+jwt" });
+  const { payload } = await jwtVerify(token, jwks, { issuer: server.base, audience: app.client_id, typ: "logout+jwt", algorithms: [app.alg] });
   assert.ok(header.kid, "kid names the key");
   assert.equal(typeof payload.iat, "number");
   assert.ok(payload.exp > payload.iat && payload.exp - payload.iat <= 120, "exp at most two minutes after iat");
@@ -112,12 +112,11 @@ async function validate(token, app) {
 
 const tokensAt = (app) => received.filter((r) => r.path === app.bcPath);
 
-/** An id_token_hint as this server signs ID tokens (the test holds the signing key). */
-async function hint(claims, { key = KEYS } = {}) {
-  const jwk = JSON.parse(key).keys[0];
+/** An id_token_hint as this server signs ID tokens, RS256 (the test holds the signing key). */
+async function hint(claims, { jwk = JSON.parse(KEYS).keys.find((k) => k.kty === "RSA") } = {}) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ iat: now, exp: now + 600, ...claims })
-    .setProtectedHeader({ alg: "ES256", kid: jwk.kid, typ: "JWT" })
+    .setProtectedHeader({ alg: "RS256", kid: jwk.kid, typ: "JWT" })
     .sign(createPrivateKey({ key: jwk, format: "jwk" }));
 }
 
@@ -155,7 +154,7 @@ test("the platform's DELETE /admin/v1/users/{id}/sessions tells the clients of e
   const u = await member();
   const second = await signedIn(u.email);
   const a = await logoutApp({ sessionRequired: true });
-  const b = await logoutApp();
+  const b = await logoutApp({ alg: "ES256" });
   const aTokens = await grant(u.browser, a);
   await grant(second, a);
   await grant(second, b);
@@ -169,6 +168,8 @@ test("the platform's DELETE /admin/v1/users/{id}/sessions tells the clients of e
   assert.deepEqual(claimsA.map((c) => c.sid).sort(), sids, "one token per ended session, each with its sid");
   assert.ok(claimsA.every((c) => c.sub === u.id));
   const [atB] = await eventually(() => tokensAt(b).length && tokensAt(b));
+  assert.equal(decodeProtectedHeader(atB.token).alg, "ES256", "the client's id_token_signed_response_alg");
+  assert.equal(decodeProtectedHeader(atA[0].token).alg, "RS256", "RS256 when the client chose none");
   assert.equal((await validate(atB.token, b)).sid, await one("SELECT sid FROM grants WHERE app_id = ?1", b.client_id).then((r) => r.sid));
   // Ending sessions keeps the user's grants (offline access stays).
   const refreshed = await tokenRequest(server, a, { grant_type: "refresh_token", refresh_token: aTokens.refresh_token });
@@ -212,13 +213,15 @@ test("a failing RP is retried with backoff and gets a freshly signed token with 
   assert.equal(tokensAt(a).length, 1, "not due yet: the cron leaves it");
 
   answers.set(a.bcPath, 204);
+  // A second later, so the retry's iat shows it was signed at its own attempt.
+  await new Promise((r) => setTimeout(r, 1100));
   await server.db.prepare("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE id = ?1").bind(pending.id).run();
   await server.scheduled();
   const d = await one("SELECT status, attempts FROM webhook_deliveries WHERE id = ?1", pending.id);
   assert.deepEqual({ ...d }, { status: "delivered", attempts: 2 });
   const [first, second] = tokensAt(a);
-  assert.notEqual(first.token, second.token, "signed anew");
   const [c1, c2] = [await validate(first.token, a), await validate(second.token, a)];
+  assert.ok(c2.iat > c1.iat, "the retry is signed at its attempt, with a fresh exp");
   assert.equal(c1.jti, c2.jti, "one logout event, one jti");
 });
 
@@ -256,7 +259,9 @@ test("refused with an error page and no redirect: another client's hint, an unre
   const a = await logoutApp({ postLogout: ["https://rp.example/bye"] });
   const other = await logoutApp({ postLogout: ["https://evil.example/bye"] });
   const otherHint = await hint({ iss: server.base, sub: u.id, aud: other.client_id });
-  const foreign = await hint({ iss: server.base, sub: u.id, aud: a.client_id }, { key: testSigningKeys("logout-test") });
+  // Another RSA key under our key's kid.
+  const impostor = { ...generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), kid: "test-rsa" };
+  const foreign = await hint({ iss: server.base, sub: u.id, aud: a.client_id }, { jwk: impostor });
   const good = await hint({ iss: server.base, sub: u.id, aud: a.client_id });
   const wrongIss = await hint({ iss: "https://elsewhere.example", sub: u.id, aud: a.client_id });
   const cases = [
@@ -361,4 +366,22 @@ test("a cross-site POST, which carries no SameSite=Lax cookie, is answered with 
   assert.equal(done.status, 303);
   assert.equal(done.headers.get("location"), "https://rp.example/bye?state=p");
   assert.equal(await sessionAlive(u.browser), false);
+});
+
+test("OPENID=off: no end_session_endpoint, and a sign-out queues no logout token", async () => {
+  const off = await startServer({ OPENID: "off" });
+  try {
+    const a = await registerApp(off, { name: "Off RP" });
+    await off.db.prepare("UPDATE apps SET backchannel_logout_uri = ?2 WHERE id = ?1").bind(a.client_id, rpUrl("/bc/off")).run();
+    const b = new Browser(off);
+    await b.signIn("carol@acme.test", "carol-password");
+    await grant(b, a, off);
+    assert.equal((await off.db.prepare("SELECT count(*) AS n FROM grants WHERE sid IS NOT NULL").first()).n, 1);
+    assert.equal((await b.fetch("/oauth/logout")).status, 404);
+    assert.equal((await b.post("/signout", { csrf: await b.csrf() })).status, 303);
+    assert.equal((await off.db.prepare("SELECT count(*) AS n FROM sessions").first()).n, 0);
+    assert.equal((await off.db.prepare("SELECT count(*) AS n FROM webhook_deliveries").first()).n, 0);
+  } finally {
+    await off.close();
+  }
 });

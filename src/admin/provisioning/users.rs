@@ -233,7 +233,12 @@ pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, dry_run: boo
     let detail = json!({"external_id": external_id, "user_id": user.id, "email": user.email});
     let queued = ctx
         .store
-        .delete_user(&user.id, &ctx.issuer, ctx.now, &note(None, "user.deleted", detail))
+        .delete_user(
+            &user.id,
+            crate::oidc::logout::logout_issuer(ctx),
+            ctx.now,
+            &note(None, "user.deleted", detail),
+        )
         .await?
         .ok_or_else(raced)?;
     crate::oidc::logout::deliver(ctx, queued);

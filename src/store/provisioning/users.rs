@@ -115,13 +115,13 @@ impl<D: Driver> Store<D> {
     /// sessions, every grant they authorized (so every token), consents,
     /// unused codes and memberships (each org's audit log records the
     /// removal), after queueing a back-channel logout token to each client
-    /// of a live grant of theirs (`issuer` signs them; `super::logout`).
+    /// of a live grant of theirs (`issuer`: their `iss`, `None` for none; `super::logout`).
     /// The queued deliveries' ids; `None`: the user is gone, or is an org's
     /// last owner.
     pub async fn delete_user(
         &self,
         user_id: &str,
-        issuer: &str,
+        issuer: Option<&str>,
         now: i64,
         note: &AuditNote,
     ) -> Result<Option<Vec<String>>, StoreError> {
