@@ -111,6 +111,12 @@ async function validate(token, app) {
 }
 
 const tokensAt = (app) => received.filter((r) => r.path === app.bcPath);
+/** Wait for `n` logout tokens at `app`'s back-channel URI. */
+async function logoutTokens(app, n = 1) {
+  await eventually(() => tokensAt(app).length >= n);
+  assert.equal(tokensAt(app).length, n, `logout tokens received at ${app.name}'s backchannel_logout_uri`);
+  return tokensAt(app);
+}
 
 /** An id_token_hint as this server signs ID tokens, RS256 (the test holds the signing key). */
 async function hint(claims, { jwk = JSON.parse(KEYS).keys.find((k) => k.kty === "RSA") } = {}) {
@@ -134,7 +140,7 @@ test("sign-out: the session's clients get a logout token (sub, sid) that validat
   const res = await u.browser.post("/signout", { csrf: await u.browser.csrf() });
   assert.equal(res.status, 303);
   assert.equal(await sessionAlive(u.browser), false);
-  const [got] = await eventually(() => tokensAt(a).length && tokensAt(a));
+  const [got] = await logoutTokens(a);
   assert.equal(got.method, "POST");
   assert.equal(got.contentType, "application/x-www-form-urlencoded");
   const claims = await validate(got.token, a);
@@ -163,11 +169,11 @@ test("the platform's DELETE /admin/v1/users/{id}/sessions tells the clients of e
   const res = await admin("DELETE", `/admin/v1/users/${u.ext}/sessions`);
   assert.equal(res.status, 200);
   assert.equal((await res.json()).ended, 2);
-  const atA = await eventually(() => tokensAt(a).length === 2 && tokensAt(a));
+  const atA = await logoutTokens(a, 2);
   const claimsA = await Promise.all(atA.map((r) => validate(r.token, a)));
   assert.deepEqual(claimsA.map((c) => c.sid).sort(), sids, "one token per ended session, each with its sid");
   assert.ok(claimsA.every((c) => c.sub === u.id));
-  const [atB] = await eventually(() => tokensAt(b).length && tokensAt(b));
+  const [atB] = await logoutTokens(b);
   assert.equal(decodeProtectedHeader(atB.token).alg, "ES256", "the client's id_token_signed_response_alg");
   assert.equal(decodeProtectedHeader(atA[0].token).alg, "RS256", "RS256 when the client chose none");
   assert.equal((await validate(atB.token, b)).sid, await one("SELECT sid FROM grants WHERE app_id = ?1", b.client_id).then((r) => r.sid));
@@ -187,7 +193,7 @@ test("user deletion tells the clients of the user's live grants before revoking 
 
   const res = await admin("DELETE", `/admin/v1/users/${u.ext}`);
   assert.equal(res.status, 200);
-  const [got] = await eventually(() => tokensAt(a).length && tokensAt(a));
+  const [got] = await logoutTokens(a);
   const claims = await validate(got.token, a);
   assert.equal(claims.sub, u.id);
   assert.equal(claims.sid, sid);
@@ -239,7 +245,7 @@ test("RP-initiated logout with a hint for the signed-in user: session ended, bac
   assert.equal(to.searchParams.get("state"), "s t&1");
   assert.match(res.headers.get("set-cookie"), /eo_session=;.*Max-Age=0/);
   assert.equal(await sessionAlive(u.browser), false);
-  const [got] = await eventually(() => tokensAt(a).length && tokensAt(a));
+  const [got] = await logoutTokens(a);
   assert.equal((await validate(got.token, a)).sid, sid);
 });
 
@@ -323,7 +329,7 @@ test("no hint: a confirmation page, nothing ended until its POST; a POST without
   assert.equal(res.status, 303);
   assert.equal(res.headers.get("location"), "https://rp.example/bye?state=xyz");
   assert.equal(await sessionAlive(u.browser), false);
-  await eventually(() => tokensAt(a).length === 1);
+  await logoutTokens(a);
 });
 
 test("a hint naming another user than the signed-in one asks for confirmation", async () => {
