@@ -136,6 +136,39 @@ impl<D: Driver> Server<D> {
     }
 }
 
+impl<D: Driver> Server<D> {
+    /// The context of work done after a request or by the cron (no route,
+    /// no caller): what signs back-channel logout tokens needs its keys and
+    /// seams.
+    fn task_ctx(&self, now: i64) -> Ctx<'_, D> {
+        Ctx {
+            store: &self.store,
+            config: &self.config,
+            now,
+            issuer: self.config.issuer.clone().unwrap_or_default(),
+            params: Vec::new(),
+            effects: RefCell::new(Outcome::default()),
+            kdf: self.kdf.as_ref(),
+            es256: self.es256.as_ref(),
+            rs256: self.rs256.as_ref(),
+            edge: self.edge.as_deref(),
+            fetcher: self.fetcher.as_ref(),
+            source: String::new(),
+            profile: crate::compat::select::<D>(&self.config),
+        }
+    }
+}
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// The task runner's sealer: back-channel logout tokens signed with this
+/// server's keys (`oidc::backchannel`).
+impl<D: Driver> crate::tasks::Sealer for Server<D> {
+    fn seal<'a>(&'a self, d: &'a crate::store::DeliveryRow, now: i64) -> Fut<'a, Result<crate::tasks::Sealed, String>> {
+        Box::pin(async move { crate::oidc::backchannel::seal(&self.task_ctx(now), d).await })
+    }
+}
+
 /// Discovery documents (RFC 8414 metadata, the JWK set, RFC 9728 resource
 /// metadata) are fetched by every client on start and change only with the
 /// configuration and the scope catalogue: each is built once and then served
@@ -211,6 +244,7 @@ const PAGE_ROUTES: &[&str] = &[
     "signin",
     "signout",
     "login_verify",
+    "logout",
 ];
 
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
@@ -263,6 +297,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/signin", "signin_page"),
     ("POST", "/signin", "signin"),
     ("POST", "/signout", "signout"),
+    ("GET", "/oauth/logout", "logout"),
+    ("POST", "/oauth/logout", "logout"),
     ("GET", "/api/v1/me", "me"),
     ("GET", "/api/v1/posts", "posts_list"),
     ("POST", "/api/v1/posts", "posts_create"),
@@ -397,6 +433,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "signin_page" => signin::page(ctx, req).await,
         "signin" => signin::submit(ctx, req).await,
         "signout" => signin::signout(ctx, req).await,
+        "logout" => logout::handle(ctx, req).await,
         "me" | "posts_list" | "posts_create" => resource::handle(ctx, req, route).await,
         "webhook_sub_get" | "webhook_sub_put" | "webhook_sub_delete" => webhooks::handle(ctx, req, route).await,
         r if r.starts_with("apps_") => apps::handle(ctx, req, route).await,

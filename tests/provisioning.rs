@@ -11,6 +11,7 @@ use edge_oauth::store::Store;
 use serde_json::json;
 
 const NOW: i64 = common::NOW;
+const ISS: Option<&str> = Some("https://issuer.test");
 
 fn store() -> Store<NativeDriver> {
     let d = common::driver();
@@ -106,7 +107,9 @@ fn the_last_owner_cannot_be_removed_demoted_or_deleted_even_past_the_api_check()
         role: "member".into(),
     };
     assert!(!block(s.upsert_membership(&demote, NOW, &note("membership.updated"))).unwrap());
-    assert!(!block(s.delete_user("usr_alice", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_alice", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_none());
     let owner = RoleUpsert {
         name: "owner".into(),
         description: String::new(),
@@ -184,7 +187,9 @@ fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
          INSERT INTO consents VALUES ('usr_carol', 'app_x', 'org_acme', 'self', '[]', 0);",
     )
     .unwrap();
-    assert!(block(s.delete_user("usr_carol", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_carol", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_some());
     let left = s.db.query_one_text(
         "SELECT (SELECT count(*) FROM sessions WHERE user_id = 'usr_carol') || ',' ||
                 (SELECT count(*) FROM grants WHERE user_id = 'usr_carol' AND revoked_at IS NULL) || ',' ||
@@ -196,7 +201,9 @@ fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
     );
     assert_eq!(left, "0,0,0,0,0,1,0");
     // Gone: a second delete is a no-op.
-    assert!(!block(s.delete_user("usr_carol", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_carol", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -358,11 +358,18 @@ async fn redirect_back<D: Driver>(
 
 async fn end_sessions<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str) -> Result<Response, ApiError> {
     let external_id = crate::admin::provisioning::segment(external_id)?;
-    match ctx.store.end_user_sessions(&external_id, ctx.now).await? {
+    match ctx
+        .store
+        .end_user_sessions(&external_id, crate::oidc::logout::logout_issuer(ctx), ctx.now)
+        .await?
+    {
         None => Err(ApiError::not_found("no user has this external_id")),
-        Some((ended, pending)) => Ok(Response::json(
-            200,
-            &json!({"ended": ended, "pending_sign_ins_ended": pending}),
-        )),
+        Some((ended, pending, queued)) => {
+            crate::oidc::logout::deliver(ctx, queued);
+            Ok(Response::json(
+                200,
+                &json!({"ended": ended, "pending_sign_ins_ended": pending}),
+            ))
+        }
     }
 }

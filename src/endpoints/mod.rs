@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod introspect;
 pub mod jwks;
 pub mod login_challenge;
+pub mod logout;
 pub mod metadata;
 pub mod pages;
 pub mod register;

@@ -310,7 +310,8 @@ pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 templates::error_page("Forbidden", "The form has expired. Go back and try again."),
             );
         }
-        if let Err(e) = ctx.store.delete_session(&s.token_hash).await {
+        // Back-channel logout tokens are queued in the same batch.
+        if let Err(e) = crate::oidc::logout::end_session(ctx, &s.token_hash).await {
             return crate::templates::unavailable_page(e);
         }
     }

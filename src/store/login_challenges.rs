@@ -225,9 +225,16 @@ impl<D: Driver> Store<D> {
     /// The platform's sign-out: end every session of the user it names, and
     /// every sign-in of theirs that was accepted but has not landed (its
     /// verifier would otherwise start a new session within its 10 minutes),
-    /// with the audit record, in one batch. `None`: no user has that
-    /// external id.
-    pub async fn end_user_sessions(&self, external_id: &str, now: i64) -> Result<Option<(usize, usize)>, StoreError> {
+    /// with the audit record and a back-channel logout token queued to each
+    /// client of a live grant of theirs (`super::logout`), in one batch.
+    /// The sessions and sign-ins ended and the queued deliveries' ids;
+    /// `None`: no user has that external id.
+    pub async fn end_user_sessions(
+        &self,
+        external_id: &str,
+        issuer: Option<&str>,
+        now: i64,
+    ) -> Result<Option<(usize, usize, Vec<String>)>, StoreError> {
         let audit = platform_audit(
             now,
             "user.sessions_ended",
@@ -237,6 +244,7 @@ impl<D: Driver> Store<D> {
             .db
             .batch(vec![
                 Stmt::new("SELECT id FROM users WHERE external_id = ?1", params![external_id]),
+                super::queue_logout_tokens(super::Ended::ExternalUser(external_id), None, issuer, now),
                 Stmt::new(
                     "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE external_id = ?1) RETURNING 1 AS ok",
                     params![external_id],
@@ -253,7 +261,9 @@ impl<D: Driver> Store<D> {
             ])
             .await?;
         Ok(match out.as_slice() {
-            [user, ended, pending, _] if !user.is_empty() => Some((ended.len(), pending.len())),
+            [user, queued, ended, pending, _] if !user.is_empty() => {
+                Some((ended.len(), pending.len(), super::queued_ids(queued)))
+            }
             _ => None,
         })
     }

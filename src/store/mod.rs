@@ -31,6 +31,7 @@ mod initial_access_tokens;
 mod installs;
 pub mod kv;
 pub mod login_challenges;
+mod logout;
 mod metadata_documents;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -54,6 +55,7 @@ pub use dynamic_clients::*;
 pub use identity::*;
 pub use initial_access_tokens::*;
 pub use installs::*;
+pub use logout::*;
 pub use metadata_documents::MetadataDocumentUse;
 pub use ratelimit::*;
 pub use tokens::*;

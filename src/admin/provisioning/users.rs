@@ -284,12 +284,16 @@ pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, dry_run: boo
         return Ok(deleted(true, body));
     }
     let detail = json!({"external_id": external_id, "user_id": user.id, "email": user.email});
-    if !ctx
+    let queued = ctx
         .store
-        .delete_user(&user.id, ctx.now, &note(None, "user.deleted", detail))
+        .delete_user(
+            &user.id,
+            crate::oidc::logout::logout_issuer(ctx),
+            ctx.now,
+            &note(None, "user.deleted", detail),
+        )
         .await?
-    {
-        return Err(raced());
-    }
+        .ok_or_else(raced)?;
+    crate::oidc::logout::deliver(ctx, queued);
     Ok(deleted(false, body))
 }

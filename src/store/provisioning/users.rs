@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::*;
 use crate::error::StoreError;
 use crate::params;
+use crate::store::{queue_logout_tokens, queued_ids, Ended};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct ProvUser {
@@ -148,68 +149,81 @@ impl<D: Driver> Store<D> {
     /// Delete a user and everything that hangs on them, in one batch: their
     /// sessions, every grant they authorized (so every token), consents,
     /// unused codes and memberships (each org's audit log records the
-    /// removal). `false`: the user is gone, or is an org's last owner.
-    pub async fn delete_user(&self, user_id: &str, now: i64, note: &AuditNote) -> Result<bool, StoreError> {
+    /// removal), after queueing a back-channel logout token to each client
+    /// of a live grant of theirs (`issuer`: their `iss`, `None` for none; `super::logout`).
+    /// The queued deliveries' ids; `None`: the user is gone, or is an org's
+    /// last owner.
+    pub async fn delete_user(
+        &self,
+        user_id: &str,
+        issuer: Option<&str>,
+        now: i64,
+        note: &AuditNote,
+    ) -> Result<Option<Vec<String>>, StoreError> {
         let g = guard_id();
-        self.guarded_act(
-            &g,
-            Stmt::new(
-                concat!(
-                    "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2) \
-                         AND NOT EXISTS (SELECT 1 FROM memberships um WHERE um.user_id = ?2 AND ",
-                    last_owner!("um.org_id", "?2"),
-                    ")"
-                ),
-                params![&g, user_id],
-            ),
-            vec![
-                audit_stmt(&g, note, now),
+        let out = self
+            .guarded_batch(
+                &g,
                 Stmt::new(
                     concat!(
-                        "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
+                        "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2) \
+                         AND NOT EXISTS (SELECT 1 FROM memberships um WHERE um.user_id = ?2 AND ",
+                        last_owner!("um.org_id", "?2"),
+                        ")"
+                    ),
+                    params![&g, user_id],
+                ),
+                vec![
+                    // First: it reads the grants the next statements revoke.
+                    queue_logout_tokens(Ended::User(user_id), Some(&g), issuer, now),
+                    audit_stmt(&g, note, now),
+                    Stmt::new(
+                        concat!(
+                            "INSERT INTO audit_events (org_id, at, actor_type, actor_id, app_id, action, detail) \
                              SELECT m.org_id, ?3, 'platform', ?4, NULL, 'membership.deleted', \
                              json_object('user_id', m.user_id, 'role', m.role, 'reason', 'user deleted') \
                              FROM memberships m WHERE m.user_id = ?2 AND ",
-                        guarded!()
+                            guarded!()
+                        ),
+                        params![&g, user_id, now, PLATFORM_ACTOR],
                     ),
-                    params![&g, user_id, now, PLATFORM_ACTOR],
-                ),
-                Stmt::new(
-                    concat!(
-                        "UPDATE grants SET revoked_at = ?3 WHERE user_id = ?2 AND revoked_at IS NULL AND ",
-                        guarded!()
+                    Stmt::new(
+                        concat!(
+                            "UPDATE grants SET revoked_at = ?3 WHERE user_id = ?2 AND revoked_at IS NULL AND ",
+                            guarded!()
+                        ),
+                        params![&g, user_id, now],
                     ),
-                    params![&g, user_id, now],
-                ),
-                Stmt::new(
-                    concat!("DELETE FROM consents WHERE user_id = ?2 AND ", guarded!()),
-                    params![&g, user_id],
-                ),
-                Stmt::new(
-                    concat!(
-                        "DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ",
-                        guarded!()
+                    Stmt::new(
+                        concat!("DELETE FROM consents WHERE user_id = ?2 AND ", guarded!()),
+                        params![&g, user_id],
                     ),
-                    params![&g, user_id],
-                ),
-                Stmt::new(
-                    concat!("DELETE FROM sessions WHERE user_id = ?2 AND ", guarded!()),
-                    params![&g, user_id],
-                ),
-                Stmt::new(
-                    concat!("DELETE FROM signin_devices WHERE user_id = ?2 AND ", guarded!()),
-                    params![&g, user_id],
-                ),
-                Stmt::new(
-                    concat!("DELETE FROM memberships WHERE user_id = ?2 AND ", guarded!()),
-                    params![&g, user_id],
-                ),
-                Stmt::new(
-                    concat!("DELETE FROM users WHERE id = ?2 AND ", guarded!()),
-                    params![&g, user_id],
-                ),
-            ],
-        )
-        .await
+                    Stmt::new(
+                        concat!(
+                            "DELETE FROM codes WHERE user_id = ?2 AND used_at IS NULL AND ",
+                            guarded!()
+                        ),
+                        params![&g, user_id],
+                    ),
+                    Stmt::new(
+                        concat!("DELETE FROM sessions WHERE user_id = ?2 AND ", guarded!()),
+                        params![&g, user_id],
+                    ),
+                    Stmt::new(
+                        concat!("DELETE FROM signin_devices WHERE user_id = ?2 AND ", guarded!()),
+                        params![&g, user_id],
+                    ),
+                    Stmt::new(
+                        concat!("DELETE FROM memberships WHERE user_id = ?2 AND ", guarded!()),
+                        params![&g, user_id],
+                    ),
+                    Stmt::new(
+                        concat!("DELETE FROM users WHERE id = ?2 AND ", guarded!()),
+                        params![&g, user_id],
+                    ),
+                ],
+            )
+            .await?;
+        Ok(out.map(|rows| rows.first().map(|r| queued_ids(r)).unwrap_or_default()))
     }
 }
