@@ -28,7 +28,7 @@ const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";
 // development values (an ISSUER there would break `make dev`).
 const PASSED_VARS = [
   "ISSUER", "SIGNIN_MODE", "LOGIN_URL", "BEARER_MODE", "ACCESS_TTL_SECONDS", "INTROSPECTION_CLIENTS",
-  "ACCESS_TOKEN_FORMAT", "RESOURCES",
+  "ACCESS_TOKEN_FORMAT", "RESOURCES", "OPENID", "ID_TOKEN_TTL_SECONDS", "SUBJECT_TYPE",
 ];
 
 function fail(msg) {
@@ -113,6 +113,8 @@ console.log("deploy: migrations applied to the remote database");
 const secrets = {};
 let generated = false;
 const jwt = process.env.ACCESS_TOKEN_FORMAT === "jwt";
+// OPENID=on (the default) signs ID tokens with RS256: the set needs an RSA key.
+const openid = (process.env.OPENID ?? "").trim() !== "off";
 let listedNames;
 const workerHas = (name) => {
   if (!listedNames) {
@@ -127,14 +129,16 @@ if (adminToken) {
   secrets.PLATFORM_ADMIN_TOKEN = `adm_${randomBytes(32).toString("base64url")}`;
   generated = true;
 }
-// JWT access tokens need a signing key set; one is made on the first deploy
-// only (rotate by putting a new key first: docs/mcp-and-resource-servers.md "Validating tokens in your API").
+// JWT access tokens and ID tokens need a signing key set (an EC P-256 key and
+// an RSA key); one is made on the first deploy only (rotate by putting a new
+// key first: docs/mcp-and-resource-servers.md "Validating tokens in your API").
 if (process.env.JWT_SIGNING_KEYS) {
   secrets.JWT_SIGNING_KEYS = process.env.JWT_SIGNING_KEYS;
-} else if (jwt && !workerHas("JWT_SIGNING_KEYS")) {
-  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
-  const kid = `k-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString("hex")}`;
-  secrets.JWT_SIGNING_KEYS = JSON.stringify({ keys: [{ ...key, kid }] });
+} else if ((jwt || openid) && !workerHas("JWT_SIGNING_KEYS")) {
+  const stamp = `${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString("hex")}`;
+  const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
+  secrets.JWT_SIGNING_KEYS = JSON.stringify({ keys: [{ ...ec, kid: `k-${stamp}` }, { ...rsa, kid: `rsa-${stamp}` }] });
 }
 const vars = PASSED_VARS.filter((k) => process.env[k]).flatMap((k) => ["--var", `${k}:${k === "ISSUER" ? issuer : process.env[k]}`]);
 const dir = mkdtempSync(join(tmpdir(), "edge-oauth-deploy-"));

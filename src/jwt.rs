@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-mod low_s;
+pub mod low_s;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::crypto::RustEs256;

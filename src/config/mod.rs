@@ -57,6 +57,15 @@ pub enum AccessTokenFormat {
     Jwt,
 }
 
+/// `SUBJECT_TYPE`: how `sub` names a user to a client (OIDC Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    /// The same `sub` for every client.
+    Public,
+    /// A different `sub` per sector (OIDC Core §8.1), so apps cannot correlate users.
+    Pairwise,
+}
+
 /// Which clients must use PKCE (S256) in the authorization code flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PkceRequired {
@@ -115,8 +124,17 @@ pub struct Config {
     pub sweep_limit: i64,
     pub bearer_mode: BearerMode,
     pub access_token_format: AccessTokenFormat,
-    /// `JWT_SIGNING_KEYS` (a Worker secret): the first signs, all verify.
+    /// The EC P-256 keys of `JWT_SIGNING_KEYS` (a Worker secret): the first
+    /// signs (ES256: access tokens, ES256 ID tokens), all verify.
     pub jwt_keys: Vec<crate::crypto::Jwk>,
+    /// Its RSA keys: the first signs RS256 ID tokens, all verify.
+    pub rsa_keys: Vec<crate::crypto::RsaJwk>,
+    /// `OPENID`: this server is an OpenID Provider (ID tokens, discovery at
+    /// `/.well-known/openid-configuration`, `openid profile email` built in).
+    pub openid: bool,
+    /// `ID_TOKEN_TTL_SECONDS`: an ID token's `exp` is `iat` plus this.
+    pub id_token_ttl: i64,
+    pub subject_type: SubjectType,
     /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
     /// A revoked token may keep working for this long in other isolates.
     pub bearer_cache_ttl: i64,
@@ -189,8 +207,11 @@ pub struct Config {
 impl Config {
     /// Whether `jwks_uri` is advertised and served: only while something it
     /// verifies is issued (JWT access tokens), never for unused keys.
+    /// ID tokens too: with `OPENID=on` every key is listed (RS256 and, per
+    /// client, ES256 ID tokens are verified from it).
     pub fn publishes_jwks(&self) -> bool {
-        self.access_token_format == AccessTokenFormat::Jwt && !self.jwt_keys.is_empty()
+        (self.access_token_format == AccessTokenFormat::Jwt && !self.jwt_keys.is_empty())
+            || (self.openid && !self.rsa_keys.is_empty())
     }
 
     /// The protected resources (RFC 9728): `RESOURCES`, or by default the
@@ -252,13 +273,38 @@ impl Config {
             &[("opaque", AccessTokenFormat::Opaque), ("jwt", AccessTokenFormat::Jwt)],
         )?;
         if let Some(text) = get("JWT_SIGNING_KEYS").filter(|t| !t.trim().is_empty()) {
-            c.jwt_keys = crate::crypto::parse_keys(&text)?;
+            let set = crate::crypto::parse_key_set(&text)?;
+            c.jwt_keys = set.ec;
+            c.rsa_keys = set.rsa;
         }
         if c.access_token_format == AccessTokenFormat::Jwt && c.jwt_keys.is_empty() {
+            return Err("ACCESS_TOKEN_FORMAT=jwt needs an EC P-256 key in JWT_SIGNING_KEYS \
+                        (a JWK set secret; `make dev` generates one)"
+                .into());
+        }
+        c.openid = choice(&get, "OPENID", &[("on", true), ("off", false)])?;
+        // OIDC Core §15.1: a provider signs ID tokens with RS256 at least.
+        if c.openid && c.rsa_keys.is_empty() {
             return Err(
-                "ACCESS_TOKEN_FORMAT=jwt needs JWT_SIGNING_KEYS (a JWK set secret; `make dev` generates one)".into(),
+                "OPENID=on needs an RSA key in JWT_SIGNING_KEYS (RS256 ID tokens): `make dev` writes \
+                        one to .dev.vars; in production run `make deploy` (it generates the set) or \
+                        `wrangler secret put JWT_SIGNING_KEYS` with a JWK set holding an RSA and an EC key; \
+                        or set OPENID=off"
+                    .into(),
             );
         }
+        c.id_token_ttl = num("ID_TOKEN_TTL_SECONDS", c.id_token_ttl)?;
+        if !(60..=86_400).contains(&c.id_token_ttl) {
+            return Err(format!(
+                "ID_TOKEN_TTL_SECONDS must be 60 to 86400, got {}",
+                c.id_token_ttl
+            ));
+        }
+        c.subject_type = choice(
+            &get,
+            "SUBJECT_TYPE",
+            &[("public", SubjectType::Public), ("pairwise", SubjectType::Pairwise)],
+        )?;
         if c.bearer_mode == BearerMode::Jwt && c.access_token_format != AccessTokenFormat::Jwt {
             return Err("BEARER_MODE=jwt needs ACCESS_TOKEN_FORMAT=jwt".into());
         }

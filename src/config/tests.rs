@@ -3,10 +3,35 @@
 use super::*;
 use std::collections::HashMap;
 
+/// The settings as given, with an RSA key added to `JWT_SIGNING_KEYS` (as
+/// every deployment with `OPENID=on` has one) unless the test names `OPENID`.
 fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
-    let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if !m.contains_key("OPENID") {
+        let rsa: serde_json::Value = serde_json::from_str(RSA).unwrap();
+        let rsa = rsa["keys"][0].clone();
+        let keys = match m
+            .get("JWT_SIGNING_KEYS")
+            .map(|t| serde_json::from_str::<serde_json::Value>(t))
+        {
+            None => Some(serde_json::json!({ "keys": [rsa] })),
+            Some(Ok(mut set)) => match set["keys"].as_array_mut() {
+                Some(a) => {
+                    a.push(rsa);
+                    Some(set)
+                }
+                None => None,
+            },
+            Some(Err(_)) => None,
+        };
+        if let Some(k) = keys {
+            m.insert("JWT_SIGNING_KEYS".into(), k.to_string());
+        }
+    }
     Config::from_lookup(|k| m.get(k).cloned())
 }
+
+const RSA: &str = include_str!("../../tests/keys/rsa.json");
 
 #[test]
 fn defaults_follow_spec() {
@@ -276,4 +301,69 @@ fn cimd_is_off_by_default_and_http_loopback_is_development_only() {
         ("ISSUER", "https://auth.example.com")
     ])
     .is_ok());
+}
+
+#[test]
+fn openid_needs_an_rsa_key_and_says_where_to_get_one() {
+    let err = cfg(&[("OPENID", "on")]).unwrap_err();
+    assert!(
+        err.contains("RSA key") && err.contains("make dev") && err.contains("wrangler secret put"),
+        "{err}"
+    );
+    // The default is on: an EC-only set is not enough.
+    let err = cfg(&[("OPENID", ""), ("JWT_SIGNING_KEYS", KEYS)]).unwrap_err();
+    assert!(err.contains("OPENID=on"), "{err}");
+    let c = cfg(&[("OPENID", "off")]).unwrap();
+    assert!(!c.openid && !c.publishes_jwks());
+    let c = cfg(&[]).unwrap();
+    assert!(c.openid && c.publishes_jwks());
+    assert_eq!((c.id_token_ttl, c.subject_type), (3600, SubjectType::Public));
+    assert_eq!(c.rsa_keys[0].kid, "r1");
+    assert!(cfg(&[("OPENID", "yes")]).is_err());
+}
+
+#[test]
+fn id_token_lifetime_and_subject_type_are_bounded_choices() {
+    assert_eq!(cfg(&[("ID_TOKEN_TTL_SECONDS", "600")]).unwrap().id_token_ttl, 600);
+    assert!(cfg(&[("ID_TOKEN_TTL_SECONDS", "59")]).is_err());
+    assert!(cfg(&[("ID_TOKEN_TTL_SECONDS", "86401")]).is_err());
+    assert_eq!(
+        cfg(&[("SUBJECT_TYPE", "pairwise")]).unwrap().subject_type,
+        SubjectType::Pairwise
+    );
+    assert!(cfg(&[("SUBJECT_TYPE", "email")]).is_err());
+}
+
+#[test]
+fn rsa_keys_are_parsed_strictly() {
+    let set: serde_json::Value = serde_json::from_str(RSA).unwrap();
+    let key = set["keys"][0].clone();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut k = key.clone();
+        f(&mut k);
+        cfg(&[
+            ("OPENID", "on"),
+            ("JWT_SIGNING_KEYS", &serde_json::json!({ "keys": [k] }).to_string()),
+        ])
+    };
+    assert!(with(&|_| {}).is_ok());
+    // A 1024-bit modulus.
+    let short = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, [0xffu8; 128]);
+    let err = with(&|k| k["n"] = serde_json::json!(short)).unwrap_err();
+    assert!(err.contains("2048"), "{err}");
+    let err = with(&|k| {
+        k.as_object_mut().unwrap().remove("qi");
+    })
+    .unwrap_err();
+    assert!(err.contains("needs qi"), "{err}");
+    assert!(with(&|k| {
+        k.as_object_mut().unwrap().remove("d");
+    })
+    .is_err());
+    assert!(with(&|k| k["alg"] = serde_json::json!("RS512")).is_err());
+    assert!(with(&|k| k["kid"] = serde_json::json!("")).is_err());
+    let twice = serde_json::json!({ "keys": [key.clone(), key.clone()] }).to_string();
+    assert!(cfg(&[("OPENID", "on"), ("JWT_SIGNING_KEYS", &twice)])
+        .unwrap_err()
+        .contains("twice"));
 }

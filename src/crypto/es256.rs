@@ -1,8 +1,9 @@
-//! ES256 key material (JWK set parsing) and the seam where the signature runs (WebCrypto or p256), as Kdf is for PBKDF2.
+//! ES256 key material (an EC P-256 JWK) and the seam where the signature runs (WebCrypto or p256), as Kdf is for PBKDF2.
 
+#[cfg(not(target_arch = "wasm32"))]
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[cfg(not(target_arch = "wasm32"))]
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// One EC P-256 private key of `JWT_SIGNING_KEYS` (RFC 7517 / RFC 7518 §6.2).
@@ -27,53 +28,7 @@ impl Jwk {
     }
 }
 
-/// Parse a JWK set of EC P-256 private keys: the first signs, every one verifies.
-pub fn parse_keys(text: &str) -> Result<Vec<Jwk>, String> {
-    #[derive(Deserialize)]
-    struct Set {
-        keys: Vec<Raw>,
-    }
-    #[derive(Deserialize)]
-    struct Raw {
-        kty: Option<String>,
-        crv: Option<String>,
-        kid: Option<String>,
-        x: Option<String>,
-        y: Option<String>,
-        d: Option<String>,
-    }
-    let set: Set = serde_json::from_str(text).map_err(|e| format!("JWT_SIGNING_KEYS is not a JWK set: {e}"))?;
-    if set.keys.is_empty() {
-        return Err("JWT_SIGNING_KEYS holds no key".into());
-    }
-    let mut out: Vec<Jwk> = Vec::new();
-    for (i, k) in set.keys.into_iter().enumerate() {
-        let bad = |why: &str| format!("JWT_SIGNING_KEYS key {i}: {why}");
-        if k.kty.as_deref() != Some("EC") || k.crv.as_deref() != Some("P-256") {
-            return Err(bad("must be kty EC, crv P-256 (ES256)"));
-        }
-        let kid = k.kid.filter(|s| !s.is_empty()).ok_or_else(|| bad("needs a kid"))?;
-        if out.iter().any(|o| o.kid == kid) {
-            return Err(bad("kid is used twice"));
-        }
-        let coord = |v: Option<String>, name: &str| -> Result<String, String> {
-            let v = v.ok_or_else(|| bad(&format!("needs {name}")))?;
-            match URL_SAFE_NO_PAD.decode(&v) {
-                Ok(b) if b.len() == 32 => Ok(v),
-                _ => Err(bad(&format!("{name} must be 32 bytes of base64url"))),
-            }
-        };
-        out.push(Jwk {
-            x: coord(k.x, "x")?,
-            y: coord(k.y, "y")?,
-            d: coord(k.d, "d (a private key)")?,
-            kid,
-        });
-    }
-    Ok(out)
-}
-
-type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+pub(crate) type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
 /// Where ES256 runs. Signatures are raw r||s (64 bytes), as JWS wants
 /// (RFC 7518 §3.4) and WebCrypto produces.

@@ -10,9 +10,15 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 mod es256;
+mod keys;
+mod rs256;
 #[cfg(not(target_arch = "wasm32"))]
 pub use es256::RustEs256;
-pub use es256::{parse_keys, Es256, Jwk, NoEs256};
+pub use es256::{Es256, Jwk, NoEs256};
+pub use keys::{parse_key_set, parse_keys, KeySet, MIN_RSA_BITS};
+#[cfg(not(target_arch = "wasm32"))]
+pub use rs256::RustRs256;
+pub use rs256::{NoRs256, Rs256, RsaJwk};
 
 /// 32 random bytes, base64url without padding (43 characters).
 pub fn random_b64(bytes: usize) -> String {

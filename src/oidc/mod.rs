@@ -3,4 +3,5 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod id_token;
 pub mod subject;

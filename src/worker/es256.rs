@@ -19,7 +19,7 @@ thread_local! {
     static KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
 }
 
-fn subtle() -> Result<SubtleCrypto, JsValue> {
+pub(super) fn subtle() -> Result<SubtleCrypto, JsValue> {
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(global.crypto()?.subtle())
 }

@@ -9,6 +9,7 @@ mod es256;
 mod fetcher;
 mod kdf;
 mod kv;
+mod rs256;
 
 use worker::{
     event, web_sys, Context, Env, Fetch, Headers, Method, Request, RequestInit, Result, ScheduleContext, ScheduledEvent,
@@ -243,6 +244,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     server.docs = DOCS.with(|d| d.clone());
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
+    server.rs256 = Box::new(rs256::WebCryptoRs256);
     server.fetcher = Box::new(fetcher::WorkerFetcher);
     server.edge = edge;
     let now = (started / 1000.0) as i64;

@@ -6,12 +6,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify, SignJWT, importJWK, decodeProtectedHeader } from "jose";
-import { startServer, Browser, registerApp, tokensFor, bearer, tokenRequest, freePort, lastLine, clientRequest } from "./support.mjs";
+import { startServer, Browser, registerApp, tokensFor, bearer, tokenRequest, freePort, lastLine, clientRequest, testRsaKey } from "./support.mjs";
 
 const newKey = (kid) => ({ ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }), kid });
 const A = newKey("key-a");
 const B = newKey("key-b");
-const keys = (...ks) => JSON.stringify({ keys: ks });
+// With the RSA key every OPENID=on server needs (it signs ID tokens, not access tokens).
+const keys = (...ks) => JSON.stringify({ keys: [...ks, testRsaKey()] });
+const ecOnly = (served) => served.filter((k) => k.kty === "EC");
 
 let strict, offline;
 const browsers = new Map();
@@ -82,14 +84,16 @@ test("metadata names jwks_uri; the JWKS serves public keys only, cacheable", asy
   const res = await strict.fetch("/.well-known/jwks.json");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("cache-control"), /public, max-age=\d+/);
-  const { keys: served } = await res.json();
+  const { keys: all } = await res.json();
+  const served = ecOnly(all);
   assert.equal(served.length, 1);
   assert.deepEqual(served[0], { kty: "EC", crv: "P-256", x: A.x, y: A.y, kid: "key-a", use: "sig", alg: "ES256" });
   assert.ok(!JSON.stringify(served).includes(A.d));
 });
 
 test("an opaque-format server lists no jwks_uri and serves no JWKS", async () => {
-  const plain = await startServer();
+  // OPENID=off: with it on, the JWKS verifies ID tokens (oidc_tokens.test.mjs).
+  const plain = await startServer({ OPENID: "off" });
   try {
     const meta = await (await plain.fetch("/.well-known/oauth-authorization-server")).json();
     assert.equal(meta.jwks_uri, undefined);
@@ -210,7 +214,7 @@ test("key rotation: [A] then [B, A]: old tokens verify until they expire, new on
   s = await startServer({ ...vars, JWT_SIGNING_KEYS: keys(B, A) }, { port });
   try {
     await signedIn(s);
-    const served = (await (await s.fetch("/.well-known/jwks.json")).json()).keys.map((k) => k.kid);
+    const served = ecOnly((await (await s.fetch("/.well-known/jwks.json")).json()).keys).map((k) => k.kid);
     assert.deepEqual(served, ["key-b", "key-a"]);
     assert.equal((await verifyElsewhere(s, t1)).protectedHeader.kid, "key-a", "t1 verifies via the JWKS");
     assert.equal((await bearer(s, "/api/v1/me", t1)).status, 200, "t1 accepted by jwt bearer mode");

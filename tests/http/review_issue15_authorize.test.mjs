@@ -298,13 +298,19 @@ test("item 17: every discovery document answers the CORS preflight and HEAD", as
 });
 
 test("item 18: jwks_uri is advertised and the JWKS served only while access tokens are JWTs", async () => {
-  const opaque = await (await server.fetch("/.well-known/oauth-authorization-server")).json();
-  assert.equal(opaque.jwks_uri, undefined, `opaque tokens, keys configured: jwks_uri ${opaque.jwks_uri}`);
-  const none = await server.fetch("/.well-known/jwks.json");
-  assert.equal(none.status, 404);
-  assert.equal(none.headers.get("access-control-allow-origin"), "*", "the 404 carries CORS too");
-  const meta = await (await jwt.fetch("/.well-known/oauth-authorization-server")).json();
-  assert.equal(meta.jwks_uri, `${jwt.base}/.well-known/jwks.json`);
-  const { keys } = await (await jwt.fetch(meta.jwks_uri.slice(jwt.base.length))).json();
-  assert.deepEqual(keys.map((k) => k.kid), ["k15"]);
+  // Without OpenID (whose ID tokens the JWKS verifies): keys that sign nothing stay unpublished.
+  const unused = await startServer({ OPENID: "off", JWT_SIGNING_KEYS: testSigningKeys("unused") });
+  try {
+    const opaque = await (await unused.fetch("/.well-known/oauth-authorization-server")).json();
+    assert.equal(opaque.jwks_uri, undefined, `opaque tokens, keys configured: jwks_uri ${opaque.jwks_uri}`);
+    const none = await unused.fetch("/.well-known/jwks.json");
+    assert.equal(none.status, 404);
+    assert.equal(none.headers.get("access-control-allow-origin"), "*", "the 404 carries CORS too");
+    const meta = await (await jwt.fetch("/.well-known/oauth-authorization-server")).json();
+    assert.equal(meta.jwks_uri, `${jwt.base}/.well-known/jwks.json`);
+    const { keys } = await (await jwt.fetch(meta.jwks_uri.slice(jwt.base.length))).json();
+    assert.deepEqual(keys.filter((k) => k.kty === "EC").map((k) => k.kid), ["k15"]);
+  } finally {
+    await unused.close();
+  }
 });

@@ -60,9 +60,9 @@ class CaptureLog extends Log {
  * process from exiting).
  */
 export async function startServer(vars = {}, options = {}) {
-  // A profile with JWT access tokens (azure-devops) gets a fresh signing key,
-  // as `make dev` writes one to .dev.vars.
-  if (vars.ACCESS_TOKEN_FORMAT === "jwt" && !vars.JWT_SIGNING_KEYS) vars = { ...vars, JWT_SIGNING_KEYS: testSigningKeys() };
+  // Every server has a signing key set (an RSA key for ID tokens, an EC key
+  // for JWT access tokens), as `make dev` writes one to .dev.vars.
+  if (!vars.JWT_SIGNING_KEYS) vars = { ...vars, JWT_SIGNING_KEYS: testSigningKeys() };
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
@@ -75,10 +75,20 @@ export async function startServer(vars = {}, options = {}) {
   throw lastError;
 }
 
-/** A JWK set of one fresh EC P-256 private key (JWT_SIGNING_KEYS). */
+/**
+ * A JWK set (JWT_SIGNING_KEYS) of a fresh EC P-256 private key with `kid`
+ * and this process's RSA key (`testRsaKey`), which signs RS256 ID tokens.
+ */
 export function testSigningKeys(kid = "test-key") {
   const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
-  return JSON.stringify({ keys: [{ ...jwk, kid }] });
+  return JSON.stringify({ keys: [{ ...jwk, kid }, testRsaKey()] });
+}
+
+let rsaKey;
+/** A 2048-bit RSA private JWK (kid `test-rsa`), made once per test process: generating one is slow. */
+export function testRsaKey() {
+  rsaKey ??= { ...generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), kid: "test-rsa" };
+  return rsaKey;
 }
 
 // The test-only SQL endpoint; it exists only inside the test Miniflare.

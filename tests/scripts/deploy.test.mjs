@@ -108,7 +108,7 @@ test("first deploy: creates the database, writes its id, migrates, deploys with 
 });
 
 test("a re-deploy reuses the database and never rotates the admin token by surprise", () => {
-  const dir = account({ databases: [{ name: "edge-oauth", uuid: "11111111-2222-4333-8444-555555555555" }], secrets: ["PLATFORM_ADMIN_TOKEN"] });
+  const dir = account({ databases: [{ name: "edge-oauth", uuid: "11111111-2222-4333-8444-555555555555" }], secrets: ["PLATFORM_ADMIN_TOKEN", "JWT_SIGNING_KEYS"] });
   const r = deploy(dir, { ISSUER: "https://auth.example.com" });
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.deepEqual(r.state.calls.map((c) => c.cmd.slice(0, 2).join(" ")), ["d1 list", "d1 migrations", "secret list", "deploy --var"]);
@@ -130,11 +130,29 @@ test("ACCESS_TOKEN_FORMAT=jwt: a signing key set rides with the first deployment
   const dep = r.state.calls.at(-1);
   assert.ok(dep.cmd.includes("ACCESS_TOKEN_FORMAT:jwt"));
   const set = JSON.parse(dep.secrets.JWT_SIGNING_KEYS);
-  assert.equal(set.keys.length, 1);
+  // An EC key (access tokens) and, for OPENID=on (the default), an RSA key (ID tokens).
+  assert.equal(set.keys.length, 2);
   assert.equal(set.keys[0].crv, "P-256");
   assert.ok(set.keys[0].d && set.keys[0].kid);
   assert.ok(!r.stdout.includes(set.keys[0].d), "the private key is never printed");
   const again = deploy(dir, { ISSUER: "https://auth.example.com", ACCESS_TOKEN_FORMAT: "jwt" });
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.state.calls.at(-1).secrets, undefined);
+});
+
+test("OPENID=on (the default): the first deployment brings an RSA and an EC key; OPENID=off with opaque tokens brings none", () => {
+  const r = deploy(account(), { ISSUER: "https://auth.example.com" });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const set = JSON.parse(r.state.calls.at(-1).secrets.JWT_SIGNING_KEYS);
+  assert.deepEqual(set.keys.map((k) => k.kty).sort(), ["EC", "RSA"]);
+  const rsa = set.keys.find((k) => k.kty === "RSA");
+  assert.ok(rsa.kid && rsa.d && rsa.p && rsa.q && rsa.dp && rsa.dq && rsa.qi);
+  assert.ok(Buffer.from(rsa.n, "base64url").length >= 256, "at least 2048 bits");
+  assert.equal(new Set(set.keys.map((k) => k.kid)).size, 2, "distinct kids");
+  assert.ok(!r.stdout.includes(rsa.d), "the private key is never printed");
+  const off = deploy(account(), { ISSUER: "https://auth.example.com", OPENID: "off" });
+  assert.equal(off.status, 0, off.stderr + off.stdout);
+  const dep = off.state.calls.at(-1);
+  assert.equal(dep.secrets.JWT_SIGNING_KEYS, undefined);
+  assert.ok(dep.cmd.includes("OPENID:off"));
 });
