@@ -68,9 +68,10 @@ impl Default for Policy {
 
 impl Policy {
     pub fn from_config(config: &Config) -> Self {
+        // As `oidc::id_token::algorithms` (which this layer cannot import):
+        // RS256 always (the default; OPENID=on requires an RSA key), ES256
+        // only while JWT_SIGNING_KEYS holds an EC key to sign it with.
         let mut algs = vec!["RS256"];
-        // ES256 ID tokens are signed with the first EC key of
-        // JWT_SIGNING_KEYS: only offered when there is one.
         if !config.jwt_keys.is_empty() {
             algs.push("ES256");
         }

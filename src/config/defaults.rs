@@ -62,7 +62,6 @@ impl Default for Config {
             cimd_allowed_hosts: Vec::new(),
             cimd_max_document_bytes: DEFAULT_CIMD_MAX_DOCUMENT_BYTES,
             login_challenges_per_source: 30,
-            subject_type: SubjectType::Public,
         }
     }
 }

@@ -87,14 +87,6 @@ pub enum LiveGrantsPer {
     Org,
 }
 
-/// `SUBJECT_TYPE` (OIDC Core §8): the `sub` every client sees for a user is
-/// the same (`public`) or differs per sector identifier (`pairwise`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubjectType {
-    Public,
-    Pairwise,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// RFC 8414 issuer; empty means "the origin the request came to".
@@ -200,8 +192,6 @@ pub struct Config {
     /// Delegated sign-in challenges one source may open per minute (each is
     /// a row written before anyone signed in).
     pub login_challenges_per_source: i64,
-    /// `SUBJECT_TYPE`: public (default) or pairwise subjects.
-    pub subject_type: SubjectType,
 }
 
 impl Config {
@@ -450,11 +440,6 @@ impl Config {
         // many redirect URIs) are larger, so a platform may raise it, to 64 KiB.
         c.cimd_max_document_bytes =
             bounded("CIMD_MAX_DOCUMENT_BYTES", c.cimd_max_document_bytes as i64, 1024, 65536)? as usize;
-        c.subject_type = choice(
-            &get,
-            "SUBJECT_TYPE",
-            &[("public", SubjectType::Public), ("pairwise", SubjectType::Pairwise)],
-        )?;
         c.introspection_clients = get("INTROSPECTION_CLIENTS")
             .unwrap_or_default()
             .split([',', ' '])

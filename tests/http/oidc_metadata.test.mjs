@@ -10,7 +10,7 @@
 // (tests/http/cimd_server.mjs), admitted by CIMD_ALLOW_HTTP_LOOPBACK.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, api, authorizeQuery, lastLine, freePort, testSigningKeys, DEV_API_KEY } from "./support.mjs";
+import { startServer, api, authorizeQuery, lastLine, freePort, testSigningKeys, testRsaKey, DEV_API_KEY } from "./support.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
 const MAX_DOC = 2048;
@@ -28,7 +28,7 @@ before(async () => {
   };
   server = await startServer({
     ...common,
-    // An EC key: ES256 ID tokens are on offer.
+    // An RSA and an EC key: ES256 ID tokens are on offer.
     JWT_SIGNING_KEYS: testSigningKeys(),
     CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "10000",
     CIMD_FETCHES_PER_HOST_PER_MINUTE: "10000",
@@ -40,8 +40,12 @@ before(async () => {
     CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "10000",
     CIMD_FETCHES_PER_HOST_PER_MINUTE: "10000",
   });
-  // No EC key; a small fetch budget per source.
-  strict = await startServer({ ...common, CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "2" });
+  // An RSA key only (no ES256); a small fetch budget per source.
+  strict = await startServer({
+    ...common,
+    JWT_SIGNING_KEYS: JSON.stringify({ keys: [testRsaKey()] }),
+    CIMD_FETCHES_PER_SOURCE_PER_MINUTE: "2",
+  });
 });
 after(async () => {
   for (const s of [server, pairwise, strict]) await s?.close();
