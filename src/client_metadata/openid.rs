@@ -111,7 +111,7 @@ pub fn check_sector_uri(raw: &str, allow_http_loopback: bool) -> Result<url::Url
     }
     let u = url::Url::parse(raw).map_err(|_| format!("{F} must be an absolute https URL"))?;
     let host = u.host_str().unwrap_or("").to_ascii_lowercase();
-    let loopback = redirect_uri::is_loopback_host(&host) || host == "localhost" || host.ends_with(".localhost");
+    let loopback = names_loopback(&host);
     match u.scheme() {
         "https" if !loopback || allow_http_loopback => {}
         "http" if loopback && allow_http_loopback => {}
@@ -131,6 +131,13 @@ pub fn check_sector_uri(raw: &str, allow_http_loopback: bool) -> Result<url::Url
         return Err(format!("{F} must not contain a user name or password"));
     }
     Ok(u)
+}
+
+/// `localhost`, `*.localhost` (RFC 6761 §6.3), 127.0.0.0/8 and `[::1]`.
+fn names_loopback(host: &str) -> bool {
+    redirect_uri::is_loopback_host(host)
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// The distinct hosts of `uris`, sorted.
@@ -194,7 +201,13 @@ pub fn validate(input: &OpenIdInput, redirect_uris: &[String], policy: &Policy) 
     if let Some(s) = &sector {
         check_sector_uri(s, policy.allow_http_loopback)?;
     }
-    let spanned = hosts(redirect_uris);
+    // Loopback hosts name no sector (every native app on a machine shares
+    // them; `oidc::subject` skips them too), so `localhost` beside
+    // `127.0.0.1` is not a span.
+    let spanned: Vec<String> = hosts(redirect_uris)
+        .into_iter()
+        .filter(|h| !names_loopback(h))
+        .collect();
     if policy.pairwise && sector.is_none() && spanned.len() > 1 {
         return Err(format!(
             "redirect_uris span more than one host ({}) and subjects are pairwise on this server: \

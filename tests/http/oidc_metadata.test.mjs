@@ -322,13 +322,20 @@ test("sector_identifier_uri fetches: a budget per source; authorize of a platfor
 });
 
 test("SUBJECT_TYPE=pairwise: redirect URIs on two hosts need a sector_identifier_uri (platform, RFC 7591, metadata document)", async () => {
-  const twoHosts = [CB, "https://other.example/cb"];
+  const twoHosts = ["https://one.example/cb", "https://other.example/cb"];
   const res = await api(pairwise, "POST", "/api/v1/apps", appBody({ redirect_uris: twoHosts }));
   assert.equal(res.status, 400);
-  assert.match((await res.json()).error_description, /redirect_uris span more than one host \(localhost, other.example\).*sector_identifier_uri/);
+  assert.match((await res.json()).error_description, /redirect_uris span more than one host \(one.example, other.example\).*sector_identifier_uri/);
   const ok = await api(pairwise, "POST", "/api/v1/apps", appBody({ redirect_uris: twoHosts, sector_identifier_uri: sector(twoHosts) }));
   assert.equal(ok.status, 201, await ok.clone().text());
   assert.equal((await api(pairwise, "POST", "/api/v1/apps", appBody({ redirect_uris: [CB, "http://localhost:3000/other"] }))).status, 201, "one host");
+  // Loopback hosts name no sector: a native client on localhost and 127.0.0.1 (as MCP clients register) spans nothing.
+  const native = await pairwise.fetch("/oauth/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [CB, "http://127.0.0.1:3000/callback"], token_endpoint_auth_method: "none" }),
+  });
+  assert.equal(native.status, 201, await native.clone().text());
 
   const dcr = await pairwise.fetch("/oauth/register", {
     method: "POST",

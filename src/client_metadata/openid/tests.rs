@@ -222,6 +222,31 @@ fn pairwise_subjects_need_a_sector_when_redirect_uris_span_hosts() {
         "public subjects: no sector needed"
     );
     assert!(validate(&none, &one_host, &policy(&["RS256"], true)).is_ok());
+    // Loopback hosts name no sector: a native client on localhost and 127.0.0.1 spans nothing.
+    let native = [
+        "http://localhost:3000/cb".to_string(),
+        "http://127.0.0.1:3000/cb".to_string(),
+        "http://[::1]/cb".to_string(),
+    ];
+    assert!(validate(&none, &native, &policy(&["RS256"], true)).is_ok());
+    let mixed = [
+        "http://localhost:3000/cb".to_string(),
+        "https://a.example/cb".to_string(),
+    ];
+    assert!(
+        validate(&none, &mixed, &policy(&["RS256"], true)).is_ok(),
+        "one host that names a sector"
+    );
+    let e = validate(
+        &none,
+        &[native[0].clone(), two[0].clone(), two[1].clone()],
+        &policy(&["RS256"], true),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("(a.example, b.example)"),
+        "loopback hosts are not listed: {e}"
+    );
     let with = input(json!({"sector_identifier_uri": "https://a.example/sector.json"}));
     assert!(validate(&with, &two, &policy(&["RS256"], true)).is_ok());
 }
