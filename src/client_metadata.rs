@@ -34,9 +34,25 @@ pub struct ClientMetadata {
     /// Never registered from a request; a metadata document carrying it
     /// asks for a secret, and is refused (`crate::cimd`).
     pub client_secret_expires_at: Option<serde_json::Value>,
-    /// The OpenID fields (`openid`), one rule set for every kind of client.
-    #[serde(flatten)]
-    pub openid: OpenIdInput,
+    /// The OpenID fields (`openid`, one rule set for every kind of client),
+    /// as sent: a wrong type is refused there, naming the field.
+    pub id_token_signed_response_alg: Option<serde_json::Value>,
+    pub post_logout_redirect_uris: Option<serde_json::Value>,
+    pub backchannel_logout_uri: Option<serde_json::Value>,
+    pub backchannel_logout_session_required: Option<serde_json::Value>,
+    pub sector_identifier_uri: Option<serde_json::Value>,
+}
+
+impl ClientMetadata {
+    pub fn openid(&self) -> OpenIdInput {
+        OpenIdInput {
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required.clone(),
+            sector_identifier_uri: self.sector_identifier_uri.clone(),
+        }
+    }
 }
 
 /// What a valid request registers.
@@ -205,7 +221,7 @@ pub fn validate(
         };
         invalid(e)
     })?;
-    let openid = openid::validate(&m.openid, &app.redirect_uris, policy).map_err(invalid)?;
+    let openid = openid::validate(&m.openid(), &app.redirect_uris, policy).map_err(invalid)?;
     Ok(Registration {
         name: app.name,
         homepage_url: app.homepage_url,
