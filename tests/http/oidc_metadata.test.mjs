@@ -10,6 +10,7 @@
 // (tests/http/cimd_server.mjs), admitted by CIMD_ALLOW_HTTP_LOOPBACK.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { startServer, api, authorizeQuery, lastLine, freePort, testSigningKeys, testRsaKey, DEV_API_KEY } from "./support.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
@@ -389,4 +390,37 @@ test("metadata document: the fields are read from the document with the same rul
     assert.match(await page.text(), reason);
     assert.deepEqual(JSON.parse((await stored(server, client_id)).plr), ["https://app.example/later"], "nothing stored");
   }
+});
+
+test("cross-tenant and cross-client: another org's key or another client's registration token neither reads nor changes the fields", async () => {
+  const globexKey = "key_globexOidcMetadataTest_0123456789abcdefghij";
+  await server.db
+    .prepare("INSERT INTO api_keys (hash, org_id, name, role, created_at) VALUES (?, 'org_globex', 'globex-admin', 'admin', 0)")
+    .bind(createHash("sha256").update(globexKey).digest("hex"))
+    .run();
+  const app = await (await api(server, "POST", "/api/v1/apps", appBody({ backchannel_logout_uri: "https://acme.example/bcl" }))).json();
+  const read = await api(server, "GET", `/api/v1/apps/${app.id}`, undefined, globexKey);
+  assert.equal(read.status, 404);
+  const write = await api(server, "PATCH", `/api/v1/apps/${app.id}`, { version: app.version, backchannel_logout_uri: "https://evil.example/bcl" }, globexKey);
+  assert.equal(write.status, 404);
+  const row = await stored(server, app.id);
+  assert.equal(row.bcl, "https://acme.example/bcl");
+  assert.equal(row.version, app.version);
+
+  const reg = async () =>
+    (await server.fetch("/oauth/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [CB], token_endpoint_auth_method: "none", backchannel_logout_uri: "https://client.example/bcl" }),
+    })).json();
+  const [a, b] = [await reg(), await reg()];
+  const put = await api(
+    server,
+    "PUT",
+    new URL(b.registration_client_uri).pathname,
+    { client_id: b.client_id, redirect_uris: [CB], backchannel_logout_uri: "https://evil.example/bcl" },
+    a.registration_access_token,
+  );
+  assert.equal(put.status, 401);
+  assert.equal((await stored(server, b.client_id)).bcl, "https://client.example/bcl");
 });
