@@ -424,3 +424,24 @@ test("cross-tenant and cross-client: another org's key or another client's regis
   assert.equal(put.status, 401);
   assert.equal((await stored(server, b.client_id)).bcl, "https://client.example/bcl");
 });
+
+test("RFC 7591: a sector_identifier_uri is fetched at registration; a list missing a redirect URI, or no document, registers nothing", async () => {
+  const before = await dynamicCount(server);
+  for (const [uri, error] of [
+    [sector(["https://other.example/cb"]), /sector_identifier_uri: the document does not list the redirect URI/],
+    [sector(undefined, { status: 302, headers: { location: sector() } }), NOT_FETCHED],
+  ]) {
+    const hits = docs.hits(new URL(uri).pathname);
+    const res = await server.fetch("/oauth/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [CB], token_endpoint_auth_method: "none", sector_identifier_uri: uri }),
+    });
+    assert.equal(res.status, 400, uri);
+    const err = await res.json();
+    assert.equal(err.error, "invalid_client_metadata");
+    assert.match(err.error_description, error);
+    assert.equal(docs.hits(new URL(uri).pathname), hits + 1, "fetched once");
+  }
+  assert.equal(await dynamicCount(server), before);
+});
