@@ -445,3 +445,23 @@ test("RFC 7591: a sector_identifier_uri is fetched at registration; a list missi
   }
   assert.equal(await dynamicCount(server), before);
 });
+
+test("DCR=initial_access_token: a registration whose token cannot register fetches no sector document", async () => {
+  const gated = await startServer({
+    DCR: "initial_access_token",
+    PLATFORM_ADMIN_TOKEN: "oidc-metadata-admin-token-0123456789abcdefghij",
+    CIMD_ALLOW_HTTP_LOOPBACK: "true",
+  });
+  try {
+    const uri = sector();
+    const res = await gated.fetch("/oauth/register", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer iat_not_a_real_token" },
+      body: JSON.stringify({ redirect_uris: [CB], token_endpoint_auth_method: "none", sector_identifier_uri: uri }),
+    });
+    assert.equal(res.status, 401);
+    assert.equal(docs.hits(new URL(uri).pathname), 0, "nothing fetched for a token that cannot register");
+  } finally {
+    await gated.close();
+  }
+});

@@ -95,6 +95,19 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         )
         .with_retry_after(3600));
     }
+    // After the registration rate, so every fetch is one of its registrations,
+    // and (policy `initial_access_token`) only for a token that can register.
+    if r.openid.sector_identifier_uri.is_some() {
+        if let Some(hash) = &initial {
+            if !ctx.store.initial_access_token_usable(hash, ctx.now).await? {
+                return Ok(refused(
+                    true,
+                    "the initial access token is unknown, expired, revoked or used up",
+                ));
+            }
+        }
+    }
+    sector_check(ctx, &r).await?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
     let secret = (!r.is_public()).then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let token = crypto::new_token(REGISTRATION_TOKEN_PREFIX);
