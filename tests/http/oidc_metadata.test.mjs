@@ -444,6 +444,27 @@ test("RFC 7591: a sector_identifier_uri is fetched at registration; a list missi
     assert.equal(docs.hits(new URL(uri).pathname), hits + 1, "fetched once");
   }
   assert.equal(await dynamicCount(server), before);
+
+  // RFC 7592 replace: checked again; a refused one leaves the client as it was.
+  const good = sector();
+  const client = await (
+    await server.fetch("/oauth/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [CB], token_endpoint_auth_method: "none", sector_identifier_uri: good }),
+    })
+  ).json();
+  const put = await api(
+    server,
+    "PUT",
+    new URL(client.registration_client_uri).pathname,
+    { client_id: client.client_id, redirect_uris: [CB, "http://127.0.0.1:5000/cb"], sector_identifier_uri: good },
+    client.registration_access_token,
+  );
+  assert.equal(put.status, 400);
+  assert.match((await put.json()).error_description, /does not list the redirect URI "http:\/\/127.0.0.1:5000\/cb"/);
+  const row = await server.db.prepare("SELECT redirect_uris FROM apps WHERE id = ?").bind(client.client_id).first();
+  assert.deepEqual(JSON.parse(row.redirect_uris), [CB]);
 });
 
 test("DCR=initial_access_token: a registration whose token cannot register fetches no sector document", async () => {
