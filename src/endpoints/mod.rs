@@ -4,6 +4,7 @@
 //! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod apps;
+pub mod apps_openid;
 pub mod authorizations;
 pub mod authorize;
 pub mod introspect;
