@@ -124,11 +124,17 @@ pub fn validate(
         .filter(|s| allowed_scopes.is_empty() || allowed_scopes.contains(s))
         .cloned()
         .collect();
+    let asked = m.scope.as_deref().unwrap_or("").split_whitespace().count();
     let requested: Vec<String> = m
         .scope
         .as_deref()
         .unwrap_or("")
         .split_whitespace()
+        // OpenID's scopes are built in (any client may ask for them at
+        // authorize without declaring them, `crate::scope::OPENID_SCOPES`):
+        // accepted here and not stored (RFC 7591 §2 lets the server replace
+        // the requested value), unless the catalogue has one of that name.
+        .filter(|s| !(crate::scope::is_openid_scope(s) && !offered.iter().any(|o| o == s)))
         .map(str::to_string)
         .collect();
     if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
@@ -139,7 +145,10 @@ pub fn validate(
     }
     // No scope asked for: everything offered (MCP clients usually learn the
     // scopes they need at authorize time, from the resource's metadata).
-    let scopes = if requested.is_empty() {
+    // Only OpenID's scopes asked for: a sign-in client, with none of the catalogue's.
+    let scopes = if requested.is_empty() && asked > 0 {
+        Vec::new()
+    } else if requested.is_empty() {
         offered
     } else {
         registration::normalized(&requested)
@@ -280,5 +289,16 @@ mod tests {
         assert_eq!(r.scopes, vec!["posts:read"]);
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "posts:write"}));
         assert!(validate(&m, false, &cat(), &["posts:read".into()]).is_err());
+    }
+
+    #[test]
+    fn openid_scopes_are_accepted_and_not_stored() {
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid profile email posts:read"}));
+        assert_eq!(validate(&m, false, &cat(), &[]).unwrap().scopes, vec!["posts:read"]);
+        // Only OpenID's: none of the catalogue's (not "everything offered").
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid email"}));
+        assert!(validate(&m, false, &cat(), &[]).unwrap().scopes.is_empty());
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid admin:all"}));
+        assert!(validate(&m, false, &cat(), &[]).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login_challenge;
 pub mod metadata;
+pub mod openid_configuration;
 pub mod pages;
 pub mod register;
 pub mod resource;
