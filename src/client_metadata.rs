@@ -134,7 +134,7 @@ pub fn validate(
         // authorize without declaring them, `crate::scope::OPENID_SCOPES`):
         // accepted here and not stored (RFC 7591 §2 lets the server replace
         // the requested value), unless the catalogue has one of that name.
-        .filter(|s| !(crate::scope::is_openid_scope(s) && !offered.iter().any(|o| o == s)))
+        .filter(|s| !crate::scope::is_openid_scope(s) || offered.iter().any(|o| o == s))
         .map(str::to_string)
         .collect();
     if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
