@@ -124,7 +124,6 @@ pub fn validate(
         .filter(|s| allowed_scopes.is_empty() || allowed_scopes.contains(s))
         .cloned()
         .collect();
-    let asked = m.scope.as_deref().unwrap_or("").split_whitespace().count();
     let requested: Vec<String> = m
         .scope
         .as_deref()
@@ -145,10 +144,9 @@ pub fn validate(
     }
     // No scope asked for: everything offered (MCP clients usually learn the
     // scopes they need at authorize time, from the resource's metadata).
-    // Only OpenID's scopes asked for: a sign-in client, with none of the catalogue's.
-    let scopes = if requested.is_empty() && asked > 0 {
-        Vec::new()
-    } else if requested.is_empty() {
+    // (Only OpenID's asked for counts as none: a client declares at least
+    // one of the catalogue's, and what it gets is still what authorize asks.)
+    let scopes = if requested.is_empty() {
         offered
     } else {
         registration::normalized(&requested)
@@ -295,9 +293,9 @@ mod tests {
     fn openid_scopes_are_accepted_and_not_stored() {
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid profile email posts:read"}));
         assert_eq!(validate(&m, false, &cat(), &[]).unwrap().scopes, vec!["posts:read"]);
-        // Only OpenID's: none of the catalogue's (not "everything offered").
+        // Only OpenID's: as if none was asked for (everything offered).
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid email"}));
-        assert!(validate(&m, false, &cat(), &[]).unwrap().scopes.is_empty());
+        assert_eq!(validate(&m, false, &cat(), &[]).unwrap().scopes, cat());
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid admin:all"}));
         assert!(validate(&m, false, &cat(), &[]).is_err());
     }
