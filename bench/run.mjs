@@ -77,7 +77,7 @@ function flows(http, name, { paths, scope, headers = {} }) {
         expect(res, 200, `${name} bearer`);
       },
       exchange: async (i) => {
-        await exchange(apps[i]);
+        return exchange(apps[i]);
       },
       refresh: async (i) => {
         await refresh(apps[i]);
@@ -115,7 +115,7 @@ function flows(http, name, { paths, scope, headers = {} }) {
 // ---------------------------------------------------------------- our worker
 
 /** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
-async function ours(label, vars = {}) {
+async function ours(label, vars = {}, scope = "profile:read posts:read") {
   const server = await startServer(vars);
   const http = client(server.base, CONCURRENCY);
   const alice = new Browser(server);
@@ -126,13 +126,13 @@ async function ours(label, vars = {}) {
   const apps = [];
   for (let i = 0; i < CONCURRENCY; i++) {
     const app = await registerApp(server, { name: `Bench ${i}`, redirect_uris: [CALLBACK], scopes: ["profile:read", "posts:read"] });
-    await tokensFor(server, alice, app, { scope: "profile:read posts:read" }); // consent, once
+    await tokensFor(server, alice, app, { scope }); // consent, once
     apps.push({ ...app, pool: [] });
   }
   const bot = await registerApp(server, { name: "Bench bot", scopes: ["posts:read"], actor_modes: ["app"] });
   const f = flows(http, label, {
     paths: { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" },
-    scope: "profile:read posts:read",
+    scope,
     headers: { cookie },
   });
   return {
@@ -378,8 +378,26 @@ async function main() {
       await strict.prepare.fresh();
       rows.push(...(await runCase("2 introspection (ours only)", [["ours", strict, strict.ops.introspect]])));
     }
-    if (want("exchange"))
-      rows.push(...(await runCase("3 code exchange (authorize + token)", [["ours", strict, strict.ops.exchange], ["peer", peerT, peerT?.ops.exchange]])));
+    if (want("exchange")) {
+      // "ours openid": the same exchange with `openid`, an RS256 ID token
+      // signed through WebCrypto in each response (issue 17), in the same run
+      // as the peer's plain exchange.
+      const oidc = await ours("ours openid", {}, "openid profile:read posts:read");
+      const withIdToken = async (i) => {
+        if (!(await oidc.ops.exchange(i)).id_token) throw new Error("ours openid: no id_token");
+      };
+      try {
+        rows.push(
+          ...(await runCase("3 code exchange (authorize + token)", [
+            ["ours", strict, strict.ops.exchange],
+            ["ours openid", oidc, withIdToken],
+            ["peer", peerT, peerT?.ops.exchange],
+          ])),
+        );
+      } finally {
+        await oidc.close();
+      }
+    }
     if (want("refresh"))
       rows.push(
         ...(await runCase("4 refresh rotation", [["ours", strict, strict.ops.refresh], ["peer", peerT, peerT?.ops.refresh]], (t) => t.prepare.fresh())),
@@ -412,6 +430,8 @@ async function main() {
           modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
           compatibilityDate: "2026-04-20",
           d1Databases: { DB: "startup-db" },
+          // OPENID=on (the default) starts only with an RSA key in the set.
+          bindings: { JWT_SIGNING_KEYS: testSigningKeys("startup") },
         },
         "/health",
       ),

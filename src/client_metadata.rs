@@ -155,6 +155,11 @@ pub fn validate(
         .as_deref()
         .unwrap_or("")
         .split_whitespace()
+        // OpenID's scopes are built in (any client may ask for them at
+        // authorize without declaring them, `crate::scope::OPENID_SCOPES`):
+        // accepted here and not stored (RFC 7591 §2 lets the server replace
+        // the requested value), unless the catalogue has one of that name.
+        .filter(|s| !crate::scope::is_openid_scope(s) || offered.iter().any(|o| o == s))
         .map(str::to_string)
         .collect();
     if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
@@ -165,6 +170,8 @@ pub fn validate(
     }
     // No scope asked for: everything offered (MCP clients usually learn the
     // scopes they need at authorize time, from the resource's metadata).
+    // (Only OpenID's asked for counts as none: a client declares at least
+    // one of the catalogue's, and what it gets is still what authorize asks.)
     let scopes = if requested.is_empty() {
         offered
     } else {
@@ -317,5 +324,19 @@ mod tests {
         assert_eq!(r.scopes, vec!["posts:read"]);
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "posts:write"}));
         assert!(validate(&m, false, &cat(), &["posts:read".into()], &policy()).is_err());
+    }
+
+    #[test]
+    fn openid_scopes_are_accepted_and_not_stored() {
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid profile email posts:read"}));
+        assert_eq!(
+            validate(&m, false, &cat(), &[], &policy()).unwrap().scopes,
+            vec!["posts:read"]
+        );
+        // Only OpenID's: as if none was asked for (everything offered).
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid email"}));
+        assert_eq!(validate(&m, false, &cat(), &[], &policy()).unwrap().scopes, cat());
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid admin:all"}));
+        assert!(validate(&m, false, &cat(), &[], &policy()).is_err());
     }
 }

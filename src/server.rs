@@ -281,6 +281,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/ready", "ready"),
     ("GET", "/.well-known/oauth-authorization-server", "metadata"),
     ("GET", "/.well-known/jwks.json", "jwks"),
+    ("GET", "/.well-known/openid-configuration", "openid_configuration"),
     // `/.well-known/oauth-protected-resource[/…]`: routed in `route` (any depth).
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
@@ -339,7 +340,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
 
 /// The discovery documents: CORS on every answer and preflight, and HEAD
 /// answered as GET without the body (RFC 9110 §9.3.2).
-const DISCOVERY: &[&str] = &["metadata", "jwks", "resource_metadata"];
+const DISCOVERY: &[&str] = &["metadata", "openid_configuration", "jwks", "resource_metadata"];
 
 pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     // The back office routes below its prefix itself (`admin`).
@@ -422,6 +423,7 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "metadata" => metadata::handle(ctx).await,
         "resource_metadata" => resource_metadata::handle(ctx, req).await,
         "jwks" => jwks::handle(ctx),
+        "openid_configuration" => openid_configuration::handle(ctx).await,
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,
         "token" => token::handle(ctx, req).await,

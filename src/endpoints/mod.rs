@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod login_challenge;
 pub mod logout;
 pub mod metadata;
+pub mod openid_configuration;
 pub mod pages;
 pub mod register;
 pub mod resource;

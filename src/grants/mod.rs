@@ -26,6 +26,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OIDC Core §3.1.3.3: with `openid` granted ([`id_token`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -36,6 +39,7 @@ impl TokenResponse {
             expires_in,
             refresh_token: refresh,
             scope: crate::scope::join(scopes),
+            id_token: None,
         }
     }
 }
@@ -192,4 +196,29 @@ pub async fn access_token<D: Driver>(
 
 pub fn mint_refresh(config: &Config, now: i64) -> Minted {
     mint(&config.prefixes.refresh, config.refresh_idle_ttl.map(|t| now + t))
+}
+
+/// The ID token of a won code redemption or refresh (OIDC Core §3.1.3.3,
+/// §12.2): only with `OPENID=on`, `openid` among the granted scopes, and a
+/// user the tokens speak for (the `self` actor). The `app` actor's tokens
+/// speak for the app's own identity in the org, not for the admin who
+/// installed it: they come without an ID token (the app would otherwise
+/// take that admin as signed in to it).
+pub async fn id_token<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    app: &crate::store::AppRow,
+    actor: &str,
+    scopes: &[String],
+    facts: crate::oidc::id_token::Facts<'_>,
+) -> Result<Option<String>, OAuthError> {
+    if !ctx.config.openid || actor != "self" || !scopes.iter().any(|s| s == crate::scope::OPENID) {
+        return Ok(None);
+    }
+    crate::oidc::id_token::sign(ctx, app, &facts)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            ctx.effects.borrow_mut().error = Some(format!("signing the ID token: {e}"));
+            OAuthError::ServerError("the ID token could not be signed".into())
+        })
 }

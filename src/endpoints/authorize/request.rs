@@ -343,7 +343,13 @@ pub async fn validate<D: Driver>(
         Some(Ok(s)) if s.is_empty() => declared.clone(),
         Some(Ok(s)) => s,
     };
-    if let Some(bad) = scope::first_outside(&scopes, &declared) {
+    // `openid profile email` need no declaration while this is an OpenID Provider.
+    let undeclared: Vec<String> = scopes
+        .iter()
+        .filter(|s| !(ctx.config.openid && scope::is_openid_scope(s)))
+        .cloned()
+        .collect();
+    if let Some(bad) = scope::first_outside(&undeclared, &declared) {
         return Err(fail(
             "invalid_scope",
             &format!("the app did not declare the scope {bad:?}"),
