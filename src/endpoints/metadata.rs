@@ -44,7 +44,7 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
-            "prompt_values_supported": ["none", "consent"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "service_documentation": format!("{i}/"),
             // RFC 9728 §4: the protected resources this server issues tokens for.
             "protected_resources": crate::audience::resources(ctx),

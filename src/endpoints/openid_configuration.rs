@@ -55,7 +55,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
         "subject_types_supported": [subject],
         "claims_supported": CLAIMS,
         "claim_types_supported": ["normal"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         // Logout (RP-Initiated and Back-Channel 1.0); no front-channel iframes.
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,

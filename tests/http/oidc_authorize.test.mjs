@@ -204,11 +204,11 @@ test("max_age: 0 always signs in again, the new auth_time reaches the code (and 
   const tok = await exchange(local, app, code, { verifier });
   assert.equal(tok.status, 200);
   const body = await tok.json();
-  if (body.id_token) {
-    const claims = claimsOf(body.id_token);
-    assert.equal(claims.auth_time, s1.auth_time);
-    assert.equal(claims.nonce, "n-max");
-  }
+  assert.ok(body.id_token, "an ID token for the openid scope");
+  const claims = claimsOf(body.id_token);
+  assert.equal(claims.auth_time, s1.auth_time);
+  assert.equal(claims.nonce, "n-max");
+  assert.equal(claims.sid, s1.sid);
   // An hour-old sign-in and max_age=600: sign in again; prompt=none: login_required.
   await local.db.prepare("UPDATE sessions SET auth_time = auth_time - 3600 WHERE hash = ?").bind(s1.hash).run();
   res = await authorize(b, { max_age: "600" });

@@ -58,7 +58,8 @@ test("discovery: OpenID Connect Discovery's fields, the same issuer as RFC 8414,
   assert.deepEqual(meta.response_types_supported, ["code"]);
   assert.deepEqual(meta.response_modes_supported, ["query"]);
   assert.deepEqual(meta.code_challenge_methods_supported, ["S256"]);
-  assert.deepEqual(meta.prompt_values_supported, ["none", "login", "consent"]);
+  assert.deepEqual(meta.prompt_values_supported, ["none", "login", "consent", "select_account"]);
+  assert.deepEqual(oauth.prompt_values_supported, meta.prompt_values_supported, "both documents agree");
   assert.deepEqual(meta.grant_types_supported, oauth.grant_types_supported);
   assert.deepEqual(meta.token_endpoint_auth_methods_supported, oauth.token_endpoint_auth_methods_supported);
   for (const s of ["openid", "profile", "email", "posts:read"]) {
