@@ -4,6 +4,7 @@
 // JWT_SIGNING_KEYS JWK set (one RSA key for RS256 ID tokens, OPENID=on, and
 // one EC P-256 key for ACCESS_TOKEN_FORMAT=jwt and ES256 ID tokens). A set
 // from before OpenID (no RSA key) gets one appended, nothing else changed.
+// And a SUBJECT_SALT, so SUBJECT_TYPE=pairwise can be tried locally.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { adminToken } from "./provision.mjs";
@@ -46,6 +47,13 @@ if (!/^\s*JWT_SIGNING_KEYS\s*=\s*\S/m.test(readFileSync(file, "utf8"))) {
     writeFileSync(file, now.replace(KEYS_LINE, (_, head) => `${head}'${JSON.stringify(set)}'`), { mode: 0o600 });
     console.log(`dev-vars: added an RSA key (kid ${rsa.kid}) to JWT_SIGNING_KEYS in ${file}`);
   }
+}
+if (!/^\s*SUBJECT_SALT\s*=\s*\S/m.test(readFileSync(file, "utf8"))) {
+  // The key of pairwise subjects (SUBJECT_TYPE=pairwise); production's is a
+  // `wrangler secret put SUBJECT_SALT` of its own, never changed once used.
+  const now = readFileSync(file, "utf8");
+  appendFileSync(file, (now.endsWith("\n") ? "" : "\n") + `SUBJECT_SALT="${randomBytes(32).toString("base64url")}"\n`);
+  console.log(`dev-vars: wrote a new SUBJECT_SALT to ${file}`);
 }
 delete process.env.PLATFORM_ADMIN_TOKEN;
 if (!adminToken(file)) throw new Error(`${file} has no usable PLATFORM_ADMIN_TOKEN`);

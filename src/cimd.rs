@@ -13,6 +13,9 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod sector;
+
+use crate::client_metadata::openid::Policy;
 use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;
 pub use crate::http::{Fetched, Fetcher, NoFetcher};
@@ -160,7 +163,15 @@ pub fn cache_lifetime(cache_control: Option<&str>, expires_at: Option<i64>, now:
 
 /// Judge a fetched document for `url`; the client's row if it is acceptable
 /// (without timestamps), else why not, in words for the error page.
-pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> Result<AppRow, String> {
+/// `policy`: what the OpenID fields may ask for (the sector identifier
+/// document is fetched by [`resolve`], not here).
+pub fn judge(
+    url: &str,
+    host: &str,
+    fetched: &Fetched,
+    catalogue: &[String],
+    policy: &Policy,
+) -> Result<AppRow, String> {
     if (300..400).contains(&fetched.status) {
         return Err(format!(
             "the client's metadata document redirects (HTTP {}); redirects are not followed",
@@ -198,14 +209,14 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
         }
     }
     // The rules of dynamic registration, for a public client.
-    let app = client_metadata::validate(&doc, false, catalogue, &[])
+    let app = client_metadata::validate(&doc, false, catalogue, &[], policy)
         .map_err(|e| format!("the client's metadata document is not acceptable: {}", e.description))?;
     // Unnamed, it is known by the host that vouches for it.
     let name = match doc.client_name.as_deref().map(str::trim) {
         Some(n) if !n.is_empty() => app.name,
         _ => host.to_string(),
     };
-    Ok(AppRow {
+    let mut row = AppRow {
         id: url.to_string(),
         owner_org_id: None,
         name,
@@ -239,7 +250,9 @@ pub fn judge(url: &str, host: &str, fetched: &Fetched, catalogue: &[String]) -> 
         post_logout_redirect_uris: "[]".into(),
         backchannel_logout_uri: None,
         backchannel_logout_session_required: 0,
-    })
+    };
+    app.openid.apply(&mut row);
+    Ok(row)
 }
 
 /// Why a metadata document client cannot be used; shown as a page, never
@@ -343,7 +356,19 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, url: &str, known: Option<AppRo
         }
     };
     let catalogue = crate::catalogue::scopes(ctx).await.map_err(Refused::Storage)?;
-    let mut row = judge(url, host, &fetched, &catalogue).map_err(Refused::Client)?;
+    let policy = Policy::from_config(ctx.config);
+    let mut row = judge(url, host, &fetched, &catalogue, &policy).map_err(Refused::Client)?;
+    // Refreshed with the document, on its budget (see `sector`).
+    if let Some(sector_uri) = row.sector_identifier_uri.clone() {
+        sector::check(ctx, &sector_uri, &row.redirect_uri_list(), false)
+            .await
+            .map_err(|r| match r {
+                Refused::Client(why) => {
+                    Refused::Client(format!("the client's metadata document is not acceptable: {why}"))
+                }
+                other => other,
+            })?;
+    }
     let lifetime = cache_lifetime(fetched.cache_control.as_deref(), fetched.expires_at, ctx.now);
     row.created_at = ctx.now;
     row.updated_at = ctx.now;

@@ -4,11 +4,14 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod openid;
+
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::redirect_uri;
 use crate::registration::{self, NewApp};
+use openid::{OpenIdClient, OpenIdInput, Policy};
 
 /// The metadata fields this server registers. Any other member is ignored
 /// (RFC 7591 §2: "the authorization server MUST ignore any client metadata
@@ -31,6 +34,25 @@ pub struct ClientMetadata {
     /// Never registered from a request; a metadata document carrying it
     /// asks for a secret, and is refused (`crate::cimd`).
     pub client_secret_expires_at: Option<serde_json::Value>,
+    /// The OpenID fields (`openid`, one rule set for every kind of client),
+    /// as sent: a wrong type is refused there, naming the field.
+    pub id_token_signed_response_alg: Option<serde_json::Value>,
+    pub post_logout_redirect_uris: Option<serde_json::Value>,
+    pub backchannel_logout_uri: Option<serde_json::Value>,
+    pub backchannel_logout_session_required: Option<serde_json::Value>,
+    pub sector_identifier_uri: Option<serde_json::Value>,
+}
+
+impl ClientMetadata {
+    pub fn openid(&self) -> OpenIdInput {
+        OpenIdInput {
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required.clone(),
+            sector_identifier_uri: self.sector_identifier_uri.clone(),
+        }
+    }
 }
 
 /// What a valid request registers.
@@ -44,6 +66,7 @@ pub struct Registration {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub auth_method: &'static str,
+    pub openid: OpenIdClient,
 }
 
 impl Registration {
@@ -62,12 +85,15 @@ fn invalid_redirect(d: impl Into<String>) -> ApiError {
 
 /// Check a request. `allow_confidential`: whether a client with a secret may
 /// be registered (policy `initial_access_token`); `allowed_scopes` is
-/// `DCR_SCOPES` (empty: the catalogue).
+/// `DCR_SCOPES` (empty: the catalogue); `policy` what the OpenID fields may
+/// ask for. The sector identifier document is not fetched here
+/// (`crate::cimd::sector`).
 pub fn validate(
     m: &ClientMetadata,
     allow_confidential: bool,
     catalogue: &[String],
     allowed_scopes: &[String],
+    policy: &Policy,
 ) -> Result<Registration, ApiError> {
     let uris = m.redirect_uris.clone().unwrap_or_default();
     if uris.is_empty() {
@@ -129,6 +155,11 @@ pub fn validate(
         .as_deref()
         .unwrap_or("")
         .split_whitespace()
+        // OpenID's scopes are built in (any client may ask for them at
+        // authorize without declaring them, `crate::scope::OPENID_SCOPES`):
+        // accepted here and not stored (RFC 7591 §2 lets the server replace
+        // the requested value), unless the catalogue has one of that name.
+        .filter(|s| !crate::scope::is_openid_scope(s) || offered.iter().any(|o| o == s))
         .map(str::to_string)
         .collect();
     if let Some(bad) = requested.iter().find(|s| !offered.contains(s)) {
@@ -139,6 +170,8 @@ pub fn validate(
     }
     // No scope asked for: everything offered (MCP clients usually learn the
     // scopes they need at authorize time, from the resource's metadata).
+    // (Only OpenID's asked for counts as none: a client declares at least
+    // one of the catalogue's, and what it gets is still what authorize asks.)
     let scopes = if requested.is_empty() {
         offered
     } else {
@@ -179,6 +212,7 @@ pub fn validate(
         org_id: None,
         bot_public: false,
         bot_require_code_grant: false,
+        ..NewApp::default()
     };
     registration::validate(&app, catalogue).map_err(|e| {
         // The app rules name the platform's fields; say the RFC 7591 ones.
@@ -194,6 +228,7 @@ pub fn validate(
         };
         invalid(e)
     })?;
+    let openid = openid::validate(&m.openid(), &app.redirect_uris, policy).map_err(invalid)?;
     Ok(Registration {
         name: app.name,
         homepage_url: app.homepage_url,
@@ -203,6 +238,7 @@ pub fn validate(
         redirect_uris: app.redirect_uris,
         scopes: app.scopes,
         auth_method,
+        openid,
     })
 }
 
@@ -215,12 +251,20 @@ mod tests {
         ["profile:read", "posts:read", "posts:write"].map(String::from).to_vec()
     }
 
+    fn policy() -> Policy {
+        Policy {
+            algs: vec!["RS256"],
+            pairwise: false,
+            allow_http_loopback: false,
+        }
+    }
+
     fn meta(v: Value) -> ClientMetadata {
         serde_json::from_value(v).unwrap()
     }
 
     fn check(v: Value, confidential: bool) -> Result<Registration, ApiError> {
-        validate(&meta(v), confidential, &cat(), &[])
+        validate(&meta(v), confidential, &cat(), &[], &policy())
     }
 
     #[test]
@@ -276,9 +320,23 @@ mod tests {
     #[test]
     fn dcr_scopes_narrow_what_is_offered() {
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"]}));
-        let r = validate(&m, false, &cat(), &["posts:read".into(), "nope".into()]).unwrap();
+        let r = validate(&m, false, &cat(), &["posts:read".into(), "nope".into()], &policy()).unwrap();
         assert_eq!(r.scopes, vec!["posts:read"]);
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "posts:write"}));
-        assert!(validate(&m, false, &cat(), &["posts:read".into()]).is_err());
+        assert!(validate(&m, false, &cat(), &["posts:read".into()], &policy()).is_err());
+    }
+
+    #[test]
+    fn openid_scopes_are_accepted_and_not_stored() {
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid profile email posts:read"}));
+        assert_eq!(
+            validate(&m, false, &cat(), &[], &policy()).unwrap().scopes,
+            vec!["posts:read"]
+        );
+        // Only OpenID's: as if none was asked for (everything offered).
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid email"}));
+        assert_eq!(validate(&m, false, &cat(), &[], &policy()).unwrap().scopes, cat());
+        let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid admin:all"}));
+        assert!(validate(&m, false, &cat(), &[], &policy()).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::config::MAX_SECRET_EXPIRES_IN;
 use crate::redirect_uri;
@@ -15,7 +16,9 @@ pub const INITIAL_TOKEN_PREFIX: &str = "iat_";
 
 /// The JSON body of `POST /api/v1/apps`. Unknown fields are refused so a
 /// typo (`redirect_uri` for `redirect_uris`) is an error, not a silent default.
-#[derive(Debug, Deserialize)]
+/// (`Default` is for code that builds one and leaves the OpenID fields
+/// unset, not the defaults of the JSON body.)
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
     pub name: String,
@@ -46,6 +49,17 @@ pub struct NewApp {
     /// client_credentials without an install).
     #[serde(default)]
     pub bot_require_code_grant: bool,
+    /// The OpenID fields (`crate::client_metadata::openid` checks them).
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<Value>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Option<Value>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<Value>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: Option<Value>,
+    #[serde(default)]
+    pub sector_identifier_uri: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -76,6 +90,17 @@ pub struct AppUpdate {
     pub webhook_events: Option<Vec<String>>,
     pub bot_public: Option<bool>,
     pub bot_require_code_grant: Option<bool>,
+    /// The OpenID fields: absent keeps, `null` clears.
+    #[serde(default, deserialize_with = "present")]
+    pub id_token_signed_response_alg: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub post_logout_redirect_uris: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub backchannel_logout_uri: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub backchannel_logout_session_required: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub sector_identifier_uri: Option<Option<Value>>,
 }
 
 /// A field that is present (even as `null`) becomes `Some(..)`.

@@ -6,6 +6,16 @@
 
 use std::collections::BTreeSet;
 
+/// OpenID Connect's scopes (Core §3.1.2.1, §5.4): built in with `OPENID=on`,
+/// asked for without being declared, never in the platform's catalogue.
+pub const OPENID: &str = "openid";
+pub const OPENID_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// Whether `s` is one of [`OPENID_SCOPES`].
+pub fn is_openid_scope(s: &str) -> bool {
+    OPENID_SCOPES.contains(&s)
+}
+
 /// RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E.
 fn valid_token(s: &str) -> bool {
     !s.is_empty()

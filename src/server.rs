@@ -136,6 +136,39 @@ impl<D: Driver> Server<D> {
     }
 }
 
+impl<D: Driver> Server<D> {
+    /// The context of work done after a request or by the cron (no route,
+    /// no caller): what signs back-channel logout tokens needs its keys and
+    /// seams.
+    fn task_ctx(&self, now: i64) -> Ctx<'_, D> {
+        Ctx {
+            store: &self.store,
+            config: &self.config,
+            now,
+            issuer: self.config.issuer.clone().unwrap_or_default(),
+            params: Vec::new(),
+            effects: RefCell::new(Outcome::default()),
+            kdf: self.kdf.as_ref(),
+            es256: self.es256.as_ref(),
+            rs256: self.rs256.as_ref(),
+            edge: self.edge.as_deref(),
+            fetcher: self.fetcher.as_ref(),
+            source: String::new(),
+            profile: crate::compat::select::<D>(&self.config),
+        }
+    }
+}
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// The task runner's sealer: back-channel logout tokens signed with this
+/// server's keys (`oidc::backchannel`).
+impl<D: Driver> crate::tasks::Sealer for Server<D> {
+    fn seal<'a>(&'a self, d: &'a crate::store::DeliveryRow, now: i64) -> Fut<'a, Result<crate::tasks::Sealed, String>> {
+        Box::pin(async move { crate::oidc::backchannel::seal(&self.task_ctx(now), d).await })
+    }
+}
+
 /// Discovery documents (RFC 8414 metadata, the JWK set, RFC 9728 resource
 /// metadata) are fetched by every client on start and change only with the
 /// configuration and the scope catalogue: each is built once and then served
@@ -211,6 +244,7 @@ const PAGE_ROUTES: &[&str] = &[
     "signin",
     "signout",
     "login_verify",
+    "logout",
 ];
 
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
@@ -247,12 +281,15 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/ready", "ready"),
     ("GET", "/.well-known/oauth-authorization-server", "metadata"),
     ("GET", "/.well-known/jwks.json", "jwks"),
+    ("GET", "/.well-known/openid-configuration", "openid_configuration"),
     // `/.well-known/oauth-protected-resource[/…]`: routed in `route` (any depth).
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
     ("POST", "/oauth/token", "token"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
+    ("GET", "/oauth/userinfo", "userinfo"),
+    ("POST", "/oauth/userinfo", "userinfo"),
     ("POST", "/oauth/register", "register"),
     ("GET", "/oauth/register/{}", "register_read"),
     ("PUT", "/oauth/register/{}", "register_update"),
@@ -261,6 +298,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/signin", "signin_page"),
     ("POST", "/signin", "signin"),
     ("POST", "/signout", "signout"),
+    ("GET", "/oauth/logout", "logout"),
+    ("POST", "/oauth/logout", "logout"),
     ("GET", "/api/v1/me", "me"),
     ("GET", "/api/v1/posts", "posts_list"),
     ("POST", "/api/v1/posts", "posts_create"),
@@ -301,7 +340,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
 
 /// The discovery documents: CORS on every answer and preflight, and HEAD
 /// answered as GET without the body (RFC 9110 §9.3.2).
-const DISCOVERY: &[&str] = &["metadata", "jwks", "resource_metadata"];
+const DISCOVERY: &[&str] = &["metadata", "openid_configuration", "jwks", "resource_metadata"];
 
 pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     // The back office routes below its prefix itself (`admin`).
@@ -352,7 +391,7 @@ pub fn route(method: &str, path: &str) -> (&'static str, Vec<String>) {
     ("not_found", Vec::new())
 }
 
-/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect,
+/// Routes with CORS: the discovery documents (`DISCOVERY`), token, revoke, introspect, userinfo,
 /// dynamic registration (browser-based MCP clients register themselves) and
 /// everything under `/api/` (its 404s too). Never the authorize, consent,
 /// sign-in or settings pages (RFC 9700 §4.16), nor the `/admin/v1/` back
@@ -361,7 +400,14 @@ fn cors_route(route: &str, path: &str) -> bool {
     DISCOVERY.contains(&route)
         || matches!(
             route,
-            "token" | "revoke" | "introspect" | "register" | "register_read" | "register_update" | "register_delete"
+            "token"
+                | "revoke"
+                | "introspect"
+                | "userinfo"
+                | "register"
+                | "register_read"
+                | "register_update"
+                | "register_delete"
         )
         || path.starts_with("/api/")
         || endpoints::resource_metadata::is_metadata_path(path)
@@ -377,16 +423,19 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "metadata" => metadata::handle(ctx).await,
         "resource_metadata" => resource_metadata::handle(ctx, req).await,
         "jwks" => jwks::handle(ctx),
+        "openid_configuration" => openid_configuration::handle(ctx).await,
         "authorize" => authorize::show(ctx, req).await,
         "consent" => authorize::decide(ctx, req).await,
         "token" => token::handle(ctx, req).await,
         "revoke" => revoke::handle(ctx, req).await,
         "introspect" => introspect::handle(ctx, req).await,
+        "userinfo" => userinfo::handle(ctx, req).await,
         r if r.starts_with("register") => register::handle(ctx, req, r).await,
         "login_verify" => login_challenge::land(ctx, req).await,
         "signin_page" => signin::page(ctx, req).await,
         "signin" => signin::submit(ctx, req).await,
         "signout" => signin::signout(ctx, req).await,
+        "logout" => logout::handle(ctx, req).await,
         "me" | "posts_list" | "posts_create" => resource::handle(ctx, req, route).await,
         "webhook_sub_get" | "webhook_sub_put" | "webhook_sub_delete" => webhooks::handle(ctx, req, route).await,
         r if r.starts_with("apps_") => apps::handle(ctx, req, route).await,

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::error::StoreError;
 use crate::store::kv::{self, EdgeKv};
-use crate::store::{DeliveryRow, Driver, Stmt, Store, WebhookTarget};
+use crate::store::{DeliveryRow, Driver, Stmt, Store, WebhookTarget, LOGOUT_EVENT};
 
 #[derive(Debug, Clone)]
 pub enum Task {
@@ -27,6 +27,9 @@ pub enum Task {
     Mirror(String),
     /// Edge mode: delete the KV copies that revocations queued.
     Evict,
+    /// Attempt these queued deliveries now (back-channel logout tokens that
+    /// a session end queued in its own batch); the cron retries failures.
+    Deliver(Vec<String>),
 }
 
 /// Outbound HTTP, for webhook deliveries. The worker uses `fetch`.
@@ -36,6 +39,33 @@ pub trait Outbound {
     /// up after a bounded time (`WEBHOOK_TIMEOUT_SECONDS` in the worker) and
     /// say so, so a receiver that never answers costs one slot for that long.
     async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, String>;
+}
+
+type Fut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// What a delivery sends, when the core does not build it from the webhook
+/// payload: headers and body.
+pub struct Sealed {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Builds the request of a back-channel logout delivery
+/// ([`crate::store::LOGOUT_EVENT`]) at each attempt: its logout token expires
+/// two minutes after it is signed, so a retry needs a new one. The wiring
+/// passes one (`oidc::backchannel` signs, with the request context's keys);
+/// `Err`: nothing can be sent (the app is gone, no key).
+pub trait Sealer {
+    fn seal<'a>(&'a self, d: &'a DeliveryRow, now: i64) -> Fut<'a, Result<Sealed, String>>;
+}
+
+/// No sealer: a logout delivery's attempt fails with the reason, and is retried.
+pub struct NoSealer;
+
+impl Sealer for NoSealer {
+    fn seal<'a>(&'a self, _: &'a DeliveryRow, _: i64) -> Fut<'a, Result<Sealed, String>> {
+        Box::pin(async { Err("no logout token signer".to_string()) })
+    }
 }
 
 /// Attempts before a delivery is given up, and the backoff between them:
@@ -53,7 +83,27 @@ pub async fn run<D: Driver, O: Outbound>(
     task: Task,
     now: i64,
 ) -> Result<(), StoreError> {
+    run_sealed(store, out, &NoSealer, edge, task, now).await
+}
+
+/// [`run`], with what signs back-channel logout tokens.
+pub async fn run_sealed<D: Driver, O: Outbound>(
+    store: &Store<D>,
+    out: &O,
+    sealer: &dyn Sealer,
+    edge: Option<&dyn EdgeKv>,
+    task: Task,
+    now: i64,
+) -> Result<(), StoreError> {
     match task {
+        Task::Deliver(ids) => {
+            let lease = RetryPolicy::default().lease;
+            let target = WebhookTarget::default();
+            for d in store.claim_deliveries(&ids, now, lease).await? {
+                attempt(store, out, sealer, &d, &target, now).await?;
+            }
+            Ok(())
+        }
         Task::Mirror(hash) => match edge {
             Some(kv) => kv::mirror(store, kv, &hash, now).await,
             None => Ok(()),
@@ -102,7 +152,7 @@ pub async fn run<D: Driver, O: Outbound>(
                 updated_at: now,
             };
             store.insert_delivery(&d).await?;
-            attempt(store, out, &d, &target, now).await
+            attempt(store, out, sealer, &d, &target, now).await
         }
     }
 }
@@ -131,10 +181,24 @@ pub fn signature_headers(id: &str, event: &str, secrets: &[&str], body: &str, no
 async fn attempt<D: Driver, O: Outbound>(
     store: &Store<D>,
     out: &O,
+    sealer: &dyn Sealer,
     d: &DeliveryRow,
     target: &WebhookTarget,
     now: i64,
 ) -> Result<(), StoreError> {
+    if d.event == LOGOUT_EVENT {
+        // Back-Channel Logout §2.8: the RP answers 200 (204 from some
+        // frameworks); anything else is retried with the webhooks' backoff.
+        let result = match sealer.seal(d, now).await {
+            Ok(sealed) => match out.post(&d.url, &sealed.headers, &sealed.body).await {
+                Ok(s) if s == 200 || s == 204 => Ok(s),
+                Ok(s) => Err((Some(s), format!("receiver answered {s}"))),
+                Err(e) => Err((None, e)),
+            },
+            Err(e) => Err((None, e)),
+        };
+        return record(store, d, result, now).await;
+    }
     let secrets: Vec<&str> = [target.secret.as_deref(), target.previous_secret.as_deref()]
         .into_iter()
         .flatten()
@@ -154,15 +218,27 @@ async fn attempt<D: Driver, O: Outbound>(
             .await;
     }
     let headers = signature_headers(&d.id, &d.event, &secrets, &d.payload, now);
-    let result = out.post(&d.url, &headers, &d.payload).await;
+    let result = match out.post(&d.url, &headers, &d.payload).await {
+        Ok(s) if (200..300).contains(&s) => Ok(s),
+        Ok(s) => Err((Some(s), format!("receiver answered {s}"))),
+        Err(e) => Err((None, e)),
+    };
+    record(store, d, result, now).await
+}
+
+/// Record an attempt's outcome: delivered, or the next attempt after the
+/// backoff, or given up after [`MAX_ATTEMPTS`].
+async fn record<D: Driver>(
+    store: &Store<D>,
+    d: &DeliveryRow,
+    result: Result<u16, (Option<u16>, String)>,
+    now: i64,
+) -> Result<(), StoreError> {
     let attempts = d.attempts + 1;
     let (status, code, error, next) = match result {
-        Ok(s) if (200..300).contains(&s) => ("delivered", Some(s as i64), None, None),
-        other => {
-            let (code, err) = match other {
-                Ok(s) => (Some(s as i64), format!("receiver answered {s}")),
-                Err(e) => (None, e),
-            };
+        Ok(s) => ("delivered", Some(s as i64), None, None),
+        Err((code, err)) => {
+            let code = code.map(i64::from);
             if attempts >= MAX_ATTEMPTS {
                 ("failed", code, Some(err), None)
             } else {
@@ -235,6 +311,17 @@ pub async fn retry_due_with<D: Driver, O: Outbound>(
     now: i64,
     policy: &RetryPolicy,
 ) -> Result<usize, StoreError> {
+    retry_due_sealed(store, out, &NoSealer, now, policy).await
+}
+
+/// [`retry_due_with`], with what signs back-channel logout tokens.
+pub async fn retry_due_sealed<D: Driver, O: Outbound>(
+    store: &Store<D>,
+    out: &O,
+    sealer: &dyn Sealer,
+    now: i64,
+    policy: &RetryPolicy,
+) -> Result<usize, StoreError> {
     use futures_util::stream::{self, StreamExt};
     let due = store
         .claim_due_deliveries(now, policy.limit, policy.per_app, policy.lease)
@@ -248,7 +335,7 @@ pub async fn retry_due_with<D: Driver, O: Outbound>(
         }
     }
     let results: Vec<Result<(), StoreError>> = stream::iter(due.iter())
-        .map(|d| attempt(store, out, d, &targets[&d.app_id], now))
+        .map(|d| attempt(store, out, sealer, d, &targets[&d.app_id], now))
         .buffer_unordered(policy.concurrency.max(1))
         .collect()
         .await;

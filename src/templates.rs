@@ -94,6 +94,9 @@ pub struct ConsentView<'a> {
     pub csrf: &'a str,
     /// Where the browser goes with the decision (the request's redirect URI).
     pub redirect_to: &'a str,
+    /// What the OpenID scopes (`openid`, `profile`, `email`) tell the app
+    /// about the user, one plain sentence each; empty when none is asked.
+    pub identity: &'a [String],
 }
 
 fn actor_label(mode: &str) -> &'static str {
@@ -167,6 +170,17 @@ pub fn consent(v: &ConsentView<'_>) -> String {
         })
         .unwrap_or_default();
     let destination = destination(v);
+    let identity = if v.identity.is_empty() {
+        String::new()
+    } else {
+        let items: String = v.identity.iter().map(|l| format!("<li>{}</li>", esc(l))).collect();
+        format!(r#"<label>It will learn</label><ul class="scopes" id="identity-claims">{items}</ul>"#)
+    };
+    let scopes = if scopes.is_empty() && !v.identity.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<label>It will be able to</label><ul class="scopes">{scopes}</ul>"#)
+    };
     layout(
         &format!("Authorize {}", v.app.name),
         &format!(
@@ -178,7 +192,7 @@ pub fn consent(v: &ConsentView<'_>) -> String {
 {hidden}<input type="hidden" name="csrf" value="{csrf}">
 <label for="org">Organization</label><select id="org" name="org">{orgs}</select>
 <label>Act</label>{actors}
-<label>It will be able to</label><ul class="scopes">{scopes}</ul>
+{identity}{scopes}
 {destination}<p class="muted">Signed in as {email}. You can revoke this access at any time.</p>
 <p><button type="submit" name="decision" value="approve">Approve</button><button class="secondary" type="submit" name="decision" value="deny">Deny</button></p>
 </form></div>"#,

@@ -66,3 +66,38 @@ fn a_copy_belongs_to_its_server_configuration_and_origin() {
     assert_eq!(json(&a)["resource"], "http://127.0.0.1:8787/api/v1");
     assert_eq!(json(&b)["resource"], "http://localhost:8787/api/v1");
 }
+
+const OPENID: &str = "/.well-known/openid-configuration";
+
+#[test]
+fn the_openid_document_is_a_copy_too_following_the_catalogue_and_its_issuer() {
+    let s = server();
+    let mut c = Client::new(&s);
+    let first = c.get(OPENID);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, c.get(OPENID).body, "the copy is the document");
+    assert_eq!(json(&first)["issuer"], json(&c.get(METADATA))["issuer"]);
+    s.store
+        .db
+        .exec("INSERT INTO scopes VALUES ('extra:write','Extra')")
+        .unwrap();
+    c.now += 60;
+    let doc = json(&c.get(OPENID));
+    let scopes: Vec<String> = serde_json::from_value(doc["scopes_supported"].clone()).unwrap();
+    assert!(
+        scopes.contains(&"extra:write".to_string()),
+        "rebuilt once the catalogue is"
+    );
+    assert!(scopes.contains(&"openid".to_string()));
+    let a = c.send(Request::new("GET", &format!("http://localhost:8787{OPENID}")));
+    assert_eq!(json(&a)["issuer"], "http://localhost:8787");
+    // OPENID=off: no document (and no copy of one).
+    let off = Server::new(
+        Store::new(driver()),
+        Config {
+            openid: false,
+            ..Config::default()
+        },
+    );
+    assert_eq!(Client::new(&off).get(OPENID).status, 404);
+}

@@ -116,7 +116,14 @@ fn off_by_default() {
 #[test]
 fn the_cap_admits_no_new_url_but_refreshes_a_stored_one() {
     let store = Store::new(driver());
-    let mut row = edge_oauth::cimd::judge(URL, "mcp.example", &document("no-store"), &["profile:read".into()]).unwrap();
+    let mut row = edge_oauth::cimd::judge(
+        URL,
+        "mcp.example",
+        &document("no-store"),
+        &["profile:read".into()],
+        &Default::default(),
+    )
+    .unwrap();
     row.created_at = NOW;
     row.metadata_expires_at = Some(NOW + 60);
     let saved = pollster::block_on(store.save_metadata_document_client(&row, 1, &audit()))
@@ -144,7 +151,14 @@ fn a_stored_platform_app_is_never_overwritten_by_a_document() {
     let server = server();
     let mut c = Client::new(&server);
     let (id, _) = common::app(&mut c);
-    let mut row = edge_oauth::cimd::judge(URL, "mcp.example", &document("no-store"), &["profile:read".into()]).unwrap();
+    let mut row = edge_oauth::cimd::judge(
+        URL,
+        "mcp.example",
+        &document("no-store"),
+        &["profile:read".into()],
+        &Default::default(),
+    )
+    .unwrap();
     row.id = id.clone();
     assert!(
         pollster::block_on(server.store.save_metadata_document_client(&row, 100, &audit()))

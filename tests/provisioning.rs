@@ -11,6 +11,7 @@ use edge_oauth::store::Store;
 use serde_json::json;
 
 const NOW: i64 = common::NOW;
+const ISS: Option<&str> = Some("https://issuer.test");
 
 fn store() -> Store<NativeDriver> {
     let d = common::driver();
@@ -60,6 +61,7 @@ fn a_taken_email_or_slug_refuses_the_upsert_inside_the_batch() {
         email: "ALICE@acme.test".into(),
         name: "Dave".into(),
         password_hash: None,
+        ..UserUpsert::default()
     };
     assert_eq!(block(s.upsert_user(&dave, NOW, &note("user.created"))).unwrap(), None);
     let initech = OrgUpsert {
@@ -105,7 +107,9 @@ fn the_last_owner_cannot_be_removed_demoted_or_deleted_even_past_the_api_check()
         role: "member".into(),
     };
     assert!(!block(s.upsert_membership(&demote, NOW, &note("membership.updated"))).unwrap());
-    assert!(!block(s.delete_user("usr_alice", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_alice", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_none());
     let owner = RoleUpsert {
         name: "owner".into(),
         description: String::new(),
@@ -178,12 +182,14 @@ fn unknown_permissions_roles_in_use_and_taken_secrets_are_refused_in_the_batch()
 fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
     let s = store();
     s.db.exec(
-        "INSERT INTO sessions VALUES ('h1', 'usr_carol', 0, 9999999999);
+        "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ('h1', 'usr_carol', 0, 9999999999);
          INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at) VALUES ('g1', 'app_x', 'org_acme', 'usr_carol', 'self', '[]', 0);
          INSERT INTO consents VALUES ('usr_carol', 'app_x', 'org_acme', 'self', '[]', 0);",
     )
     .unwrap();
-    assert!(block(s.delete_user("usr_carol", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_carol", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_some());
     let left = s.db.query_one_text(
         "SELECT (SELECT count(*) FROM sessions WHERE user_id = 'usr_carol') || ',' ||
                 (SELECT count(*) FROM grants WHERE user_id = 'usr_carol' AND revoked_at IS NULL) || ',' ||
@@ -195,5 +201,49 @@ fn deleting_a_user_takes_sessions_grants_consents_and_memberships_with_it() {
     );
     assert_eq!(left, "0,0,0,0,0,1,0");
     // Gone: a second delete is a no-op.
-    assert!(!block(s.delete_user("usr_carol", NOW, &note("user.deleted"))).unwrap());
+    assert!(block(s.delete_user("usr_carol", ISS, NOW, &note("user.deleted")))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn an_upsert_moves_updated_at_only_when_the_profile_changed() {
+    let s = store();
+    let dave = UserUpsert {
+        id: "usr_dave".into(),
+        external_id: "dave".into(),
+        email: "dave@acme.test".into(),
+        name: "Dave".into(),
+        preferred_username: Some("dave".into()),
+        email_verified: true,
+        profile_changed: true,
+        ..UserUpsert::default()
+    };
+    block(s.upsert_user(&dave, NOW, &note("user.created"))).unwrap();
+    let read = || block(s.user_by_external_id("dave")).unwrap().unwrap();
+    let u = read();
+    assert_eq!(
+        (u.preferred_username.as_deref(), u.email_verified, u.updated_at),
+        (Some("dave"), 1, NOW)
+    );
+    let pw_only = UserUpsert {
+        password_hash: Some(Some("pbkdf2-sha256$1$AA$AA".into())),
+        profile_changed: false,
+        ..dave.clone()
+    };
+    block(s.upsert_user(&pw_only, NOW + 10, &note("user.updated"))).unwrap();
+    assert_eq!(read().updated_at, NOW, "a password is no claim");
+    let renamed = UserUpsert {
+        name: "David".into(),
+        preferred_username: None,
+        email_verified: false,
+        profile_changed: true,
+        ..pw_only
+    };
+    block(s.upsert_user(&renamed, NOW + 20, &note("user.updated"))).unwrap();
+    let u = read();
+    assert_eq!(
+        (u.name.as_str(), u.preferred_username, u.email_verified, u.updated_at),
+        ("David", None, 0, NOW + 20)
+    );
 }

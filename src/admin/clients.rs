@@ -38,7 +38,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, para
 }
 
 fn client_json(a: &AppRow) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "client_id": a.id,
         "registration": a.registration,
         "status": a.status,
@@ -48,7 +48,12 @@ fn client_json(a: &AppRow) -> serde_json::Value {
         "scope": a.scope_list().join(" "),
         "created_at": a.created_at,
         "last_used_at": a.last_used_at,
-    })
+    });
+    // Where this server will send logout tokens, and the rest of its OpenID metadata.
+    if let Some(o) = v.as_object_mut() {
+        o.extend(crate::client_metadata::openid::to_json(a, false));
+    }
+    v
 }
 
 /// A client with no owner org; platform apps are managed through

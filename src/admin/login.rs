@@ -2,7 +2,7 @@
 //!
 //! After Ory Hydra's admin API (`GET/PUT /admin/oauth2/auth/requests/login[/accept|/reject]?login_challenge=…`):
 //! - `GET  /admin/v1/login?login_challenge=…`: what is being asked (app, scopes).
-//! - `PUT  /admin/v1/login/accept?login_challenge=…` `{external_id, user?, memberships?}`
+//! - `PUT  /admin/v1/login/accept?login_challenge=…` `{external_id, user?, memberships?, acr?, amr?, auth_time?}`
 //! - `PUT  /admin/v1/login/reject?login_challenge=…` `{error?, error_description?}`
 //! - `DELETE /admin/v1/users/{external_id}/sessions`: the platform's sign-out.
 //!
@@ -18,7 +18,8 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::login_challenge::{self as lc, CHALLENGE_PREFIX, VERIFIER_PREFIX};
-use crate::store::login_challenges::LoginChallengeRow;
+use crate::oidc::reauth;
+use crate::store::login_challenges::{AuthFacts, LoginChallengeRow};
 use crate::store::Driver;
 
 /// Memberships one accept may upsert.
@@ -33,6 +34,12 @@ struct AcceptBody {
     user: Option<UserBody>,
     /// Add or change the user's memberships in the same call (never removes).
     memberships: Option<Vec<MembershipBody>>,
+    /// How and when the platform signed the user in (OIDC Core §2), for
+    /// the session and the ID tokens of its authorizations; bounds in
+    /// `crate::oidc::reauth`. `auth_time` defaults to the accept's time.
+    acr: Option<String>,
+    amr: Option<Vec<String>>,
+    auth_time: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +47,9 @@ struct AcceptBody {
 struct UserBody {
     email: String,
     name: Option<String>,
+    /// As `PUT /admin/v1/users/…` takes them (OpenID claims).
+    email_verified: Option<bool>,
+    preferred_username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,10 +160,14 @@ async fn get<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Api
         (Some(_), None, Some(_)) => "rejected",
     };
     let app = ctx.store.app(&row.client_id).await?;
-    let scopes: Vec<String> = crate::http::Params::parse(row.request.as_bytes())
+    let request = crate::http::Params::parse(row.request.as_bytes());
+    let scopes: Vec<String> = request
         .get("scope")
         .map(|s| s.split(' ').map(str::to_string).collect())
         .unwrap_or_default();
+    // What the sign-in must be (OIDC `prompt`, `max_age`): the oldest
+    // `auth_time` the accept may report.
+    let floor = reauth::auth_time_floor(&row.request, row.created_at, ctx.now);
     Ok(Response::json(
         200,
         &json!({
@@ -162,6 +176,9 @@ async fn get<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Api
             "requested_scope": scopes,
             "requested_at": row.created_at,
             "expires_at": row.expires_at,
+            "prompt": request.get("prompt"),
+            "max_age": request.get("max_age").and_then(|m| m.parse::<i64>().ok()),
+            "auth_time_min": floor,
         }),
     ))
 }
@@ -176,6 +193,8 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
         return Err(ApiError::bad_request(format!("external_id: {why}")));
     }
     let row = open_challenge(ctx, &hash).await?;
+    // Checked before anything is written, like the memberships below.
+    let facts = auth_facts(&b, &row, ctx.now)?;
     let list = b.memberships.unwrap_or_default();
     if list.len() > MAX_MEMBERSHIPS {
         return Err(ApiError::bad_request(format!(
@@ -205,6 +224,8 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
                 email: u.email.trim().to_string(),
                 name,
                 password: None,
+                email_verified: u.email_verified,
+                preferred_username: u.preferred_username.clone().map(Some),
             };
             users::put(ctx, &b.external_id, input.clone(), true).await?;
             Some(input)
@@ -250,10 +271,35 @@ async fn accept<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, 
             &crypto::sha256_hex(&verifier),
             &b.external_id,
             &row.client_id,
+            &facts,
             ctx.now,
         )
         .await?;
     redirect_back(ctx, &hash, &row, &verifier, decided).await
+}
+
+/// The accept's `acr`, `amr` and `auth_time`, validated: `auth_time` not in
+/// the future (beyond a minute of clock skew, then recorded as now) and
+/// not before the challenge allows (`reauth::auth_time_floor`: its opening
+/// when the authorization asked for a fresh sign-in, `max_age` before it).
+fn auth_facts(b: &AcceptBody, row: &LoginChallengeRow, now: i64) -> Result<AuthFacts, ApiError> {
+    if let Some(acr) = &b.acr {
+        reauth::check_acr(acr).map_err(ApiError::bad_request)?;
+    }
+    let amr = match &b.amr {
+        Some(list) => Some(reauth::amr_json(list).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let auth_time = match b.auth_time {
+        Some(t) => reauth::check_auth_time(t, reauth::auth_time_floor(&row.request, row.created_at, now), now)
+            .map_err(ApiError::bad_request)?,
+        None => now,
+    };
+    Ok(AuthFacts {
+        acr: b.acr.clone(),
+        amr,
+        auth_time,
+    })
 }
 
 async fn reject<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, ApiError> {
@@ -312,11 +358,18 @@ async fn redirect_back<D: Driver>(
 
 async fn end_sessions<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str) -> Result<Response, ApiError> {
     let external_id = crate::admin::provisioning::segment(external_id)?;
-    match ctx.store.end_user_sessions(&external_id, ctx.now).await? {
+    match ctx
+        .store
+        .end_user_sessions(&external_id, crate::oidc::logout::logout_issuer(ctx), ctx.now)
+        .await?
+    {
         None => Err(ApiError::not_found("no user has this external_id")),
-        Some((ended, pending)) => Ok(Response::json(
-            200,
-            &json!({"ended": ended, "pending_sign_ins_ended": pending}),
-        )),
+        Some((ended, pending, queued)) => {
+            crate::oidc::logout::deliver(ctx, queued);
+            Ok(Response::json(
+                200,
+                &json!({"ended": ended, "pending_sign_ins_ended": pending}),
+            ))
+        }
     }
 }

@@ -74,6 +74,14 @@ impl Principal {
         crate::audience::stored(self.row.audience.as_deref(), ctx.config, &ctx.issuer)
     }
 
+    /// The `sub` the token's client knows its user by (`oidc::subject`);
+    /// `None` for the app actor. Never the user id itself under pairwise.
+    /// A `BEARER_MODE=jwt` principal's user id is already its token's `sub`
+    /// (that mode runs with public subjects only, `config::subject`).
+    pub fn subject(&self, config: &crate::config::Config) -> Option<String> {
+        crate::oidc::subject::of_bearer(config, &self.row)
+    }
+
     pub fn can(&self, permission: &str) -> bool {
         self.permissions.iter().any(|p| p == permission)
     }
@@ -145,6 +153,8 @@ impl Principal {
             role: None,
             role_permissions: None,
             audience: Some(crate::audience::to_json(&c.aud.0)),
+            app_redirect_uris: None,
+            app_sector_identifier_uri: None,
         })
     }
 

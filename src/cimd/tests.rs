@@ -92,7 +92,7 @@ fn cache_lifetime_respects_http_caching_within_a_day() {
 
 #[test]
 fn a_good_document_becomes_a_public_self_only_client() {
-    let a = judge(URL, "app.example", &doc(good()), &cat()).unwrap();
+    let a = judge(URL, "app.example", &doc(good()), &cat(), &Policy::default()).unwrap();
     assert_eq!(a.id, URL);
     assert_eq!(a.owner_org_id, None);
     assert_eq!(a.client_type, "public");
@@ -108,7 +108,7 @@ fn no_scope_means_any_catalogue_scope_and_no_name_means_the_host() {
     let mut v = good();
     v.as_object_mut().unwrap().remove("scope");
     v.as_object_mut().unwrap().remove("client_name");
-    let a = judge(URL, "app.example", &doc(v), &cat()).unwrap();
+    let a = judge(URL, "app.example", &doc(v), &cat(), &Policy::default()).unwrap();
     assert_eq!(
         a.scope_list(),
         vec!["posts:read".to_string(), "profile:read".to_string()]
@@ -123,7 +123,7 @@ fn refused_documents() {
     let with = |f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
         let mut v = good();
         f(v.as_object_mut().unwrap());
-        judge(URL, "app.example", &doc(v), &cat())
+        judge(URL, "app.example", &doc(v), &cat(), &Policy::default())
     };
     let cases: Vec<(&str, Edit)> = vec![
         (
@@ -227,22 +227,31 @@ fn refused_documents() {
 fn refused_responses() {
     let mut f = doc(good());
     f.status = 302;
-    assert!(judge(URL, "h", &f, &cat()).unwrap_err().contains("redirects"));
+    assert!(judge(URL, "h", &f, &cat(), &Policy::default())
+        .unwrap_err()
+        .contains("redirects"));
     let mut f = doc(good());
     f.status = 404;
-    assert!(judge(URL, "h", &f, &cat()).unwrap_err().contains("404"));
+    assert!(judge(URL, "h", &f, &cat(), &Policy::default())
+        .unwrap_err()
+        .contains("404"));
     let mut f = doc(good());
     f.content_type = Some("text/html".into());
-    assert!(judge(URL, "h", &f, &cat()).unwrap_err().contains("application/json"));
+    assert!(judge(URL, "h", &f, &cat(), &Policy::default())
+        .unwrap_err()
+        .contains("application/json"));
     let mut f = doc(good());
     f.content_type = None;
-    assert!(judge(URL, "h", &f, &cat()).is_err());
+    assert!(judge(URL, "h", &f, &cat(), &Policy::default()).is_err());
     let mut f = doc(good());
     f.body = b"[1,2]".to_vec();
-    assert!(judge(URL, "h", &f, &cat()).is_err());
+    assert!(judge(URL, "h", &f, &cat(), &Policy::default()).is_err());
     let mut f = doc(good());
     f.content_type = Some("application/jwk-set+json".into());
-    assert!(judge(URL, "h", &f, &cat()).is_ok(), "+json types are JSON");
+    assert!(
+        judge(URL, "h", &f, &cat(), &Policy::default()).is_ok(),
+        "+json types are JSON"
+    );
 }
 
 #[test]

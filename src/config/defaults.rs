@@ -32,7 +32,6 @@ impl Default for Config {
             rsa_keys: Vec::new(),
             openid: true,
             id_token_ttl: 3600,
-            subject_type: SubjectType::Public,
             bearer_cache_ttl: 0,
             audit_api_reads: false,
             platform_admin_token_hash: None,
@@ -62,6 +61,8 @@ impl Default for Config {
             cimd_allowed_hosts: Vec::new(),
             cimd_max_document_bytes: DEFAULT_CIMD_MAX_DOCUMENT_BYTES,
             login_challenges_per_source: 30,
+            subject_type: SubjectType::Public,
+            subject_salt: None,
         }
     }
 }

@@ -6,10 +6,12 @@
 
 mod dcr;
 mod defaults;
+mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
 use urls::{parse_hosts, valid_issuer, valid_login_url};
 pub use urls::{parse_resources, MAX_RESOURCES};
@@ -55,15 +57,6 @@ pub enum AccessTokenFormat {
     Opaque,
     /// An ES256-signed RFC 9068 JWT that resource servers verify from the JWKS.
     Jwt,
-}
-
-/// `SUBJECT_TYPE`: how `sub` names a user to a client (OIDC Core §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubjectType {
-    /// The same `sub` for every client.
-    Public,
-    /// A different `sub` per sector (OIDC Core §8.1), so apps cannot correlate users.
-    Pairwise,
 }
 
 /// Which clients must use PKCE (S256) in the authorization code flow.
@@ -126,7 +119,6 @@ pub struct Config {
     pub openid: bool,
     /// `ID_TOKEN_TTL_SECONDS`: an ID token's `exp` is `iat` plus this.
     pub id_token_ttl: i64,
-    pub subject_type: SubjectType,
     /// Per-isolate cache of validated bearer tokens, in seconds; 0 is off.
     /// A revoked token may keep working for this long in other isolates.
     pub bearer_cache_ttl: i64,
@@ -192,6 +184,10 @@ pub struct Config {
     /// Delegated sign-in challenges one source may open per minute (each is
     /// a row written before anyone signed in).
     pub login_challenges_per_source: i64,
+    /// `SUBJECT_TYPE`: the `sub` apps see (`crate::oidc::subject`).
+    pub subject_type: SubjectType,
+    /// `SUBJECT_SALT` (a Worker secret): the key of pairwise subjects.
+    pub subject_salt: Option<String>,
 }
 
 impl Config {
@@ -290,11 +286,6 @@ impl Config {
                 c.id_token_ttl
             ));
         }
-        c.subject_type = choice(
-            &get,
-            "SUBJECT_TYPE",
-            &[("public", SubjectType::Public), ("pairwise", SubjectType::Pairwise)],
-        )?;
         if c.bearer_mode == BearerMode::Jwt && c.access_token_format != AccessTokenFormat::Jwt {
             return Err("BEARER_MODE=jwt needs ACCESS_TOKEN_FORMAT=jwt".into());
         }
@@ -446,6 +437,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        subject::parse(&get, &mut c)?;
         Ok(c)
     }
 }

@@ -327,8 +327,12 @@ fn id_token_lifetime_and_subject_type_are_bounded_choices() {
     assert_eq!(cfg(&[("ID_TOKEN_TTL_SECONDS", "600")]).unwrap().id_token_ttl, 600);
     assert!(cfg(&[("ID_TOKEN_TTL_SECONDS", "59")]).is_err());
     assert!(cfg(&[("ID_TOKEN_TTL_SECONDS", "86401")]).is_err());
+    // Pairwise needs its salt (see the test below).
+    let salt = "s".repeat(MIN_SUBJECT_SALT);
     assert_eq!(
-        cfg(&[("SUBJECT_TYPE", "pairwise")]).unwrap().subject_type,
+        cfg(&[("SUBJECT_TYPE", "pairwise"), ("SUBJECT_SALT", &salt)])
+            .unwrap()
+            .subject_type,
         SubjectType::Pairwise
     );
     assert!(cfg(&[("SUBJECT_TYPE", "email")]).is_err());
@@ -366,4 +370,37 @@ fn rsa_keys_are_parsed_strictly() {
     assert!(cfg(&[("OPENID", "on"), ("JWT_SIGNING_KEYS", &twice)])
         .unwrap_err()
         .contains("twice"));
+}
+
+#[test]
+fn pairwise_subjects_need_a_salt_and_a_bearer_mode_that_reads_storage() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!((c.subject_type, c.subject_salt), (SubjectType::Public, None));
+    let salt = "s".repeat(MIN_SUBJECT_SALT);
+    let c = cfg(&[("SUBJECT_TYPE", "pairwise"), ("SUBJECT_SALT", &salt)]).unwrap();
+    assert_eq!(c.subject_type, SubjectType::Pairwise);
+    assert_eq!(c.subject_salt.as_deref(), Some(salt.as_str()));
+    assert!(cfg(&[("SUBJECT_TYPE", "pairwise")])
+        .unwrap_err()
+        .contains("SUBJECT_SALT"));
+    assert!(cfg(&[("SUBJECT_TYPE", "pairwise"), ("SUBJECT_SALT", "short")])
+        .unwrap_err()
+        .contains("SUBJECT_SALT must be"));
+    assert!(cfg(&[("SUBJECT_TYPE", "opaque")]).unwrap_err().contains("SUBJECT_TYPE"));
+    let jwt = cfg(&[
+        ("SUBJECT_TYPE", "pairwise"),
+        ("SUBJECT_SALT", &salt),
+        ("BEARER_MODE", "jwt"),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ]);
+    assert!(jwt.unwrap_err().contains("BEARER_MODE strict or edge"));
+    // JWT access tokens are fine with pairwise subjects: strict mode reads the token's row.
+    assert!(cfg(&[
+        ("SUBJECT_TYPE", "pairwise"),
+        ("SUBJECT_SALT", &salt),
+        ("ACCESS_TOKEN_FORMAT", "jwt"),
+        ("JWT_SIGNING_KEYS", KEYS),
+    ])
+    .is_ok());
 }

@@ -10,13 +10,14 @@ use crate::bearer;
 use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
+use crate::endpoints::apps_openid;
 use crate::error::{parse_json, ApiError};
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::store::{AppPatch, AppRow, Audit, Driver};
 
 pub fn app_json(a: &AppRow) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "id": a.id,
         "client_id": a.id,
         "owner_org_id": a.owner_org_id,
@@ -40,7 +41,11 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
         "created_by": a.created_by,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
-    })
+    });
+    if let Some(o) = v.as_object_mut() {
+        o.extend(crate::client_metadata::openid::to_json(a, false));
+    }
+    v
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> Response {
@@ -151,9 +156,10 @@ pub async fn register<D: Driver>(
     let org_id = caller.org(input.org_id.as_deref())?;
     require_manage(ctx, caller, &org_id).await?;
     registration::validate(&input, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
+    let openid = apps_openid::for_new(ctx, &input).await?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
     let secret = (input.client_type == "confidential").then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
-    let row = AppRow {
+    let mut row = AppRow {
         id,
         owner_org_id: Some(org_id),
         name: input.name.trim().to_string(),
@@ -189,6 +195,7 @@ pub async fn register<D: Driver>(
         backchannel_logout_uri: None,
         backchannel_logout_session_required: 0,
     };
+    openid.apply(&mut row);
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
     ctx.store.insert_app(&row, &audit).await?;
     ctx.note(&row.id, row.owner_org_id.as_deref());
@@ -238,9 +245,11 @@ pub async fn apply_update<D: Driver>(
         org_id: None,
         bot_public: u.bot_public.unwrap_or(app.bot_public == 1),
         bot_require_code_grant: u.bot_require_code_grant.unwrap_or(app.bot_require_code_grant == 1),
+        ..NewApp::default()
     };
     registration::validate(&merged, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
-    let patch = AppPatch {
+    let openid = apps_openid::for_update(ctx, app, &u, &merged.redirect_uris).await?;
+    let mut patch = AppPatch {
         name: u.name.map(|n| n.trim().to_string()),
         description: u.description,
         homepage_url: u.homepage_url,
@@ -258,7 +267,9 @@ pub async fn apply_update<D: Driver>(
             .map(|v| registration::to_json(&registration::normalized(&v))),
         bot_public: u.bot_public.map(i64::from),
         bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
+        ..AppPatch::default()
     };
+    apps_openid::patch(&mut patch, &openid);
     let audit = audit_app(
         ctx,
         caller,

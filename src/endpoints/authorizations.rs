@@ -12,6 +12,7 @@
 use serde_json::json;
 
 use crate::api_auth::{self, Caller};
+use crate::config::SubjectType;
 use crate::context::Ctx;
 use crate::endpoints::apps::installation_json;
 use crate::error::ApiError;
@@ -108,12 +109,24 @@ pub async fn disconnect<D: Driver>(
         json!({"by": "user"}),
     );
     let orgs = ctx.store.revoke_user_app(user, app_id, org, ctx.now, &audit).await?;
+    if orgs.is_empty() {
+        return Ok(0);
+    }
+    // The app knows the user by its `sub` (`oidc::subject`); under pairwise
+    // subjects that takes the app's row (one read, on this rare path only).
+    let sub = match ctx.config.subject_type {
+        SubjectType::Public => user.to_string(),
+        SubjectType::Pairwise => match ctx.store.app(app_id).await? {
+            Some(app) => crate::oidc::subject::subject(ctx.config, &app, user),
+            None => return Ok(orgs.len()),
+        },
+    };
     for o in &orgs {
         ctx.event(
             app_id,
             Some(o),
             "authorization.revoked",
-            json!({"org_id": o, "user_id": user, "by": "user"}),
+            json!({"org_id": o, "user_id": sub, "by": "user"}),
         );
     }
     Ok(orgs.len())

@@ -69,12 +69,13 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         let p = Principal::from_row(row);
         let aud = crate::audience::Audience(p.audience(ctx));
         let r = &p.row;
-        return Ok(json!({
+        let sub = p.subject(ctx.config).unwrap_or_else(|| format!("app:{}", r.app_id));
+        let mut v = json!({
             "active": true,
             "token_type": "Bearer",
             "scope": scope::join(&p.scopes),
             "client_id": r.app_id,
-            "sub": subject(r.actor.as_str(), r.user_id.as_deref(), &r.app_id),
+            "sub": sub,
             "exp": r.expires_at,
             "iat": r.created_at,
             "iss": ctx.issuer,
@@ -83,7 +84,9 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             "org": r.org_slug,
             "actor": r.actor,
             "permissions": p.permissions,
-        }));
+        });
+        platform_view(&mut v, privileged, &r.actor, r.user_id.as_deref());
+        return Ok(v);
     }
     let (app, row) = ctx
         .store
@@ -108,7 +111,16 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
         "token_type": "refresh_token",
         "scope": scope::join(&scope::from_json(&row.scopes)),
         "client_id": row.app_id,
-        "sub": subject(&row.actor, row.user_id.as_deref(), &row.app_id),
+        "sub": match (row.actor.as_str(), row.user_id.as_deref()) {
+            ("self", Some(u)) => crate::oidc::subject::of_client(
+                ctx.config,
+                &row.app_id,
+                row.app_redirect_uris.as_deref().unwrap_or("[]"),
+                row.app_sector_identifier_uri.as_deref(),
+                u,
+            ),
+            _ => format!("app:{}", row.app_id),
+        },
         "iat": row.created_at,
         "iss": ctx.issuer,
         "aud": crate::audience::Audience(crate::audience::stored(row.audience.as_deref(), ctx.config, &ctx.issuer)),
@@ -118,6 +130,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
     if let Some(exp) = row.expires_at {
         v["exp"] = exp.into();
     }
+    platform_view(&mut v, privileged, &row.actor, row.user_id.as_deref());
     Ok(v)
 }
 
@@ -131,9 +144,12 @@ fn confidential(client: &client_auth::Client) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn subject(actor: &str, user_id: Option<&str>, app_id: &str) -> String {
-    match (actor, user_id) {
-        ("self", Some(u)) => u.to_string(),
-        _ => format!("app:{app_id}"),
+/// `sub` is the token's client's name for its user (`oidc::subject`), which
+/// under pairwise subjects is not the user id. A privileged caller
+/// (`INTROSPECTION_CLIENTS`: the platform's own API, never an app) also gets
+/// `user_id`, so it can find the user; no app ever reads it here.
+fn platform_view(v: &mut serde_json::Value, privileged: bool, actor: &str, user_id: Option<&str>) {
+    if let (true, "self", Some(u)) = (privileged, actor, user_id) {
+        v["user_id"] = u.into();
     }
 }

@@ -56,13 +56,17 @@ pub fn request_query(r: &AuthzRequest) -> String {
     if let Some(s) = &r.state {
         pairs.push(("state", s));
     }
+    if let Some(n) = &r.nonce {
+        pairs.push(("nonce", n));
+    }
     if let Some(c) = &r.challenge {
         pairs.push(("code_challenge", c));
         pairs.push(("code_challenge_method", "S256"));
     }
-    if let Some(p) = &r.prompt {
-        pairs.push(("prompt", p));
-    }
+    // `prompt` and `max_age` also set how fresh the platform's sign-in must
+    // be (`crate::oidc::reauth::auth_time_floor` reads them back at accept).
+    let fresh = authorize::freshness(r);
+    pairs.extend(fresh.iter().map(|(k, v)| (*k, v.as_str())));
     pairs.extend(r.resources.iter().map(|res| ("resource", res.as_str())));
     Params::encode(&pairs)
 }
@@ -71,19 +75,24 @@ fn page(status: u16, title: &str, message: &str) -> Response {
     Response::html(status, templates::error_page(title, message)).no_store()
 }
 
-/// No session in delegated mode: open a challenge for this authorization
-/// request and send the browser to the platform's login page (303 after the
-/// consent POST, 302 from a GET).
-pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, post: bool) -> Response {
+/// No session in delegated mode, or one that must sign in again
+/// (`prompt=login`, `max_age`, an `id_token_hint` naming someone else):
+/// open a challenge for this authorization request and send the browser to
+/// the platform's login page (303 after the consent POST, 302 from a GET).
+/// `LOGIN_URL` gets `prompt=login` when the sign-in must be fresh (`force`
+/// or the request's own `prompt=login`), and the request's `max_age`,
+/// `login_hint`, `ui_locales` and `acr_values`, as query parameters.
+pub async fn start<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, post: bool, force: bool) -> Response {
     ctx.note(&r.app.id, None);
-    open(ctx, req, &r.app.id, &request_query(r), post).await
+    let extra = authorize::forwarded(&r.oidc, force);
+    open(ctx, req, &r.app.id, &request_query(r), post, &extra).await
 }
 
 /// Delegated sign-in for one of our own pages (the settings pages' sign-in
 /// link): the challenge is bound to that same-origin path instead of an
 /// authorization request, and the landing returns the browser there.
 pub async fn start_for_page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, return_to: &str) -> Response {
-    open(ctx, req, "", &page_query(return_to), false).await
+    open(ctx, req, "", &page_query(return_to), false, &[]).await
 }
 
 /// The request a page challenge is bound to.
@@ -91,7 +100,14 @@ fn page_query(return_to: &str) -> String {
     Params::encode(&[("return_to", return_to)])
 }
 
-async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, request: &str, post: bool) -> Response {
+async fn open<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    client_id: &str,
+    request: &str,
+    post: bool,
+    extra: &[(&'static str, String)],
+) -> Response {
     let Some(login_url) = ctx.config.login_url.as_deref() else {
         return page(500, "Server error", "LOGIN_URL is not configured.");
     };
@@ -122,7 +138,9 @@ async fn open<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, client_id: &str, reque
         }
         Err(e) => return crate::templates::unavailable_page(e),
     }
-    let to = redirect_uri::with_params(login_url, &[("login_challenge", &challenge)]);
+    let mut params: Vec<(&str, &str)> = vec![("login_challenge", &challenge)];
+    params.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    let to = redirect_uri::with_params(login_url, &params);
     let resp = if post {
         Response::see_other(&to)
     } else {
@@ -177,6 +195,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         .unwrap_or_default();
     let token = crypto::new_token(&ctx.config.prefixes.session);
     let session_hash = crypto::sha256_hex(&token);
+    let replaced = session::presented(ctx, req).map(|(_, hash)| hash);
     let landed = ctx
         .store
         .land_login_verifier(
@@ -186,6 +205,7 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             &request,
             ctx.now,
             ctx.now + ctx.config.session_ttl,
+            replaced.as_deref(),
         )
         .await;
     let (landing, started) = match landed {
@@ -244,7 +264,12 @@ pub async fn land<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         );
     }
     let next = match &r {
-        Some(_) => format!("/oauth/authorize?{request}"),
+        // With the proof of this sign-in, so an authorization that asked
+        // for a fresh one (`crate::oidc::reauth`) goes on instead of asking again.
+        Some(_) => {
+            let back = crate::oidc::reauth::awaiting_proof(&format!("/oauth/authorize?{request}"));
+            crate::oidc::reauth::resume(&back, &token, ctx.now)
+        }
         None => crate::endpoints::signin::safe_return_to(req, params.get("return_to")),
     };
     Response::found(&next)

@@ -7,10 +7,27 @@ use crate::http::Response;
 use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
-    let scopes = match crate::catalogue::scopes(ctx).await {
+    match document(ctx).await {
+        Ok(doc) => Response::json(200, &doc).header("Cache-Control", cache_control(ctx)),
+        Err(resp) => resp,
+    }
+}
+
+/// The RFC 8414 document, which OpenID Connect Discovery's extends
+/// (`super::openid_configuration`): one `issuer`, one list of endpoints.
+pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::Value, Response> {
+    let mut scopes = match crate::catalogue::scopes(ctx).await {
         Ok(s) => s,
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+        Err(e) => return Err(crate::error::ApiError::from(e).into_response()),
     };
+    // Built in, asked for without declaration (`crate::scope::OPENID_SCOPES`).
+    if ctx.config.openid {
+        for s in crate::scope::OPENID_SCOPES {
+            if !scopes.iter().any(|c| c == s) {
+                scopes.push(s.to_string());
+            }
+        }
+    }
     let i = &ctx.issuer;
     let mut doc = json!({
             "issuer": i,
@@ -27,7 +44,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
-            "prompt_values_supported": ["none", "consent"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "service_documentation": format!("{i}/"),
             // RFC 9728 §4: the protected resources this server issues tokens for.
             "protected_resources": crate::audience::resources(ctx),
@@ -37,7 +54,8 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
         doc["registration_endpoint"] = json!(format!("{i}/oauth/register"));
     }
     // RFC 9068 §4: resource servers find the signing keys of JWT access
-    // tokens here; only while tokens are JWTs (opaque ones are introspected).
+    // tokens here, relying parties those of ID tokens; only while either is
+    // issued (opaque access tokens are introspected).
     if ctx.config.publishes_jwks() {
         doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));
     }
@@ -45,7 +63,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
     if ctx.config.cimd {
         doc["client_id_metadata_document_supported"] = json!(true);
     }
-    Response::json(200, &doc).header("Cache-Control", cache_control(ctx))
+    Ok(doc)
 }
 
 /// A discovery document (this one, RFC 9728's) is cacheable only when the

@@ -4,12 +4,15 @@
 //! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 pub mod apps;
+pub mod apps_openid;
 pub mod authorizations;
 pub mod authorize;
 pub mod introspect;
 pub mod jwks;
 pub mod login_challenge;
+pub mod logout;
 pub mod metadata;
+pub mod openid_configuration;
 pub mod pages;
 pub mod register;
 pub mod resource;
@@ -18,4 +21,5 @@ pub mod revoke;
 pub mod settings;
 pub mod signin;
 pub mod token;
+pub mod userinfo;
 pub mod webhooks;

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::bearer::{self, Principal};
+use crate::config::{Config, SubjectType};
 use crate::context::Ctx;
 use crate::http::{Request, Response};
 use crate::store::Driver;
@@ -49,7 +50,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
         }
     }
     match route {
-        "me" => Response::json(200, &me(&principal)),
+        "me" => Response::json(200, &me(ctx.config, &principal)),
         "posts_list" => {
             if !principal.can("posts:read") {
                 return bearer::insufficient_scope(ctx, req, "posts:read");
@@ -63,21 +64,35 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
             Response::json(
                 201,
                 &json!({"org": principal.row.org_slug, "created": true, "actor": principal.row.actor,
-                        "author": principal.row.user_id}),
+                        "author": author(ctx.config, &principal)}),
             )
         }
     }
 }
 
-fn me(p: &Principal) -> serde_json::Value {
+/// The user as the app knows them (`oidc::subject`): under pairwise
+/// subjects an app never reads the internal user id here, or it could
+/// correlate users with other apps.
+fn me(config: &Config, p: &Principal) -> serde_json::Value {
     let r = &p.row;
     json!({
         "org": {"id": r.org_id, "slug": r.org_slug},
-        "user": r.user_id.as_ref().filter(|_| r.actor == "self").map(|id| json!({"id": id, "email": r.user_email, "role": r.role})),
+        "user": p.subject(config).map(|id| json!({"id": id, "email": r.user_email, "role": r.role})),
         "actor": r.actor,
         "app": {"client_id": r.app_id, "name": r.app_name},
         "scopes": p.scopes,
         "permissions": p.permissions,
         "expires_at": r.expires_at,
+    })
+}
+
+/// Who wrote: the user (as the app knows them), or for the app actor the
+/// user who installed it, named only where ids are public.
+fn author(config: &Config, p: &Principal) -> Option<String> {
+    p.subject(config).or_else(|| {
+        p.row
+            .user_id
+            .clone()
+            .filter(|_| config.subject_type == SubjectType::Public)
     })
 }

@@ -300,6 +300,7 @@ async fn create<D: Driver>(
         org_id: form.get("org_id").map(str::to_string),
         bot_public: true,
         bot_require_code_grant: false,
+        ..NewApp::default()
     };
     let (app, secret) = apps::register(ctx, caller, input).await?;
     let secret_html = secret
@@ -408,6 +409,11 @@ async fn update<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         webhook_events: None,
         bot_public: None,
         bot_require_code_grant: None,
+        id_token_signed_response_alg: None,
+        post_logout_redirect_uris: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: None,
+        sector_identifier_uri: None,
     };
     let updated = apps::apply_update(ctx, caller, &app, u).await?;
     Ok(Response::see_other(&format!("/settings/developer/apps/{}", updated.id)))

@@ -108,7 +108,13 @@ pub async fn page<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         let to = safe_return_to(req, q.get("return_to"));
         return crate::endpoints::login_challenge::start_for_page(ctx, req, &to).await;
     }
-    form_page(req, 200, &safe_return_to(req, q.get("return_to")), None, "")
+    // OIDC `login_hint` (Core §3.1.2.1), passed on by the authorization
+    // endpoint: prefills the email field (escaped by the template).
+    let hint = q
+        .get("login_hint")
+        .filter(|h| h.len() <= 320 && !h.chars().any(char::is_control))
+        .unwrap_or("");
+    form_page(req, 200, &safe_return_to(req, q.get("return_to")), None, hint)
 }
 
 /// A request another site made the browser send. Sec-Fetch-Site, which page
@@ -223,6 +229,7 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
             } else {
                 String::new()
             };
+            let replaced = session::presented(ctx, req).map(|(_, hash)| hash);
             let signed_in = SignedIn {
                 session_hash: &session_hash,
                 user_id: &a.id,
@@ -231,11 +238,15 @@ pub async fn submit<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 device_expires_at: ctx.now + ctx.config.signin_device_ttl,
                 now: ctx.now,
                 slots: &slots,
+                replaces: replaced.as_deref(),
             };
             if let Err(e) = ctx.store.signed_in(&signed_in).await {
                 return crate::templates::unavailable_page(e);
             }
-            let resp = Response::see_other(&return_to)
+            // Back to the authorization this sign-in was for, with the proof
+            // that it happened (`crate::oidc::reauth`).
+            let next = crate::oidc::reauth::resume(&return_to, &token, ctx.now);
+            let resp = Response::see_other(&next)
                 .header("Set-Cookie", &session::set_cookie(req, &token, ctx.config.session_ttl));
             if remember {
                 resp.header(
@@ -299,7 +310,8 @@ pub async fn signout<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
                 templates::error_page("Forbidden", "The form has expired. Go back and try again."),
             );
         }
-        if let Err(e) = ctx.store.delete_session(&s.token_hash).await {
+        // Back-channel logout tokens are queued in the same batch.
+        if let Err(e) = crate::oidc::logout::end_session(ctx, &s.token_hash).await {
             return crate::templates::unavailable_page(e);
         }
     }

@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
+use crate::oidc::id_token::Facts;
 use crate::pkce;
 use crate::store::{Driver, Redemption};
 
@@ -71,14 +72,28 @@ pub async fn handle<D: Driver>(
     let client = &client;
     match redeemed {
         Some(r) => {
-            note_redeemed(ctx, &client.app.id, &r);
-            let (at, scopes) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
-            Ok(TokenResponse::bearer(
-                at,
-                Some(refresh.plain),
-                ctx.config.access_ttl,
-                &scopes,
-            ))
+            note_redeemed(ctx, &client.app, &r);
+            let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
+            let id_token = match r.user_id.as_deref() {
+                Some(user_id) => {
+                    let facts = Facts {
+                        user_id,
+                        org_id: &r.org_id,
+                        access_token: Some(&at),
+                        nonce: r.nonce.as_deref(),
+                        auth_time: r.auth_time,
+                        acr: r.acr.as_deref(),
+                        amr: r.amr.as_deref(),
+                        sid: r.sid.as_deref(),
+                    };
+                    super::id_token(ctx, &client.app, &r.actor, &scopes, facts).await?
+                }
+                None => None,
+            };
+            Ok(TokenResponse {
+                id_token,
+                ..TokenResponse::bearer(at, Some(refresh.plain), ctx.config.access_ttl, &scopes)
+            })
         }
         None => Err(diagnose(
             ctx,

@@ -119,7 +119,7 @@ pub async fn handle<D: Driver>(
     ctx.note(&app.id, Some(&org_id));
     ctx.mirror(&access.row.hash);
     let who = Subject {
-        client_id: &app.id,
+        app,
         org_id: &org_id,
         actor: "app",
         user_id: None,

@@ -15,7 +15,7 @@ use crate::crypto;
 pub use crate::crypto::well_formed;
 use crate::error::OAuthError;
 use crate::store::NewToken;
-use crate::store::{Driver, Redeemed, Rotated};
+use crate::store::{AppRow, Driver, Redeemed, Rotated};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -26,6 +26,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OIDC Core §3.1.3.3: with `openid` granted ([`id_token`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -36,6 +39,7 @@ impl TokenResponse {
             expires_in,
             refresh_token: refresh,
             scope: crate::scope::join(scopes),
+            id_token: None,
         }
     }
 }
@@ -68,7 +72,8 @@ pub fn mint_access(config: &Config, now: i64) -> Minted {
 
 /// Who an issued access token speaks for: the claims a JWT carries.
 pub struct Subject<'a> {
-    pub client_id: &'a str,
+    /// The client: its id, and its sector for a pairwise `sub`.
+    pub app: &'a AppRow,
     pub org_id: &'a str,
     pub actor: &'a str,
     pub user_id: Option<&'a str>,
@@ -113,11 +118,17 @@ impl<'a> From<&'a Rotated> for Issued<'a> {
 
 /// What a won code redemption records besides its tokens: the log line's
 /// client and org, and `app.installed` when the app was new to the org.
-pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed) {
-    ctx.note(client_id, Some(&r.org_id));
+/// The app reads `installed_by` as its own `sub` for that user (never the
+/// internal id under pairwise subjects).
+pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, r: &Redeemed) {
+    ctx.note(&app.id, Some(&r.org_id));
     if r.new_install {
-        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": r.user_id});
-        ctx.event(client_id, Some(&r.org_id), "app.installed", data);
+        let by = r
+            .user_id
+            .as_deref()
+            .map(|u| crate::oidc::subject::subject(ctx.config, app, u));
+        let data = serde_json::json!({"org_id": r.org_id, "actor": r.actor, "installed_by": by});
+        ctx.event(&app.id, Some(&r.org_id), "app.installed", data);
     }
 }
 
@@ -125,7 +136,7 @@ pub fn note_redeemed<D: Driver>(ctx: &Ctx<'_, D>, client_id: &str, r: &Redeemed)
 /// mirror, then in the configured format), and its scopes.
 pub async fn issue_access<D: Driver>(
     ctx: &Ctx<'_, D>,
-    client_id: &str,
+    app: &AppRow,
     access: Minted,
     g: Issued<'_>,
 ) -> Result<(String, Vec<String>), OAuthError> {
@@ -133,7 +144,7 @@ pub async fn issue_access<D: Driver>(
     let scopes = crate::scope::from_json(g.scopes);
     let audience = crate::audience::from_json(g.audience);
     let who = Subject {
-        client_id,
+        app,
         org_id: g.org_id,
         actor: g.actor,
         user_id: g.user_id,
@@ -154,20 +165,21 @@ pub async fn access_token<D: Driver>(
     match ctx.config.access_token_format {
         AccessTokenFormat::Opaque => Ok(minted.plain),
         AccessTokenFormat::Jwt => {
-            // RFC 9068 §2.2: `sub` is the resource owner, or the client
-            // itself when no user is involved (the app actor).
+            // RFC 9068 §2.2: `sub` is the resource owner, as this client
+            // knows them (the same `sub` as its ID token and UserInfo), or
+            // the client itself when no user is involved (the app actor).
             let sub = match (who.actor, who.user_id) {
-                ("self", Some(u)) => u,
-                _ => who.client_id,
+                ("self", Some(u)) => crate::oidc::subject::subject(ctx.config, who.app, u),
+                _ => who.app.id.clone(),
             };
             let claims = crate::jwt::Claims {
                 iss: ctx.issuer.clone(),
-                sub: sub.to_string(),
+                sub,
                 aud: crate::audience::Audience(who.audience.to_vec()),
                 exp: minted.row.expires_at.unwrap_or(ctx.now + ctx.config.access_ttl),
                 iat: ctx.now,
                 jti: minted.plain,
-                client_id: who.client_id.to_string(),
+                client_id: who.app.id.clone(),
                 scope: crate::scope::join(who.scopes),
                 org_id: who.org_id.to_string(),
                 actor: who.actor.to_string(),
@@ -184,4 +196,29 @@ pub async fn access_token<D: Driver>(
 
 pub fn mint_refresh(config: &Config, now: i64) -> Minted {
     mint(&config.prefixes.refresh, config.refresh_idle_ttl.map(|t| now + t))
+}
+
+/// The ID token of a won code redemption or refresh (OIDC Core §3.1.3.3,
+/// §12.2): only with `OPENID=on`, `openid` among the granted scopes, and a
+/// user the tokens speak for (the `self` actor). The `app` actor's tokens
+/// speak for the app's own identity in the org, not for the admin who
+/// installed it: they come without an ID token (the app would otherwise
+/// take that admin as signed in to it).
+pub async fn id_token<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    app: &crate::store::AppRow,
+    actor: &str,
+    scopes: &[String],
+    facts: crate::oidc::id_token::Facts<'_>,
+) -> Result<Option<String>, OAuthError> {
+    if !ctx.config.openid || actor != "self" || !scopes.iter().any(|s| s == crate::scope::OPENID) {
+        return Ok(None);
+    }
+    crate::oidc::id_token::sign(ctx, app, &facts)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            ctx.effects.borrow_mut().error = Some(format!("signing the ID token: {e}"));
+            OAuthError::ServerError("the ID token could not be signed".into())
+        })
 }

@@ -3,5 +3,9 @@
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
+pub mod backchannel;
+pub mod claims;
 pub mod id_token;
+pub mod logout;
+pub mod reauth;
 pub mod subject;

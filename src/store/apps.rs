@@ -119,6 +119,12 @@ pub struct AppPatch {
     pub webhook_events: Option<String>,
     pub bot_public: Option<i64>,
     pub bot_require_code_grant: Option<i64>,
+    /// The OpenID client metadata (`AppRow` has their meaning).
+    pub id_token_signed_response_alg: Option<Option<String>>,
+    pub sector_identifier_uri: Option<Option<String>>,
+    pub post_logout_redirect_uris: Option<String>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<i64>,
 }
 
 pub(super) fn opt(v: &Option<Option<String>>) -> (i64, Option<String>) {
@@ -136,8 +142,10 @@ impl<D: Driver> Store<D> {
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_url, \
              webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
-             webhook_secret) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+             webhook_secret, id_token_signed_response_alg, sector_identifier_uri, post_logout_redirect_uris, \
+             backchannel_logout_uri, backchannel_logout_session_required) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
+             ?25, ?26, ?27, ?28, ?29)",
             params![
                 &a.id,
                 a.owner_org_id.as_deref(),
@@ -162,7 +170,12 @@ impl<D: Driver> Store<D> {
                 a.updated_at,
                 a.bot_public,
                 a.bot_require_code_grant,
-                a.webhook_secret.clone()
+                a.webhook_secret.clone(),
+                a.id_token_signed_response_alg.clone(),
+                a.sector_identifier_uri.clone(),
+                &a.post_logout_redirect_uris,
+                a.backchannel_logout_uri.clone(),
+                a.backchannel_logout_session_required
             ],
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
@@ -196,6 +209,9 @@ impl<D: Driver> Store<D> {
         let (ps, pr) = opt(&p.privacy_url);
         let (is, i) = opt(&p.icon);
         let (ws, w) = opt(&p.webhook_url);
+        let (algs, alg) = opt(&p.id_token_signed_response_alg);
+        let (ss, sector) = opt(&p.sector_identifier_uri);
+        let (bs, back) = opt(&p.backchannel_logout_uri);
         let record = audit.stmt_if(
             audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND version = ?9 AND status != 'deleted')"),
             params![id, version],
@@ -207,6 +223,11 @@ impl<D: Driver> Store<D> {
              redirect_uris = COALESCE(?13, redirect_uris), scopes = COALESCE(?14, scopes), actor_modes = COALESCE(?15, actor_modes), \
              webhook_url = CASE WHEN ?16 THEN ?17 ELSE webhook_url END, webhook_events = COALESCE(?18, webhook_events), \
              bot_public = COALESCE(?19, bot_public), bot_require_code_grant = COALESCE(?20, bot_require_code_grant), \
+             id_token_signed_response_alg = CASE WHEN ?22 THEN ?23 ELSE id_token_signed_response_alg END, \
+             sector_identifier_uri = CASE WHEN ?24 THEN ?25 ELSE sector_identifier_uri END, \
+             backchannel_logout_uri = CASE WHEN ?26 THEN ?27 ELSE backchannel_logout_uri END, \
+             post_logout_redirect_uris = COALESCE(?28, post_logout_redirect_uris), \
+             backchannel_logout_session_required = COALESCE(?29, backchannel_logout_session_required), \
              version = version + 1, updated_at = ?21 \
              WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
             params![
@@ -230,7 +251,15 @@ impl<D: Driver> Store<D> {
                 p.webhook_events.clone(),
                 p.bot_public,
                 p.bot_require_code_grant,
-                now
+                now,
+                algs,
+                alg,
+                ss,
+                sector,
+                bs,
+                back,
+                p.post_logout_redirect_uris.clone(),
+                p.backchannel_logout_session_required
             ],
         );
         let mut res = self.db.batch(vec![record, update]).await?.into_iter();

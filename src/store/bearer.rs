@@ -13,7 +13,7 @@ pub(super) const BEARER_SQL: &str = "SELECT t.scopes, t.expires_at, t.created_at
      a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
      g.actor, m.role, \
      (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions, \
-     t.audience \
+     t.audience, a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri \
      FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
      JOIN orgs o ON o.id = g.org_id \
      LEFT JOIN users u ON u.id = g.user_id \
@@ -46,6 +46,13 @@ pub struct BearerRow {
     /// the default audience.
     #[serde(default)]
     pub audience: Option<String>,
+    /// The app's redirect URIs (JSON array) and `sector_identifier_uri`:
+    /// its pairwise sector (`oidc::subject`). `None` in a KV copy written
+    /// before they were read (the sector then falls back to the client).
+    #[serde(default)]
+    pub app_redirect_uris: Option<String>,
+    #[serde(default)]
+    pub app_sector_identifier_uri: Option<String>,
 }
 
 impl<D: Driver> Store<D> {

@@ -89,8 +89,10 @@ impl<D: Driver> Store<D> {
         let insert = Stmt::new(
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_events, status, \
-             version, created_by, created_at, updated_at, bot_public, registration) \
-             SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '[]', 'active', 1, ?13, ?14, ?14, 0, 'dynamic' \
+             version, created_by, created_at, updated_at, bot_public, registration, id_token_signed_response_alg, \
+             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required) \
+             SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '[]', 'active', 1, ?13, ?14, ?14, 0, 'dynamic', \
+             ?17, ?18, ?19, ?20, ?21 \
              WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' AND status <> 'deleted') < ?15 \
              AND (?16 IS NULL OR EXISTS (SELECT 1 FROM initial_access_tokens WHERE hash = ?16 AND revoked_at IS NULL \
                AND expires_at > ?14 AND (max_uses IS NULL OR uses < max_uses))) \
@@ -111,7 +113,12 @@ impl<D: Driver> Store<D> {
                 a.created_by.clone(),
                 a.created_at,
                 n.max_clients,
-                n.initial_token_hash
+                n.initial_token_hash,
+                a.id_token_signed_response_alg.clone(),
+                a.sector_identifier_uri.clone(),
+                &a.post_logout_redirect_uris,
+                a.backchannel_logout_uri.clone(),
+                a.backchannel_logout_session_required
             ],
         );
         let registration = Stmt::new(
@@ -180,7 +187,9 @@ impl<D: Driver> Store<D> {
         let update = Stmt::new(
             concat!(
                 "UPDATE apps SET name = ?3, homepage_url = ?4, terms_url = ?5, privacy_url = ?6, icon = ?7, \
-                 redirect_uris = ?8, scopes = ?9, version = version + 1, updated_at = ?10 \
+                 redirect_uris = ?8, scopes = ?9, version = version + 1, updated_at = ?10, \
+                 id_token_signed_response_alg = ?11, sector_identifier_uri = ?12, post_logout_redirect_uris = ?13, \
+                 backchannel_logout_uri = ?14, backchannel_logout_session_required = ?15 \
                  WHERE id = ?1 AND registration = 'dynamic' AND status = 'active' AND ",
                 owns!("?1", "?2"),
                 " RETURNING *"
@@ -195,7 +204,12 @@ impl<D: Driver> Store<D> {
                 a.icon.clone(),
                 &a.redirect_uris,
                 &a.scopes,
-                now
+                now,
+                a.id_token_signed_response_alg.clone(),
+                a.sector_identifier_uri.clone(),
+                &a.post_logout_redirect_uris,
+                a.backchannel_logout_uri.clone(),
+                a.backchannel_logout_session_required
             ],
         );
         let method = Stmt::new(

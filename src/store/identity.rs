@@ -98,11 +98,6 @@ impl<D: Driver> Store<D> {
         .await
     }
 
-    pub async fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
-        self.exec(Stmt::new("DELETE FROM sessions WHERE hash = ?1", params![hash]))
-            .await
-    }
-
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<MembershipRow>, StoreError> {
         self.all(Stmt::new(
             "SELECT m.org_id, o.slug, o.name AS org_name, m.role FROM memberships m JOIN orgs o ON o.id = m.org_id \

@@ -40,6 +40,24 @@ impl<D: Driver> Store<D> {
             .map(|_| ())
     }
 
+    /// Whether `hash` names a live token with a use left: read before a
+    /// registration fetches anything on its behalf (a sector identifier
+    /// document); `register_client` still decides, in its own batch.
+    pub async fn initial_access_token_usable(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct Found {
+            n: i64,
+        }
+        let found: Option<Found> = self
+            .one(Stmt::new(
+                "SELECT COUNT(*) AS n FROM initial_access_tokens WHERE hash = ?1 AND revoked_at IS NULL \
+                 AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses)",
+                params![hash, now],
+            ))
+            .await?;
+        Ok(found.is_some_and(|f| f.n > 0))
+    }
+
     /// Every token not yet past its expiry, newest first (at most 200).
     pub async fn initial_access_tokens(&self, now: i64) -> Result<Vec<InitialAccessTokenRow>, StoreError> {
         self.all(Stmt::new(

@@ -46,6 +46,16 @@ pub struct NewChallenge<'a> {
     pub budget: (&'a str, i64, i64),
 }
 
+/// How and when the platform signed the user in, as its accept said
+/// (validated by `crate::oidc::reauth`): `amr` as a JSON array, `auth_time`
+/// the accept's own time when it named none.
+#[derive(Debug, Clone, Default)]
+pub struct AuthFacts {
+    pub acr: Option<String>,
+    pub amr: Option<String>,
+    pub auth_time: i64,
+}
+
 /// The platform's audit record of a delegated sign-in act, written by the
 /// act's own batch if `cond` (an `audit_if!` condition) holds after the act.
 fn platform_audit(now: i64, action: &str, detail: serde_json::Value) -> super::Audit {
@@ -98,6 +108,7 @@ impl<D: Driver> Store<D> {
         verifier_hash: &str,
         external_id: &str,
         client_id: &str,
+        facts: &AuthFacts,
         now: i64,
     ) -> Result<bool, StoreError> {
         let audit = platform_audit(
@@ -110,10 +121,18 @@ impl<D: Driver> Store<D> {
             .batch(vec![
                 Stmt::new(
                     "UPDATE login_challenges SET decided_at = ?2, verifier_hash = ?3, \
-                     user_id = (SELECT id FROM users WHERE external_id = ?4) \
+                     user_id = (SELECT id FROM users WHERE external_id = ?4), acr = ?5, amr = ?6, auth_time = ?7 \
                      WHERE challenge_hash = ?1 AND decided_at IS NULL AND expires_at > ?2 \
                      AND EXISTS (SELECT 1 FROM users WHERE external_id = ?4) RETURNING 1 AS ok",
-                    params![challenge_hash, now, verifier_hash, external_id],
+                    params![
+                        challenge_hash,
+                        now,
+                        verifier_hash,
+                        external_id,
+                        facts.acr.clone(),
+                        facts.amr.clone(),
+                        facts.auth_time
+                    ],
                 ),
                 audit.stmt_if(
                     audit_if!("EXISTS (SELECT 1 FROM login_challenges WHERE verifier_hash = ?8)"),
@@ -160,7 +179,9 @@ impl<D: Driver> Store<D> {
     /// transaction, start the session when everything matches: the browser
     /// that was sent away, the same authorization request, an accepted
     /// challenge whose user still exists (then `true`: the session's insert
-    /// returned its row). `None`: unknown, expired or spent.
+    /// returned its row). `None`: unknown, expired or spent. The session
+    /// takes the accept's `acr`, `amr` and `auth_time`; once it starts, the
+    /// browser's previous session (`replaces`) ends in the same batch.
     #[allow(clippy::too_many_arguments)]
     pub async fn land_login_verifier(
         &self,
@@ -170,6 +191,7 @@ impl<D: Driver> Store<D> {
         request: &str,
         now: i64,
         session_expires: i64,
+        replaces: Option<&str>,
     ) -> Result<Option<(Landing, bool)>, StoreError> {
         let out = self
             .db
@@ -181,11 +203,16 @@ impl<D: Driver> Store<D> {
                     params![verifier_hash, now, session_hash],
                 ),
                 Stmt::new(
-                    "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time) \
-                     SELECT ?1, l.user_id, ?2, ?3, lower(hex(randomblob(16))), ?2 FROM login_challenges l JOIN users u ON u.id = l.user_id \
+                    "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time, acr, amr) \
+                     SELECT ?1, l.user_id, ?2, ?3, lower(hex(randomblob(16))), COALESCE(l.auth_time, ?2), l.acr, l.amr \
+                     FROM login_challenges l JOIN users u ON u.id = l.user_id \
                      WHERE l.used_by = ?1 AND l.error IS NULL AND l.browser_hash = ?4 AND l.request = ?5 \
                      RETURNING user_id",
                     params![session_hash, now, session_expires, browser_hash, request],
+                ),
+                Stmt::new(
+                    "DELETE FROM sessions WHERE hash = ?1 AND ?1 <> ?2 AND EXISTS (SELECT 1 FROM sessions WHERE hash = ?2)",
+                    params![replaces.unwrap_or(""), session_hash],
                 ),
             ])
             .await?;
@@ -198,9 +225,16 @@ impl<D: Driver> Store<D> {
     /// The platform's sign-out: end every session of the user it names, and
     /// every sign-in of theirs that was accepted but has not landed (its
     /// verifier would otherwise start a new session within its 10 minutes),
-    /// with the audit record, in one batch. `None`: no user has that
-    /// external id.
-    pub async fn end_user_sessions(&self, external_id: &str, now: i64) -> Result<Option<(usize, usize)>, StoreError> {
+    /// with the audit record and a back-channel logout token queued to each
+    /// client of a live grant of theirs (`super::logout`), in one batch.
+    /// The sessions and sign-ins ended and the queued deliveries' ids;
+    /// `None`: no user has that external id.
+    pub async fn end_user_sessions(
+        &self,
+        external_id: &str,
+        issuer: Option<&str>,
+        now: i64,
+    ) -> Result<Option<(usize, usize, Vec<String>)>, StoreError> {
         let audit = platform_audit(
             now,
             "user.sessions_ended",
@@ -210,6 +244,7 @@ impl<D: Driver> Store<D> {
             .db
             .batch(vec![
                 Stmt::new("SELECT id FROM users WHERE external_id = ?1", params![external_id]),
+                super::queue_logout_tokens(super::Ended::ExternalUser(external_id), None, issuer, now),
                 Stmt::new(
                     "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE external_id = ?1) RETURNING 1 AS ok",
                     params![external_id],
@@ -226,7 +261,9 @@ impl<D: Driver> Store<D> {
             ])
             .await?;
         Ok(match out.as_slice() {
-            [user, ended, pending, _] if !user.is_empty() => Some((ended.len(), pending.len())),
+            [user, queued, ended, pending, _] if !user.is_empty() => {
+                Some((ended.len(), pending.len(), super::queued_ids(queued)))
+            }
             _ => None,
         })
     }

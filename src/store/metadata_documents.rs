@@ -43,9 +43,10 @@ impl<D: Driver> Store<D> {
         let save = Stmt::new(
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, webhook_events, status, version, created_at, updated_at, \
-             bot_public, registration, last_used_at, metadata_expires_at) \
+             bot_public, registration, last_used_at, metadata_expires_at, id_token_signed_response_alg, \
+             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required) \
              SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, 'public', ?9, '[]', 'active', 1, ?10, ?10, 0, \
-             'metadata_document', NULL, ?11 \
+             'metadata_document', NULL, ?11, ?13, ?14, ?15, ?16, ?17 \
              WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'metadata_document' AND status <> 'deleted') < ?12 \
              OR EXISTS (SELECT 1 FROM apps WHERE id = ?1) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, homepage_url = excluded.homepage_url, \
@@ -53,9 +54,20 @@ impl<D: Driver> Store<D> {
              redirect_uris = excluded.redirect_uris, scopes = excluded.scopes, actor_modes = excluded.actor_modes, \
              metadata_expires_at = excluded.metadata_expires_at, \
              updated_at = excluded.updated_at, \
+             id_token_signed_response_alg = excluded.id_token_signed_response_alg, \
+             sector_identifier_uri = excluded.sector_identifier_uri, \
+             post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
+             backchannel_logout_uri = excluded.backchannel_logout_uri, \
+             backchannel_logout_session_required = excluded.backchannel_logout_session_required, \
              version = CASE WHEN apps.name IS excluded.name AND apps.redirect_uris IS excluded.redirect_uris \
                AND apps.scopes IS excluded.scopes AND apps.homepage_url IS excluded.homepage_url \
-               AND apps.icon IS excluded.icon THEN apps.version ELSE apps.version + 1 END \
+               AND apps.icon IS excluded.icon \
+               AND apps.id_token_signed_response_alg IS excluded.id_token_signed_response_alg \
+               AND apps.sector_identifier_uri IS excluded.sector_identifier_uri \
+               AND apps.post_logout_redirect_uris IS excluded.post_logout_redirect_uris \
+               AND apps.backchannel_logout_uri IS excluded.backchannel_logout_uri \
+               AND apps.backchannel_logout_session_required IS excluded.backchannel_logout_session_required \
+               THEN apps.version ELSE apps.version + 1 END \
              WHERE apps.registration = 'metadata_document' AND apps.status <> 'deleted' \
              RETURNING *",
             params![
@@ -70,7 +82,12 @@ impl<D: Driver> Store<D> {
                 &a.actor_modes,
                 a.created_at,
                 a.metadata_expires_at,
-                cap
+                cap,
+                a.id_token_signed_response_alg.clone(),
+                a.sector_identifier_uri.clone(),
+                &a.post_logout_redirect_uris,
+                a.backchannel_logout_uri.clone(),
+                a.backchannel_logout_session_required
             ],
         );
         let mut res = self.db.batch(vec![record, save]).await?.into_iter();

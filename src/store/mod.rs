@@ -31,6 +31,7 @@ mod initial_access_tokens;
 mod installs;
 pub mod kv;
 pub mod login_challenges;
+mod logout;
 mod metadata_documents;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -38,6 +39,7 @@ mod ratelimit;
 mod sweep;
 #[macro_use]
 mod tokens;
+mod userinfo;
 mod webhooks;
 
 // After codes and tokens, whose batch macros it instantiates.
@@ -53,9 +55,11 @@ pub use dynamic_clients::*;
 pub use identity::*;
 pub use initial_access_tokens::*;
 pub use installs::*;
+pub use logout::*;
 pub use metadata_documents::MetadataDocumentUse;
 pub use ratelimit::*;
 pub use tokens::*;
+pub use userinfo::*;
 pub use webhooks::*;
 pub mod provisioning;
 

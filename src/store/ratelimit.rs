@@ -47,6 +47,10 @@ pub struct SignedIn<'a> {
     pub now: i64,
     /// Slots the attempt took, given back.
     pub slots: &'a [Slot],
+    /// The session this sign-in replaces (the browser's cookie), ended in
+    /// the same batch: a fresh sign-in (OIDC `prompt=login`, `max_age`) gets
+    /// a new session, `sid` and `auth_time`, and the old one stops working.
+    pub replaces: Option<&'a str>,
 }
 
 impl<D: Driver> Store<D> {
@@ -119,17 +123,22 @@ impl<D: Driver> Store<D> {
     /// of the account (its expiry renewed), the attempt's slots given back,
     /// and this account's expired devices dropped, in one batch.
     pub async fn signed_in(&self, s: &SignedIn<'_>) -> Result<(), StoreError> {
-        let mut stmts = vec![
+        let mut stmts = Vec::new();
+        if let Some(old) = s.replaces {
+            stmts.push(Stmt::new("DELETE FROM sessions WHERE hash = ?1", params![old]));
+        }
+        stmts.extend([
+            // A password checked here: `amr` "pwd" (RFC 8176 §2).
             Stmt::new(
-                "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time) \
-                 VALUES (?1, ?2, ?3, ?4, lower(hex(randomblob(16))), ?3)",
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at, sid, auth_time, amr) \
+                 VALUES (?1, ?2, ?3, ?4, lower(hex(randomblob(16))), ?3, '[\"pwd\"]')",
                 params![s.session_hash, s.user_id, s.now, s.session_expires_at],
             ),
             Stmt::new(
                 "DELETE FROM signin_devices WHERE user_id = ?1 AND expires_at <= ?2",
                 params![s.user_id, s.now],
             ),
-        ];
+        ]);
         if !s.device_hash.is_empty() {
             stmts.push(Stmt::new(
                 "INSERT INTO signin_devices (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4) \

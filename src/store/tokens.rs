@@ -26,12 +26,18 @@ pub struct TokenRow {
     /// JSON array of resources (RFC 8707); NULL before migration 0012.
     #[serde(default)]
     pub audience: Option<String>,
+    /// The app's redirect URIs and `sector_identifier_uri` (`oidc::subject`).
+    #[serde(default)]
+    pub app_redirect_uris: Option<String>,
+    #[serde(default)]
+    pub app_sector_identifier_uri: Option<String>,
 }
 
 pub(super) const TOKEN_SQL: &str =
     "SELECT t.hash, t.kind, t.grant_id, t.scopes, t.created_at, t.expires_at, t.used_at, \
-     t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at, t.audience \
-     FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?1";
+     t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at, t.audience, \
+     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri \
+     FROM tokens t JOIN grants g ON g.id = t.grant_id LEFT JOIN apps a ON a.id = g.app_id WHERE t.hash = ?1";
 
 /// What a presented token is, by its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -212,11 +212,24 @@ impl Outbound for FetchOutbound {
     }
 }
 
-async fn run_tasks(env: Env, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>, timeout_secs: i64) {
-    let store = store(&env);
-    let out = FetchOutbound { timeout_secs };
+/// The core with this runtime's seams (WebCrypto, `fetch`): for requests,
+/// and for deferred work and the cron, which sign back-channel logout tokens.
+fn server(env: &Env, config: Config) -> Server<d1::D1Driver> {
+    let mut server = Server::new(store(env), config);
+    server.kdf = Box::new(kdf::WebCryptoKdf);
+    server.es256 = Box::new(es256::WebCryptoEs256);
+    server.rs256 = Box::new(rs256::WebCryptoRs256);
+    server.fetcher = Box::new(fetcher::WorkerFetcher);
+    server
+}
+
+async fn run_tasks(env: Env, config: Config, list: Vec<Task>, now: i64, edge: Option<Box<dyn EdgeKv>>) {
+    let out = FetchOutbound {
+        timeout_secs: config.webhook_timeout,
+    };
+    let server = server(&env, config);
     for t in list {
-        if let Err(e) = tasks::run(&store, &out, edge.as_deref(), t, now).await {
+        if let Err(e) = tasks::run_sealed(&server.store, &out, &server, edge.as_deref(), t, now).await {
             worker::console_error!(
                 "{}",
                 serde_json::json!({"level": "error", "msg": "deferred task failed", "error": e.0})
@@ -240,12 +253,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         }
     };
     let core_req = to_core(&req).await?;
-    let mut server = Server::new(store(&env), config);
+    let mut server = server(&env, config);
     server.docs = DOCS.with(|d| d.clone());
-    server.kdf = Box::new(kdf::WebCryptoKdf);
-    server.es256 = Box::new(es256::WebCryptoEs256);
-    server.rs256 = Box::new(rs256::WebCryptoRs256);
-    server.fetcher = Box::new(fetcher::WorkerFetcher);
     server.edge = edge;
     let now = (started / 1000.0) as i64;
     let (resp, mut outcome) = server.handle(&core_req, now).await;
@@ -253,13 +262,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let n_tasks = deferred.len();
     if n_tasks > 0 {
         let edge = server.edge.take();
-        ctx.wait_until(run_tasks(
-            env.clone(),
-            deferred,
-            now,
-            edge,
-            server.config.webhook_timeout,
-        ));
+        ctx.wait_until(run_tasks(env.clone(), server.config.clone(), deferred, now, edge));
     }
     // Route, status, timing, app and org only: never a query string, body,
     // cookie, secret, code or token.
@@ -284,13 +287,14 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let started = now_ms();
     let now = (started / 1000.0) as i64;
-    let (Ok(config), store) = (config(&env), store(&env)) else {
+    let Ok(config) = config(&env) else {
         worker::console_error!(
             "{}",
             serde_json::json!({"level": "error", "msg": "scheduled: bad configuration or binding"})
         );
         return;
     };
+    let store = store(&env);
     let swept = tasks::sweep(&store, &config, now, config.sweep_limit).await;
     let evicted = match edge_kv(&env, &config) {
         Ok(Some(kv)) => Some(crate::store::kv::drain(&store, kv.as_ref()).await),
@@ -299,7 +303,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let out = FetchOutbound {
         timeout_secs: config.webhook_timeout,
     };
-    let retried = tasks::retry_due_with(&store, &out, now, &tasks::RetryPolicy::from_config(&config, 50)).await;
+    let policy = tasks::RetryPolicy::from_config(&config, 50);
+    let server = server(&env, config.clone());
+    let retried = tasks::retry_due_sealed(&store, &out, &server, now, &policy).await;
     worker::console_log!(
         "{}",
         serde_json::json!({

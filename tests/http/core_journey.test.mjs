@@ -28,7 +28,7 @@ test("metadata lists every endpoint and the supported methods (RFC 8414)", async
   assert.deepEqual(m.grant_types_supported, ["authorization_code", "refresh_token", "client_credentials"]);
   assert.deepEqual(m.token_endpoint_auth_methods_supported, ["client_secret_basic", "client_secret_post", "none"]);
   assert.equal(m.authorization_response_iss_parameter_supported, true);
-  assert.deepEqual(m.scopes_supported, ["posts:read", "posts:write", "profile:read", "webhooks:manage"]);
+  assert.deepEqual(m.scopes_supported, ["posts:read", "posts:write", "profile:read", "webhooks:manage", "openid", "profile", "email"]);
 });
 
 test("full journey: sign-in form, consent form, code, token, API, refresh, introspect, revoke", async () => {

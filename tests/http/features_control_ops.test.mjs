@@ -155,7 +155,7 @@ test("the cron sweep deletes what expired, bounded and idempotent", async () => 
   await tokensFor(server, alice, a, { scope: "profile:read" });
   const count = async (sql) => (await server.db.prepare(sql).first()).n;
   await server.db.prepare("UPDATE codes SET expires_at = 0").run();
-  await server.db.prepare("INSERT INTO sessions VALUES ('deadbeef', 'usr_alice', 0, 1)").run();
+  await server.db.prepare("INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ('deadbeef', 'usr_alice', 0, 1)").run();
   await server.db.prepare("UPDATE tokens SET expires_at = 0 WHERE kind = 'access'").run();
   const liveSessions = await count("SELECT count(*) AS n FROM sessions WHERE expires_at > 1");
   await server.scheduled();

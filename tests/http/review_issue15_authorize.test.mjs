@@ -72,7 +72,7 @@ const ERRORS = {
   "invalid_scope": { q: { scope: "no:such-scope" } },
   "invalid_target": { q: { resource: "https://other.example/api" } },
   "invalid_request (no PKCE)": { q: { code_challenge: undefined } },
-  "invalid_request (bad prompt)": { q: { prompt: "login" } },
+  "invalid_request (bad prompt)": { q: { prompt: "bogus" } },
   "login_required (prompt=none)": { q: { prompt: "none" }, anon: true },
   "consent_required (prompt=none)": { q: { prompt: "none" } },
 };

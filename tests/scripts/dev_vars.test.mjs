@@ -20,6 +20,8 @@ test("a new .dev.vars holds an RSA and an EC key", () => {
   const keys = keysOf(readFileSync(join(dir, ".dev.vars"), "utf8"));
   assert.deepEqual(keys.map((k) => k.kty), ["EC", "RSA"]);
   assert.ok(keys.every((k) => k.kid && k.d));
+  // And a SUBJECT_SALT for SUBJECT_TYPE=pairwise, long enough for the worker (32+).
+  assert.match(readFileSync(join(dir, ".dev.vars"), "utf8"), /^SUBJECT_SALT="[A-Za-z0-9_-]{43}"$/m);
   // Run again: nothing changes.
   const before = readFileSync(join(dir, ".dev.vars"), "utf8");
   assert.equal(run(dir).status, 0);
@@ -38,5 +40,10 @@ test("an EC-only set from before OpenID gets an RSA key appended, nothing else c
   assert.deepEqual(keys[0], ec, "the existing key first, unchanged");
   assert.equal(keys.length, 2);
   assert.equal(keys[1].kty, "RSA");
-  assert.equal(text.replace(/^JWT_SIGNING_KEYS=.*$/m, "K"), `# mine\n${admin}\nK\nOTHER=1\n`);
+  // A SUBJECT_SALT is appended too (the file had none); the rest stays as it was.
+  assert.match(text, /^SUBJECT_SALT="[A-Za-z0-9_-]{43}"$/m);
+  assert.equal(
+    text.replace(/^JWT_SIGNING_KEYS=.*$/m, "K").replace(/^SUBJECT_SALT=.*\n/m, ""),
+    `# mine\n${admin}\nK\nOTHER=1\n`,
+  );
 });

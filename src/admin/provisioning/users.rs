@@ -24,6 +24,14 @@ pub struct UserPut {
     pub name: String,
     #[serde(default, deserialize_with = "some")]
     pub password: Option<Option<String>>,
+    /// Has the platform verified `email`? Absent: unchanged while the
+    /// address stays the same, `false` for a new user or a new address (a
+    /// verification never carries over to another address).
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    /// The OpenID `preferred_username`: absent keeps it, `null` removes it.
+    #[serde(default, deserialize_with = "some")]
+    pub preferred_username: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,12 +41,18 @@ pub struct UserPatch {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "some")]
     pub password: Option<Option<String>>,
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    #[serde(default, deserialize_with = "some")]
+    pub preferred_username: Option<Option<String>>,
 }
 
 pub fn user_json(u: &ProvUser) -> Value {
     json!({
         "external_id": u.external_id, "id": u.id, "email": u.email, "name": u.name,
         "has_password": !u.password_hash.is_empty(), "created_at": u.created_at,
+        "preferred_username": u.preferred_username, "email_verified": u.email_verified != 0,
+        "updated_at": u.updated_at,
     })
 }
 
@@ -102,6 +116,8 @@ pub async fn patch<D: Driver>(
         email: input.email.unwrap_or_else(|| current.email.clone()),
         name: input.name.unwrap_or_else(|| current.name.clone()),
         password: input.password,
+        email_verified: input.email_verified,
+        preferred_username: input.preferred_username,
     };
     apply(ctx, external_id, Some(current), full, dry_run).await
 }
@@ -150,6 +166,16 @@ async fn apply<D: Driver>(
             return Err(conflict(format!("email {email:?} belongs to another user")));
         }
     }
+    let preferred_username = match &input.preferred_username {
+        None => current.as_ref().and_then(|c| c.preferred_username.clone()),
+        Some(None) => None,
+        Some(Some(u)) => Some(text("preferred_username", u, 1, 100)?),
+    };
+    let same_address = current.as_ref().is_some_and(|c| c.email.eq_ignore_ascii_case(&email));
+    let email_verified = match input.email_verified {
+        Some(v) => v,
+        None => same_address && current.as_ref().is_some_and(|c| c.email_verified != 0),
+    };
     let had = current.as_ref().is_some_and(|c| !c.password_hash.is_empty());
     let mut changes = Map::new();
     let password_hash: Option<Option<String>> = match &input.password {
@@ -172,7 +198,7 @@ async fn apply<D: Driver>(
             }
         }
     };
-    let user = ProvUser {
+    let mut user = ProvUser {
         id: current
             .as_ref()
             .map(|c| c.id.clone())
@@ -185,10 +211,34 @@ async fn apply<D: Driver>(
             None => current.as_ref().map(|c| c.password_hash.clone()).unwrap_or_default(),
         },
         created_at: current.as_ref().map(|c| c.created_at).unwrap_or(ctx.now),
+        preferred_username: preferred_username.clone(),
+        email_verified: email_verified as i64,
+        updated_at: current.as_ref().map(|c| c.updated_at).unwrap_or(ctx.now),
     };
+    let mut profile_changed = current.is_none();
     if let Some(c) = &current {
         diff(&mut changes, "email", json!(c.email), json!(email));
         diff(&mut changes, "name", json!(c.name), json!(name));
+        diff(
+            &mut changes,
+            "preferred_username",
+            json!(c.preferred_username),
+            json!(preferred_username),
+        );
+        diff(
+            &mut changes,
+            "email_verified",
+            json!(c.email_verified != 0),
+            json!(email_verified),
+        );
+        // `updated_at` (OIDC Core §5.1) moves with the claims apps read,
+        // not with the password.
+        profile_changed = ["email", "name", "preferred_username", "email_verified"]
+            .iter()
+            .any(|k| changes.contains_key(*k));
+    }
+    if profile_changed {
+        user.updated_at = ctx.now;
     }
     let created = current.is_none();
     let applied = Applied::new(user_json(&user), created, changes, dry_run);
@@ -203,6 +253,9 @@ async fn apply<D: Driver>(
         email,
         name,
         password_hash,
+        preferred_username,
+        email_verified,
+        profile_changed,
     };
     let id = ctx
         .store
@@ -231,12 +284,16 @@ pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, external_id: &str, dry_run: boo
         return Ok(deleted(true, body));
     }
     let detail = json!({"external_id": external_id, "user_id": user.id, "email": user.email});
-    if !ctx
+    let queued = ctx
         .store
-        .delete_user(&user.id, ctx.now, &note(None, "user.deleted", detail))
+        .delete_user(
+            &user.id,
+            crate::oidc::logout::logout_issuer(ctx),
+            ctx.now,
+            &note(None, "user.deleted", detail),
+        )
         .await?
-    {
-        return Err(raced());
-    }
+        .ok_or_else(raced)?;
+    crate::oidc::logout::deliver(ctx, queued);
     Ok(deleted(false, body))
 }

@@ -169,8 +169,8 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
         // A replay revokes what the first redemption issued, as in the core.
         return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None).await);
     };
-    note_redeemed(ctx, &client.app.id, &r);
-    let (at, _) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
+    note_redeemed(ctx, &client.app, &r);
+    let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
 }
 
@@ -217,6 +217,6 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
         // A reused refresh token revokes its family, as in the core.
         return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None).await);
     };
-    let (at, _) = issue_access(ctx, &client.app.id, access, (&r).into()).await?;
+    let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
 }

@@ -12,14 +12,17 @@
 //! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
 mod code;
+mod openid;
 mod request;
 
-pub use request::{validate, AuthzRequest, Failure};
+pub use openid::{forwarded, OidcParams, Prompt};
+pub use request::{freshness, validate, AuthzRequest, Failure};
 
 use crate::config::SigninMode;
 use crate::context::Ctx;
 use crate::endpoints::login_challenge;
 use crate::http::{Params, Request, Response};
+use crate::oidc::reauth;
 use crate::scope;
 use crate::session::{self, Session};
 use crate::store::Driver;
@@ -50,44 +53,96 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         Ok(r) => r,
         Err(f) => return f.respond(&ctx.issuer, false),
     };
-    let session = presented
-        .zip(user)
-        .map(|((token, hash), user)| session::Session::new(user, &token, hash));
-    let Some(session) = session else {
-        if r.prompt.as_deref() == Some("none") {
+    let session = presented.zip(user).map(|((token, hash), user)| {
+        let s = session::Session::new(user, &token, hash);
+        (s, token)
+    });
+    let Some((session, token)) = session else {
+        if r.oidc.prompt.none {
             return r.refuse(&ctx.issuer, "login_required", "the user is not signed in", false);
         }
-        if ctx.config.signin_mode == SigninMode::Delegated {
-            return login_challenge::start(ctx, req, &r, false).await;
-        }
-        let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
-        return Response::found(&to);
+        return sign_in(ctx, req, &r, false).await;
     };
+    // A fresh sign-in (`crate::oidc::reauth`): asked for by prompt=login or
+    // max_age, or needed because id_token_hint names someone else; unless
+    // this request is the one such a sign-in just resumed.
+    let resumed = reauth::proof_ok(r.oidc.login_proof.as_deref(), &token, ctx.now);
+    let someone_else = r
+        .hint_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != crate::oidc::subject::subject(ctx.config, &r.app, &session.user.user_id));
+    let stale = reauth::needs_fresh(r.oidc.prompt.login, r.oidc.max_age, session.user.auth_time, ctx.now);
+    if !resumed && (stale || someone_else) {
+        if r.oidc.prompt.none {
+            let why = if someone_else {
+                "the signed-in user is not the one id_token_hint names"
+            } else {
+                "the user's sign-in is older than max_age allows"
+            };
+            return r.refuse(&ctx.issuer, "login_required", why, false);
+        }
+        return sign_in(ctx, req, &r, someone_else).await;
+    }
     // A user who already approved these scopes for this app is not asked
     // again, unless the client asks for the consent screen (prompt=consent).
-    if r.prompt.as_deref() != Some("consent") {
-        let modes = r.app.actor_mode_list();
+    let modes = r.app.actor_mode_list();
+    let approved = |c: &&crate::store::ConsentRow| {
+        modes.contains(&c.actor) && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
+    };
+    if !r.oidc.prompt.consent {
         // A prior consent to the app actor counts only while the user could
         // give it again on the form (owner/admin; Fluxer's bot_public): a
         // demoted admin is asked, and cannot renew the bot silently.
-        let covering = prior.iter().find(|c| {
-            modes.contains(&c.actor)
-                && scope::first_outside(&r.scopes, &scope::from_json(&c.scopes)).is_none()
-                && may_approve(&r.app, &c.org_id, &c.actor, c.role.as_deref())
-        });
+        let covering = prior
+            .iter()
+            .filter(approved)
+            .find(|c| may_approve(&r.app, &c.org_id, &c.actor, c.role.as_deref()));
         if let Some(c) = covering {
             return issue_code(ctx, &r, &session, &c.org_id, &c.actor, false).await;
         }
     }
-    if r.prompt.as_deref() == Some("none") {
-        return r.refuse(
-            &ctx.issuer,
-            "consent_required",
-            "the user has not approved this app",
-            false,
-        );
+    if r.oidc.prompt.none {
+        // Core §3.1.2.6: consent the user never gave is `consent_required`;
+        // a consent whose organization or actor the user may no longer use
+        // needs them to choose again on the page: `interaction_required`.
+        let (error, why) = if prior.iter().any(|c| approved(&c)) {
+            (
+                "interaction_required",
+                "the user must choose again which organization or actor this app acts for",
+            )
+        } else {
+            ("consent_required", "the user has not approved this app")
+        };
+        return r.refuse(&ctx.issuer, error, why, false);
     }
     consent_page(ctx, &r, &session).await
+}
+
+/// Where our sign-in form sends the browser back: this authorization, and
+/// when it asks for a fresh sign-in (`prompt=login`, `max_age`) a request
+/// for the sign-in's proof (`crate::oidc::reauth`).
+fn return_to(r: &AuthzRequest) -> String {
+    let back = authorize_url(r);
+    if r.oidc.prompt.login || r.oidc.max_age.is_some() {
+        reauth::awaiting_proof(&back)
+    } else {
+        back
+    }
+}
+
+/// Off to sign in (again): our form, or the platform's page in delegated
+/// mode. `force`: the sign-in must be fresh although the request did not
+/// say `prompt=login` (an id_token_hint naming someone else).
+async fn sign_in<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, force: bool) -> Response {
+    if ctx.config.signin_mode == SigninMode::Delegated {
+        return login_challenge::start(ctx, req, r, false, force).await;
+    }
+    let back = return_to(r);
+    let mut q = vec![("return_to", back.as_str())];
+    if let Some(h) = &r.oidc.login_hint {
+        q.push(("login_hint", h));
+    }
+    Response::found(&format!("/signin?{}", Params::encode(&q)))
 }
 
 async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session) -> Response {
@@ -134,6 +189,7 @@ async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session
             hidden: &hidden,
             csrf: &s.csrf,
             redirect_to: &r.redirect_to,
+            identity: &openid::shared_identity(&r.scopes, &s.user.email),
         }),
     )
 }
@@ -151,10 +207,10 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let session = match session::current(ctx, req).await {
         Ok(Some(s)) => s,
         Ok(None) if ctx.config.signin_mode == SigninMode::Delegated => {
-            return login_challenge::start(ctx, req, &r, true).await
+            return login_challenge::start(ctx, req, &r, true, false).await
         }
         Ok(None) => {
-            let to = format!("/signin?{}", Params::encode(&[("return_to", &authorize_url(&r))]));
+            let to = format!("/signin?{}", Params::encode(&[("return_to", &return_to(&r))]));
             return Response::see_other(&to);
         }
         Err(e) => return unavailable_page(e),

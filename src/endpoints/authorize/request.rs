@@ -12,6 +12,8 @@ use crate::scope;
 use crate::store::{AppRow, Driver};
 use crate::templates;
 
+use super::openid::{self, OidcParams};
+
 /// A validated authorization request.
 pub struct AuthzRequest {
     pub app: AppRow,
@@ -22,7 +24,12 @@ pub struct AuthzRequest {
     pub scopes: Vec<String>,
     pub state: Option<String>,
     pub challenge: Option<String>,
-    pub prompt: Option<String>,
+    /// `prompt`, `max_age`, the hints and the rest of OpenID Connect's
+    /// request parameters (`super::openid`).
+    pub oidc: OidcParams,
+    /// The `sub` of a verified `id_token_hint`: who the client believes is
+    /// signed in.
+    pub hint_sub: Option<String>,
     /// OpenID Connect `nonce` (Core §3.1.2.1), echoed in the ID token.
     pub nonce: Option<String>,
     /// RFC 8707 `resource` values, canonical; empty: the default audience.
@@ -253,7 +260,7 @@ pub async fn validate<D: Driver>(
             unvetted_page(error, description)
         }
     };
-    if let Some(name) = p.repeated(SINGLE) {
+    if let Some(name) = p.repeated(SINGLE).or_else(|| p.repeated(openid::SINGLE)) {
         return Err(fail(
             "invalid_request",
             &format!("the {name} parameter appears more than once"),
@@ -262,6 +269,27 @@ pub async fn validate<D: Driver>(
     if state.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(fail("invalid_request", "state is longer than 1024 characters"));
     }
+    // First among the rest: with a request object (refused here), the
+    // other parameters may be inside it rather than in the query.
+    let oidc = match openid::parse(p) {
+        Ok(o) => o,
+        Err((error, why)) => return Err(fail(error, &why)),
+    };
+    // Core §3.1.2.1: a hint must be an ID token we issued (expired is
+    // fine) to this client; whose `sub` it names is `show`'s question.
+    let hint_sub = match &oidc.id_token_hint {
+        None => None,
+        Some(h) => match crate::oidc::id_token::verify_hint(ctx, h).await {
+            Ok(hint) if hint.aud.contains(&app.id) => Some(hint.sub),
+            Ok(_) => return Err(fail("invalid_request", "id_token_hint was not issued to this client")),
+            Err(_) => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token this server issued",
+                ))
+            }
+        },
+    };
     match p.get("response_type") {
         Some("code") => {}
         Some(t) if ctx.profile.is_response_type(ctx.config, t) => {}
@@ -315,7 +343,13 @@ pub async fn validate<D: Driver>(
         Some(Ok(s)) if s.is_empty() => declared.clone(),
         Some(Ok(s)) => s,
     };
-    if let Some(bad) = scope::first_outside(&scopes, &declared) {
+    // `openid profile email` need no declaration while this is an OpenID Provider.
+    let undeclared: Vec<String> = scopes
+        .iter()
+        .filter(|s| !(ctx.config.openid && scope::is_openid_scope(s)))
+        .cloned()
+        .collect();
+    if let Some(bad) = scope::first_outside(&undeclared, &declared) {
         return Err(fail(
             "invalid_scope",
             &format!("the app did not declare the scope {bad:?}"),
@@ -328,12 +362,6 @@ pub async fn validate<D: Driver>(
         Ok(r) => r,
         Err(e) => return Err(fail("invalid_target", &e)),
     };
-    let prompt = p.get("prompt").map(str::to_string);
-    if let Some(pr) = &prompt {
-        if !matches!(pr.as_str(), "none" | "consent") {
-            return Err(fail("invalid_request", "prompt must be none or consent"));
-        }
-    }
     let nonce = p.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > 512) {
         return Err(fail("invalid_request", "nonce is longer than 512 characters"));
@@ -345,7 +373,8 @@ pub async fn validate<D: Driver>(
         scopes,
         state,
         challenge,
-        prompt,
+        oidc,
+        hint_sub,
         nonce,
         resources,
     })
@@ -372,6 +401,22 @@ pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
         v.push(("code_challenge_method", "S256".to_string()));
     }
     v.extend(r.resources.iter().map(|res| ("resource", res.clone())));
+    v.extend(freshness(r));
+    v
+}
+
+/// What decides, after a sign-in, whether it was fresh enough and whether
+/// consent must be asked (`prompt`, `max_age`): carried with the request,
+/// so the resumed authorization is the one the client asked for. The hints,
+/// locales and `acr_values` only serve the sign-in itself and stay behind.
+pub fn freshness(r: &AuthzRequest) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    if let Some(p) = &r.oidc.prompt.raw {
+        v.push(("prompt", p.clone()));
+    }
+    if let Some(m) = r.oidc.max_age {
+        v.push(("max_age", m.to_string()));
+    }
     v
 }
 

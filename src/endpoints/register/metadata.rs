@@ -73,6 +73,9 @@ pub fn client_info(
             v[key] = val.clone().into();
         }
     }
+    for (key, val) in crate::client_metadata::openid::to_json(app, true) {
+        v[key] = val;
+    }
     v
 }
 

@@ -8,6 +8,8 @@ pub mod metadata;
 
 use serde_json::json;
 
+use crate::cimd::sector;
+use crate::client_metadata::openid::Policy;
 use crate::config::DcrPolicy;
 use crate::context::Ctx;
 use crate::crypto;
@@ -78,6 +80,7 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         policy == DcrPolicy::InitialAccessToken,
         &catalogue(ctx).await?,
         &ctx.config.dcr.scopes,
+        &Policy::from_config(ctx.config),
     )?;
     // Per source address (an IPv6 sender as its /64), in a fixed hour.
     let slot = Slot {
@@ -92,6 +95,19 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
         )
         .with_retry_after(3600));
     }
+    // After the registration rate, so every fetch is one of its registrations,
+    // and (policy `initial_access_token`) only for a token that can register.
+    if r.openid.sector_identifier_uri.is_some() {
+        if let Some(hash) = &initial {
+            if !ctx.store.initial_access_token_usable(hash, ctx.now).await? {
+                return Ok(refused(
+                    true,
+                    "the initial access token is unknown, expired, revoked or used up",
+                ));
+            }
+        }
+    }
+    sector_check(ctx, &r).await?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
     let secret = (!r.is_public()).then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let token = crypto::new_token(REGISTRATION_TOKEN_PREFIX);
@@ -141,6 +157,15 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
     ))
 }
 
+/// A sector identifier document must list every redirect URI (fetched at
+/// each registration and replacement that names one).
+async fn sector_check<D: Driver>(ctx: &Ctx<'_, D>, r: &Registration) -> Result<(), ApiError> {
+    match &r.openid.sector_identifier_uri {
+        Some(uri) => sector::check_for_registration(ctx, uri, &r.redirect_uris, "invalid_client_metadata").await,
+        None => Ok(()),
+    }
+}
+
 fn new_row<D: Driver>(
     ctx: &Ctx<'_, D>,
     id: String,
@@ -148,7 +173,7 @@ fn new_row<D: Driver>(
     secret: Option<&str>,
     expires: Option<i64>,
 ) -> AppRow {
-    AppRow {
+    let mut row = AppRow {
         id,
         owner_org_id: None,
         name: r.name.clone(),
@@ -182,7 +207,9 @@ fn new_row<D: Driver>(
         post_logout_redirect_uris: "[]".into(),
         backchannel_logout_uri: None,
         backchannel_logout_session_required: 0,
-    }
+    };
+    r.openid.apply(&mut row);
+    row
 }
 
 const NOT_VALID: &str = "the registration access token is not valid for this client";
@@ -262,12 +289,19 @@ async fn update<D: Driver>(
     if m.token_endpoint_auth_method.is_none() {
         m.token_endpoint_auth_method = Some(client.token_endpoint_auth_method.clone());
     }
-    let r = crate::client_metadata::validate(&m, true, &catalogue(ctx).await?, &ctx.config.dcr.scopes)?;
+    let r = crate::client_metadata::validate(
+        &m,
+        true,
+        &catalogue(ctx).await?,
+        &ctx.config.dcr.scopes,
+        &Policy::from_config(ctx.config),
+    )?;
     if r.is_public() != current.is_public() {
         return Err(invalid(
             "token_endpoint_auth_method cannot change between none and a client secret; register a new client",
         ));
     }
+    sector_check(ctx, &r).await?;
     let row = new_row(ctx, current.id.clone(), &r, None, None);
     let a = audit(
         ctx,
