@@ -140,6 +140,13 @@ if (process.env.JWT_SIGNING_KEYS) {
   const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
   secrets.JWT_SIGNING_KEYS = JSON.stringify({ keys: [{ ...ec, kid: `k-${stamp}` }, { ...rsa, kid: `rsa-${stamp}` }] });
 }
+// Pairwise subjects need their key; made once, never replaced (every pairwise
+// `sub` would change with it).
+if (process.env.SUBJECT_SALT) {
+  secrets.SUBJECT_SALT = process.env.SUBJECT_SALT;
+} else if ((process.env.SUBJECT_TYPE ?? "").trim() === "pairwise" && !workerHas("SUBJECT_SALT")) {
+  secrets.SUBJECT_SALT = randomBytes(32).toString("base64url");
+}
 const vars = PASSED_VARS.filter((k) => process.env[k]).flatMap((k) => ["--var", `${k}:${k === "ISSUER" ? issuer : process.env[k]}`]);
 const dir = mkdtempSync(join(tmpdir(), "edge-oauth-deploy-"));
 const secretsFile = join(dir, "secrets.json");

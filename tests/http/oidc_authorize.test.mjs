@@ -258,7 +258,7 @@ test("the consent page says in plain words what the OpenID scopes share, escaped
   assert.ok(!html.includes("identity-claims"));
 });
 
-test("prompt=none: consent never given → consent_required; an earlier choice of actor the user may no longer make → interaction_required", async () => {
+test("prompt=none: consent never given, or an earlier choice of actor the user may no longer make → consent_required, no code", async () => {
   const bot = await registerApp(local, { actor_modes: ["app", "self"] });
   const email = await newUser(local, "oidcnone");
   const id = (await local.db.prepare("SELECT id FROM users WHERE email = ?").bind(email).first()).id;
@@ -273,7 +273,8 @@ test("prompt=none: consent never given → consent_required; an earlier choice o
   await local.db.prepare("UPDATE memberships SET role = 'member' WHERE user_id = ?").bind(id).run();
   const before = await codes(local);
   res = await b.fetch(q({ prompt: "none" }));
-  assert.equal(errorOf(res), "interaction_required");
+  assert.equal(errorOf(res), "consent_required");
+  assert.match(new URL(res.headers.get("location")).searchParams.get("error_description"), /approve again/);
   assert.equal(await codes(local), before);
 });
 

@@ -156,3 +156,19 @@ test("OPENID=on (the default): the first deployment brings an RSA and an EC key;
   assert.equal(dep.secrets.JWT_SIGNING_KEYS, undefined);
   assert.ok(dep.cmd.includes("OPENID:off"));
 });
+
+test("SUBJECT_TYPE=pairwise: a SUBJECT_SALT rides with the first deployment, never replaced after; public needs none", () => {
+  const dir = account();
+  const r = deploy(dir, { ISSUER: "https://auth.example.com", SUBJECT_TYPE: "pairwise" });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const dep = r.state.calls.at(-1);
+  assert.ok(dep.cmd.includes("SUBJECT_TYPE:pairwise"));
+  const salt = dep.secrets.SUBJECT_SALT;
+  assert.ok(salt && salt.length >= 32 && salt.length <= 512, "a salt the worker accepts");
+  assert.ok(!r.stdout.includes(salt), "the salt is never printed");
+  const again = deploy(dir, { ISSUER: "https://auth.example.com", SUBJECT_TYPE: "pairwise" });
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.state.calls.at(-1).secrets?.SUBJECT_SALT, undefined, "never rotated by surprise");
+  const pub = deploy(account(), { ISSUER: "https://auth.example.com" });
+  assert.equal(pub.state.calls.at(-1).secrets.SUBJECT_SALT, undefined);
+});

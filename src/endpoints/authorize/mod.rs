@@ -102,18 +102,15 @@ pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         }
     }
     if r.oidc.prompt.none {
-        // Core §3.1.2.6: consent the user never gave is `consent_required`;
-        // a consent whose organization or actor the user may no longer use
-        // needs them to choose again on the page: `interaction_required`.
-        let (error, why) = if prior.iter().any(|c| approved(&c)) {
-            (
-                "interaction_required",
-                "the user must choose again which organization or actor this app acts for",
-            )
+        // Core §3.1.2.6 `consent_required` either way: a consent whose
+        // organization or actor the user may no longer use is no consent
+        // (the page would ask for a new one; the hardening tests pin it).
+        let why = if prior.iter().any(|c| approved(&c)) {
+            "the user must approve again which organization or actor this app acts for"
         } else {
-            ("consent_required", "the user has not approved this app")
+            "the user has not approved this app"
         };
-        return r.refuse(&ctx.issuer, error, why, false);
+        return r.refuse(&ctx.issuer, "consent_required", why, false);
     }
     consent_page(ctx, &r, &session).await
 }
