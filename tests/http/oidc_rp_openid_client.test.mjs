@@ -151,3 +151,25 @@ for (const alg of ["RS256", "ES256"]) {
     assert.match(after.headers.get("location"), /^\/signin\?/);
   });
 }
+
+test("the README's openid-client snippet, as written (client_secret_post, no state)", async () => {
+  const cb = `${rp.origin}/cb`;
+  const bye = `${rp.origin}/bye`;
+  const reg = await registerApp(server, { name: "README RP", redirect_uris: [cb], scopes: ["profile:read"], post_logout_redirect_uris: [bye] });
+  // allowInsecureRequests only because the test issuer is http://127.0.0.1.
+  const config = await client.discovery(new URL(server.base), reg.client_id, reg.client_secret, undefined, { execute: [client.allowInsecureRequests] });
+  const verifier = client.randomPKCECodeVerifier(), nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: cb, scope: "openid profile email", nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+  });
+  const browser = new Browser(server);
+  await browser.signIn("alice@acme.test", "alice-password");
+  const callbackUrl = await userApproves(browser, url);
+  const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: verifier, expectedNonce: nonce });
+  const user = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  assert.equal(user.email, "alice@acme.test");
+  const byeUrl = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, post_logout_redirect_uri: bye });
+  const out = await browser.fetch(byeUrl.pathname + byeUrl.search);
+  assert.equal(out.headers.get("location"), bye, "back to the registered URI as registered (no state was sent)");
+});
