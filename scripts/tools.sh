@@ -26,3 +26,13 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
   touch node_modules/.package-lock.json
 fi
+# The Python relying party (Authlib) of the OpenID Connect journeys, in its own
+# venv; reinstalled only when tests/rp/requirements.txt changed since.
+RP_VENV=.venv-rp
+if [ ! -f "$RP_VENV/.installed" ] || [ tests/rp/requirements.txt -nt "$RP_VENV/.installed" ]; then
+  echo "tools: Python venv $RP_VENV (Authlib, tests/rp/requirements.txt)"
+  rm -rf "$RP_VENV"
+  python3 -m venv "$RP_VENV"
+  "$RP_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: -r tests/rp/requirements.txt
+  touch "$RP_VENV/.installed"
+fi
