@@ -20,8 +20,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$BINDGEN_VER
   # --locked fails for this crate; the exact version pin is what matters.
   cargo install wasm-bindgen-cli --version "=$BINDGEN_VERSION" --force
 fi
-# npm ci only when the lockfile changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci only when the lockfile changed since the last install. A node_modules
+# that is a link to another checkout's packages (a git worktree sharing them)
+# is never reinstalled from here: `npm ci` empties the directory first, under
+# every checkout that shares it. A fresh worktree's lockfile is newer by
+# checkout time alone.
+if [ -L node_modules ]; then
+  [ package-lock.json -nt node_modules/.package-lock.json ] &&
+    echo "tools: node_modules is a link to $(readlink node_modules); run npm ci there if package-lock.json changed" || true
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "tools: npm ci"
   npm ci --no-audit --no-fund
   touch node_modules/.package-lock.json
