@@ -285,24 +285,3 @@ fn value_of(i: &OpenIdInput) -> Value {
         "sector_identifier_uri": i.sector_identifier_uri,
     })
 }
-
-#[test]
-fn the_policy_offers_what_the_id_token_signer_can_sign() {
-    let keys = crate::crypto::parse_key_set(include_str!("../../../tests/keys/rsa.json")).unwrap();
-    let mut config = Config {
-        rsa_keys: keys.rsa,
-        ..Config::default()
-    };
-    assert_eq!(
-        Policy::from_config(&config).algs,
-        crate::oidc::id_token::algorithms(&config)
-    );
-    config.jwt_keys = crate::crypto::parse_keys(
-        r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cLN0wx-jeWl_CeSbqTE4HQ"}]}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        Policy::from_config(&config).algs,
-        crate::oidc::id_token::algorithms(&config)
-    );
-}

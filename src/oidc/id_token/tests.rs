@@ -54,7 +54,7 @@ fn with_ctx<T>(config: &Config, issuer: &str, f: impl FnOnce(&Ctx<'_, NativeDriv
         edge: None,
         fetcher: &crate::http::NoFetcher,
         source: String::new(),
-        profile: crate::compat::select::<NativeDriver>(config),
+        profile: &crate::context::Core,
     };
     f(&ctx)
 }
@@ -252,4 +252,26 @@ fn sign_jws_carries_the_type_it_is_given() {
         // A logout token is no ID token hint.
         assert_eq!(run(verify_hint(ctx, &t)), Err(Reject::Type));
     });
+}
+
+/// The client metadata rules accept exactly the algorithms the keys can sign.
+#[test]
+fn the_policy_offers_what_the_id_token_signer_can_sign() {
+    let keys = crate::crypto::parse_key_set(include_str!("../../../tests/keys/rsa.json")).unwrap();
+    let mut config = Config {
+        rsa_keys: keys.rsa,
+        ..Config::default()
+    };
+    assert_eq!(
+        crate::client_metadata::openid::Policy::from_config(&config).algs,
+        super::algorithms(&config)
+    );
+    config.jwt_keys = crate::crypto::parse_keys(
+        r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cLN0wx-jeWl_CeSbqTE4HQ"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        crate::client_metadata::openid::Policy::from_config(&config).algs,
+        super::algorithms(&config)
+    );
 }
