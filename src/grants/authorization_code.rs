@@ -8,7 +8,6 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
-use crate::oidc::id_token::Facts;
 use crate::pkce;
 use crate::store::{Driver, Redemption};
 
@@ -74,22 +73,7 @@ pub async fn handle<D: Driver>(
         Some(r) => {
             note_redeemed(ctx, &client.app, &r);
             let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
-            let id_token = match r.user_id.as_deref() {
-                Some(user_id) => {
-                    let facts = Facts {
-                        user_id,
-                        org_id: &r.org_id,
-                        access_token: Some(&at),
-                        nonce: r.nonce.as_deref(),
-                        auth_time: r.auth_time,
-                        acr: r.acr.as_deref(),
-                        amr: r.amr.as_deref(),
-                        sid: r.sid.as_deref(),
-                    };
-                    super::id_token(ctx, &client.app, &r.actor, &scopes, facts).await?
-                }
-                None => None,
-            };
+            let id_token = super::id_token(ctx, &client.app, (&r).into(), &scopes, &at, r.nonce.as_deref()).await?;
             Ok(TokenResponse {
                 id_token,
                 ..TokenResponse::bearer(at, Some(refresh.plain), ctx.config.access_ttl, &scopes)

@@ -90,6 +90,11 @@ pub struct Issued<'a> {
     pub user_id: Option<&'a str>,
     pub scopes: &'a str,
     pub audience: &'a str,
+    /// The sign-in the grant came from, for its ID tokens (OIDC Core §2, §12.2).
+    pub auth_time: Option<i64>,
+    pub acr: Option<&'a str>,
+    pub amr: Option<&'a str>,
+    pub sid: Option<&'a str>,
 }
 
 impl<'a> From<&'a Redeemed> for Issued<'a> {
@@ -100,6 +105,10 @@ impl<'a> From<&'a Redeemed> for Issued<'a> {
             user_id: r.user_id.as_deref(),
             scopes: &r.scopes,
             audience: &r.audience,
+            auth_time: r.auth_time,
+            acr: r.acr.as_deref(),
+            amr: r.amr.as_deref(),
+            sid: r.sid.as_deref(),
         }
     }
 }
@@ -112,6 +121,10 @@ impl<'a> From<&'a Rotated> for Issued<'a> {
             user_id: r.user_id.as_deref(),
             scopes: &r.scopes,
             audience: &r.audience,
+            auth_time: r.auth_time,
+            acr: r.acr.as_deref(),
+            amr: r.amr.as_deref(),
+            sid: r.sid.as_deref(),
         }
     }
 }
@@ -207,13 +220,25 @@ pub fn mint_refresh(config: &Config, now: i64) -> Minted {
 pub async fn id_token<D: Driver>(
     ctx: &Ctx<'_, D>,
     app: &crate::store::AppRow,
-    actor: &str,
+    g: Issued<'_>,
     scopes: &[String],
-    facts: crate::oidc::id_token::Facts<'_>,
+    access_token: &str,
+    nonce: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
-    if !ctx.config.openid || actor != "self" || !scopes.iter().any(|s| s == crate::scope::OPENID) {
+    let Some(user_id) = g.user_id else { return Ok(None) };
+    if !ctx.config.openid || g.actor != "self" || !scopes.iter().any(|s| s == crate::scope::OPENID) {
         return Ok(None);
     }
+    let facts = crate::oidc::id_token::Facts {
+        user_id,
+        org_id: g.org_id,
+        access_token: Some(access_token),
+        nonce,
+        auth_time: g.auth_time,
+        acr: g.acr,
+        amr: g.amr,
+        sid: g.sid,
+    };
     crate::oidc::id_token::sign(ctx, app, &facts)
         .await
         .map(Some)

@@ -12,7 +12,6 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
-use crate::oidc::id_token::Facts;
 use crate::scope;
 use crate::store::{Driver, Rotation};
 
@@ -63,22 +62,7 @@ pub async fn handle<D: Driver>(
         Some(r) => {
             let (at, scopes) = issue_access(ctx, &client.app, access, (&r).into()).await?;
             // OIDC Core §12.2: the same `sub` and `auth_time` as at sign-in, no nonce.
-            let id_token = match r.user_id.as_deref() {
-                Some(user_id) => {
-                    let facts = Facts {
-                        user_id,
-                        org_id: &r.org_id,
-                        access_token: Some(&at),
-                        nonce: None,
-                        auth_time: r.auth_time,
-                        acr: r.acr.as_deref(),
-                        amr: r.amr.as_deref(),
-                        sid: r.sid.as_deref(),
-                    };
-                    super::id_token(ctx, &client.app, &r.actor, &scopes, facts).await?
-                }
-                None => None,
-            };
+            let id_token = super::id_token(ctx, &client.app, (&r).into(), &scopes, &at, None).await?;
             Ok(TokenResponse {
                 id_token,
                 ..TokenResponse::bearer(at, Some(refresh.plain), ctx.config.access_ttl, &scopes)
