@@ -1,6 +1,6 @@
 //! Management API for OAuth apps, `/api/v1/apps`: register, list, get,
 //! update (optimistic concurrency), rotate the secret, deactivate and
-//! reactivate, delete, installations, webhook deliveries, and the current
+//! reactivate, delete, webhook deliveries (installations: `installations`), and the current
 //! application of a bearer token (Fluxer).
 
 use serde_json::json;
@@ -64,7 +64,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
             "apps_deactivate" => set_status(ctx, &caller, "inactive").await,
             "apps_reactivate" => set_status(ctx, &caller, "active").await,
             "apps_delete" => delete(ctx, &caller).await,
-            "apps_installations" => installations(ctx, &caller).await,
+            "apps_installations" => super::installations::of_app(ctx, &caller).await,
             _ => deliveries(ctx, &caller).await,
         }
     }
@@ -86,7 +86,7 @@ pub async fn require_manage<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, org_id
 
 /// The app named in the path, if the caller belongs to its owner org.
 /// Apps of other orgs are indistinguishable from missing ones.
-async fn visible_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
+pub(super) async fn visible_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
     let not_found = || ApiError::not_found("no such app in your organization");
     let app = ctx
         .store
@@ -370,42 +370,6 @@ pub async fn delete_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, app: &AppR
     ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
     ctx.event(&app.id, None, "app.deleted", json!({"name": app.name}));
     Ok(())
-}
-
-pub fn installation_json(i: &crate::store::InstallationRow) -> serde_json::Value {
-    json!({
-        "app_id": i.app_id, "app_name": i.app_name, "org_id": i.org_id, "org_slug": i.org_slug, "org_name": i.org_name,
-        "app_actor": i.app_actor == 1, "installed_by": i.installed_by, "installed_at": i.created_at,
-        "live_authorizations": i.live_grants,
-    })
-}
-
-/// Workspaces (orgs) where the app is authorized now: a live grant there, or
-/// a live install of its bot (actor `app`). An install whose every user has
-/// revoked does not count (fsckmsft "authorized workspaces").
-pub fn authorized_workspaces(rows: &[crate::store::InstallationRow]) -> usize {
-    rows.iter().filter(|i| i.live_grants > 0 || i.app_actor == 1).count()
-}
-
-/// The orgs an app is installed in. The rows name other tenants and who
-/// installed the app there, so only an owner or admin of the app's owner org
-/// sees them; other members see the counts.
-async fn installations<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
-    let app = visible_app(ctx, caller).await?;
-    let rows = ctx.store.installations_of_app(&app.id).await?;
-    let role = caller
-        .role_in(app.owner_org_id.as_deref().unwrap_or_default())
-        .unwrap_or_default();
-    let mut body = json!({
-        "app_id": app.id,
-        "count": authorized_workspaces(&rows),
-        "installed_count": rows.len(),
-        "live_authorizations": rows.iter().map(|i| i.live_grants).sum::<i64>(),
-    });
-    if api_auth::role_has(ctx, role, "org.admin").await? {
-        body["installations"] = rows.iter().map(installation_json).collect::<Vec<_>>().into();
-    }
-    Ok(Response::json(200, &body))
 }
 
 #[derive(serde::Deserialize, Default)]

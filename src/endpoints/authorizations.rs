@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::api_auth::{self, Caller};
 use crate::config::SubjectType;
 use crate::context::Ctx;
-use crate::endpoints::apps::installation_json;
+use crate::endpoints::installations::installation_json;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::scope;
@@ -45,7 +45,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
                 let rows = ctx.store.installations_in_org(&org).await?;
                 Ok(Response::json(
                     200,
-                    &json!({"org_id": org, "installations": rows.iter().map(installation_json).collect::<Vec<_>>()}),
+                    &json!({"org_id": org, "installations": rows.iter().map(|i| installation_json(i, i.installed_by.clone())).collect::<Vec<_>>()}),
                 ))
             }
             "org_installation_revoke" => {

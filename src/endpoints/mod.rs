@@ -7,6 +7,7 @@ pub mod apps;
 pub mod apps_openid;
 pub mod authorizations;
 pub mod authorize;
+pub mod installations;
 pub mod introspect;
 pub mod jwks;
 pub mod login_challenge;

@@ -19,6 +19,7 @@ import {
   newUser,
   FORM,
   form,
+  api,
 } from "./support.mjs";
 
 const ADMIN = "adm_userinfo_test_" + randomBytes(24).toString("base64url");
@@ -212,6 +213,19 @@ test("pairwise: sub differs across sectors, is stable within one, and is the sam
   const bob = await signedIn(pw, "bob@globex.test", "bob-password");
   const bobs = await subOf(one, bob, "org_globex");
   assert.notEqual(bobs, a);
+});
+
+test("pairwise: the app's developers see who installed it as the app's sub, never the internal user id; the org's own admins see their users", async () => {
+  const app = await oidcApp(pw, { redirect_uris: ["https://installs.example/cb"] });
+  const alice = await signedIn(pw, "alice@acme.test", "alice-password");
+  const t = await tokensFor(pw, alice, app, { scope: "openid profile:read" });
+  const sub = (await (await userinfo(pw, t.access_token)).json()).sub;
+  const dev = await (await api(pw, "GET", `/api/v1/apps/${app.client_id}/installations`)).json();
+  const row = dev.installations.find((i) => i.org_id === "org_acme");
+  assert.equal(row.installed_by, sub, "the developer view names the user as the app does");
+  assert.ok(!JSON.stringify(dev).includes("usr_alice"), JSON.stringify(dev));
+  const org = await (await api(pw, "GET", "/api/v1/orgs/org_acme/installations")).json();
+  assert.equal(org.installations.find((i) => i.app_id === app.client_id).installed_by, "usr_alice", "the org's own view");
 });
 
 test("a token without openid gets 403 insufficient_scope; unknown, expired and revoked tokens get 401 invalid_token", async () => {
