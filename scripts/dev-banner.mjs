@@ -15,6 +15,7 @@ console.log(`
   Edge OAuth — local development
   Server:      ${base}
   Discovery:   ${base}/.well-known/oauth-authorization-server
+  OpenID:      ${base}/.well-known/openid-configuration   ("Sign in with": docs/openid-connect.md)
   Sign in:     ${delegated ? "through the stand-in platform's page, http://127.0.0.1:8788/login (started by authorize)" : `${base}/signin`}   (${USERS.map((u) => `${u.email} / ${u.password}`).join(", ")})
   Orgs:        ${orgs}
   API key:     ${DEV_API_KEY}   (Acme admin, local only)
