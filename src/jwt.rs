@@ -91,18 +91,55 @@ pub enum Reject {
     Audience,
 }
 
+/// A JWS compact serialization taken apart (RFC 7515 §7.1), nothing checked
+/// but its shape and its header's JSON: what access tokens and ID token hints
+/// share before each applies its own rules.
+pub(crate) struct Jws<'t> {
+    pub header: Value,
+    /// The signing input, `header.payload` as sent.
+    pub input: &'t [u8],
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Jws<'t> {
+    /// Three base64url parts, at most `max` bytes in all, a JSON header.
+    pub(crate) fn split(token: &'t str, max: usize) -> Result<Self, Reject> {
+        if token.len() > max {
+            return Err(Reject::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(Reject::Malformed);
+        };
+        let header = serde_json::from_slice(&decode(h)?).map_err(|_| Reject::Malformed)?;
+        Ok(Jws {
+            header,
+            input: &token.as_bytes()[..h.len() + 1 + p.len()],
+            payload: p,
+            signature: s,
+        })
+    }
+
+    pub(crate) fn signature(&self) -> Result<Vec<u8>, Reject> {
+        decode(self.signature)
+    }
+
+    /// The payload as `T`; read it only once the signature verified.
+    pub(crate) fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reject> {
+        serde_json::from_slice(&decode(self.payload)?).map_err(|_| Reject::Malformed)
+    }
+}
+
+fn decode(part: &str) -> Result<Vec<u8>, Reject> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| Reject::Malformed)
+}
+
 /// Verify an access token: ES256 only, `typ` at+jwt (RFC 9068 §4), a known
 /// `kid`, the signature, then `iss`, `aud` and `exp`.
 pub async fn verify(es: &dyn Es256, keys: &[Jwk], token: &str, expect: &Expect<'_>) -> Result<Claims, Reject> {
-    if token.len() > 4096 {
-        return Err(Reject::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Reject::Malformed);
-    };
-    let decode = |v: &str| URL_SAFE_NO_PAD.decode(v).map_err(|_| Reject::Malformed);
-    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| Reject::Malformed)?;
+    let jws = Jws::split(token, 4096)?;
+    let header = &jws.header;
     if header.get("alg").and_then(Value::as_str) != Some("ES256") {
         return Err(Reject::Algorithm);
     }
@@ -113,12 +150,12 @@ pub async fn verify(es: &dyn Es256, keys: &[Jwk], token: &str, expect: &Expect<'
     // A header naming its own key (`jwk`, `jku`, `x5u`) is never trusted: only ours.
     let kid = header.get("kid").and_then(Value::as_str).ok_or(Reject::UnknownKey)?;
     let key = keys.iter().find(|k| k.kid == kid).ok_or(Reject::UnknownKey)?;
-    let sig = decode(s)?;
+    let sig = jws.signature()?;
     // A high-S twin of a valid signature verifies in both backends; refuse it.
-    if !low_s::is_low_s(&sig) || !es.verify(key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).await {
+    if !low_s::is_low_s(&sig) || !es.verify(key, jws.input, &sig).await {
         return Err(Reject::Signature);
     }
-    let claims: Claims = serde_json::from_slice(&decode(p)?).map_err(|_| Reject::Malformed)?;
+    let claims: Claims = jws.payload()?;
     if claims.iss != expect.issuer {
         return Err(Reject::Issuer);
     }

@@ -7,31 +7,6 @@ use crate::context::Ctx;
 use crate::http::Response;
 use crate::store::Driver;
 
-/// Every claim this provider may state (OIDC Discovery §3 `claims_supported`):
-/// the ID token's, then UserInfo's by scope (`profile`, `email`).
-pub const CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "azp",
-    "at_hash",
-    "sid",
-    "acr",
-    "amr",
-    "org_id",
-    "name",
-    "preferred_username",
-    "updated_at",
-    "org_name",
-    "org_slug",
-    "email",
-    "email_verified",
-];
-
 /// 404 with `OPENID=off`: then this is no OpenID Provider.
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
     if !ctx.config.openid {
@@ -53,7 +28,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>) -> Response {
         "jwks_uri": format!("{i}/.well-known/jwks.json"),
         "id_token_signing_alg_values_supported": crate::oidc::id_token::algorithms(ctx.config),
         "subject_types_supported": [subject],
-        "claims_supported": CLAIMS,
+        "claims_supported": crate::oidc::claims::supported(),
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         // Logout (RP-Initiated and Back-Channel 1.0); no front-channel iframes.

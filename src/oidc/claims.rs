@@ -32,6 +32,14 @@ pub const USER_CLAIMS: &[&str] = &[
     "email_verified",
 ];
 
+/// Discovery's `claims_supported` (OIDC Discovery §3): the ID token's
+/// claims, then the ones only UserInfo releases.
+pub fn supported() -> Vec<&'static str> {
+    let id_token = crate::oidc::id_token::CLAIMS;
+    let only_userinfo = USER_CLAIMS.iter().filter(|c| !id_token.contains(c));
+    id_token.iter().chain(only_userinfo).copied().collect()
+}
+
 /// The UserInfo response for `row`'s user, known to its app as `sub`.
 pub fn userinfo(sub: &str, scopes: &[String], row: &UserinfoRow) -> Map<String, Value> {
     let has = |s: &str| scopes.iter().any(|g| g == s);

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::context::Ctx;
-use crate::jwt::{low_s, Reject};
+use crate::jwt::{low_s, Jws, Reject};
 use crate::store::{AppRow, Driver};
 
 /// A JWS algorithm this server signs with.
@@ -96,6 +96,23 @@ pub fn at_hash(access_token: &str) -> String {
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
+
+/// Every claim an ID token may carry (the fields of [`Claims`]).
+pub const CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "sid",
+    "acr",
+    "amr",
+    "org_id",
+];
 
 /// The claims of an ID token (Core §2), plus the org the grant is for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -187,15 +204,8 @@ const MAX_HINT: usize = 8192;
 /// checked (a hint may be expired, RP-Initiated Logout §2); what the hint
 /// may do is the caller's check (its `aud`, `sub`, `sid`).
 pub async fn verify_hint<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Hint, Reject> {
-    if token.len() > MAX_HINT {
-        return Err(Reject::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Reject::Malformed);
-    };
-    let decode = |v: &str| URL_SAFE_NO_PAD.decode(v).map_err(|_| Reject::Malformed);
-    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| Reject::Malformed)?;
+    let jws = Jws::split(token, MAX_HINT)?;
+    let header = &jws.header;
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
@@ -209,8 +219,8 @@ pub async fn verify_hint<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Hin
     }
     // Only our keys: a header naming its own (`jwk`, `jku`, `x5u`) is ignored.
     let kid = header.get("kid").and_then(Value::as_str).ok_or(Reject::UnknownKey)?;
-    let input = &token.as_bytes()[..h.len() + 1 + p.len()];
-    let sig = decode(s)?;
+    let input = jws.input;
+    let sig = jws.signature()?;
     let good = match alg {
         Alg::Rs256 => {
             let key = ctx
@@ -234,7 +244,7 @@ pub async fn verify_hint<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Hin
     if !good {
         return Err(Reject::Signature);
     }
-    let claims: Value = serde_json::from_slice(&decode(p)?).map_err(|_| Reject::Malformed)?;
+    let claims: Value = jws.payload()?;
     if claims.get("iss").and_then(Value::as_str) != Some(ctx.issuer.as_str()) {
         return Err(Reject::Issuer);
     }

@@ -7,20 +7,33 @@ use super::*;
 use crate::error::StoreError;
 use crate::params;
 
-/// The bearer check: one indexed read joining the token, its grant, app, org,
-/// user and the user's current role and its permissions.
-pub(super) const BEARER_SQL: &str = "SELECT t.scopes, t.expires_at, t.created_at, g.id AS grant_id, g.app_id, \
-     a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
-     g.actor, m.role, \
-     (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions, \
-     t.audience, a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri \
-     FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
+/// The FROM and WHERE of every read of a live access token (the bearer
+/// check, UserInfo): the token (`?1` its hash, `?2` now) unexpired and
+/// unrevoked, its grant unrevoked, its app active, and a user who still
+/// holds a role in the grant's org (`m`), joined with `g`, `a`, `o`, `u`.
+macro_rules! live_access_token {
+    () => {
+        " FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
      JOIN orgs o ON o.id = g.org_id \
      LEFT JOIN users u ON u.id = g.user_id \
      LEFT JOIN memberships m ON m.org_id = g.org_id AND m.user_id = g.user_id \
      WHERE t.hash = ?1 AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > ?2 \
      AND g.revoked_at IS NULL AND a.status = 'active' \
-     AND (g.actor = 'app' OR m.role IS NOT NULL)";
+     AND (g.actor = 'app' OR m.role IS NOT NULL)"
+    };
+}
+pub(super) use live_access_token;
+
+/// The bearer check: one indexed read joining the token, its grant, app, org,
+/// user and the user's current role and its permissions.
+pub(super) const BEARER_SQL: &str = concat!(
+    "SELECT t.scopes, t.expires_at, t.created_at, g.id AS grant_id, g.app_id, \
+     a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
+     g.actor, m.role, \
+     (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions, \
+     t.audience, a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri",
+    live_access_token!()
+);
 
 /// Everything the resource side needs about a live access token, in one read.
 /// Serialize: edge mode keeps a copy of it in KV.

@@ -7,20 +7,15 @@ use super::*;
 use crate::error::StoreError;
 use crate::params;
 
-/// Only a token that would pass the bearer check (`BEARER_SQL`): live,
-/// its grant unrevoked, its app active, and a user who still holds a role in
-/// the grant's org (a removed member's tokens release nothing).
-const USERINFO_SQL: &str = "SELECT t.scopes, g.app_id, g.actor, g.org_id, o.slug AS org_slug, o.name AS org_name, \
+/// Only a token that would pass the bearer check (the same
+/// `live_access_token!` clause): a removed member's tokens release nothing.
+const USERINFO_SQL: &str = concat!(
+    "SELECT t.scopes, g.app_id, g.actor, g.org_id, o.slug AS org_slug, o.name AS org_name, \
      g.user_id, u.email, u.name, u.preferred_username, u.email_verified, \
      COALESCE(u.updated_at, u.created_at) AS updated_at, \
-     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri \
-     FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN apps a ON a.id = g.app_id \
-     JOIN orgs o ON o.id = g.org_id \
-     LEFT JOIN users u ON u.id = g.user_id \
-     LEFT JOIN memberships m ON m.org_id = g.org_id AND m.user_id = g.user_id \
-     WHERE t.hash = ?1 AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > ?2 \
-     AND g.revoked_at IS NULL AND a.status = 'active' \
-     AND (g.actor = 'app' OR m.role IS NOT NULL)";
+     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri",
+    super::bearer::live_access_token!()
+);
 
 /// What UserInfo may release about the user of a live access token.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

@@ -275,3 +275,33 @@ fn the_policy_offers_what_the_id_token_signer_can_sign() {
         super::algorithms(&config)
     );
 }
+
+/// Discovery's list holds every field an ID token can carry.
+#[test]
+fn claims_lists_every_field_of_an_id_token() {
+    let all = Claims {
+        iss: "i".into(),
+        sub: "s".into(),
+        aud: "a".into(),
+        exp: 1,
+        iat: 1,
+        auth_time: 1,
+        nonce: Some("n".into()),
+        azp: "a".into(),
+        at_hash: Some("h".into()),
+        sid: Some("s".into()),
+        acr: Some("c".into()),
+        amr: Some(vec!["pwd".into()]),
+        org_id: "o".into(),
+    };
+    let fields: Vec<String> = serde_json::to_value(&all)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let mut listed: Vec<String> = CLAIMS.iter().map(|c| c.to_string()).collect();
+    listed.sort();
+    assert_eq!(fields, listed);
+}
