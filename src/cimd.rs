@@ -250,6 +250,12 @@ pub fn judge(
         post_logout_redirect_uris: "[]".into(),
         backchannel_logout_uri: None,
         backchannel_logout_session_required: 0,
+        dpop_bound_access_tokens: 0,
+        require_pushed_authorization_requests: 0,
+        client_auth_method: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
     };
     app.openid.apply(&mut row);
     Ok(row)

@@ -194,6 +194,12 @@ pub async fn register<D: Driver>(
         post_logout_redirect_uris: "[]".into(),
         backchannel_logout_uri: None,
         backchannel_logout_session_required: 0,
+        dpop_bound_access_tokens: 0,
+        require_pushed_authorization_requests: 0,
+        client_auth_method: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
     };
     openid.apply(&mut row);
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));

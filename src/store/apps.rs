@@ -64,6 +64,23 @@ pub struct AppRow {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: i64,
+    /// Sender constraint and client authentication (migration 0019):
+    /// DPoP required for this client's tokens (RFC 9449 §5.2), PAR required
+    /// at authorize (RFC 9126 §6), and `private_key_jwt` (RFC 7523 §2.2)
+    /// with the client's JWK set inline (`jwks`, JSON) or by URL.
+    /// `client_auth_method` `None`: a secret when confidential, none when public.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: i64,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: i64,
+    #[serde(default)]
+    pub client_auth_method: Option<String>,
+    #[serde(default)]
+    pub jwks: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 fn empty_list() -> String {
