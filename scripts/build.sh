@@ -11,7 +11,10 @@ export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/@esbuild/linux-x64/bin/esbu
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
 # worker-build empties its output directory: the public worker first.
 worker-build --release --out-dir build --no-default-features --features public
-worker-build --release --out-dir build/back-office --no-default-features --features back-office
+# Its own target directory: one shared by two feature sets rebuilds the
+# crate at every switch.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/back-office" \
+  worker-build --release --out-dir build/back-office --no-default-features --features back-office
 # worker-build keeps the name section (function names for stack traces);
 # dropping it saves ~170 KB of the upload and of every cold start.
 # KEEP_NAMES=1 keeps them for `make profile`.

@@ -170,6 +170,12 @@ export async function forward(env, req, header) {
   out.headers.delete(header);
   return [out, true];
 }
+export async function schedule(env, cron) {
+  const to = env.BACK_OFFICE;
+  if (!to || typeof to.scheduled !== "function") throw new Error("no BACK_OFFICE binding");
+  const r = await to.scheduled({ cron });
+  if (r.outcome !== "ok") throw new Error(`back office scheduled: ${r.outcome}`);
+}
 export function respond(status, head, body) {
   const headers = new Headers();
   const p = head.split("\n");
@@ -196,6 +202,8 @@ extern "C" {
     /// when it failed, else `[response, revoked]` with `header` dropped.
     #[wasm_bindgen(js_name = forward)]
     fn forward_js(env: &wasm_bindgen::JsValue, req: &web_sys::Request, header: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = schedule)]
+    fn schedule_js(env: &wasm_bindgen::JsValue, cron: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
@@ -364,7 +372,20 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     from_core(resp)
 }
 
-// The cron (sweep, KV evictions, webhook retries) is the back office's.
+/// The cron (sweep, KV evictions, webhook retries) is the back office's; the
+/// public worker has no Cron Trigger, and a scheduled event that reaches it
+/// anyway (`wrangler dev --test-scheduled`'s `/__scheduled`) goes over the binding.
+#[cfg(not(feature = "back-office"))]
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    if let Err(e) = wasm_bindgen_futures::JsFuture::from(schedule_js(env.as_ref(), &event.cron())).await {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "msg": "scheduled: the back office did not run it", "error": format!("{e:?}")})
+        );
+    }
+}
+
 #[cfg(feature = "back-office")]
 #[event(scheduled)]
 async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
