@@ -53,8 +53,9 @@ function compared(rows) {
 function panel(top, title, subtitle, groups, { scaleMax, marker, unit }) {
   const out = [];
   out.push(text(10, top + 18, title, `font-size="16" font-weight="bold" fill="${COLOR.text}"`));
-  out.push(text(10, top + 36, subtitle, `font-size="12" fill="#555555"`));
-  const plotTop = top + 50;
+  const notes = [subtitle].flat();
+  notes.forEach((n, i) => out.push(text(10, top + 36 + 15 * i, n, `font-size="12" fill="#555555"`)));
+  const plotTop = top + 50 + 15 * (notes.length - 1);
   let y = plotTop;
   const x = (v) => LABEL + (PLOT * Math.min(v, scaleMax)) / scaleMax;
   const bars = [];
@@ -136,7 +137,10 @@ export function chart(report) {
   const [p2, h2] = panel(
     60 + h1 + 10,
     "CPU per request: µs of the server's workerd process (utime + stime ÷ requests)",
-    "Shorter is better; blue ours, grey the peer; case 3 per authorize + token pair. Counts the whole workerd (worker(s), Miniflare's router, local D1/KV), not the load generator.",
+    [
+      "Shorter is better; blue ours, grey the peer; case 3 per authorize + token pair.",
+      "Counts the whole workerd of each server (its worker(s), Miniflare's router, the local D1/KV simulators), not the load generator.",
+    ],
     cpuGroups,
     { scaleMax: niceMax(maxCpu), unit: "" },
   );

@@ -59,6 +59,8 @@ export function render(r, { chart } = {}) {
   out.push("");
   out.push(startupTable(r.startup));
   out.push("");
+  out.push(targets(r));
+  out.push("");
   out.push("D1 round trips per request on our response path (most common count, from the log line's `d1` field; deferred work excluded):");
   out.push("");
   for (const [k, n] of Object.entries(r.d1RoundTrips).sort()) out.push(`- \`${k}\`: ${n}`);
@@ -94,4 +96,18 @@ function startupTable(st) {
     rows.push(`| ${name} | ${ms(x, "firstResponse", 0)} | ${ms(x, "firstRequest", 1)} | ${ms(x, "cpuMs", 0)} |`);
   }
   return rows.join("\n");
+}
+
+/** Issue 18's two footprint targets, as this run measured them. */
+function targets(r) {
+  const pub = r.sizes.public;
+  const parts = [];
+  if (pub) parts.push(`public worker ≤ 250 KB gzip: ${(pub.gzip / 1000).toFixed(1)} KB (${pub.gzip} bytes, wasm + JS) — ${pub.gzip <= 250_000 ? "met" : "missed"}`);
+  const o = r.startup.ours;
+  const p = r.startup.peer;
+  if (o && p)
+    parts.push(
+      `first request after start ≤ the peer's + 5 ms: ${o.firstRequest.toFixed(1)} ms against ${p.firstRequest.toFixed(1)} + 5 ms — ${o.firstRequest <= p.firstRequest + 5 ? "met" : "missed"}`,
+    );
+  return `Footprint targets (issue 18): ${parts.join("; ")}.`;
 }
