@@ -11,6 +11,10 @@ export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/@esbuild/linux-x64/bin/esbu
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
 # worker-build empties its output directory: the public worker first.
 worker-build --release --out-dir build --no-default-features --features public
+# The public worker's entry answers discovery documents from a per-isolate
+# copy before wasm (src/worker/entry.mjs); the generated one becomes inner.mjs.
+mv build/index.js build/inner.mjs
+cp src/worker/entry.mjs build/index.js
 # Its own target directory: one shared by two feature sets rebuilds the
 # crate at every switch.
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/back-office" \

@@ -125,6 +125,19 @@ impl<D: Driver> Server<D> {
         if req.method == "HEAD" {
             resp.body.clear();
         }
+        // The worker's entry keeps a copy of a discovery document for as long
+        // as this isolate's own copy stays valid (`src/worker/entry.mjs`).
+        #[cfg(target_arch = "wasm32")]
+        if resp.status == 200 && req.method == "GET" && DISCOVERY.contains(&route) {
+            let seconds = if route == "jwks" {
+                86_400
+            } else {
+                crate::catalogue::fresh_for(now)
+            };
+            if seconds > 0 {
+                resp = resp.header(COPY_HEADER, &format!("{route} {seconds}"));
+            }
+        }
         if let Some(e) = failure {
             ctx.effects.borrow_mut().error = Some(e.0);
         }
@@ -251,6 +264,11 @@ impl Docs {
 /// they allow: the public worker that forwarded the request drops it and
 /// clears its isolate's bearer cache, as one worker did before the split.
 pub const REVOKED_HEADER: &str = "x-edge-oauth-revoked";
+
+/// The mark of a discovery document the public worker's entry may answer
+/// from its per-isolate copy for the given seconds (it drops the header).
+#[cfg(target_arch = "wasm32")]
+const COPY_HEADER: &str = "x-edge-oauth-copy";
 
 /// Routes that answer with HTML pages (their errors are pages too).
 const PAGE_ROUTES: &[&str] = &[
