@@ -19,7 +19,9 @@ export function backOfficeConfig(text, configPath) {
   const main = quoted(text.match(/^main\s*=.*$/m)?.[0] ?? "") ?? fail("wrangler.toml: no quoted main");
   const outDir = join(dirname(resolve(configDir, main)), "back-office");
   const service = text.match(/\[\[services\]\][^[]*?binding\s*=\s*"BACK_OFFICE"[^[]*?service\s*=\s*"([^"]*)"/)?.[1];
-  if (service !== `${name}-back-office`)
+  // No binding at all: the back office is kept on its own hostname
+  // (docs/operators.md "The back office apart").
+  if (service !== undefined && service !== `${name}-back-office`)
     fail(`wrangler.toml: the BACK_OFFICE service binding must name "${name}-back-office" (the back-office worker), not ${JSON.stringify(service)}`);
   const out = [];
   const own = [];
@@ -30,7 +32,7 @@ export function backOfficeConfig(text, configPath) {
     const mine = line.match(/^# back-office: ?(.*)$/);
     if (mine) own.push(mine[1]);
     else if (skipping) continue;
-    else if (/^name\s*=/.test(line)) out.push(`name = "${service}"`);
+    else if (/^name\s*=/.test(line)) out.push(`name = "${name}-back-office"`);
     else if (/^main\s*=/.test(line)) out.push('main = "index.js"');
     else if (/^\s*migrations_dir\s*=/.test(line)) {
       const dir = quoted(line);

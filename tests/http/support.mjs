@@ -436,11 +436,15 @@ export function freePort() {
 /** The `n` column of a one-row query (`SELECT count(*) AS n ...`). */
 export const count = async (server, sql, ...params) => (await server.db.prepare(sql).bind(...params).first()).n;
 
-/** The last JSON log line the worker wrote for `route`. */
+/**
+ * The last JSON log line the worker that served `route` wrote for it: for a
+ * back-office route, the back office's own line, not the public worker's line
+ * of the hand-over (`"forwarded"`).
+ */
 export const lastLine = (server, route) =>
   server.log.lines
     .map((l) => { try { return JSON.parse(l); } catch { return null; } })
-    .filter((p) => p?.route === route)
+    .filter((p) => p?.route === route && p.forwarded === undefined)
     .at(-1);
 
 /** Deferred work (audit, webhooks) runs after the response: poll for it. */

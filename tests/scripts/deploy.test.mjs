@@ -212,3 +212,14 @@ test("a BACK_OFFICE binding that names another worker is refused before anything
   assert.match(r.stderr, /BACK_OFFICE service binding must name "edge-oauth-back-office"/);
   assert.deepEqual(r.state.calls, [], "nothing created");
 });
+
+test("without the [[services]] block (the back office on its own hostname) both workers still deploy", () => {
+  const dir = account();
+  const toml = join(dir, "wrangler.toml");
+  writeFileSync(toml, readFileSync(toml, "utf8").replace(/\[\[services\]\]\nbinding = "BACK_OFFICE"\nservice = "edge-oauth-back-office"\n/, ""));
+  assert.doesNotMatch(readFileSync(toml, "utf8"), /BACK_OFFICE/);
+  const r = deploy(dir, { ISSUER: "https://auth.example.com" });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.deepEqual(r.state.calls.filter((c) => c.cmd[0] === "deploy").map((c) => c.worker), ["back-office", "public"]);
+  assert.match(readFileSync(join(dir, "build", "back-office", "wrangler.toml"), "utf8"), /^name = "edge-oauth-back-office"$/m);
+});
