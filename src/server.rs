@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use crate::bearer::cache;
 use crate::config::{BearerMode, Config};
 use crate::context::{Ctx, Outcome};
-use crate::crypto::{Es256, Kdf, Rs256, RustKdf};
+use crate::crypto::{Es256, JwsVerify, Kdf, Rs256, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
 use crate::store::kv::EdgeKv;
@@ -24,6 +24,8 @@ pub struct Server<D: Driver> {
     pub es256: Box<dyn Es256>,
     /// RS256 for ID tokens; the worker swaps in WebCrypto.
     pub rs256: Box<dyn Rs256>,
+    /// Clients' JWS signatures (DPoP proofs, client assertions); the worker swaps in WebCrypto.
+    pub jws: Box<dyn JwsVerify>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
     /// Outbound GET of client metadata documents (`crate::cimd`); the worker
@@ -48,6 +50,10 @@ impl<D: Driver> Server<D> {
             rs256: Box::new(crate::crypto::RustRs256),
             #[cfg(target_arch = "wasm32")]
             rs256: Box::new(crate::crypto::NoRs256),
+            #[cfg(not(target_arch = "wasm32"))]
+            jws: Box::new(crate::crypto::RustJwsVerify),
+            #[cfg(target_arch = "wasm32")]
+            jws: Box::new(crate::crypto::NoJwsVerify),
             edge: None,
             fetcher: Box::new(crate::http::NoFetcher),
             docs: Default::default(),
@@ -78,6 +84,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             rs256: self.rs256.as_ref(),
+            jws: self.jws.as_ref(),
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: crate::client_auth::source(&req.ip),
@@ -176,6 +183,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             rs256: self.rs256.as_ref(),
+            jws: self.jws.as_ref(),
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: String::new(),

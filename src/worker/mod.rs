@@ -7,6 +7,7 @@
 mod d1;
 mod es256;
 mod fetcher;
+mod jws_verify;
 mod kdf;
 mod kv;
 mod rs256;
@@ -250,6 +251,7 @@ fn server(env: &Env, config: Config) -> Server<d1::D1Driver> {
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
     server.rs256 = Box::new(rs256::WebCryptoRs256);
+    server.jws = Box::new(jws_verify::WebCryptoJwsVerify);
     server.fetcher = Box::new(fetcher::WorkerFetcher);
     server
 }
