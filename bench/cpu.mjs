@@ -105,3 +105,20 @@ export function cpuMeter(pid) {
     },
   };
 }
+
+/** A Miniflare on a loopback port with its output drained, and its workerd pid: `[mf, pid]`. */
+export async function quietMiniflare(Miniflare, options) {
+  return withWorkerdPid(async () => {
+    const mf = new Miniflare({
+      ...options,
+      host: "127.0.0.1",
+      port: 0,
+      handleRuntimeStdio(stdout, stderr) {
+        stdout.resume();
+        stderr.resume();
+      },
+    });
+    await mf.ready;
+    return mf;
+  });
+}

@@ -5,7 +5,7 @@ import { Miniflare } from "miniflare";
 import { existsSync, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { median } from "./load.mjs";
-import { cpuSeconds, withWorkerdPid } from "./cpu.mjs";
+import { cpuSeconds, quietMiniflare } from "./cpu.mjs";
 import { BACK_OFFICE, PUBLIC, hasBackOffice, ourBindings, ourWorkers } from "./pair.mjs";
 
 const root = new URL("../", import.meta.url);
@@ -40,19 +40,7 @@ export function sizes({ peer = true } = {}) {
  */
 async function startOnce(options, path) {
   const t0 = performance.now();
-  const [mf, pid] = await withWorkerdPid(async () => {
-    const mf = new Miniflare({
-      ...options,
-      host: "127.0.0.1",
-      port: 0,
-      handleRuntimeStdio(stdout, stderr) {
-        stdout.resume();
-        stderr.resume();
-      },
-    });
-    await mf.ready;
-    return mf;
-  });
+  const [mf, pid] = await quietMiniflare(Miniflare, options);
   try {
     const base = (await mf.ready).href.replace(/\/$/, "");
     const t1 = performance.now();

@@ -11,7 +11,7 @@ import { Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } f
 import { client, measure, median } from "./load.mjs";
 import { render } from "./report.mjs";
 import { chart } from "./chart.mjs";
-import { cpuMeter, withWorkerdPid } from "./cpu.mjs";
+import { cpuMeter, quietMiniflare, withWorkerdPid } from "./cpu.mjs";
 import { PEER_OPTIONS, sizes, startup } from "./footprint.mjs";
 import { startOurs } from "./pair.mjs";
 
@@ -171,19 +171,7 @@ async function ours(label, vars = {}, scope = "profile:read posts:read") {
 
 /** A JS worker on a loopback port, its output drained; `[mf, http client, workerd pid]`. */
 async function jsWorker(options) {
-  const [mf, pid] = await withWorkerdPid(async () => {
-    const mf = new Miniflare({
-      ...options,
-      host: "127.0.0.1",
-      port: 0,
-      handleRuntimeStdio(stdout, stderr) {
-        stdout.resume();
-        stderr.resume();
-      },
-    });
-    await mf.ready;
-    return mf;
-  });
+  const [mf, pid] = await quietMiniflare(Miniflare, options);
   const base = (await mf.ready).href.replace(/\/$/, "");
   return [mf, client(base, CONCURRENCY), pid];
 }
