@@ -151,6 +151,7 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
                 verifier_required: ctx.config.pkce_required == PkceRequired::All,
                 audience: None,
                 default_audience: &default_audience,
+                dpop: None,
             },
             &a.guard,
         )
@@ -167,7 +168,7 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
     };
     let Some(r) = redeemed else {
         // A replay revokes what the first redemption issued, as in the core.
-        return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None).await);
+        return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None, None).await);
     };
     note_redeemed(ctx, &client.app, &r);
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
@@ -200,6 +201,7 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
                 grace: ctx.config.refresh_reuse_grace,
                 audience: None,
                 default_audience: &default_audience,
+                dpop: None,
             },
             &a.guard,
         )
@@ -215,7 +217,7 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
     };
     let Some(r) = rotated else {
         // A reused refresh token revokes its family, as in the core.
-        return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None).await);
+        return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None, None).await);
     };
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
