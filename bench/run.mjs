@@ -5,7 +5,8 @@
 // once, very briefly, to keep this script from rotting (`make test`); its
 // numbers mean nothing and nothing asserts them.
 import { Miniflare } from "miniflare";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { SignJWT, generateKeyPair, exportJWK } from "jose";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
@@ -39,11 +40,42 @@ const json = (res) => JSON.parse(res.text);
 // ------------------------------------------------------- the OAuth flows
 
 /**
+ * A DPoP client (RFC 9449) of one ES256 key: each request carries a fresh
+ * proof (made by this process, as a client would), with the server's last
+ * nonce; a `use_dpop_nonce` answer is retried once with the new one (§8).
+ */
+async function dpopClient(base) {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk = await exportJWK(publicKey);
+  let nonce;
+  const proof = (htm, path, token) =>
+    new SignJWT({
+      htm,
+      htu: base + path,
+      jti: randomUUID(),
+      iat: Math.floor(Date.now() / 1000),
+      ...(nonce ? { nonce } : {}),
+      ...(token ? { ath: createHash("sha256").update(token).digest("base64url") } : {}),
+    })
+      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
+      .sign(privateKey);
+  async function send(http, method, path, { headers = {}, body, token } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      const res = await http.call(method, path, { headers: { ...headers, dpop: await proof(method, path, token) }, body });
+      if (res.headers["dpop-nonce"]) nonce = res.headers["dpop-nonce"];
+      if (attempt === 0 && (res.status === 400 || res.status === 401) && res.text.includes("use_dpop_nonce")) continue;
+      return res;
+    }
+  }
+  return { send };
+}
+
+/**
  * The same client behaviour against either server: `paths` names its
  * authorize, token and revocation endpoints, `scope` what to ask for, and
  * `headers` what the browser sends to authorize (our session cookie).
  */
-function flows(http, name, { paths, scope, headers = {} }) {
+function flows(http, name, { paths, scope, headers = {}, dpop }) {
   const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
   const query = (app) =>
     new URLSearchParams({
@@ -55,11 +87,17 @@ function flows(http, name, { paths, scope, headers = {} }) {
       code_challenge: CHALLENGE,
       code_challenge_method: "S256",
     }).toString();
-  async function exchange(app) {
+  // `bound`: with a DPoP proof (our server only), the token bound to its key.
+  async function exchange(app, bound = false) {
     const a = expect(await http.call("GET", `${paths.authorize}?${query(app)}`, { headers }), 302, `${name} authorize`);
     const code = new URL(a.headers.location).searchParams.get("code");
     const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
-    return json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} code exchange`));
+    const res = bound
+      ? await dpop.send(http, "POST", paths.token, { headers: auth(app), body })
+      : await http.call("POST", paths.token, { headers: auth(app), body });
+    const t = json(expect(res, 200, `${name} code exchange`));
+    if (bound && t.token_type !== "DPoP") throw new Error(`${name}: the token is not DPoP-bound`);
+    return t;
   }
   async function refresh(app) {
     const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
@@ -80,6 +118,14 @@ function flows(http, name, { paths, scope, headers = {} }) {
       exchange: async (i) => {
         return exchange(apps[i]);
       },
+      dpopExchange: async (i) => {
+        await exchange(apps[i], true);
+      },
+      dpopBearer: async (i) => {
+        const token = apps[i].dpopAccess;
+        const res = await dpop.send(http, "GET", "/api/v1/me", { headers: { authorization: `DPoP ${token}` }, token });
+        expect(res, 200, `${name} DPoP-bound API GET`);
+      },
       refresh: async (i) => {
         await refresh(apps[i]);
       },
@@ -99,6 +145,10 @@ function flows(http, name, { paths, scope, headers = {} }) {
           app.access = t.access_token;
           app.refresh = t.refresh_token;
         }
+      },
+      // DPoP-bound access tokens for the bound API case.
+      async dpopFresh() {
+        for (const app of apps) app.dpopAccess = (await exchange(app, true)).access_token;
       },
       // Access tokens to revoke: rotations leave earlier access tokens live.
       async pool(n) {
@@ -135,6 +185,7 @@ async function ours(label, vars = {}, scope = "profile:read posts:read") {
     paths: { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" },
     scope,
     headers: { cookie },
+    dpop: await dpopClient(server.base),
   });
   return {
     name: label,
@@ -411,6 +462,20 @@ async function main() {
           await t.prepare.pool(perLoop);
         })),
       );
+    }
+    if (want("dpop")) {
+      // Issue 19: a DPoP-bound token at the API in jwt mode (a proof made and
+      // checked per call: ES256 through WebCrypto, no storage read) against
+      // the peer's plain bearer call; the code exchange with a proof.
+      const jwt = await ours("ours jwt DPoP", JWT);
+      try {
+        await jwt.prepare.dpopFresh();
+        await peerT?.prepare.fresh();
+        rows.push(...(await runCase("DPoP-bound API GET (jwt mode)", [["ours jwt DPoP", jwt, jwt.ops.dpopBearer], ["peer", peerT, peerT?.ops.bearer]])));
+      } finally {
+        await jwt.close();
+      }
+      rows.push(...(await runCase("code exchange with DPoP", [["ours DPoP", strict, strict.ops.dpopExchange], ["peer", peerT, peerT?.ops.exchange]])));
     }
     if (want("client_credentials"))
       rows.push(...(await runCase("6 client_credentials (ours only)", [["ours", strict, strict.ops.client_credentials]])));

@@ -248,25 +248,10 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
     match validate(ctx, token).await {
         // RFC 9449 §7: a bound token only with a proof by its key, and
         // never as a bearer token; an unbound one only as a bearer token.
-        Ok(Some(p)) if p.row.jkt.is_some() || dpop => {
-            let Some(jkt) = p.row.jkt.as_deref() else {
-                return Err(dpop_unauthorized(
-                    ctx,
-                    "invalid_token",
-                    "this access token is not DPoP-bound: send it as Authorization: Bearer",
-                ));
-            };
-            if !dpop {
-                return Err(dpop_unauthorized(
-                    ctx,
-                    "invalid_token",
-                    "this access token is DPoP-bound: send it as Authorization: DPoP with a proof",
-                ));
-            }
-            check_proof(ctx, req, token, jkt).await?;
+        Ok(Some(p)) => {
+            check_binding(ctx, req, token, p.row.jkt.as_deref(), dpop).await?;
             audience_checked(ctx, req, p)
         }
-        Ok(Some(p)) => audience_checked(ctx, req, p),
         Ok(None) if dpop => Err(dpop_unauthorized(
             ctx,
             "invalid_token",
@@ -279,6 +264,32 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
             "the access token is invalid, expired or revoked",
         )),
         Err(e) => Err(crate::error::ApiError::from(e).into_response()),
+    }
+}
+
+/// A token's binding honoured as RFC 9449 §7 says: a bound token (`jkt`)
+/// only as `Authorization: DPoP` (`dpop`) with a proof by its key for it;
+/// an unbound one only as a bearer token.
+pub async fn check_binding<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    token: &str,
+    jkt: Option<&str>,
+    dpop: bool,
+) -> Result<(), Response> {
+    match (jkt, dpop) {
+        (None, false) => Ok(()),
+        (None, true) => Err(dpop_unauthorized(
+            ctx,
+            "invalid_token",
+            "this access token is not DPoP-bound: send it as Authorization: Bearer",
+        )),
+        (Some(_), false) => Err(dpop_unauthorized(
+            ctx,
+            "invalid_token",
+            "this access token is DPoP-bound: send it as Authorization: DPoP with a proof",
+        )),
+        (Some(jkt), true) => check_proof(ctx, req, token, jkt).await,
     }
 }
 

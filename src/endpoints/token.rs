@@ -10,12 +10,12 @@ use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // Azure DevOps's assertion form, under its profile only.
-    if let Some(resp) = ctx.profile.token(ctx, req).await {
-        return resp;
-    }
-    let resp = match run(ctx, req).await {
-        Ok(t) => Response::json(200, &t).no_store(),
-        Err(e) => e.into_response(),
+    let resp = match ctx.profile.token(ctx, req).await {
+        Some(resp) => resp,
+        None => match run(ctx, req).await {
+            Ok(t) => Response::json(200, &t).no_store(),
+            Err(e) => e.into_response(),
+        },
     };
     // RFC 9449 §8: a fresh nonce on every answer to a DPoP request.
     if ctx.config.dpop.nonce && req.header("dpop").is_some() {
@@ -51,7 +51,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
     // The proof is checked before any storage access (a nonce dance costs no read).
-    let dpop = grants::dpop_proof(ctx, req, &creds).await?;
+    let dpop = grants::dpop_proof(ctx, req, creds.method == client_auth::Method::None).await?;
     let dpop = dpop.as_ref();
     // Each grant authenticates the client inside its first D1 batch.
     let issued = match grant_type {

@@ -215,15 +215,16 @@ pub async fn access_token<D: Driver>(
 
 /// The request's DPoP proof, verified (RFC 9449 §4.3), before any storage
 /// access; none where `DPOP_REQUIRED` asks for one is refused here too.
+/// `public`: the client authenticates with `none`.
 pub async fn dpop_proof<D: Driver>(
     ctx: &Ctx<'_, D>,
     req: &Request,
-    creds: &Credentials,
+    public: bool,
 ) -> Result<Option<DpopUse>, OAuthError> {
     let Some(proof) = crate::dpop::header(req)? else {
         let required = match ctx.config.dpop.required {
             DpopRequired::Off => false,
-            DpopRequired::Public => creds.method == Method::None,
+            DpopRequired::Public => public,
             DpopRequired::All => true,
         };
         if required {

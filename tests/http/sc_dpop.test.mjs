@@ -8,23 +8,25 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomUUID, createSecretKey } from "node:crypto";
 import { SignJWT, generateKeyPair, exportJWK, calculateJwkThumbprint, decodeJwt } from "jose";
+import { profileVars } from "../../scripts/profile-vars.mjs";
 import { startServer, Browser, registerApp, consent, pkcePair, form, FORM, basic, count, lastLine } from "./support.mjs";
 
-let strict, offline, edge;
+let strict, offline, edge, ado;
 const browsers = new Map();
 
 before(async () => {
   strict = await startServer({ BEARER_CACHE_TTL_SECONDS: "2" });
   offline = await startServer({ ACCESS_TOKEN_FORMAT: "jwt", BEARER_MODE: "jwt", DPOP_NONCE: "off" });
   edge = await startServer({ BEARER_MODE: "edge", DPOP_REQUIRED: "public" });
-  for (const s of [strict, offline, edge]) {
+  ado = await startServer(profileVars("azure-devops"));
+  for (const s of [strict, offline, edge, ado]) {
     const b = new Browser(s);
     await b.signIn("alice@acme.test", "alice-password");
     browsers.set(s, b);
   }
 });
 after(async () => {
-  for (const s of [strict, offline, edge]) await s?.close();
+  for (const s of [strict, offline, edge, ado]) await s?.close();
 });
 
 async function newKey(alg = "ES256") {
@@ -356,4 +358,43 @@ test("JWT access tokens carry cnf.jkt; BEARER_MODE=jwt takes them only with a pr
   const replay = await (await send()).json();
   assert.equal(replay.error, "invalid_dpop_proof", JSON.stringify(replay));
   assert.equal(await tokenRows(offline), before, "nothing issued");
+});
+
+test("UserInfo takes a bound token only as DPoP with a proof by its key", async () => {
+  const app = await publicApp(strict);
+  const key = await newKey();
+  const c = await code(strict, app, { scope: "openid profile:read" });
+  const t = await (await tokenWith(strict, key, app, exchangeFields(c))).json();
+  assert.equal(t.token_type, "DPoP", JSON.stringify(t));
+  const asBearer = await strict.fetch("/oauth/userinfo", { headers: { authorization: `Bearer ${t.access_token}` } });
+  assert.equal(asBearer.status, 401);
+  assert.match(asBearer.headers.get("www-authenticate") ?? "", /^DPoP /);
+  const other = await dpopFetch(strict, await newKey(), "GET", "/oauth/userinfo", { headers: { authorization: `DPoP ${t.access_token}` } }, { ath: ath(t.access_token) });
+  assert.equal(other.status, 401);
+  const ok = await dpopFetch(strict, key, "GET", "/oauth/userinfo", { headers: { authorization: `DPoP ${t.access_token}` } }, { ath: ath(t.access_token) });
+  const claims = await ok.json();
+  assert.equal(ok.status, 200, JSON.stringify(claims));
+  assert.ok(claims.sub);
+});
+
+test("the Azure DevOps assertion grants bind when a DPoP header is present; a bound refresh token needs no key for a confidential client", async () => {
+  const app = await registerApp(ado, { name: "ADO DPoP" });
+  const key = await newKey();
+  const { location } = await consent(browsers.get(ado), app, { response_type: "Assertion", code_challenge: undefined, prompt: "consent" });
+  const assertion = (fields) => ({
+    headers: { ...FORM },
+    body: form({ client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", redirect_uri: app.redirect_uris[0], client_assertion: app.client_secret, ...fields }),
+  });
+  const res = await dpopFetch(ado, key, "POST", "/oauth2/token", assertion({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: location.searchParams.get("code") }));
+  const t = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(t));
+  assert.equal(t.token_type, "DPoP");
+  assert.deepEqual(decodeJwt(t.access_token).cnf, { jkt: key.jkt });
+  assert.equal((await ado.fetch("/api/v1/me", { headers: { authorization: `Bearer ${t.access_token}` } })).status, 401);
+  assert.equal((await apiGet(ado, key, t.access_token)).status, 200);
+  const r = await dpopFetch(ado, key, "POST", "/oauth2/token", assertion({ grant_type: "refresh_token", assertion: t.refresh_token }));
+  const t2 = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(t2));
+  assert.equal(t2.token_type, "DPoP");
+  assert.deepEqual(decodeJwt(t2.access_token).cnf, { jkt: key.jkt });
 });
