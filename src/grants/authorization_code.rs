@@ -81,10 +81,10 @@ pub async fn handle<D: Driver>(
             })
         }
         None => {
-            if let Some(e) = super::dpop_refusal(ctx, &client.app, dpop).await {
-                return Err(e);
-            }
-            Err(diagnose(
+            // The diagnosis runs whatever DPoP says: a used code revokes
+            // what it issued even when the request is a replay of the proof too.
+            let refusal = super::dpop_refusal(ctx, &client.app, dpop).await;
+            let diagnosis = diagnose(
                 ctx,
                 client,
                 &code_hash,
@@ -93,7 +93,8 @@ pub async fn handle<D: Driver>(
                 audience.as_deref(),
                 dpop,
             )
-            .await)
+            .await;
+            Err(refusal.unwrap_or(diagnosis))
         }
     }
 }

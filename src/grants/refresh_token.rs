@@ -70,10 +70,10 @@ pub async fn handle<D: Driver>(
             })
         }
         None => {
-            if let Some(e) = super::dpop_refusal(ctx, &client.app, dpop).await {
-                return Err(e);
-            }
-            Err(diagnose(ctx, client, &old_hash, narrowed.is_some(), audience.as_deref(), dpop).await)
+            // The diagnosis runs whatever DPoP says: reuse revokes the family.
+            let refusal = super::dpop_refusal(ctx, &client.app, dpop).await;
+            let diagnosis = diagnose(ctx, client, &old_hash, narrowed.is_some(), audience.as_deref(), dpop).await;
+            Err(refusal.unwrap_or(diagnosis))
         }
     }
 }

@@ -398,3 +398,17 @@ test("the Azure DevOps assertion grants bind when a DPoP header is present; a bo
   assert.equal(t2.token_type, "DPoP");
   assert.deepEqual(decodeJwt(t2.access_token).cnf, { jkt: key.jkt });
 });
+
+test("a code exchange replayed whole (same code, same proof) is refused and still revokes what the code issued (RFC 9700 §4.5)", async () => {
+  const app = await publicApp(offline);
+  const key = await newKey();
+  const c = await code(offline, app);
+  const p = await proof(key, "POST", `${offline.base}/oauth/token`);
+  const send = () => offline.fetch("/oauth/token", { method: "POST", headers: { ...FORM, dpop: p }, body: form({ ...exchangeFields(c), client_id: app.client_id }) });
+  const first = await (await send()).json();
+  assert.equal(first.token_type, "DPoP", JSON.stringify(first));
+  const replay = await (await send()).json();
+  assert.equal(replay.error, "invalid_dpop_proof", JSON.stringify(replay));
+  const revoked = await count(offline, "SELECT count(*) AS n FROM grants WHERE app_id = ?1 AND revoked_at IS NOT NULL", app.client_id);
+  assert.equal(revoked, 1, "the grant of the replayed code is revoked");
+});

@@ -172,11 +172,10 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
         }
     };
     let Some(r) = redeemed else {
-        if let Some(e) = crate::grants::dpop_refusal(ctx, &client.app, dpop).await {
-            return Err(e);
-        }
         // A replay revokes what the first redemption issued, as in the core.
-        return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None, dpop).await);
+        let refusal = crate::grants::dpop_refusal(ctx, &client.app, dpop).await;
+        let diagnosis = authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None, dpop).await;
+        return Err(refusal.unwrap_or(diagnosis));
     };
     note_redeemed(ctx, &client.app, &r);
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
@@ -227,11 +226,10 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
         }
     };
     let Some(r) = rotated else {
-        if let Some(e) = crate::grants::dpop_refusal(ctx, &client.app, dpop).await {
-            return Err(e);
-        }
         // A reused refresh token revokes its family, as in the core.
-        return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None, dpop).await);
+        let refusal = crate::grants::dpop_refusal(ctx, &client.app, dpop).await;
+        let diagnosis = refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None, dpop).await;
+        return Err(refusal.unwrap_or(diagnosis));
     };
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
     Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl).bound(dpop.is_some()))
