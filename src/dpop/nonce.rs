@@ -56,3 +56,29 @@ pub fn valid(config: &Config, nonce: &str, now: i64) -> bool {
         .iter()
         .any(|s| crate::crypto::ct_eq(nonce, &at_slot(config, *s)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_holds_in_its_slot_and_the_next_only() {
+        let c = Config {
+            subject_salt: Some("salt".into()),
+            ..Config::default()
+        };
+        let n = current(&c, 1_000_000);
+        let slot = c.dpop.max_age;
+        let start = 1_000_000 - 1_000_000 % slot;
+        assert!(valid(&c, &n, start));
+        assert!(valid(&c, &n, start + 2 * slot - 1), "the next slot still takes it");
+        assert!(!valid(&c, &n, start + 2 * slot), "two slots on, it is stale");
+        assert!(!valid(&c, &n, start - 1), "not before it was made");
+        assert!(!valid(&c, "x", start));
+        let other = Config {
+            subject_salt: Some("another".into()),
+            ..Config::default()
+        };
+        assert!(!valid(&other, &n, start), "another deployment's key makes other nonces");
+    }
+}
