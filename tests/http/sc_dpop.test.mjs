@@ -412,3 +412,11 @@ test("a code exchange replayed whole (same code, same proof) is refused and stil
   const revoked = await count(offline, "SELECT count(*) AS n FROM grants WHERE app_id = ?1 AND revoked_at IS NOT NULL", app.client_id);
   assert.equal(revoked, 1, "the grant of the replayed code is revoked");
 });
+
+test("browser clients may send DPoP and read DPoP-Nonce (CORS)", async () => {
+  const pre = await strict.fetch("/oauth/token", { method: "OPTIONS", headers: { origin: "https://spa.example", "access-control-request-method": "POST", "access-control-request-headers": "dpop" } });
+  assert.match(pre.headers.get("access-control-allow-headers") ?? "", /\bDPoP\b/);
+  const res = await strict.fetch("/oauth/token", { method: "POST", headers: { ...FORM, origin: "https://spa.example", dpop: await proof(await newKey(), "POST", `${strict.base}/oauth/token`) }, body: form({ grant_type: "client_credentials", client_id: "nobody" }) });
+  assert.match(res.headers.get("access-control-expose-headers") ?? "", /\bDPoP-Nonce\b/);
+  assert.ok(res.headers.get("dpop-nonce"));
+});
