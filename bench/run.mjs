@@ -14,6 +14,7 @@ import { chart } from "./chart.mjs";
 import { cpuMeter, quietMiniflare, withWorkerdPid } from "./cpu.mjs";
 import { PEER_OPTIONS, sizes, startup } from "./footprint.mjs";
 import { startOurs } from "./pair.mjs";
+import { dpopClient } from "./dpop.mjs";
 
 const root = new URL("../", import.meta.url);
 // As `make bench` sets it: no fetch of Cloudflare's `request.cf` sample at
@@ -49,7 +50,7 @@ const json = (res) => JSON.parse(res.text);
  * authorize, token and revocation endpoints, `scope` what to ask for, and
  * `headers` what the browser sends to authorize (our session cookie).
  */
-function flows(http, name, { paths, scope, headers = {} }) {
+function flows(http, name, { paths, scope, headers = {}, dpop }) {
   const auth = (app) => ({ ...FORM, authorization: basic(app.client_id, app.client_secret) });
   const query = (app) =>
     new URLSearchParams({
@@ -61,11 +62,17 @@ function flows(http, name, { paths, scope, headers = {} }) {
       code_challenge: CHALLENGE,
       code_challenge_method: "S256",
     }).toString();
-  async function exchange(app) {
+  // `bound`: with a DPoP proof (our server only), the token bound to its key.
+  async function exchange(app, bound = false) {
     const a = expect(await http.call("GET", `${paths.authorize}?${query(app)}`, { headers }), 302, `${name} authorize`);
     const code = new URL(a.headers.location).searchParams.get("code");
     const body = form({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, code_verifier: VERIFIER });
-    return json(expect(await http.call("POST", paths.token, { headers: auth(app), body }), 200, `${name} code exchange`));
+    const res = bound
+      ? await dpop.send(http, "POST", paths.token, { headers: auth(app), body })
+      : await http.call("POST", paths.token, { headers: auth(app), body });
+    const t = json(expect(res, 200, `${name} code exchange`));
+    if (bound && t.token_type !== "DPoP") throw new Error(`${name}: the token is not DPoP-bound`);
+    return t;
   }
   async function refresh(app) {
     const body = form({ grant_type: "refresh_token", refresh_token: app.refresh });
@@ -86,6 +93,14 @@ function flows(http, name, { paths, scope, headers = {} }) {
       exchange: async (i) => {
         return exchange(apps[i]);
       },
+      dpopExchange: async (i) => {
+        await exchange(apps[i], true);
+      },
+      dpopBearer: async (i) => {
+        const token = apps[i].dpopAccess;
+        const res = await dpop.send(http, "GET", "/api/v1/me", { headers: { authorization: `DPoP ${token}` }, token });
+        expect(res, 200, `${name} DPoP-bound API GET`);
+      },
       refresh: async (i) => {
         await refresh(apps[i]);
       },
@@ -105,6 +120,15 @@ function flows(http, name, { paths, scope, headers = {} }) {
           app.access = t.access_token;
           app.refresh = t.refresh_token;
         }
+      },
+      // DPoP-bound access tokens for the bound API case.
+      async dpopFresh() {
+        for (const app of apps) app.dpopAccess = (await exchange(app, true)).access_token;
+      },
+      // `n` proofs per loop for the bound API case, signed before the window.
+      async dpopProofs(n) {
+        if (!dpop) return;
+        for (const app of apps) await dpop.presign("GET", "/api/v1/me", app.dpopAccess, n);
       },
       // Access tokens to revoke: rotations leave earlier access tokens live.
       async pool(n) {
@@ -141,6 +165,7 @@ async function ours(label, vars = {}, scope = "profile:read posts:read") {
     paths: { authorize: "/oauth/authorize", token: "/oauth/token", revoke: "/oauth/revoke" },
     scope,
     headers: { cookie },
+    dpop: await dpopClient(server.base),
   });
   return {
     name: label,
@@ -389,6 +414,25 @@ async function main() {
           await t.prepare.pool(perLoop);
         })),
       );
+    }
+    if (want("dpop")) {
+      // Issue 19: a DPoP-bound token at the API in jwt mode (a proof made and
+      // checked per call: ES256 through WebCrypto, no storage read) against
+      // the peer's plain bearer call; the code exchange with a proof.
+      const jwt = await ours("ours jwt DPoP", JWT);
+      try {
+        await jwt.prepare.dpopFresh();
+        await peerT?.prepare.fresh();
+        const perLoop = SMOKE ? 3 : Math.ceil((1500 * SECONDS) / CONCURRENCY);
+        rows.push(
+          ...(await runCase("DPoP-bound API GET (jwt mode)", [["ours jwt DPoP", jwt, jwt.ops.dpopBearer], ["peer", peerT, peerT?.ops.bearer]], (t) =>
+            t.prepare.dpopProofs?.(perLoop),
+          )),
+        );
+      } finally {
+        await jwt.close();
+      }
+      rows.push(...(await runCase("code exchange with DPoP", [["ours DPoP", strict, strict.ops.dpopExchange], ["peer", peerT, peerT?.ops.exchange]])));
     }
     if (want("client_credentials"))
       rows.push(...(await runCase("6 client_credentials (ours only)", [["ours", strict, strict.ops.client_credentials]])));

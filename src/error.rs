@@ -27,6 +27,10 @@ pub enum OAuthError {
         retry_after: i64,
     },
     ServerError(String),
+    /// RFC 9449 §5, §7.1: a DPoP proof missing, malformed or not for this request.
+    InvalidDpopProof(String),
+    /// RFC 9449 §8: the proof needs the server's nonce (sent in `DPoP-Nonce`).
+    UseDpopNonce(String),
 }
 
 impl OAuthError {
@@ -41,6 +45,8 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::RateLimited { .. } => "too_many_requests",
             Self::ServerError(_) => "server_error",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
         }
     }
 
@@ -61,7 +67,9 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
-            | Self::ServerError(d) => d,
+            | Self::ServerError(d)
+            | Self::InvalidDpopProof(d)
+            | Self::UseDpopNonce(d) => d,
             Self::InvalidClient { description, .. } => description,
             Self::RateLimited { .. } => "too many failed attempts; retry later",
         }

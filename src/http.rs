@@ -264,10 +264,10 @@ impl Response {
         self.header("Access-Control-Allow-Origin", "*")
             .header(
                 "Access-Control-Allow-Headers",
-                "Authorization, Content-Type, MCP-Protocol-Version",
+                "Authorization, Content-Type, MCP-Protocol-Version, DPoP",
             )
             .header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-            .header("Access-Control-Expose-Headers", "WWW-Authenticate")
+            .header("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
             .header("Access-Control-Max-Age", "600")
     }
 

@@ -43,6 +43,15 @@ pub struct Claims {
     pub org_id: String,
     /// `self` (on behalf of the user) or `app` (the app's bot identity).
     pub actor: String,
+    /// RFC 9449 §6.1: the DPoP key a bound token needs a proof by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
+}
+
+/// RFC 7800 confirmation: the JWK SHA-256 thumbprint of a DPoP key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cnf {
+    pub jkt: String,
 }
 
 /// Sign `claims` with the first key of the set (the others only verify).
@@ -200,6 +209,7 @@ mod tests {
             scope: "read".into(),
             org_id: "org_1".into(),
             actor: "self".into(),
+            cnf: None,
         }
     }
 

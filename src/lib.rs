@@ -22,6 +22,7 @@ pub mod compat;
 pub mod config;
 pub mod context;
 pub mod crypto;
+pub mod dpop;
 pub mod endpoints;
 pub mod error;
 pub mod external_id;

@@ -54,6 +54,7 @@ fn guard(secret: &str) -> ClientGuard {
 
 fn tok(h: &str) -> NewToken {
     NewToken {
+        jkt: None,
         hash: h.into(),
         expires_at: Some(NOW + 3600),
     }
@@ -61,6 +62,7 @@ fn tok(h: &str) -> NewToken {
 
 fn redemption<'a>(hash: &'a str, grant: &'a str, at: &'a NewToken, rt: &'a NewToken) -> Redemption<'a> {
     Redemption {
+        dpop: None,
         code_hash: hash,
         app_id: "",
         redirect_uri: "https://a.example/cb",
@@ -157,6 +159,7 @@ fn only_the_refresh_tokens_own_client_rotates_it_once() {
             .unwrap();
         let (at2, rt2) = (tok("a2"), tok("r2"));
         let rotation = Rotation {
+            dpop: None,
             old_hash: "r1",
             app_id: "",
             scopes: None,

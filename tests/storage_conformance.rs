@@ -15,6 +15,7 @@ const API_AUD: &str = r#"["https://as.test/api/v1"]"#;
 
 fn code(hash: &str, challenge: Option<&str>) -> CodeRow {
     CodeRow {
+        dpop_jkt: None,
         hash: hash.into(),
         app_id: "app_x".into(),
         org_id: "org_acme".into(),
@@ -61,6 +62,7 @@ fn guard() -> ClientGuard {
 
 fn tok(h: &str, exp: Option<i64>) -> NewToken {
     NewToken {
+        jkt: None,
         hash: h.into(),
         expires_at: exp,
     }
@@ -74,6 +76,7 @@ fn redeem<'a>(
     rt: &'a NewToken,
 ) -> Redemption<'a> {
     Redemption {
+        dpop: None,
         code_hash: hash,
         app_id: "app_x",
         redirect_uri: "https://a.example/cb",
@@ -228,6 +231,7 @@ fn issue(s: &Store<edge_oauth::store::native::NativeDriver>) {
 
 fn rotation<'a>(old: &'a str, scopes: Option<&'a str>, at: &'a NewToken, rt: &'a NewToken, now: i64) -> Rotation<'a> {
     Rotation {
+        dpop: None,
         old_hash: old,
         app_id: "app_x",
         scopes,
@@ -517,6 +521,7 @@ fn client_credentials_issue_needs_the_install_still_live_in_its_own_batch() {
     .unwrap();
     let at = tok("h_cc", Some(NOW + 3600));
     let t = AppToken {
+        dpop: None,
         grant_id: "grt_cc",
         app_id: "app_x",
         org_id: "org_acme",

@@ -155,6 +155,7 @@ impl Principal {
             audience: Some(crate::audience::to_json(&c.aud.0)),
             app_redirect_uris: None,
             app_sector_identifier_uri: None,
+            jkt: c.cnf.map(|c| c.jkt),
         })
     }
 
@@ -219,32 +220,43 @@ async fn lookup<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Princ
     Ok(row.map(Principal::from_row))
 }
 
-/// The principal of a request's bearer token, or the RFC 6750 answer to send.
+/// The token of an `Authorization: DPoP` header (RFC 9449 §7.1).
+pub fn presented_dpop(req: &Request) -> Option<&str> {
+    let h = req.header("authorization")?.trim();
+    let (scheme, token) = h.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("dpop")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The principal of a request's bearer or DPoP-bound token, or the RFC 6750
+/// (RFC 9449 §7.1) answer to send.
 pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Principal, Response> {
-    let Some(token) = presented(req) else {
-        return Err(unauthorized(
-            ctx,
-            req,
-            false,
-            "send an access token as Authorization: Bearer <token>",
-        ));
+    let (token, dpop) = match (presented(req), presented_dpop(req)) {
+        (Some(t), _) => (t, false),
+        (None, Some(t)) => (t, true),
+        (None, None) => {
+            return Err(unauthorized(
+                ctx,
+                req,
+                false,
+                "send an access token as Authorization: Bearer <token>",
+            ))
+        }
     };
     match validate(ctx, token).await {
-        // RFC 8707: a token is honoured only by a resource its audience
-        // names, whichever mode (D1, KV copy, cache, JWT) produced it.
+        // RFC 9449 §7: a bound token only with a proof by its key, and
+        // never as a bearer token; an unbound one only as a bearer token.
         Ok(Some(p)) => {
-            let api = crate::audience::of_builtin_api(ctx, req);
-            if p.audience(ctx).contains(&api) {
-                Ok(p)
-            } else {
-                Err(unauthorized(
-                    ctx,
-                    req,
-                    true,
-                    &format!("the access token is not for this resource ({api}); request one with resource={api}"),
-                ))
-            }
+            check_binding(ctx, req, token, p.row.jkt.as_deref(), dpop).await?;
+            audience_checked(ctx, req, p)
         }
+        Ok(None) if dpop => Err(dpop_unauthorized(
+            ctx,
+            "invalid_token",
+            "the access token is invalid, expired or revoked",
+        )),
         Ok(None) => Err(unauthorized(
             ctx,
             req,
@@ -252,6 +264,97 @@ pub async fn require<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Princ
             "the access token is invalid, expired or revoked",
         )),
         Err(e) => Err(crate::error::ApiError::from(e).into_response()),
+    }
+}
+
+/// A token's binding honoured as RFC 9449 §7 says: a bound token (`jkt`)
+/// only as `Authorization: DPoP` (`dpop`) with a proof by its key for it;
+/// an unbound one only as a bearer token.
+pub async fn check_binding<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    token: &str,
+    jkt: Option<&str>,
+    dpop: bool,
+) -> Result<(), Response> {
+    match (jkt, dpop) {
+        (None, false) => Ok(()),
+        (None, true) => Err(dpop_unauthorized(
+            ctx,
+            "invalid_token",
+            "this access token is not DPoP-bound: send it as Authorization: Bearer",
+        )),
+        (Some(_), false) => Err(dpop_unauthorized(
+            ctx,
+            "invalid_token",
+            "this access token is DPoP-bound: send it as Authorization: DPoP with a proof",
+        )),
+        (Some(jkt), true) => check_proof(ctx, req, token, jkt).await,
+    }
+}
+
+/// The request's DPoP proof for `token`, by the key `jkt` (§7.1, §4.3 with `ath`).
+async fn check_proof<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, token: &str, jkt: &str) -> Result<(), Response> {
+    use crate::dpop::Refusal;
+    let refused = |r: Refusal| match r {
+        Refusal::Invalid(why) => dpop_unauthorized(ctx, "invalid_dpop_proof", &why),
+        Refusal::UseNonce => dpop_unauthorized(
+            ctx,
+            "use_dpop_nonce",
+            "send the DPoP-Nonce this response carries in the proof",
+        ),
+    };
+    let Some(proof) = crate::dpop::header(req).map_err(refused)? else {
+        return Err(dpop_unauthorized(
+            ctx,
+            "invalid_dpop_proof",
+            "a DPoP-bound token needs a DPoP proof header",
+        ));
+    };
+    let p = crate::dpop::verify(ctx, req, proof, Some(token))
+        .await
+        .map_err(refused)?;
+    if !crypto::ct_eq(&p.jkt, jkt) {
+        return Err(dpop_unauthorized(
+            ctx,
+            "invalid_dpop_proof",
+            "the proof is not signed by the key the token is bound to",
+        ));
+    }
+    Ok(())
+}
+
+/// 401 with `WWW-Authenticate: DPoP algs="…", error="…"` (RFC 9449 §7.1), and
+/// a fresh nonce when nonces are on (§9).
+pub fn dpop_unauthorized<D: Driver>(ctx: &Ctx<'_, D>, error: &'static str, description: &str) -> Response {
+    let challenge = format!(
+        "DPoP algs=\"{}\", error=\"{error}\", error_description=\"{}\"",
+        crate::jose::Alg::names(),
+        description.replace('"', "'")
+    );
+    let resp = crate::error::ApiError::new(401, error, description)
+        .into_response()
+        .header("WWW-Authenticate", &challenge);
+    if ctx.config.dpop.nonce {
+        resp.header("DPoP-Nonce", &crate::dpop::current_nonce(ctx.config, ctx.now))
+    } else {
+        resp
+    }
+}
+
+/// RFC 8707: a token is honoured only by a resource its audience names,
+/// whichever mode (D1, KV copy, cache, JWT) produced it.
+fn audience_checked<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, p: Principal) -> Result<Principal, Response> {
+    let api = crate::audience::of_builtin_api(ctx, req);
+    if p.audience(ctx).contains(&api) {
+        Ok(p)
+    } else {
+        Err(unauthorized(
+            ctx,
+            req,
+            true,
+            &format!("the access token is not for this resource ({api}); request one with resource={api}"),
+        ))
     }
 }
 

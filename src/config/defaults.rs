@@ -51,6 +51,7 @@ impl Default for Config {
             login_url: None,
             resources: Vec::new(),
             dcr: Dcr::default(),
+            dpop: super::Dpop::default(),
             azure_devops_compat: false,
             cimd: false,
             cimd_allow_http_loopback: false,

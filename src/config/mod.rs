@@ -6,11 +6,13 @@
 
 mod dcr;
 mod defaults;
+mod dpop;
 mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use dpop::{Dpop, DpopRequired};
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
 use urls::{parse_hosts, valid_issuer, valid_login_url};
@@ -158,6 +160,8 @@ pub struct Config {
     pub resources: Vec<String>,
     /// RFC 7591 dynamic client registration (`DCR`, `DCR_*`).
     pub dcr: Dcr,
+    /// DPoP (RFC 9449): `DPOP_*`.
+    pub dpop: Dpop,
     /// `AZURE_DEVOPS_COMPAT`: the Azure DevOps wire format next to OAuth 2.1
     /// (`crate::compat::azure_devops`); only its profile turns it on.
     pub azure_devops_compat: bool,
@@ -387,6 +391,7 @@ impl Config {
             }
         }
         c.dcr = dcr::parse(&get)?;
+        c.dpop = dpop::parse(&get)?;
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
         c.azure_devops_compat = choice(&get, "AZURE_DEVOPS_COMPAT", &[("false", false), ("true", true)])?;
         // Its apps send no PKCE and are told `token_type: "jwt"`: with either

@@ -85,6 +85,11 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             "actor": r.actor,
             "permissions": p.permissions,
         });
+        // RFC 9449 §6.2: the key a bound token needs a proof by.
+        if let Some(jkt) = &r.jkt {
+            v["token_type"] = json!("DPoP");
+            v["cnf"] = json!({"jkt": jkt});
+        }
         platform_view(&mut v, privileged, &r.actor, r.user_id.as_deref());
         return Ok(v);
     }

@@ -10,12 +10,18 @@ use crate::store::Driver;
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     // Azure DevOps's assertion form, under its profile only.
-    if let Some(resp) = ctx.profile.token(ctx, req).await {
-        return resp;
-    }
-    match run(ctx, req).await {
-        Ok(t) => Response::json(200, &t).no_store(),
-        Err(e) => e.into_response(),
+    let resp = match ctx.profile.token(ctx, req).await {
+        Some(resp) => resp,
+        None => match run(ctx, req).await {
+            Ok(t) => Response::json(200, &t).no_store(),
+            Err(e) => e.into_response(),
+        },
+    };
+    // RFC 9449 §8: a fresh nonce on every answer to a DPoP request.
+    if ctx.config.dpop.nonce && req.header("dpop").is_some() {
+        resp.header("DPoP-Nonce", &crate::dpop::current_nonce(ctx.config, ctx.now))
+    } else {
+        resp
     }
 }
 
@@ -44,16 +50,27 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
+    // The proof is checked before any storage access (a nonce dance costs no read).
+    let dpop = grants::dpop_proof(ctx, req, creds.method == client_auth::Method::None).await?;
+    let dpop = dpop.as_ref();
     // Each grant authenticates the client inside its first D1 batch.
-    match grant_type {
-        "authorization_code" => grants::authorization_code::handle(ctx, creds, &form).await,
-        "refresh_token" => grants::refresh_token::handle(ctx, creds, &form).await,
-        "client_credentials" => grants::client_credentials::handle(ctx, creds, &form).await,
+    let issued = match grant_type {
+        "authorization_code" => grants::authorization_code::handle(ctx, creds, &form, dpop).await,
+        "refresh_token" => grants::refresh_token::handle(ctx, creds, &form, dpop).await,
+        "client_credentials" => grants::client_credentials::handle(ctx, creds, &form, dpop).await,
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(
                 "grant_type {other:?} is not supported"
             )))
         }
-    }
+    };
+    // Bound to the proof's key (RFC 9449 §5): the client must say so at its resource.
+    issued.map(|t| match dpop {
+        Some(_) => TokenResponse {
+            token_type: "DPoP",
+            ..t
+        },
+        None => t,
+    })
 }

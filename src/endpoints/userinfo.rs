@@ -23,7 +23,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     if !ctx.config.openid {
         return ApiError::not_found("OpenID Connect is off on this server (OPENID=off)").into_response();
     }
-    let token = match presented(req) {
+    let (token, dpop) = match presented(req) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return bearer::unauthorized(
@@ -45,6 +45,9 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         Err(e) => return ApiError::from(e).into_response(),
     };
     ctx.note(&row.app_id, Some(&row.org_id));
+    if let Err(resp) = bearer::check_binding(ctx, req, &token, row.jkt.as_deref(), dpop).await {
+        return resp;
+    }
     let scopes = scope::from_json(&row.scopes);
     if !scopes.iter().any(|s| s == claims::OPENID) {
         return bearer::insufficient_scope(ctx, req, claims::OPENID);
@@ -65,15 +68,17 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     Response::json(200, &serde_json::Value::Object(claims::userinfo(&sub, &scopes, &row))).no_store()
 }
 
-/// The presented access token, or why the request is malformed (RFC 6750 §2).
-fn presented(req: &Request) -> Result<Option<String>, String> {
+/// The presented access token and whether it came as `Authorization: DPoP`
+/// (RFC 9449 §7.1), or why the request is malformed (RFC 6750 §2).
+fn presented(req: &Request) -> Result<Option<(String, bool)>, String> {
     if req.query_params().0.iter().any(|(k, _)| k == "access_token") {
         return Err("send the access token in the Authorization header or a POST body, never in the URL".into());
     }
     let header = req.header("authorization").map(str::trim).filter(|h| !h.is_empty());
-    let in_header = bearer::presented(req);
+    let dpop = bearer::presented_dpop(req);
+    let in_header = bearer::presented(req).or(dpop);
     if header.is_some() && in_header.is_none() {
-        return Err("the Authorization header must be Bearer <token>".into());
+        return Err("the Authorization header must be Bearer <token> or DPoP <token>".into());
     }
     let mut in_body = None;
     if req.method == "POST" && !req.body.is_empty() {
@@ -86,8 +91,8 @@ fn presented(req: &Request) -> Result<Option<String>, String> {
     }
     match (in_header, in_body) {
         (Some(_), Some(_)) => Err("send the access token once: in the header or in the body, not both".into()),
-        (Some(h), None) => Ok(Some(h.to_string())),
-        (None, b) => Ok(b),
+        (Some(h), None) => Ok(Some((h.to_string(), dpop.is_some()))),
+        (None, b) => Ok(b.map(|b| (b, false))),
     }
 }
 

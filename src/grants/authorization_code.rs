@@ -1,7 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
 
 use super::TokenResponse;
-use super::{issue_access, mint_access, mint_refresh, note_redeemed, well_formed};
+use super::{issue_access, note_redeemed, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::config::{LiveGrantsPer, PkceRequired};
 use crate::context::Ctx;
@@ -9,12 +9,13 @@ use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::pkce;
-use crate::store::{Driver, Redemption};
+use crate::store::{DpopUse, Driver, Redemption};
 
 pub async fn handle<D: Driver>(
     ctx: &Ctx<'_, D>,
     creds: Credentials,
     form: &Params,
+    dpop: Option<&DpopUse>,
 ) -> Result<TokenResponse, OAuthError> {
     let (code, audience) = match checked(ctx, form) {
         Ok(c) => c,
@@ -25,8 +26,7 @@ pub async fn handle<D: Driver>(
     let redirect = form.get("redirect_uri").unwrap_or("");
     let challenge = verifier.map(pkce::s256);
     let grant_id = crypto::new_id("grt_");
-    let access = mint_access(ctx.config, ctx.now);
-    let refresh = mint_refresh(ctx.config, ctx.now);
+    let (access, refresh) = super::mint_pair(ctx.config, ctx.now, &creds, dpop);
     let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
     // One round trip: the client's row, and the redemption guarded by the
     // client's credentials (nothing happens for a client that fails below).
@@ -48,6 +48,7 @@ pub async fn handle<D: Driver>(
                 verifier_required: ctx.config.pkce_required == PkceRequired::All,
                 audience: audience.as_deref(),
                 default_audience: &default_audience,
+                dpop,
             },
             &guard,
         )
@@ -79,15 +80,22 @@ pub async fn handle<D: Driver>(
                 ..TokenResponse::bearer(at, Some(refresh.plain), ctx.config.access_ttl, &scopes)
             })
         }
-        None => Err(diagnose(
-            ctx,
-            client,
-            &code_hash,
-            redirect,
-            challenge.as_deref(),
-            audience.as_deref(),
-        )
-        .await),
+        None => {
+            // The diagnosis runs whatever DPoP says: a used code revokes
+            // what it issued even when the request is a replay of the proof too.
+            let refusal = super::dpop_refusal(ctx, &client.app, dpop).await;
+            let diagnosis = diagnose(
+                ctx,
+                client,
+                &code_hash,
+                redirect,
+                challenge.as_deref(),
+                audience.as_deref(),
+                dpop,
+            )
+            .await;
+            Err(refusal.unwrap_or(diagnosis))
+        }
     }
 }
 
@@ -119,6 +127,7 @@ pub(crate) async fn diagnose<D: Driver>(
     redirect: &str,
     challenge: Option<&str>,
     audience: Option<&str>,
+    dpop: Option<&DpopUse>,
 ) -> OAuthError {
     let row = match ctx.store.code(code_hash).await {
         Ok(Some(r)) => r,
@@ -138,6 +147,9 @@ pub(crate) async fn diagnose<D: Driver>(
     }
     if row.expires_at <= ctx.now {
         return OAuthError::InvalidGrant("the code has expired".into());
+    }
+    if let Some(e) = super::dpop_mismatch(row.dpop_jkt.as_deref(), dpop, "the code (dpop_jkt)") {
+        return e;
     }
     if row.redirect_uri != redirect {
         return OAuthError::InvalidGrant("redirect_uri does not match the authorization request".into());

@@ -19,6 +19,7 @@ pub async fn handle<D: Driver>(
     ctx: &Ctx<'_, D>,
     creds: Credentials,
     form: &Params,
+    dpop: Option<&crate::store::DpopUse>,
 ) -> Result<TokenResponse, OAuthError> {
     let org_param = match form.get("org_id") {
         Some(o) if o.len() > 128 => {
@@ -93,7 +94,13 @@ pub async fn handle<D: Driver>(
             "no scope is granted to the app in that organization".into(),
         ));
     }
-    let access = mint_access(ctx.config, ctx.now);
+    if app.dpop_bound_access_tokens != 0 && dpop.is_none() {
+        return Err(OAuthError::InvalidDpopProof(
+            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
+        ));
+    }
+    let mut access = mint_access(ctx.config, ctx.now);
+    access.row.jkt = dpop.map(|d| d.jkt.clone());
     let grant_id = crypto::new_id("grt_");
     let scopes_json = scope::to_json(&scopes);
     let issued = ctx
@@ -109,9 +116,13 @@ pub async fn handle<D: Driver>(
             org_cap: (ctx.config.live_grants_per == LiveGrantsPer::Org).then_some(ctx.config.max_live_grants),
             via_install: install.is_some(),
             audience: &audience_json,
+            dpop,
         })
         .await?;
     if !issued {
+        if let Some(e) = super::dpop_refusal(ctx, app, dpop).await {
+            return Err(e);
+        }
         return Err(OAuthError::UnauthorizedClient(
             "the app's install in that organization was just removed".into(),
         ));

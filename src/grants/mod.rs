@@ -8,14 +8,17 @@ pub mod refresh_token;
 
 use serde::Serialize;
 
+use crate::client_auth::{Credentials, Method};
+use crate::config::DpopRequired;
 use crate::config::{AccessTokenFormat, Config};
 use crate::context::Ctx;
 use crate::crypto;
 /// The token shape check, kept here for the grants that name it as `super::well_formed`.
 pub use crate::crypto::well_formed;
 use crate::error::OAuthError;
+use crate::http::Request;
 use crate::store::NewToken;
-use crate::store::{AppRow, Driver, Redeemed, Rotated};
+use crate::store::{AppRow, DpopUse, Driver, Redeemed, Rotated};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -55,6 +58,7 @@ pub fn mint(prefix: &str, expires_at: Option<i64>) -> Minted {
     let row = NewToken {
         hash: crypto::sha256_hex(&plain),
         expires_at,
+        jkt: None,
     };
     Minted { plain, row }
 }
@@ -196,6 +200,8 @@ pub async fn access_token<D: Driver>(
                 scope: crate::scope::join(who.scopes),
                 org_id: who.org_id.to_string(),
                 actor: who.actor.to_string(),
+                // RFC 9449 §6.1: the key the token is bound to.
+                cnf: minted.row.jkt.clone().map(|jkt| crate::jwt::Cnf { jkt }),
             };
             crate::jwt::sign(ctx.es256, &ctx.config.jwt_keys, &claims)
                 .await
@@ -204,6 +210,75 @@ pub async fn access_token<D: Driver>(
                     OAuthError::ServerError("the access token could not be signed".into())
                 })
         }
+    }
+}
+
+/// The request's DPoP proof, verified (RFC 9449 §4.3), before any storage
+/// access; none where `DPOP_REQUIRED` asks for one is refused here too.
+/// `public`: the client authenticates with `none`.
+pub async fn dpop_proof<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    public: bool,
+) -> Result<Option<DpopUse>, OAuthError> {
+    let Some(proof) = crate::dpop::header(req)? else {
+        let required = match ctx.config.dpop.required {
+            DpopRequired::Off => false,
+            DpopRequired::Public => public,
+            DpopRequired::All => true,
+        };
+        if required {
+            return Err(OAuthError::InvalidDpopProof(
+                "this server requires a DPoP proof of this client (DPOP_REQUIRED)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let p = crate::dpop::verify(ctx, req, proof, None).await?;
+    Ok(Some(DpopUse {
+        replay_key: p.replay_key(),
+        replay_until: p.replay_until(ctx.config.dpop.max_age),
+        jkt: p.jkt,
+    }))
+}
+
+/// The access token and refresh token a grant mints, bound to the proof's
+/// key: the access token always (§5), the refresh token of a public client
+/// only (§5: a confidential client authenticates each refresh anyway).
+pub fn mint_pair(config: &Config, now: i64, creds: &Credentials, dpop: Option<&DpopUse>) -> (Minted, Minted) {
+    let mut access = mint_access(config, now);
+    let mut refresh = mint_refresh(config, now);
+    access.row.jkt = dpop.map(|d| d.jkt.clone());
+    if creds.method == Method::None {
+        refresh.row.jkt = access.row.jkt.clone();
+    }
+    (access, refresh)
+}
+
+/// When a guarded issuing statement did nothing: is DPoP the reason? The
+/// client's own requirement (`dpop_bound_access_tokens`), or a proof used
+/// before (one read, on this failure path only).
+pub async fn dpop_refusal<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, dpop: Option<&DpopUse>) -> Option<OAuthError> {
+    match dpop {
+        None if app.dpop_bound_access_tokens != 0 => Some(OAuthError::InvalidDpopProof(
+            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
+        )),
+        None => None,
+        Some(d) => match ctx.store.dpop_proof_used(&d.replay_key).await {
+            Ok(true) => Some(OAuthError::InvalidDpopProof("this DPoP proof was already used".into())),
+            Ok(false) => None,
+            Err(e) => Some(e.into()),
+        },
+    }
+}
+
+/// A code or refresh token bound to a key (`bound`) presented without a proof by it.
+pub fn dpop_mismatch(bound: Option<&str>, dpop: Option<&DpopUse>, what: &str) -> Option<OAuthError> {
+    match bound {
+        Some(b) if dpop.map(|d| d.jkt.as_str()) != Some(b) => Some(OAuthError::InvalidDpopProof(format!(
+            "{what} is bound to another DPoP key; send a proof signed by it"
+        ))),
+        _ => None,
     }
 }
 

@@ -6,27 +6,27 @@
 //! response): it gets a fresh pair, as Ory Hydra's and Okta's grace periods do.
 
 use super::TokenResponse;
-use super::{issue_access, mint_access, mint_refresh, well_formed};
+use super::{issue_access, well_formed};
 use crate::client_auth::{self, Client, Credentials};
 use crate::context::Ctx;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::scope;
-use crate::store::{Driver, Rotation};
+use crate::store::{DpopUse, Driver, Rotation};
 
 pub async fn handle<D: Driver>(
     ctx: &Ctx<'_, D>,
     creds: Credentials,
     form: &Params,
+    dpop: Option<&DpopUse>,
 ) -> Result<TokenResponse, OAuthError> {
     let (token, narrowed, audience) = match checked(ctx, form) {
         Ok(v) => v,
         Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
     };
     let old_hash = crypto::sha256_hex(token);
-    let access = mint_access(ctx.config, ctx.now);
-    let refresh = mint_refresh(ctx.config, ctx.now);
+    let (access, refresh) = super::mint_pair(ctx.config, ctx.now, &creds, dpop);
     let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
     // One round trip, the rotation guarded by the client's credentials.
     let guard = client_auth::guard(ctx, &creds);
@@ -43,6 +43,7 @@ pub async fn handle<D: Driver>(
                 grace: ctx.config.refresh_reuse_grace,
                 audience: audience.as_deref(),
                 default_audience: &default_audience,
+                dpop,
             },
             &guard,
         )
@@ -68,7 +69,12 @@ pub async fn handle<D: Driver>(
                 ..TokenResponse::bearer(at, Some(refresh.plain), ctx.config.access_ttl, &scopes)
             })
         }
-        None => Err(diagnose(ctx, client, &old_hash, narrowed.is_some(), audience.as_deref()).await),
+        None => {
+            // The diagnosis runs whatever DPoP says: reuse revokes the family.
+            let refusal = super::dpop_refusal(ctx, &client.app, dpop).await;
+            let diagnosis = diagnose(ctx, client, &old_hash, narrowed.is_some(), audience.as_deref(), dpop).await;
+            Err(refusal.unwrap_or(diagnosis))
+        }
     }
 }
 
@@ -106,6 +112,7 @@ pub(crate) async fn diagnose<D: Driver>(
     hash: &str,
     narrowing: bool,
     audience: Option<&str>,
+    dpop: Option<&DpopUse>,
 ) -> OAuthError {
     let row = match ctx.store.token(hash).await {
         Ok(Some(r)) if r.kind == "refresh" => r,
@@ -135,6 +142,9 @@ pub(crate) async fn diagnose<D: Driver>(
     }
     if row.revoked_at.is_some() || row.grant_revoked_at.is_some() {
         return OAuthError::InvalidGrant("the authorization was revoked".into());
+    }
+    if let Some(e) = super::dpop_mismatch(row.jkt.as_deref(), dpop, "the refresh token") {
+        return e;
     }
     if row.expires_at.is_some_and(|t| t <= ctx.now) {
         return OAuthError::InvalidGrant("the refresh token has expired".into());

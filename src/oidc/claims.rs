@@ -82,6 +82,7 @@ mod tests {
             updated_at: Some(1_700_000_000),
             app_redirect_uris: None,
             app_sector_identifier_uri: None,
+            jkt: None,
         }
     }
 

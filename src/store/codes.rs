@@ -36,6 +36,9 @@ pub struct CodeRow {
     pub amr: Option<String>,
     #[serde(default)]
     pub sid: Option<String>,
+    /// `dpop_jkt` of the authorization request (RFC 9449 §10; NULL before 0020).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 pub struct Redemption<'a> {
@@ -62,6 +65,8 @@ pub struct Redemption<'a> {
     pub audience: Option<&'a str>,
     /// The default audience (JSON array), for a code stored before 0012.
     pub default_audience: &'a str,
+    /// The DPoP proof of the request, if any (`dpop_ok!`).
+    pub dpop: Option<&'a DpopUse>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +109,8 @@ macro_rules! redeem_update {
                  WHERE ba.id = codes.app_id AND (ba.bot_public = 1 OR ba.owner_org_id = codes.org_id))))) \
              AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?8) r \
                WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(codes.audience, ?9))))) AND ",
+            dpop_ok!("codes.dpop_jkt", "codes.app_id"),
+            " AND ",
             $($guard)*,
             " RETURNING org_id, user_id, actor, scopes, COALESCE(?8, audience, ?9) AS audience, \
              nonce, auth_time, acr, amr, sid"
@@ -121,7 +128,9 @@ pub(super) fn redeem_params(r: &Redemption<'_>, guard: &ClientGuard) -> Vec<Valu
         r.challenge,
         i64::from(r.verifier_required),
         r.audience,
-        r.default_audience
+        r.default_audience,
+        r.dpop.map(|d| d.jkt.clone()),
+        r.dpop.map(|d| d.replay_key.clone())
     ])
 }
 
@@ -138,8 +147,8 @@ impl<D: Driver> Store<D> {
     pub async fn insert_code(&self, c: &CodeRow, self_registered: bool) -> Result<bool, StoreError> {
         let insert = Stmt::new(
             "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience, \
-               nonce, auth_time, acr, amr, sid) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 WHERE EXISTS (SELECT 1 FROM memberships m \
+               nonce, auth_time, acr, amr, sid, dpop_jkt) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 WHERE EXISTS (SELECT 1 FROM memberships m \
                WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
                AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
              RETURNING hash",
@@ -159,7 +168,8 @@ impl<D: Driver> Store<D> {
                 c.auth_time,
                 c.acr.clone(),
                 c.amr.clone(),
-                c.sid.clone()
+                c.sid.clone(),
+                c.dpop_jkt.clone()
             ],
         );
         let mut stmts = vec![insert];
@@ -256,8 +266,8 @@ impl<D: Driver> Store<D> {
                 params![r.code_hash, r.grant_id, r.default_audience],
             ),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
-                 SELECT ?3, 'access', grant_id, scopes, used_at, ?4, COALESCE(?5, audience, ?6) FROM codes \
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
+                 SELECT ?3, 'access', grant_id, scopes, used_at, ?4, COALESCE(?5, audience, ?6), ?7 FROM codes \
                  WHERE hash = ?1 AND grant_id = ?2",
                 params![
                     r.code_hash,
@@ -265,18 +275,27 @@ impl<D: Driver> Store<D> {
                     &r.access.hash,
                     r.access.expires_at,
                     r.audience,
-                    r.default_audience
+                    r.default_audience,
+                    r.access.jkt.clone()
                 ],
             ),
+            used_proof!("codes", "hash = ?1 AND grant_id = ?2", r.code_hash, r.grant_id, r.dpop),
         ];
         if let Some(rt) = r.refresh {
             stmts.push(Stmt::new(
                 // The refresh token keeps the code's whole audience: a
                 // refresh may ask for any part of it (RFC 8707 §2.2).
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
-                 SELECT ?3, 'refresh', grant_id, scopes, used_at, ?4, COALESCE(audience, ?5) FROM codes \
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
+                 SELECT ?3, 'refresh', grant_id, scopes, used_at, ?4, COALESCE(audience, ?5), ?6 FROM codes \
                  WHERE hash = ?1 AND grant_id = ?2",
-                params![r.code_hash, r.grant_id, &rt.hash, rt.expires_at, r.default_audience],
+                params![
+                    r.code_hash,
+                    r.grant_id,
+                    &rt.hash,
+                    rt.expires_at,
+                    r.default_audience,
+                    rt.jkt.clone()
+                ],
             ));
         }
         let mut results = self.db.batch(stmts).await?.into_iter();

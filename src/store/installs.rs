@@ -45,6 +45,8 @@ pub struct AppToken<'a> {
     pub via_install: bool,
     /// The token's audience (JSON array, RFC 8707).
     pub audience: &'a str,
+    /// The DPoP proof of the request, if any: a replay issues nothing.
+    pub dpop: Option<&'a DpopUse>,
 }
 
 /// A live authorization as its user or an org admin sees it.
@@ -78,7 +80,8 @@ pub struct InstallationRow {
 /// (?1 app, ?2 org; ?6 = 0 when the token rests on no install).
 macro_rules! install_live {
     () => {
-        "(?6 = 0 OR EXISTS (SELECT 1 FROM installs i WHERE i.app_id = ?1 AND i.org_id = ?2 AND i.app_actor = 1 AND i.revoked_at IS NULL))"
+        "(?6 = 0 OR EXISTS (SELECT 1 FROM installs i WHERE i.app_id = ?1 AND i.org_id = ?2 AND i.app_actor = 1 AND i.revoked_at IS NULL)) \
+         AND (?8 IS NULL OR NOT EXISTS (SELECT 1 FROM dpop_jtis WHERE hash = ?8))"
     };
 }
 
@@ -190,10 +193,13 @@ impl<D: Driver> Store<D> {
     /// earlier round trip, and a revocation in between must issue nothing.
     /// `false`: nothing was issued.
     pub async fn issue_app_token(&self, t: &AppToken<'_>) -> Result<bool, StoreError> {
-        // ?6: 1 when the token rests on an install.
+        // ?6: 1 when the token rests on an install; ?7 the audience; ?8 the
+        // DPoP proof's replay key (`store::dpop`).
         let live = |sql: &'static str, mut p: Vec<Value>| {
             p.resize(5, Value::Null);
             p.push(Value::from(t.via_install as i64));
+            p.push(Value::from(t.audience));
+            p.push(Value::from(t.dpop.map(|d| d.replay_key.clone())));
             Stmt::new(sql, p)
         };
         let mut stmts = vec![live(
@@ -216,22 +222,25 @@ impl<D: Driver> Store<D> {
             ));
         }
         stmts.extend([
-            {
-                let mut grant = live(
-                    concat!(
-                        "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source, audience) \
-                         SELECT ?4, ?1, ?2, NULL, 'app', ?5, ?3, 'client_credentials', ?7 WHERE ",
-                        install_live!()
-                    ),
-                    params![t.app_id, t.org_id, t.now, t.grant_id, t.scopes],
-                );
-                grant.params.push(Value::from(t.audience));
-                grant
-            },
+            live(
+                concat!(
+                    "INSERT INTO grants (id, app_id, org_id, user_id, actor, scopes, created_at, source, audience) \
+                     SELECT ?4, ?1, ?2, NULL, 'app', ?5, ?3, 'client_credentials', ?7 WHERE ",
+                    install_live!()
+                ),
+                params![t.app_id, t.org_id, t.now, t.grant_id, t.scopes],
+            ),
+            used_proof!("grants", "id = ?1 AND ?2 IS NOT NULL", t.grant_id, t.grant_id, t.dpop),
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
-                 SELECT ?1, 'access', id, scopes, ?3, ?4, audience FROM grants WHERE id = ?2 RETURNING 1 AS ok",
-                params![&t.access.hash, t.grant_id, t.now, t.access.expires_at],
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
+                 SELECT ?1, 'access', id, scopes, ?3, ?4, audience, ?5 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
+                params![
+                    &t.access.hash,
+                    t.grant_id,
+                    t.now,
+                    t.access.expires_at,
+                    t.access.jkt.clone()
+                ],
             ),
         ]);
         let out = self.db.batch(stmts).await?;

@@ -22,6 +22,8 @@ mod audit;
 mod apps;
 mod bearer;
 #[macro_use]
+mod dpop;
+#[macro_use]
 mod codes;
 pub mod driver;
 mod dynamic_clients;
@@ -51,6 +53,7 @@ pub use audit::*;
 pub use bearer::*;
 pub use client_guard::*;
 pub use codes::*;
+pub use dpop::DpopUse;
 pub use dynamic_clients::*;
 pub use identity::*;
 pub use initial_access_tokens::*;

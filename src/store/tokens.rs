@@ -31,12 +31,15 @@ pub struct TokenRow {
     pub app_redirect_uris: Option<String>,
     #[serde(default)]
     pub app_sector_identifier_uri: Option<String>,
+    /// The DPoP key the token is bound to (migration 0020).
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 pub(super) const TOKEN_SQL: &str =
     "SELECT t.hash, t.kind, t.grant_id, t.scopes, t.created_at, t.expires_at, t.used_at, \
      t.revoked_at, g.app_id, g.org_id, g.user_id, g.actor, g.revoked_at AS grant_revoked_at, t.audience, \
-     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri \
+     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri, t.jkt \
      FROM tokens t JOIN grants g ON g.id = t.grant_id LEFT JOIN apps a ON a.id = g.app_id WHERE t.hash = ?1";
 
 /// What a presented token is, by its prefix.
@@ -51,6 +54,8 @@ pub enum TokenKind {
 pub struct NewToken {
     pub hash: String,
     pub expires_at: Option<i64>,
+    /// The DPoP key it is bound to (RFC 9449 §6); `None`: a bearer token.
+    pub jkt: Option<String>,
 }
 
 pub struct Rotation<'a> {
@@ -69,6 +74,8 @@ pub struct Rotation<'a> {
     pub audience: Option<&'a str>,
     /// The default audience (JSON array), for tokens stored before 0012.
     pub default_audience: &'a str,
+    /// The DPoP proof of the request, if any (`dpop_ok!`).
+    pub dpop: Option<&'a DpopUse>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +123,8 @@ macro_rules! rotate_update {
                WHERE r.value NOT IN (SELECT value FROM json_each(tokens.scopes)))) \
              AND (?7 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?7) r \
                WHERE r.value NOT IN (SELECT value FROM json_each(COALESCE(tokens.audience, ?8))))) AND ",
+            dpop_ok!("tokens.jkt", "(SELECT g.app_id FROM grants g WHERE g.id = tokens.grant_id)"),
+            " AND ",
             $($guard)*,
             " RETURNING grant_id, COALESCE(?5, scopes) AS scopes, \
              (SELECT org_id FROM grants g WHERE g.id = tokens.grant_id) AS org_id, \
@@ -139,7 +148,10 @@ pub(super) fn rotate_params(r: &Rotation<'_>, guard: &ClientGuard) -> Vec<Value>
         r.scopes,
         r.grace,
         r.audience,
-        r.default_audience
+        r.default_audience,
+        Value::Null,
+        r.dpop.map(|d| d.jkt.clone()),
+        r.dpop.map(|d| d.replay_key.clone())
     ])
 }
 
@@ -205,8 +217,8 @@ impl<D: Driver> Store<D> {
             lookup,
             update,
             Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience) \
-                 SELECT ?3, 'access', grant_id, COALESCE(?5, scopes), ?6, ?4, COALESCE(?7, audience, ?8) FROM tokens \
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
+                 SELECT ?3, 'access', grant_id, COALESCE(?5, scopes), ?6, ?4, COALESCE(?7, audience, ?8), ?9 FROM tokens \
                  WHERE hash = ?1 AND rotated_to = ?2",
                 params![
                     r.old_hash,
@@ -216,14 +228,15 @@ impl<D: Driver> Store<D> {
                     r.scopes,
                     r.now,
                     r.audience,
-                    r.default_audience
+                    r.default_audience,
+                    r.access.jkt.clone()
                 ],
             ),
             Stmt::new(
                 // The successor keeps the whole audience: only access
                 // tokens narrow it (RFC 8707 §2.2).
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, parent, audience) \
-                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3, hash, COALESCE(audience, ?6) FROM tokens \
+                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, parent, audience, jkt) \
+                 SELECT ?2, 'refresh', grant_id, COALESCE(?4, scopes), ?5, ?3, hash, COALESCE(audience, ?6), ?7 FROM tokens \
                  WHERE hash = ?1 AND rotated_to = ?2",
                 params![
                     r.old_hash,
@@ -231,9 +244,11 @@ impl<D: Driver> Store<D> {
                     r.refresh.expires_at,
                     r.scopes,
                     r.now,
-                    r.default_audience
+                    r.default_audience,
+                    r.refresh.jkt.clone()
                 ],
             ),
+            used_proof!("tokens", "hash = ?1 AND rotated_to = ?2", r.old_hash, &r.refresh.hash, r.dpop),
         ];
         let mut results = self.db.batch(stmts).await?.into_iter();
         let app = first_app(results.next().unwrap_or_default())?;

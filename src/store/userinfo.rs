@@ -13,7 +13,7 @@ const USERINFO_SQL: &str = concat!(
     "SELECT t.scopes, g.app_id, g.actor, g.org_id, o.slug AS org_slug, o.name AS org_name, \
      g.user_id, u.email, u.name, u.preferred_username, u.email_verified, \
      COALESCE(u.updated_at, u.created_at) AS updated_at, \
-     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri",
+     a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri, t.jkt",
     super::bearer::live_access_token!()
 );
 
@@ -36,6 +36,9 @@ pub struct UserinfoRow {
     pub updated_at: Option<i64>,
     pub app_redirect_uris: Option<String>,
     pub app_sector_identifier_uri: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §7).
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 impl<D: Driver> Store<D> {

@@ -20,9 +20,11 @@ pub struct WebCryptoJwsVerify;
 const MAX_KEYS: usize = 64;
 
 thread_local! {
-    // Keyed by algorithm and thumbprint: a client's key is imported once per
-    // isolate, not on each of its requests.
+    // Keyed by algorithm and key material: a client's key is imported once
+    // per isolate, not on each of its requests.
     static KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+    // Each algorithm's `verify` parameters, built once per isolate (read, never changed).
+    static VERIFY_PARAMS: RefCell<HashMap<&'static str, js_sys::Object>> = RefCell::new(HashMap::new());
 }
 
 /// The `importKey` and `verify` parameters of each algorithm (RFC 7518 §3, RFC 8037).
@@ -48,8 +50,21 @@ fn object(json: &str) -> Result<js_sys::Object, JsValue> {
     Ok(js_sys::JSON::parse(json)?.unchecked_into())
 }
 
+fn verify_params(alg: Alg) -> Result<js_sys::Object, JsValue> {
+    if let Some(o) = VERIFY_PARAMS.with_borrow(|m| m.get(alg.name()).cloned()) {
+        return Ok(o);
+    }
+    let o = object(params(alg).1)?;
+    VERIFY_PARAMS.with_borrow_mut(|m| m.insert(alg.name(), o.clone()));
+    Ok(o)
+}
+
 async fn key(alg: Alg, jwk: &PublicJwk) -> Result<CryptoKey, JsValue> {
-    let id = format!("{}\0{}", alg.name(), jwk.thumbprint());
+    let id = match jwk {
+        PublicJwk::Ec { x, y } => format!("{}\0{x}\0{y}", alg.name()),
+        PublicJwk::Rsa { n, e } => format!("{}\0{n}\0{e}", alg.name()),
+        PublicJwk::Okp { x } => format!("{}\0{x}", alg.name()),
+    };
     if let Some(k) = KEYS.with_borrow(|m| m.get(&id).cloned()) {
         return Ok(k);
     }
@@ -72,7 +87,7 @@ async fn verify(alg: Alg, jwk: &PublicJwk, message: &[u8], signature: &[u8]) -> 
     }
     let k = key(alg, jwk).await?;
     let promise =
-        subtle()?.verify_with_object_and_u8_array_and_u8_array(&object(params(alg).1)?, &k, signature, message)?;
+        subtle()?.verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, &k, signature, message)?;
     Ok(JsFuture::from(promise).await?.as_bool() == Some(true))
 }
 

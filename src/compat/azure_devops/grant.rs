@@ -132,7 +132,12 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
     let grant_id = crypto::new_id("grt_");
     // The document's apps name no resource: the default audience.
     let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
-    let access = mint_access(ctx.config, ctx.now);
+    // RFC 9449 where the client sends a proof: the access token is bound (a
+    // confidential client's refresh token is not, as in the core).
+    let dpop = crate::grants::dpop_proof(ctx, req, false).await?;
+    let dpop = dpop.as_ref();
+    let mut access = mint_access(ctx.config, ctx.now);
+    access.row.jkt = dpop.map(|d| d.jkt.clone());
     let refresh = mint_refresh(ctx.config, ctx.now);
     let (app, redeemed) = ctx
         .store
@@ -151,6 +156,7 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
                 verifier_required: ctx.config.pkce_required == PkceRequired::All,
                 audience: None,
                 default_audience: &default_audience,
+                dpop,
             },
             &a.guard,
         )
@@ -167,11 +173,13 @@ async fn exchange<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> 
     };
     let Some(r) = redeemed else {
         // A replay revokes what the first redemption issued, as in the core.
-        return Err(authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None).await);
+        let refusal = crate::grants::dpop_refusal(ctx, &client.app, dpop).await;
+        let diagnosis = authorization_code::diagnose(ctx, &client, &code_hash, redirect, None, None, dpop).await;
+        return Err(refusal.unwrap_or(diagnosis));
     };
     note_redeemed(ctx, &client.app, &r);
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
-    Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
+    Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl).bound(dpop.is_some()))
 }
 
 /// `grant_type=refresh_token`, `assertion=<refresh token>` (its
@@ -185,7 +193,10 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
     };
     let old_hash = crypto::sha256_hex(&inner);
     let default_audience = crate::audience::default_json(ctx.config, &ctx.issuer);
-    let access = mint_access(ctx.config, ctx.now);
+    let dpop = crate::grants::dpop_proof(ctx, req, false).await?;
+    let dpop = dpop.as_ref();
+    let mut access = mint_access(ctx.config, ctx.now);
+    access.row.jkt = dpop.map(|d| d.jkt.clone());
     let refresh = mint_refresh(ctx.config, ctx.now);
     let (app, rotated) = ctx
         .store
@@ -200,6 +211,7 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
                 grace: ctx.config.refresh_reuse_grace,
                 audience: None,
                 default_audience: &default_audience,
+                dpop,
             },
             &a.guard,
         )
@@ -215,8 +227,10 @@ async fn refresh<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> R
     };
     let Some(r) = rotated else {
         // A reused refresh token revokes its family, as in the core.
-        return Err(refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None).await);
+        let refusal = crate::grants::dpop_refusal(ctx, &client.app, dpop).await;
+        let diagnosis = refresh_token::diagnose(ctx, &client, &old_hash, narrowed.is_some(), None, dpop).await;
+        return Err(refusal.unwrap_or(diagnosis));
     };
     let (at, _) = issue_access(ctx, &client.app, access, (&r).into()).await?;
-    Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl))
+    Ok(TokenResponse::new(at, &refresh.plain, ctx.config.access_ttl).bound(dpop.is_some()))
 }

@@ -165,6 +165,18 @@ impl TokenResponse {
             refresh_token: wrap_refresh(refresh_plain),
         }
     }
+
+    /// RFC 9449: a token bound to the proof's key says so.
+    pub fn bound(self, dpop: bool) -> Self {
+        if dpop {
+            TokenResponse {
+                token_type: "DPoP",
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// An error in the document's words: every bad code is its invalid_grant

@@ -53,6 +53,7 @@ pub(super) async fn issue_code<D: Driver>(
         acr: session.user.acr.clone(),
         amr: session.user.amr.clone(),
         sid: session.user.sid.clone(),
+        dpop_jkt: r.dpop_jkt.clone(),
     };
     match ctx.store.insert_code(&row, r.app.registration != "platform").await {
         Ok(true) => {}

@@ -34,6 +34,8 @@ pub struct AuthzRequest {
     pub nonce: Option<String>,
     /// RFC 8707 `resource` values, canonical; empty: the default audience.
     pub resources: Vec<String>,
+    /// RFC 9449 §10 `dpop_jkt`: only a proof by this key redeems the code.
+    pub dpop_jkt: Option<String>,
 }
 
 pub enum Failure {
@@ -136,6 +138,7 @@ const SINGLE: &[&str] = &[
     "code_challenge_method",
     "prompt",
     "nonce",
+    "dpop_jkt",
 ];
 
 /// `known`: the app's row when the caller already read it (`show` reads it in
@@ -366,6 +369,17 @@ pub async fn validate<D: Driver>(
     if nonce.as_ref().is_some_and(|n| n.len() > 512) {
         return Err(fail("invalid_request", "nonce is longer than 512 characters"));
     }
+    // A SHA-256 thumbprint, base64url: 43 characters (RFC 7638, RFC 9449 §10).
+    let dpop_jkt = p.get("dpop_jkt").map(str::to_string);
+    if dpop_jkt
+        .as_ref()
+        .is_some_and(|j| j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(fail(
+            "invalid_request",
+            "dpop_jkt must be a JWK SHA-256 thumbprint (43 characters of base64url)",
+        ));
+    }
     Ok(AuthzRequest {
         app,
         redirect_param,
@@ -377,6 +391,7 @@ pub async fn validate<D: Driver>(
         hint_sub,
         nonce,
         resources,
+        dpop_jkt,
     })
 }
 
@@ -395,6 +410,9 @@ pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
     }
     if let Some(n) = &r.nonce {
         v.push(("nonce", n.clone()));
+    }
+    if let Some(j) = &r.dpop_jkt {
+        v.push(("dpop_jkt", j.clone()));
     }
     if let Some(c) = &r.challenge {
         v.push(("code_challenge", c.clone()));
