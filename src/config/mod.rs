@@ -6,11 +6,13 @@
 
 mod dcr;
 mod defaults;
+mod par;
 mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use par::PAR_TTL_RANGE;
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
 use urls::{parse_hosts, valid_issuer, valid_login_url};
@@ -188,6 +190,10 @@ pub struct Config {
     pub subject_type: SubjectType,
     /// `SUBJECT_SALT` (a Worker secret): the key of pairwise subjects.
     pub subject_salt: Option<String>,
+    /// `PAR_REQUIRED`: every authorization request must be pushed (RFC 9126 §5).
+    pub par_required: bool,
+    /// `PAR_TTL_SECONDS`: how long a `request_uri` waits for the browser.
+    pub par_ttl: i64,
 }
 
 impl Config {
@@ -438,6 +444,7 @@ impl Config {
             .map(str::to_string)
             .collect();
         subject::parse(&get, &mut c)?;
+        par::parse(&get, &mut c)?;
         Ok(c)
     }
 }

@@ -83,10 +83,15 @@ test("a confidential client pushes, authorizes with client_id and request_uri on
   assert.equal(body.expires_in, 60);
   assert.equal(await pushedRows(), before + 1);
 
+  const plain = await registerApp(server, { name: "PAR baseline" });
+  const { fields: direct } = request(plain);
+  const baseline = await alice.fetch(`/oauth/authorize?${new URLSearchParams({ client_id: plain.client_id, ...direct })}`);
+  assert.equal(baseline.status, 200);
+  const trips = lastLine(server, "authorize")?.d1;
   const p = await pushed(server, conf);
   const page = await alice.fetch(authorizeUrl(conf, p.request_uri));
   assert.equal(page.status, 200, await page.clone().text());
-  assert.equal(lastLine(server, "authorize")?.d1, 1, "authorize with a request_uri stays one D1 round trip");
+  assert.equal(lastLine(server, "authorize")?.d1, trips, "a request_uri costs no D1 round trip of its own");
   const html = await page.text();
   const fields = hiddenFields(html);
   assert.deepEqual(Object.keys(fields).filter((k) => k !== "csrf").sort(), ["client_id", "request_uri"]);
@@ -99,7 +104,7 @@ test("a confidential client pushes, authorizes with client_id and request_uri on
   assert.equal(location.searchParams.get("iss"), server.base);
   const tokens = await exchange(server, conf, location.searchParams.get("code"), { verifier: p.verifier });
   assert.equal(tokens.status, 200, await tokens.clone().text());
-  assert.equal((await tokens.json()).scope, "profile:read posts:read");
+  assert.deepEqual((await tokens.json()).scope.split(" ").sort(), ["posts:read", "profile:read"]);
 });
 
 test("a public client pushes with client_id only; the sign-in redirect carries no pushed parameter", async () => {
@@ -124,8 +129,22 @@ test("a public client pushes with client_id only; the sign-in redirect carries n
   assert.equal(tokens.status, 200, await tokens.clone().text());
 });
 
+test("a pushed prompt=login signs in afresh and resumes the same pushed request", async () => {
+  const p = await pushed(server, conf, { prompt: "login consent" });
+  const res = await alice.fetch(authorizeUrl(conf, p.request_uri));
+  assert.equal(res.status, 302);
+  const back = new URL(res.headers.get("location"), server.base).searchParams.get("return_to");
+  assert.deepEqual([...new URLSearchParams(back.split("?")[1]).keys()].sort(), ["client_id", "login_proof", "request_uri"]);
+  const signin = await alice.post("/signin", { email: "alice@acme.test", password: "alice-password", return_to: back });
+  const page = await alice.fetch(signin.headers.get("location"));
+  assert.equal(page.status, 200, await page.clone().text());
+  const fields = hiddenFields(await page.text());
+  const done = await alice.post("/oauth/authorize", { ...fields, org: "org_acme", decision: "approve" });
+  assert.equal(new URL(done.headers.get("location")).searchParams.get("state"), p.fields.state);
+});
+
 test("parameters beside client_id and request_uri at authorize are ignored: the pushed ones decide", async () => {
-  const p = await pushed(server, conf, { scope: "profile:read" });
+  const p = await pushed(server, conf, { scope: "profile:read", prompt: "consent" });
   const extra = new URLSearchParams({
     client_id: conf.client_id, request_uri: p.request_uri, scope: "posts:write", state: "browser-state",
     redirect_uri: "http://localhost:3000/elsewhere", code_challenge: pkcePair().challenge,
@@ -142,7 +161,7 @@ test("parameters beside client_id and request_uri at authorize are ignored: the 
 });
 
 test("a request_uri used twice issues nothing the second time", async () => {
-  const p = await pushed(server, conf);
+  const p = await pushed(server, conf, { prompt: "consent" });
   const page = await alice.fetch(authorizeUrl(conf, p.request_uri));
   const fields = hiddenFields(await page.text());
   const first = await alice.post("/oauth/authorize", { ...fields, org: "org_acme", decision: "approve" });
@@ -172,8 +191,10 @@ test("a request_uri presented by another client issues nothing, and stays the pu
   const res = await alice.fetch(authorizeUrl(other, p.request_uri));
   assert.equal(res.status, 400, await res.clone().text());
   assert.deepEqual([await codes(conf), await codes(other)], before);
-  const page = await alice.fetch(authorizeUrl(conf, p.request_uri));
-  assert.equal(page.status, 200, "the rightful client's request still works");
+  // Alice approved conf before: its own request_uri goes straight to a code.
+  const ok = await alice.fetch(authorizeUrl(conf, p.request_uri));
+  assert.equal(ok.status, 302, "the rightful client's request still works");
+  assert.ok(new URL(ok.headers.get("location")).searchParams.get("code"));
 });
 
 test("a request_uri this server never issued, or in another shape, is refused", async () => {
