@@ -65,6 +65,7 @@ impl Default for Config {
             subject_salt: None,
             par_required: false,
             par_ttl: 60,
+            fapi2: false,
         }
     }
 }

@@ -6,12 +6,14 @@
 
 mod dcr;
 mod defaults;
+mod fapi;
 mod par;
 mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use fapi::FAPI2_MAX_CODE_TTL;
 pub use par::PAR_TTL_RANGE;
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
@@ -194,6 +196,9 @@ pub struct Config {
     pub par_required: bool,
     /// `PAR_TTL_SECONDS`: how long a `request_uri` waits for the browser.
     pub par_ttl: i64,
+    /// `FAPI2`: the FAPI 2.0 Security Profile; only private_key_jwt client
+    /// authentication, and the settings it needs are checked at start.
+    pub fapi2: bool,
 }
 
 impl Config {
@@ -445,6 +450,8 @@ impl Config {
             .collect();
         subject::parse(&get, &mut c)?;
         par::parse(&get, &mut c)?;
+        // Last: it checks the settings above.
+        fapi::parse(&get, &mut c)?;
         Ok(c)
     }
 }

@@ -54,6 +54,12 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, OAu
         .collect();
     pairs.insert(0, ("client_id".into(), app.id.clone()));
     let params = Params(pairs);
+    // FAPI 2.0 §5.3.2.2: the redirect_uri is part of every pushed request.
+    if ctx.config.fapi2 && params.get("redirect_uri").is_none() {
+        return Err(OAuthError::InvalidRequest(
+            "redirect_uri is required in a pushed request under the FAPI 2.0 profile".into(),
+        ));
+    }
     let public = app.is_public();
     let app_id = app.id.clone();
     if let Err(f) = authorize::validate_push(ctx, &params, app).await {

@@ -198,10 +198,16 @@ test("a request_uri presented by another client issues nothing, and stays the pu
 });
 
 test("a request_uri this server never issued, or in another shape, is refused", async () => {
-  for (const uri of [`${URN}nope`, "https://client.example/request.jwt", ""]) {
+  const issued = await codes(conf);
+  for (const uri of [`${URN}nope`, `${URN}${"A".repeat(43)}`]) {
     const res = await alice.fetch(authorizeUrl(conf, uri));
     assert.equal(res.status, 400, `${uri}: ${await res.clone().text()}`);
   }
+  // A request object by reference (OIDC Core §6.2) is still not supported.
+  const res = await alice.fetch(authorizeUrl(conf, "https://client.example/request.jwt"));
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.headers.get("location")).searchParams.get("error"), "request_uri_not_supported");
+  assert.equal(await codes(conf), issued);
 });
 
 test("bad pushes get an OAuth error and store nothing", async () => {

@@ -57,12 +57,14 @@ pub async fn resolve<'p, D: Driver>(
     p: &'p Params,
     presented: Option<Option<String>>,
 ) -> Result<(Cow<'p, Params>, Option<String>), Failure> {
-    // Present even when empty: an empty one is refused, not ignored.
-    let Some(uri) = p.0.iter().find(|(k, _)| k == "request_uri").map(|(_, v)| v.as_str()) else {
+    // Only a URN of ours names a pushed request; any other `request_uri`
+    // (a request object by reference, OIDC Core §6.2) or a repeated one is
+    // left to the checks of a plain request, which refuse it to the client.
+    let Some(uri) = p.get("request_uri").filter(|u| u.starts_with(URN)) else {
         return Ok((Cow::Borrowed(p), None));
     };
-    if let Some(name) = p.repeated(&["client_id", "request_uri"]) {
-        return Err(refused(&format!("The {name} parameter appears more than once.")));
+    if p.repeated(&["client_id", "request_uri"]).is_some() {
+        return Ok((Cow::Borrowed(p), None));
     }
     let Some(client_id) = p.get("client_id") else {
         return Err(refused("The request has a request_uri but no client_id."));
