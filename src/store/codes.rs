@@ -145,11 +145,15 @@ impl<D: Driver> Store<D> {
     /// client (`self_registered`: DCR or CIMD, not a platform app) its
     /// `last_used_at` is set in the same batch (the sweep keeps clients that
     /// were used); a platform app's code is stored alone.
-    ///
-    /// `pushed`: the hash of the pushed request (RFC 9126) the code answers,
-    /// spent in the same batch; the code is stored only by the caller that
-    /// spent it, so one pushed request yields at most one code.
-    pub async fn insert_code(
+    pub async fn insert_code(&self, c: &CodeRow, self_registered: bool) -> Result<bool, StoreError> {
+        Ok(self.insert_code_for(c, self_registered, None).await? == CodeStored::Stored)
+    }
+
+    /// [`Store::insert_code`] for the answer to `pushed`, the hash of a
+    /// pushed request (RFC 9126) when there is one: the request is spent in
+    /// the same batch and the code stored only by the caller that spent it,
+    /// so one pushed request yields at most one code.
+    pub async fn insert_code_for(
         &self,
         c: &CodeRow,
         self_registered: bool,

@@ -57,7 +57,7 @@ pub(super) async fn issue_code<D: Driver>(
     let pushed = r.pushed.as_deref().and_then(super::pushed::key);
     match ctx
         .store
-        .insert_code(&row, r.app.registration != "platform", pushed.as_deref())
+        .insert_code_for(&row, r.app.registration != "platform", pushed.as_deref())
         .await
     {
         Ok(CodeStored::Stored) => {}
