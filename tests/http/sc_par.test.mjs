@@ -293,3 +293,39 @@ test("PAR_REQUIRED=on: discovery says so, a plain authorize is refused, a pushed
   const page = await browser.fetch(authorizeUrl(app, p.request_uri));
   assert.equal(page.status, 200, await page.clone().text());
 });
+
+test("delegated sign-in: the login challenge and the platform's redirect carry only client_id and request_uri", async () => {
+  const ADMIN = "adm_par_delegated_0123456789abcdefghijklmnopqrstuv";
+  const d = await startServer({ SIGNIN_MODE: "delegated", LOGIN_URL: "https://platform.example/login", PLATFORM_ADMIN_TOKEN: ADMIN });
+  try {
+    await d.db.prepare("UPDATE users SET external_id = 'ext-alice' WHERE id = 'usr_alice'").run();
+    const app = await registerApp(d, { name: "PAR delegated" });
+    const p = await pushed(d, app);
+    const browser = new Browser(d);
+    const res = await browser.fetch(authorizeUrl(app, p.request_uri));
+    assert.equal(res.status, 302, await res.clone().text());
+    const login = new URL(res.headers.get("location"));
+    assert.equal(login.origin + login.pathname, "https://platform.example/login");
+    const challenge = login.searchParams.get("login_challenge");
+    const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+    const accepted = await d.fetch(`/admin/v1/login/accept?login_challenge=${encodeURIComponent(challenge)}`, {
+      method: "PUT", headers: admin, body: JSON.stringify({ external_id: "ext-alice" }),
+    });
+    assert.equal(accepted.status, 200, await accepted.clone().text());
+    const verify = (await accepted.json()).redirect_to;
+    for (const s of secrets(p.fields)) assert.ok(!decodeURIComponent(verify).includes(s), `the verify URL carries ${s}: ${verify}`);
+    assert.deepEqual([...new URL(verify, d.base).searchParams.keys()].sort(), ["client_id", "login_verifier", "request_uri"]);
+    const landed = await browser.fetch(new URL(verify, d.base).pathname + new URL(verify, d.base).search);
+    assert.equal(landed.status, 302, await landed.clone().text());
+    const page = await browser.fetch(landed.headers.get("location"));
+    assert.equal(page.status, 200, await page.clone().text());
+    const fields = hiddenFields(await page.text());
+    const done = await browser.post("/oauth/authorize", { ...fields, org: "org_acme", decision: "approve" });
+    const back = new URL(done.headers.get("location"));
+    assert.equal(back.searchParams.get("state"), p.fields.state);
+    const tokens = await exchange(d, app, back.searchParams.get("code"), { verifier: p.verifier });
+    assert.equal(tokens.status, 200, await tokens.clone().text());
+  } finally {
+    await d.close();
+  }
+});
