@@ -35,11 +35,11 @@ use request::{authorize_url, carried, redirect};
 /// GET /oauth/authorize
 pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let params = req.query_params();
-    // One round trip for the reads: the app, the session's user and the
-    // user's prior consents for the app.
+    // One round trip for the reads: the app, the session's user, the
+    // user's prior consents for the app and, for a pushed request (RFC
+    // 9126), its presentation.
     let presented = session::presented(ctx, req);
     let client_id = params.get("client_id").unwrap_or("");
-    // A pushed request (RFC 9126) is presented in the same batch.
     let presenting = params
         .get("request_uri")
         .and_then(pushed::key)
