@@ -16,6 +16,7 @@
 pub mod sector;
 
 use crate::client_metadata::openid::Policy;
+use crate::client_metadata::sender::PRIVATE_KEY_JWT;
 use crate::client_metadata::{self, ClientMetadata};
 use crate::context::Ctx;
 pub use crate::http::{Fetched, Fetcher, NoFetcher};
@@ -201,17 +202,19 @@ pub fn judge(
         return Err("the metadata document carries a client secret; a client identified by URL has none".into());
     }
     match doc.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => {}
+        None | Some("none") | Some(PRIVATE_KEY_JWT) => {}
         Some(m) => {
             return Err(format!(
-                "the metadata document asks for token_endpoint_auth_method {m:?}; only \"none\" (a public client with PKCE) is accepted"
+                "the metadata document asks for token_endpoint_auth_method {m:?}; only \"none\" (a public client with PKCE) \
+                 or \"private_key_jwt\" (the client's own key) is accepted"
             ))
         }
     }
-    // The rules of dynamic registration, for a public client.
-    let app = client_metadata::validate(&doc, false, catalogue, &[], policy)
+    // The rules of dynamic registration, for a client without a secret.
+    let app = client_metadata::validate(&doc, false, true, catalogue, &[], policy)
         .map_err(|e| format!("the client's metadata document is not acceptable: {}", e.description))?;
     // Unnamed, it is known by the host that vouches for it.
+    let public = app.is_public();
     let name = match doc.client_name.as_deref().map(str::trim) {
         Some(n) if !n.is_empty() => app.name,
         _ => host.to_string(),
@@ -227,7 +230,7 @@ pub fn judge(
         icon: app.icon,
         redirect_uris: registration::to_json(&app.redirect_uris),
         scopes: registration::to_json(&registration::normalized(&app.scopes)),
-        client_type: "public".into(),
+        client_type: if public { "public" } else { "confidential" }.into(),
         actor_modes: registration::to_json(&["self".to_string()]),
         secret_hash: None,
         secret_expires_at: None,
@@ -258,6 +261,7 @@ pub fn judge(
         token_endpoint_auth_signing_alg: None,
     };
     app.openid.apply(&mut row);
+    app.sender.apply(&mut row);
     Ok(row)
 }
 

@@ -5,6 +5,7 @@
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
 pub mod openid;
+pub mod sender;
 
 use serde::Deserialize;
 
@@ -12,6 +13,7 @@ use crate::error::ApiError;
 use crate::redirect_uri;
 use crate::registration::{self, NewApp};
 use openid::{OpenIdClient, OpenIdInput, Policy};
+use sender::{SenderClient, SenderInput, PRIVATE_KEY_JWT};
 
 /// The metadata fields this server registers. Any other member is ignored
 /// (RFC 7591 §2: "the authorization server MUST ignore any client metadata
@@ -41,6 +43,12 @@ pub struct ClientMetadata {
     pub backchannel_logout_uri: Option<serde_json::Value>,
     pub backchannel_logout_session_required: Option<serde_json::Value>,
     pub sector_identifier_uri: Option<serde_json::Value>,
+    /// Sender constraint and client authentication (`sender`), as sent.
+    pub dpop_bound_access_tokens: Option<serde_json::Value>,
+    pub require_pushed_authorization_requests: Option<serde_json::Value>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<serde_json::Value>,
+    pub token_endpoint_auth_signing_alg: Option<serde_json::Value>,
 }
 
 impl ClientMetadata {
@@ -51,6 +59,16 @@ impl ClientMetadata {
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: self.backchannel_logout_session_required.clone(),
             sector_identifier_uri: self.sector_identifier_uri.clone(),
+        }
+    }
+
+    pub fn sender(&self) -> SenderInput {
+        SenderInput {
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.clone(),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests.clone(),
+            jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
         }
     }
 }
@@ -67,11 +85,16 @@ pub struct Registration {
     pub scopes: Vec<String>,
     pub auth_method: &'static str,
     pub openid: OpenIdClient,
+    pub sender: SenderClient,
 }
 
 impl Registration {
     pub fn is_public(&self) -> bool {
         self.auth_method == "none"
+    }
+    /// A confidential client that authenticates with a secret (not a key).
+    pub fn has_secret(&self) -> bool {
+        !self.is_public() && self.auth_method != PRIVATE_KEY_JWT
     }
 }
 
@@ -84,13 +107,16 @@ fn invalid_redirect(d: impl Into<String>) -> ApiError {
 }
 
 /// Check a request. `allow_confidential`: whether a client with a secret may
-/// be registered (policy `initial_access_token`); `allowed_scopes` is
+/// be registered (policy `initial_access_token`); `allow_private_key_jwt`:
+/// whether one authenticating with its own key may (a metadata document
+/// client holds no secret, but may hold a key); `allowed_scopes` is
 /// `DCR_SCOPES` (empty: the catalogue); `policy` what the OpenID fields may
 /// ask for. The sector identifier document is not fetched here
 /// (`crate::cimd::sector`).
 pub fn validate(
     m: &ClientMetadata,
     allow_confidential: bool,
+    allow_private_key_jwt: bool,
     catalogue: &[String],
     allowed_scopes: &[String],
     policy: &Policy,
@@ -114,13 +140,19 @@ pub fn validate(
         Some("none") => "none",
         Some("client_secret_basic") => "client_secret_basic",
         Some("client_secret_post") => "client_secret_post",
+        Some(PRIVATE_KEY_JWT) => PRIVATE_KEY_JWT,
         Some(other) => {
             return Err(invalid(format!(
-                "token_endpoint_auth_method {other:?} is not supported (none, client_secret_basic, client_secret_post)"
+                "token_endpoint_auth_method {other:?} is not supported (none, client_secret_basic, client_secret_post, private_key_jwt)"
             )))
         }
     };
-    if auth_method != "none" && !allow_confidential {
+    let allowed = match auth_method {
+        "none" => true,
+        PRIVATE_KEY_JWT => allow_private_key_jwt,
+        _ => allow_confidential,
+    };
+    if !allowed {
         return Err(invalid(
             "this server registers only public clients without an initial access token: \
              use token_endpoint_auth_method \"none\" (with PKCE)",
@@ -229,6 +261,17 @@ pub fn validate(
         invalid(e)
     })?;
     let openid = openid::validate(&m.openid(), &app.redirect_uris, policy).map_err(invalid)?;
+    // RFC 7591 lets a client publish keys for uses this server has none
+    // of (request objects, encryption): without private_key_jwt they are
+    // ignored (§2), not refused, and not stored.
+    let pk = auth_method == PRIVATE_KEY_JWT;
+    let mut sent = m.sender();
+    if !pk {
+        sent.jwks = None;
+        sent.jwks_uri = None;
+        sent.token_endpoint_auth_signing_alg = None;
+    }
+    let sender = sender::validate(&sent, pk, policy.allow_http_loopback).map_err(invalid)?;
     Ok(Registration {
         name: app.name,
         homepage_url: app.homepage_url,
@@ -239,6 +282,7 @@ pub fn validate(
         scopes: app.scopes,
         auth_method,
         openid,
+        sender,
     })
 }
 
@@ -264,7 +308,7 @@ mod tests {
     }
 
     fn check(v: Value, confidential: bool) -> Result<Registration, ApiError> {
-        validate(&meta(v), confidential, &cat(), &[], &policy())
+        validate(&meta(v), confidential, confidential, &cat(), &[], &policy())
     }
 
     #[test]
@@ -320,23 +364,34 @@ mod tests {
     #[test]
     fn dcr_scopes_narrow_what_is_offered() {
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"]}));
-        let r = validate(&m, false, &cat(), &["posts:read".into(), "nope".into()], &policy()).unwrap();
+        let r = validate(
+            &m,
+            false,
+            false,
+            &cat(),
+            &["posts:read".into(), "nope".into()],
+            &policy(),
+        )
+        .unwrap();
         assert_eq!(r.scopes, vec!["posts:read"]);
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "posts:write"}));
-        assert!(validate(&m, false, &cat(), &["posts:read".into()], &policy()).is_err());
+        assert!(validate(&m, false, false, &cat(), &["posts:read".into()], &policy()).is_err());
     }
 
     #[test]
     fn openid_scopes_are_accepted_and_not_stored() {
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid profile email posts:read"}));
         assert_eq!(
-            validate(&m, false, &cat(), &[], &policy()).unwrap().scopes,
+            validate(&m, false, false, &cat(), &[], &policy()).unwrap().scopes,
             vec!["posts:read"]
         );
         // Only OpenID's: as if none was asked for (everything offered).
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid email"}));
-        assert_eq!(validate(&m, false, &cat(), &[], &policy()).unwrap().scopes, cat());
+        assert_eq!(
+            validate(&m, false, false, &cat(), &[], &policy()).unwrap().scopes,
+            cat()
+        );
         let m = meta(json!({"redirect_uris": ["https://c.example/cb"], "scope": "openid admin:all"}));
-        assert!(validate(&m, false, &cat(), &[], &policy()).is_err());
+        assert!(validate(&m, false, false, &cat(), &[], &policy()).is_err());
     }
 }

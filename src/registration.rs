@@ -60,6 +60,21 @@ pub struct NewApp {
     pub backchannel_logout_session_required: Option<Value>,
     #[serde(default)]
     pub sector_identifier_uri: Option<Value>,
+    /// Client authentication and sender constraint
+    /// (`crate::client_metadata::sender` checks them): `private_key_jwt`
+    /// makes a confidential app that gets no secret.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<Value>,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<Value>,
+    #[serde(default)]
+    pub jwks: Option<Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<Value>,
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -101,6 +116,20 @@ pub struct AppUpdate {
     pub backchannel_logout_session_required: Option<Option<Value>>,
     #[serde(default, deserialize_with = "present")]
     pub sector_identifier_uri: Option<Option<Value>>,
+    /// Client authentication and sender constraint: absent keeps, `null`
+    /// clears. A method switch between a secret and `private_key_jwt` erases
+    /// the secret (or leaves the app without one until it rotates one).
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub dpop_bound_access_tokens: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub require_pushed_authorization_requests: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_uri: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub token_endpoint_auth_signing_alg: Option<Option<Value>>,
 }
 
 /// A field that is present (even as `null`) becomes `Some(..)`.

@@ -105,30 +105,36 @@ fn redirect_like(field: &str, uri: &str) -> Result<(), String> {
 /// host, fetched by this server, so no IP literal, loopback, credentials,
 /// fragment; loopback http only in development.
 pub fn check_sector_uri(raw: &str, allow_http_loopback: bool) -> Result<url::Url, String> {
-    const F: &str = "sector_identifier_uri";
+    check_fetch_uri("sector_identifier_uri", raw, allow_http_loopback)
+}
+
+/// A URL this server fetches (a sector identifier document, a client's JWK
+/// set): the rules of [`check_sector_uri`], the refusal naming `field`.
+pub fn check_fetch_uri(field: &str, raw: &str, allow_http_loopback: bool) -> Result<url::Url, String> {
+    let f = field;
     if raw.len() > MAX_URI_LEN {
-        return Err(format!("{F} is longer than {MAX_URI_LEN} characters"));
+        return Err(format!("{f} is longer than {MAX_URI_LEN} characters"));
     }
-    let u = url::Url::parse(raw).map_err(|_| format!("{F} must be an absolute https URL"))?;
+    let u = url::Url::parse(raw).map_err(|_| format!("{f} must be an absolute https URL"))?;
     let host = u.host_str().unwrap_or("").to_ascii_lowercase();
     let loopback = names_loopback(&host);
     match u.scheme() {
         "https" if !loopback || allow_http_loopback => {}
         "http" if loopback && allow_http_loopback => {}
-        "https" => return Err(format!("{F} names a loopback host; it must be a public https URL")),
-        _ => return Err(format!("{F} must use https")),
+        "https" => return Err(format!("{f} names a loopback host; it must be a public https URL")),
+        _ => return Err(format!("{f} must use https")),
     }
     if !loopback && matches!(u.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))) {
-        return Err(format!("{F} must name a host, not an IP address"));
+        return Err(format!("{f} must name a host, not an IP address"));
     }
     if host.is_empty() || host.ends_with('.') {
-        return Err(format!("{F} must name a host (without a trailing dot)"));
+        return Err(format!("{f} must name a host (without a trailing dot)"));
     }
     if raw.contains('#') {
-        return Err(format!("{F} must not contain a fragment"));
+        return Err(format!("{f} must not contain a fragment"));
     }
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(format!("{F} must not contain a user name or password"));
+        return Err(format!("{f} must not contain a user name or password"));
     }
     Ok(u)
 }

@@ -10,7 +10,7 @@ use crate::bearer;
 use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::apps_openid;
+use crate::endpoints::{apps_openid, apps_sender};
 use crate::error::{parse_json, ApiError};
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
@@ -44,6 +44,7 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
     });
     if let Some(o) = v.as_object_mut() {
         o.extend(crate::client_metadata::openid::to_json(a, false));
+        o.extend(apps_sender::to_json(a));
     }
     v
 }
@@ -156,9 +157,11 @@ pub async fn register<D: Driver>(
     let org_id = caller.org(input.org_id.as_deref())?;
     require_manage(ctx, caller, &org_id).await?;
     registration::validate(&input, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
+    let sender = apps_sender::for_new(&input, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_new(ctx, &input).await?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
-    let secret = (input.client_type == "confidential").then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
+    let secret = (input.client_type == "confidential" && !sender.private_key_jwt)
+        .then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let mut row = AppRow {
         id,
         owner_org_id: Some(org_id),
@@ -202,6 +205,7 @@ pub async fn register<D: Driver>(
         token_endpoint_auth_signing_alg: None,
     };
     openid.apply(&mut row);
+    sender.apply(&mut row);
     let audit = audit_app(ctx, caller, &row, "app.created", json!({"name": row.name}));
     ctx.store.insert_app(&row, &audit).await?;
     ctx.note(&row.id, row.owner_org_id.as_deref());
@@ -254,6 +258,7 @@ pub async fn apply_update<D: Driver>(
         ..NewApp::default()
     };
     registration::validate(&merged, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
+    let sender = apps_sender::for_update(app, &u, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_update(ctx, app, &u, &merged.redirect_uris).await?;
     let mut patch = AppPatch {
         name: u.name.map(|n| n.trim().to_string()),
@@ -276,6 +281,7 @@ pub async fn apply_update<D: Driver>(
         ..AppPatch::default()
     };
     apps_openid::patch(&mut patch, &openid);
+    apps_sender::patch(&mut patch, app, &sender);
     let audit = audit_app(
         ctx,
         caller,
@@ -335,6 +341,11 @@ pub async fn rotate_secret<D: Driver>(
 ) -> Result<(AppRow, String), ApiError> {
     if app.is_public() {
         return Err(ApiError::bad_request("public clients have no secret"));
+    }
+    if app.client_auth_method.is_some() {
+        return Err(ApiError::bad_request(
+            "this app authenticates with private_key_jwt and has no secret; set token_endpoint_auth_method to a secret method first",
+        ));
     }
     registration::check_secret_expires_in(expires_in).map_err(ApiError::bad_request)?;
     let secret = crypto::new_token(&ctx.config.prefixes.client_secret);

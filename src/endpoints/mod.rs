@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod apps_openid;
+pub mod apps_sender;
 pub mod authorizations;
 pub mod authorize;
 pub mod installations;
@@ -21,6 +22,7 @@ pub mod resource;
 pub mod resource_metadata;
 pub mod revoke;
 pub mod settings;
+pub mod settings_client_auth;
 pub mod signin;
 pub mod token;
 pub mod userinfo;

@@ -7,6 +7,7 @@ use crate::api_auth::{self, Caller};
 use crate::context::Ctx;
 use crate::endpoints::apps;
 use crate::endpoints::authorizations;
+use crate::endpoints::settings_client_auth as client_auth_form;
 use crate::error::ApiError;
 use crate::http::{Params, Request, Response};
 use crate::registration::{AppUpdate, NewApp};
@@ -231,9 +232,11 @@ async fn developer<D: Driver>(
 <label for="client_type">Type</label><select id="client_type" name="client_type"><option value="confidential">Confidential (server-side, gets a secret)</option><option value="public">Public (PKCE, no secret)</option></select>
 <label>Actor modes</label><label style="font-weight:400"><input type="checkbox" name="actor_modes" value="self" checked style="width:auto"> self (as the consenting user)</label>
 <label style="font-weight:400"><input type="checkbox" name="actor_modes" value="app" style="width:auto"> app (a bot identity)</label>
+{client_auth}
 <p><button type="submit">Register</button></p></form></div>"#,
             csrf = csrf_field(s),
             org = esc(&org.org_id),
+            client_auth = client_auth_form::fields(None),
         ));
     }
     if is_admin {
@@ -302,6 +305,7 @@ async fn create<D: Driver>(
         bot_require_code_grant: false,
         ..NewApp::default()
     };
+    let input = client_auth_form::new_app(form, input);
     let (app, secret) = apps::register(ctx, caller, input).await?;
     let secret_html = secret
         .map(|sec| {
@@ -355,7 +359,7 @@ async fn edit<D: Driver>(
         })
         .collect();
     let id = esc(&a.id);
-    let rotate = if a.is_public() {
+    let rotate = if a.is_public() || a.client_auth_method.is_some() {
         String::new()
     } else {
         format!(
@@ -371,6 +375,7 @@ async fn edit<D: Driver>(
 <label for="homepage_url">Homepage URL</label><input id="homepage_url" name="homepage_url" value="{home}">
 <label for="redirect_uris">Redirect URIs (one per line)</label><textarea id="redirect_uris" name="redirect_uris" rows="3" style="width:100%">{uris}</textarea>
 <label>Scopes</label>{scopes}
+{client_auth}
 <p><button type="submit">Save</button></p></form></div>
 <div class="card">{rotate}
 <form method="post" action="/settings/developer/apps/{id}/delete">{csrf}<label style="font-weight:400"><input type="checkbox" name="confirm" value="yes" style="width:auto" required> I understand every token and install of this app dies, irreversibly.</label>
@@ -383,6 +388,7 @@ async fn edit<D: Driver>(
         desc = esc(&a.description),
         home = esc(a.homepage_url.as_deref().unwrap_or("")),
         uris = esc(&a.redirect_uri_list().join("\n")),
+        client_auth = client_auth_form::fields(Some(&a)),
     );
     Ok(page(200, &format!("Edit {}", a.name), &body).no_store())
 }
@@ -394,7 +400,7 @@ async fn update<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("version missing"))?;
     let home = form.get("homepage_url").map(str::to_string);
-    let u = AppUpdate {
+    let mut u = AppUpdate {
         version,
         name: form.get("name").map(str::to_string),
         description: Some(form.get("description").unwrap_or("").to_string()),
@@ -414,7 +420,14 @@ async fn update<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         backchannel_logout_uri: None,
         backchannel_logout_session_required: None,
         sector_identifier_uri: None,
+        token_endpoint_auth_method: None,
+        dpop_bound_access_tokens: None,
+        require_pushed_authorization_requests: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
     };
+    client_auth_form::update(form, app.is_public(), &mut u);
     let updated = apps::apply_update(ctx, caller, &app, u).await?;
     Ok(Response::see_other(&format!("/settings/developer/apps/{}", updated.id)))
 }

@@ -142,6 +142,15 @@ pub struct AppPatch {
     pub post_logout_redirect_uris: Option<String>,
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<i64>,
+    /// Sender constraint and client authentication (`AppRow` has their meaning).
+    pub dpop_bound_access_tokens: Option<i64>,
+    pub require_pushed_authorization_requests: Option<i64>,
+    pub client_auth_method: Option<Option<String>>,
+    pub jwks: Option<Option<String>>,
+    pub jwks_uri: Option<Option<String>>,
+    pub token_endpoint_auth_signing_alg: Option<Option<String>>,
+    /// Erase the secret (the app now authenticates with its key).
+    pub clear_secret: bool,
 }
 
 pub(super) fn opt(v: &Option<Option<String>>) -> (i64, Option<String>) {
@@ -160,9 +169,10 @@ impl<D: Driver> Store<D> {
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_url, \
              webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
              webhook_secret, id_token_signed_response_alg, sector_identifier_uri, post_logout_redirect_uris, \
-             backchannel_logout_uri, backchannel_logout_session_required) \
+             backchannel_logout_uri, backchannel_logout_session_required, dpop_bound_access_tokens, \
+             require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-             ?25, ?26, ?27, ?28, ?29)",
+             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
             params![
                 &a.id,
                 a.owner_org_id.as_deref(),
@@ -192,7 +202,13 @@ impl<D: Driver> Store<D> {
                 a.sector_identifier_uri.clone(),
                 &a.post_logout_redirect_uris,
                 a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required
+                a.backchannel_logout_session_required,
+                a.dpop_bound_access_tokens,
+                a.require_pushed_authorization_requests,
+                a.client_auth_method.clone(),
+                a.jwks.clone(),
+                a.jwks_uri.clone(),
+                a.token_endpoint_auth_signing_alg.clone()
             ],
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
@@ -229,6 +245,10 @@ impl<D: Driver> Store<D> {
         let (algs, alg) = opt(&p.id_token_signed_response_alg);
         let (ss, sector) = opt(&p.sector_identifier_uri);
         let (bs, back) = opt(&p.backchannel_logout_uri);
+        let (ms, method) = opt(&p.client_auth_method);
+        let (js, jwks) = opt(&p.jwks);
+        let (us, jwks_uri) = opt(&p.jwks_uri);
+        let (gs, sig_alg) = opt(&p.token_endpoint_auth_signing_alg);
         let record = audit.stmt_if(
             audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND version = ?9 AND status != 'deleted')"),
             params![id, version],
@@ -245,6 +265,13 @@ impl<D: Driver> Store<D> {
              backchannel_logout_uri = CASE WHEN ?26 THEN ?27 ELSE backchannel_logout_uri END, \
              post_logout_redirect_uris = COALESCE(?28, post_logout_redirect_uris), \
              backchannel_logout_session_required = COALESCE(?29, backchannel_logout_session_required), \
+             dpop_bound_access_tokens = COALESCE(?30, dpop_bound_access_tokens), \
+             require_pushed_authorization_requests = COALESCE(?31, require_pushed_authorization_requests), \
+             client_auth_method = CASE WHEN ?32 THEN ?33 ELSE client_auth_method END, \
+             jwks = CASE WHEN ?34 THEN ?35 ELSE jwks END, jwks_uri = CASE WHEN ?36 THEN ?37 ELSE jwks_uri END, \
+             token_endpoint_auth_signing_alg = CASE WHEN ?38 THEN ?39 ELSE token_endpoint_auth_signing_alg END, \
+             secret_hash = CASE WHEN ?40 THEN NULL ELSE secret_hash END, \
+             secret_expires_at = CASE WHEN ?40 THEN NULL ELSE secret_expires_at END, \
              version = version + 1, updated_at = ?21 \
              WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
             params![
@@ -276,7 +303,18 @@ impl<D: Driver> Store<D> {
                 bs,
                 back,
                 p.post_logout_redirect_uris.clone(),
-                p.backchannel_logout_session_required
+                p.backchannel_logout_session_required,
+                p.dpop_bound_access_tokens,
+                p.require_pushed_authorization_requests,
+                ms,
+                method,
+                js,
+                jwks,
+                us,
+                jwks_uri,
+                gs,
+                sig_alg,
+                p.clear_secret as i64
             ],
         );
         let mut res = self.db.batch(vec![record, update]).await?.into_iter();
@@ -297,12 +335,13 @@ impl<D: Driver> Store<D> {
     ) -> Result<Option<AppRow>, StoreError> {
         self.act_on_app(
             audit.stmt_if(
-                audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND status != 'deleted' AND client_type = 'confidential')"),
+                audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND status != 'deleted' AND client_type = 'confidential' \
+                    AND client_auth_method IS NULL)"),
                 params![id],
             ),
             Stmt::new(
                 "UPDATE apps SET secret_hash = ?2, secret_expires_at = ?3, version = version + 1, updated_at = ?4 \
-                 WHERE id = ?1 AND status != 'deleted' AND client_type = 'confidential' RETURNING *",
+                 WHERE id = ?1 AND status != 'deleted' AND client_type = 'confidential' AND client_auth_method IS NULL RETURNING *",
                 params![id, hash, expires_at, now],
             ),
         )

@@ -90,9 +90,11 @@ impl<D: Driver> Store<D> {
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, secret_hash, secret_expires_at, webhook_events, status, \
              version, created_by, created_at, updated_at, bot_public, registration, id_token_signed_response_alg, \
-             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required) \
+             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
+             dpop_bound_access_tokens, require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, \
+             token_endpoint_auth_signing_alg) \
              SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '[]', 'active', 1, ?13, ?14, ?14, 0, 'dynamic', \
-             ?17, ?18, ?19, ?20, ?21 \
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27 \
              WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' AND status <> 'deleted') < ?15 \
              AND (?16 IS NULL OR EXISTS (SELECT 1 FROM initial_access_tokens WHERE hash = ?16 AND revoked_at IS NULL \
                AND expires_at > ?14 AND (max_uses IS NULL OR uses < max_uses))) \
@@ -118,7 +120,13 @@ impl<D: Driver> Store<D> {
                 a.sector_identifier_uri.clone(),
                 &a.post_logout_redirect_uris,
                 a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required
+                a.backchannel_logout_session_required,
+                a.dpop_bound_access_tokens,
+                a.require_pushed_authorization_requests,
+                a.client_auth_method.clone(),
+                a.jwks.clone(),
+                a.jwks_uri.clone(),
+                a.token_endpoint_auth_signing_alg.clone()
             ],
         );
         let registration = Stmt::new(
@@ -189,7 +197,9 @@ impl<D: Driver> Store<D> {
                 "UPDATE apps SET name = ?3, homepage_url = ?4, terms_url = ?5, privacy_url = ?6, icon = ?7, \
                  redirect_uris = ?8, scopes = ?9, version = version + 1, updated_at = ?10, \
                  id_token_signed_response_alg = ?11, sector_identifier_uri = ?12, post_logout_redirect_uris = ?13, \
-                 backchannel_logout_uri = ?14, backchannel_logout_session_required = ?15 \
+                 backchannel_logout_uri = ?14, backchannel_logout_session_required = ?15, \
+                 dpop_bound_access_tokens = ?16, require_pushed_authorization_requests = ?17, client_auth_method = ?18, \
+                 jwks = ?19, jwks_uri = ?20, token_endpoint_auth_signing_alg = ?21 \
                  WHERE id = ?1 AND registration = 'dynamic' AND status = 'active' AND ",
                 owns!("?1", "?2"),
                 " RETURNING *"
@@ -209,7 +219,13 @@ impl<D: Driver> Store<D> {
                 a.sector_identifier_uri.clone(),
                 &a.post_logout_redirect_uris,
                 a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required
+                a.backchannel_logout_session_required,
+                a.dpop_bound_access_tokens,
+                a.require_pushed_authorization_requests,
+                a.client_auth_method.clone(),
+                a.jwks.clone(),
+                a.jwks_uri.clone(),
+                a.token_endpoint_auth_signing_alg.clone()
             ],
         );
         let method = Stmt::new(

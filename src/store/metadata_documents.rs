@@ -44,9 +44,11 @@ impl<D: Driver> Store<D> {
             "INSERT INTO apps (id, owner_org_id, name, description, homepage_url, terms_url, privacy_url, icon, \
              redirect_uris, scopes, client_type, actor_modes, webhook_events, status, version, created_at, updated_at, \
              bot_public, registration, last_used_at, metadata_expires_at, id_token_signed_response_alg, \
-             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required) \
-             SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, 'public', ?9, '[]', 'active', 1, ?10, ?10, 0, \
-             'metadata_document', NULL, ?11, ?13, ?14, ?15, ?16, ?17 \
+             sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
+             dpop_bound_access_tokens, require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, \
+             token_endpoint_auth_signing_alg) \
+             SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?24, ?9, '[]', 'active', 1, ?10, ?10, 0, \
+             'metadata_document', NULL, ?11, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23 \
              WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'metadata_document' AND status <> 'deleted') < ?12 \
              OR EXISTS (SELECT 1 FROM apps WHERE id = ?1) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, homepage_url = excluded.homepage_url, \
@@ -59,6 +61,11 @@ impl<D: Driver> Store<D> {
              post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
              backchannel_logout_uri = excluded.backchannel_logout_uri, \
              backchannel_logout_session_required = excluded.backchannel_logout_session_required, \
+             dpop_bound_access_tokens = excluded.dpop_bound_access_tokens, \
+             require_pushed_authorization_requests = excluded.require_pushed_authorization_requests, \
+             client_auth_method = excluded.client_auth_method, jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, \
+             token_endpoint_auth_signing_alg = excluded.token_endpoint_auth_signing_alg, \
+             client_type = excluded.client_type, \
              version = CASE WHEN apps.name IS excluded.name AND apps.redirect_uris IS excluded.redirect_uris \
                AND apps.scopes IS excluded.scopes AND apps.homepage_url IS excluded.homepage_url \
                AND apps.icon IS excluded.icon \
@@ -67,6 +74,11 @@ impl<D: Driver> Store<D> {
                AND apps.post_logout_redirect_uris IS excluded.post_logout_redirect_uris \
                AND apps.backchannel_logout_uri IS excluded.backchannel_logout_uri \
                AND apps.backchannel_logout_session_required IS excluded.backchannel_logout_session_required \
+               AND apps.dpop_bound_access_tokens IS excluded.dpop_bound_access_tokens \
+               AND apps.require_pushed_authorization_requests IS excluded.require_pushed_authorization_requests \
+               AND apps.client_auth_method IS excluded.client_auth_method AND apps.jwks IS excluded.jwks \
+               AND apps.jwks_uri IS excluded.jwks_uri \
+               AND apps.token_endpoint_auth_signing_alg IS excluded.token_endpoint_auth_signing_alg \
                THEN apps.version ELSE apps.version + 1 END \
              WHERE apps.registration = 'metadata_document' AND apps.status <> 'deleted' \
              RETURNING *",
@@ -87,7 +99,14 @@ impl<D: Driver> Store<D> {
                 a.sector_identifier_uri.clone(),
                 &a.post_logout_redirect_uris,
                 a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required
+                a.backchannel_logout_session_required,
+                a.dpop_bound_access_tokens,
+                a.require_pushed_authorization_requests,
+                a.client_auth_method.clone(),
+                a.jwks.clone(),
+                a.jwks_uri.clone(),
+                a.token_endpoint_auth_signing_alg.clone(),
+                &a.client_type
             ],
         );
         let mut res = self.db.batch(vec![record, save]).await?.into_iter();

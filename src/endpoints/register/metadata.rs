@@ -56,7 +56,7 @@ pub fn client_info(
         "response_types": ["code"],
         "scope": app.scope_list().join(" "),
     });
-    if !app.is_public() {
+    if app.secret_hash.is_some() {
         // RFC 7591: required with a secret; 0 means it never expires.
         v["client_secret_expires_at"] = app.secret_expires_at.unwrap_or(0).into();
     }
@@ -74,6 +74,9 @@ pub fn client_info(
         }
     }
     for (key, val) in crate::client_metadata::openid::to_json(app, true) {
+        v[key] = val;
+    }
+    for (key, val) in crate::client_metadata::sender::to_json(app, true) {
         v[key] = val;
     }
     v

@@ -78,6 +78,7 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
     let r = crate::client_metadata::validate(
         &m,
         policy == DcrPolicy::InitialAccessToken,
+        policy == DcrPolicy::InitialAccessToken,
         &catalogue(ctx).await?,
         &ctx.config.dcr.scopes,
         &Policy::from_config(ctx.config),
@@ -109,7 +110,9 @@ async fn register<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response
     }
     sector_check(ctx, &r).await?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
-    let secret = (!r.is_public()).then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
+    let secret = r
+        .has_secret()
+        .then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
     let token = crypto::new_token(REGISTRATION_TOKEN_PREFIX);
     let ttl = ctx.config.dcr.secret_ttl;
     let app = new_row(ctx, id, &r, secret.as_deref(), (ttl > 0).then(|| ctx.now + ttl));
@@ -215,6 +218,7 @@ fn new_row<D: Driver>(
         token_endpoint_auth_signing_alg: None,
     };
     r.openid.apply(&mut row);
+    r.sender.apply(&mut row);
     row
 }
 
@@ -298,6 +302,7 @@ async fn update<D: Driver>(
     let r = crate::client_metadata::validate(
         &m,
         true,
+        true,
         &catalogue(ctx).await?,
         &ctx.config.dcr.scopes,
         &Policy::from_config(ctx.config),
@@ -305,6 +310,13 @@ async fn update<D: Driver>(
     if r.is_public() != current.is_public() {
         return Err(invalid(
             "token_endpoint_auth_method cannot change between none and a client secret; register a new client",
+        ));
+    }
+    // A secret cannot be minted nor kept through an update: a client that
+    // switched to its key would otherwise keep a working secret.
+    if r.has_secret() != current.secret_hash.is_some() {
+        return Err(invalid(
+            "token_endpoint_auth_method cannot change between a client secret and private_key_jwt; register a new client",
         ));
     }
     sector_check(ctx, &r).await?;
