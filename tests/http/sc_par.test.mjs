@@ -235,8 +235,9 @@ test("bad pushes get an OAuth error and store nothing", async () => {
 });
 
 test("a client that requires PAR cannot authorize without it; with it, it can", async () => {
-  const strictApp = await registerApp(server, { name: "PAR required" });
-  await server.db.prepare("UPDATE apps SET require_pushed_authorization_requests = 1 WHERE id = ?1").bind(strictApp.client_id).run();
+  // Registered with the client metadata (RFC 9126 §6).
+  const strictApp = await registerApp(server, { name: "PAR required", require_pushed_authorization_requests: true });
+  assert.equal(strictApp.require_pushed_authorization_requests, true);
   const { fields } = request(strictApp);
   const res = await alice.fetch(`/oauth/authorize?${new URLSearchParams({ client_id: strictApp.client_id, ...fields })}`);
   assert.ok([302, 400].includes(res.status), `${res.status}`);
