@@ -129,6 +129,16 @@ pub fn credentials(config: &Config, req: &Request, form: &Params) -> Result<Cred
             method == Method::Basic,
         ));
     }
+    // FAPI 2.0 §5.3.2.1 (`FAPI2=on`): confidential clients authenticating
+    // with private_key_jwt only (mTLS is not offered); a secret or none is
+    // refused before anything is read.
+    if config.fapi2 && matches!(method, Method::Basic | Method::Post | Method::None) {
+        return Err(OAuthError::client(
+            "this server follows the FAPI 2.0 profile: authenticate with private_key_jwt (RFC 7523); \
+             client secrets and public clients are not accepted",
+            method == Method::Basic,
+        ));
+    }
     Ok(Credentials {
         client_id,
         secret,

@@ -329,6 +329,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/oauth/authorize", "authorize"),
     ("POST", "/oauth/authorize", "consent"),
     ("POST", "/oauth/token", "token"),
+    ("POST", "/oauth/par", "par"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
     ("GET", "/oauth/userinfo", "userinfo"),
@@ -444,6 +445,7 @@ fn cors_route(route: &str, path: &str) -> bool {
         || matches!(
             route,
             "token"
+                | "par"
                 | "revoke"
                 | "introspect"
                 | "userinfo"
@@ -523,6 +525,7 @@ async fn public_dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'st
         "consent" => authorize::decide(ctx, req).await,
         "token" => token::handle(ctx, req).await,
         "revoke" => revoke::handle(ctx, req).await,
+        "par" => par::handle(ctx, req).await,
         "introspect" => introspect::handle(ctx, req).await,
         "userinfo" => userinfo::handle(ctx, req).await,
         r if r.starts_with("register") => register::handle(ctx, req, r).await,

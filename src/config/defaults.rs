@@ -64,6 +64,9 @@ impl Default for Config {
             login_challenges_per_source: 30,
             subject_type: SubjectType::Public,
             subject_salt: None,
+            par_required: false,
+            par_ttl: 60,
+            fapi2: false,
         }
     }
 }

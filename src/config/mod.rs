@@ -7,12 +7,16 @@
 mod dcr;
 mod defaults;
 mod dpop;
+mod fapi;
+mod par;
 mod subject;
 mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 pub use dpop::{Dpop, DpopRequired};
+pub use fapi::FAPI2_MAX_CODE_TTL;
+pub use par::PAR_TTL_RANGE;
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
 use urls::{parse_hosts, valid_issuer, valid_login_url};
@@ -192,6 +196,13 @@ pub struct Config {
     pub subject_type: SubjectType,
     /// `SUBJECT_SALT` (a Worker secret): the key of pairwise subjects.
     pub subject_salt: Option<String>,
+    /// `PAR_REQUIRED`: every authorization request must be pushed (RFC 9126 §5).
+    pub par_required: bool,
+    /// `PAR_TTL_SECONDS`: how long a `request_uri` waits for the browser.
+    pub par_ttl: i64,
+    /// `FAPI2`: the FAPI 2.0 Security Profile; only private_key_jwt client
+    /// authentication, and the settings it needs are checked at start.
+    pub fapi2: bool,
 }
 
 impl Config {
@@ -443,6 +454,9 @@ impl Config {
             .map(str::to_string)
             .collect();
         subject::parse(&get, &mut c)?;
+        par::parse(&get, &mut c)?;
+        // Last: it checks the settings above.
+        fapi::parse(&get, &mut c)?;
         Ok(c)
     }
 }

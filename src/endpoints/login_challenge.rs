@@ -48,6 +48,14 @@ const BUDGET_WINDOW: i64 = 60;
 /// The validated authorization request as a canonical query string: the
 /// challenge stores it, the landing recomputes it, and they must be equal.
 pub fn request_query(r: &AuthzRequest) -> String {
+    // A pushed request stays on the server: its `request_uri` stands for it
+    // (the platform sees `prompt` and `max_age` at its login page anyway).
+    if let Some(uri) = &r.pushed {
+        let fresh = authorize::freshness(r);
+        let mut pairs: Vec<(&str, &str)> = vec![("client_id", &r.app.id), ("request_uri", uri)];
+        pairs.extend(fresh.iter().map(|(k, v)| (*k, v.as_str())));
+        return Params::encode(&pairs);
+    }
     let scopes = scope::join(&r.scopes);
     let mut pairs: Vec<(&str, &str)> = vec![("client_id", &r.app.id), ("response_type", "code"), ("scope", &scopes)];
     if !r.redirect_param.is_empty() {

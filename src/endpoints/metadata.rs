@@ -35,6 +35,9 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "token_endpoint": format!("{i}/oauth/token"),
             "revocation_endpoint": format!("{i}/oauth/revoke"),
             "introspection_endpoint": format!("{i}/oauth/introspect"),
+            // RFC 9126 §5.
+            "pushed_authorization_request_endpoint": format!("{i}/oauth/par"),
+            "require_pushed_authorization_requests": ctx.config.par_required,
             "scopes_supported": scopes,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod metadata;
 pub mod openid_configuration;
 pub mod pages;
+pub mod par;
 pub mod register;
 pub mod resource;
 pub mod resource_metadata;

@@ -41,6 +41,16 @@ pub struct CodeRow {
     pub dpop_jkt: Option<String>,
 }
 
+/// What [`Store::insert_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeStored {
+    Stored,
+    /// The user may no longer approve the app in that org (a role changed).
+    NotApproved,
+    /// The pushed request was spent (or expired) since it was read.
+    PushedSpent,
+}
+
 pub struct Redemption<'a> {
     pub code_hash: &'a str,
     pub app_id: &'a str,
@@ -145,12 +155,26 @@ impl<D: Driver> Store<D> {
     /// `last_used_at` is set in the same batch (the sweep keeps clients that
     /// were used); a platform app's code is stored alone.
     pub async fn insert_code(&self, c: &CodeRow, self_registered: bool) -> Result<bool, StoreError> {
+        Ok(self.insert_code_for(c, self_registered, None).await? == CodeStored::Stored)
+    }
+
+    /// [`Store::insert_code`] for the answer to `pushed`, the hash of a
+    /// pushed request (RFC 9126) when there is one: the request is spent in
+    /// the same batch and the code stored only by the caller that spent it,
+    /// so one pushed request yields at most one code.
+    pub async fn insert_code_for(
+        &self,
+        c: &CodeRow,
+        self_registered: bool,
+        pushed: Option<&str>,
+    ) -> Result<CodeStored, StoreError> {
         let insert = Stmt::new(
             "INSERT INTO codes (hash, app_id, org_id, user_id, actor, scopes, redirect_uri, challenge, created_at, expires_at, audience, \
                nonce, auth_time, acr, amr, sid, dpop_jkt) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 WHERE EXISTS (SELECT 1 FROM memberships m \
                WHERE m.org_id = ?3 AND m.user_id = ?4 AND (?5 <> 'app' OR (m.role IN ('owner', 'admin') \
                AND EXISTS (SELECT 1 FROM apps a WHERE a.id = ?2 AND (a.bot_public = 1 OR a.owner_org_id = ?3))))) \
+             AND (?18 IS NULL OR EXISTS (SELECT 1 FROM pushed_requests p WHERE p.hash = ?18 AND p.used_by = ?1)) \
              RETURNING hash",
             params![
                 &c.hash,
@@ -169,10 +193,16 @@ impl<D: Driver> Store<D> {
                 c.acr.clone(),
                 c.amr.clone(),
                 c.sid.clone(),
-                c.dpop_jkt.clone()
+                c.dpop_jkt.clone(),
+                pushed
             ],
         );
-        let mut stmts = vec![insert];
+        let mut stmts = Vec::new();
+        if let Some(h) = pushed {
+            stmts.push(super::pushed::spend_stmt(h, &c.hash, c.created_at));
+        }
+        let at = stmts.len();
+        stmts.push(insert);
         if self_registered {
             stmts.push(Stmt::new(
                 "UPDATE apps SET last_used_at = ?2 WHERE id = ?1 AND registration <> 'platform' \
@@ -181,7 +211,13 @@ impl<D: Driver> Store<D> {
             ));
         }
         let stored = self.db.batch(stmts).await?;
-        Ok(stored.first().is_some_and(|rows| !rows.is_empty()))
+        if pushed.is_some() && stored.first().is_none_or(|rows| rows.is_empty()) {
+            return Ok(CodeStored::PushedSpent);
+        }
+        Ok(match stored.get(at).is_some_and(|rows| !rows.is_empty()) {
+            true => CodeStored::Stored,
+            false => CodeStored::NotApproved,
+        })
     }
 
     /// Consume a code and issue its tokens in one transaction. The code must

@@ -85,6 +85,16 @@ macro_rules! install_live {
     };
 }
 
+/// The reads of an authorization request ([`Store::authorize_reads`]): the
+/// app, the session's user, their consents to the app, and (when a pushed
+/// request was presented) its parameters, `Some(None)` if it was refused.
+pub type AuthorizeReads = (
+    Option<AppRow>,
+    Option<SessionUser>,
+    Vec<ConsentRow>,
+    Option<Option<String>>,
+);
+
 impl<D: Driver> Store<D> {
     #[allow(clippy::too_many_arguments)]
     pub async fn save_consent(
@@ -130,35 +140,39 @@ impl<D: Driver> Store<D> {
         app_id: &str,
         session_hash: Option<&str>,
         now: i64,
-    ) -> Result<(Option<AppRow>, Option<SessionUser>, Vec<ConsentRow>), StoreError> {
+        pushed: Option<Stmt>,
+    ) -> Result<AuthorizeReads, StoreError> {
         let hash = session_hash.unwrap_or("");
-        let mut results = self
-            .db
-            .batch(vec![
-                Stmt::new("SELECT * FROM apps WHERE id = ?1", params![app_id]),
-                Stmt::new(
-                    concat!(
-                        "SELECT ",
-                        super::identity::session_user!(),
-                        " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2"
-                    ),
-                    params![hash, now],
+        let presenting = pushed.is_some();
+        let mut stmts = vec![
+            Stmt::new("SELECT * FROM apps WHERE id = ?1", params![app_id]),
+            Stmt::new(
+                concat!(
+                    "SELECT ",
+                    super::identity::session_user!(),
+                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2"
                 ),
-                Stmt::new(
-                    "SELECT c.org_id, c.actor, c.scopes, m.role FROM sessions s JOIN consents c ON c.user_id = s.user_id \
+                params![hash, now],
+            ),
+            Stmt::new(
+                "SELECT c.org_id, c.actor, c.scopes, m.role FROM sessions s JOIN consents c ON c.user_id = s.user_id \
                      JOIN memberships m ON m.org_id = c.org_id AND m.user_id = c.user_id \
                      JOIN installs i ON i.app_id = c.app_id AND i.org_id = c.org_id AND i.revoked_at IS NULL \
                      WHERE s.hash = ?1 AND s.expires_at > ?3 AND c.app_id = ?2 ORDER BY c.updated_at DESC",
-                    params![hash, app_id, now],
-                ),
-            ])
-            .await?
-            .into_iter();
+                params![hash, app_id, now],
+            ),
+        ];
+        stmts.extend(pushed);
+        let mut results = self.db.batch(stmts).await?.into_iter();
         let mut next = || results.next().unwrap_or_default();
         let app = decode::<AppRow>(next())?.into_iter().next();
         let user = decode::<SessionUser>(next())?.into_iter().next();
         let consents = decode::<ConsentRow>(next())?;
-        Ok((app, user, consents))
+        let pushed = match presenting {
+            true => Some(super::pushed::pushed_params(next())?),
+            false => None,
+        };
+        Ok((app, user, consents, pushed))
     }
 
     pub async fn install(&self, app_id: &str, org_id: &str) -> Result<Option<InstallRow>, StoreError> {

@@ -37,6 +37,7 @@ mod logout;
 mod metadata_documents;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod pushed;
 mod ratelimit;
 mod sweep;
 #[macro_use]

@@ -8,7 +8,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 11] = [
+        let jobs: [(&str, &'static str); 12] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
@@ -61,6 +61,10 @@ impl<D: Driver> Store<D> {
             (
                 "dpop_jtis",
                 "DELETE FROM dpop_jtis WHERE rowid IN (SELECT rowid FROM dpop_jtis WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
+            (
+                "pushed_requests",
+                "DELETE FROM pushed_requests WHERE rowid IN (SELECT rowid FROM pushed_requests WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
             (
                 "rate_limits",

@@ -7,7 +7,7 @@ use crate::crypto;
 use crate::http::Response;
 use crate::scope;
 use crate::session::Session;
-use crate::store::{AppRow, CodeRow, Driver};
+use crate::store::{AppRow, CodeRow, CodeStored, Driver};
 use crate::templates::unavailable_page;
 
 /// Whether a member with `role` may approve `actor` for `app` in `org_id`:
@@ -55,9 +55,24 @@ pub(super) async fn issue_code<D: Driver>(
         sid: session.user.sid.clone(),
         dpop_jkt: r.dpop_jkt.clone(),
     };
-    match ctx.store.insert_code(&row, r.app.registration != "platform").await {
-        Ok(true) => {}
-        Ok(false) => {
+    let pushed = r.pushed.as_deref().and_then(super::pushed::key);
+    match ctx
+        .store
+        .insert_code_for(&row, r.app.registration != "platform", pushed.as_deref())
+        .await
+    {
+        Ok(CodeStored::Stored) => {}
+        // Another tab or a replayed form issued this pushed request's code.
+        Ok(CodeStored::PushedSpent) => {
+            return Response::html(
+                400,
+                crate::templates::error_page(
+                    "Request refused",
+                    "The request_uri has expired or was already used. Start again from the app.",
+                ),
+            )
+        }
+        Ok(CodeStored::NotApproved) => {
             let error = if post { "access_denied" } else { "consent_required" };
             return r.refuse(
                 &ctx.issuer,

@@ -13,10 +13,11 @@
 
 mod code;
 mod openid;
+pub mod pushed;
 mod request;
 
 pub use openid::{forwarded, OidcParams, Prompt};
-pub use request::{freshness, validate, AuthzRequest, Failure};
+pub use request::{freshness, validate, validate_push, AuthzRequest, Failure};
 
 use crate::config::SigninMode;
 use crate::context::Ctx;
@@ -34,22 +35,33 @@ use request::{authorize_url, carried, redirect};
 /// GET /oauth/authorize
 pub async fn show<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
     let params = req.query_params();
-    // One round trip for the reads: the app, the session's user and the
-    // user's prior consents for the app.
+    // One round trip for the reads: the app, the session's user, the
+    // user's prior consents for the app and, for a pushed request (RFC
+    // 9126), its presentation.
     let presented = session::presented(ctx, req);
+    let client_id = params.get("client_id").unwrap_or("");
+    let presenting = params
+        .get("request_uri")
+        .and_then(pushed::key)
+        .filter(|_| params.repeated(&["client_id", "request_uri"]).is_none())
+        .map(|key| {
+            let until = ctx.now + pushed::INTERACTION_SECONDS;
+            crate::store::pushed::present_stmt(&key, client_id, ctx.now, until)
+        });
     let reads = ctx
         .store
         .authorize_reads(
-            params.get("client_id").unwrap_or(""),
+            client_id,
             presented.as_ref().map(|(_, hash)| hash.as_str()),
             ctx.now,
+            presenting,
         )
         .await;
-    let (app, user, prior) = match reads {
+    let (app, user, prior, stored) = match reads {
         Ok(v) => v,
         Err(e) => return unavailable_page(e),
     };
-    let r = match validate(ctx, &params, Some(app)).await {
+    let r = match request::validate_presented(ctx, &params, Some(app), stored).await {
         Ok(r) => r,
         Err(f) => return f.respond(&ctx.issuer, false),
     };

@@ -36,6 +36,9 @@ pub struct AuthzRequest {
     pub resources: Vec<String>,
     /// RFC 9449 §10 `dpop_jkt`: only a proof by this key redeems the code.
     pub dpop_jkt: Option<String>,
+    /// The `request_uri` of a pushed request (RFC 9126): then only it and
+    /// `client_id` are carried, and the code's issue spends it.
+    pub pushed: Option<String>,
 }
 
 pub enum Failure {
@@ -148,6 +151,35 @@ pub async fn validate<D: Driver>(
     p: &Params,
     known: Option<Option<AppRow>>,
 ) -> Result<AuthzRequest, Failure> {
+    validate_presented(ctx, p, known, None).await
+}
+
+/// [`validate`], with the pushed request's parameters when the caller
+/// presented its `request_uri` in its own batch (`super::pushed`).
+pub async fn validate_presented<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    p: &Params,
+    known: Option<Option<AppRow>>,
+    presented: Option<Option<String>>,
+) -> Result<AuthzRequest, Failure> {
+    let (p, pushed) = super::pushed::resolve(ctx, p, presented).await?;
+    check(ctx, &p, known, pushed, false).await
+}
+
+/// A request pushed to POST /oauth/par by its authenticated client `app`,
+/// validated as the authorize endpoint would; every failure after the
+/// client is a [`Failure::Redirect`], so its error code survives.
+pub async fn validate_push<D: Driver>(ctx: &Ctx<'_, D>, p: &Params, app: AppRow) -> Result<AuthzRequest, Failure> {
+    check(ctx, p, Some(Some(app)), None, true).await
+}
+
+async fn check<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    p: &Params,
+    known: Option<Option<AppRow>>,
+    pushed: Option<String>,
+    pushing: bool,
+) -> Result<AuthzRequest, Failure> {
     let page = |status, title, message: &str| Failure::Page {
         status,
         title,
@@ -250,7 +282,7 @@ pub async fn validate<D: Driver>(
         ));
     };
     let state = p.get("state").map(str::to_string);
-    let vetted = app.is_vetted();
+    let vetted = app.is_vetted() || pushing;
     let fail = |error, description: &str| {
         if vetted {
             Failure::Redirect {
@@ -263,6 +295,14 @@ pub async fn validate<D: Driver>(
             unvetted_page(error, description)
         }
     };
+    // RFC 9126 §5, §6: the setting, or the client's own metadata.
+    if pushed.is_none() && !pushing && (ctx.config.par_required || app.require_pushed_authorization_requests != 0) {
+        return Err(fail(
+            "invalid_request",
+            "this app must push its authorization request (RFC 9126): POST it to the \
+             pushed_authorization_request_endpoint, then send only client_id and request_uri",
+        ));
+    }
     if let Some(name) = p.repeated(SINGLE).or_else(|| p.repeated(openid::SINGLE)) {
         return Err(fail(
             "invalid_request",
@@ -392,11 +432,15 @@ pub async fn validate<D: Driver>(
         nonce,
         resources,
         dpop_jkt,
+        pushed,
     })
 }
 
 /// The authorize parameters to carry through the sign-in and consent forms.
 pub(super) fn carried(r: &AuthzRequest) -> Vec<(&'static str, String)> {
+    if let Some(uri) = &r.pushed {
+        return vec![("client_id", r.app.id.clone()), ("request_uri", uri.clone())];
+    }
     let mut v = vec![
         ("client_id", r.app.id.clone()),
         ("response_type", "code".to_string()),
