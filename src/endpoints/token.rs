@@ -43,7 +43,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "client_credentials" => "token/client_credentials",
         _ => "token",
     };
-    let creds = client_auth::credentials(ctx.config, req, &form)?;
+    let creds = client_auth::from_request(ctx, req, &form).await?;
     // Each grant authenticates the client inside its first D1 batch.
     match grant_type {
         "authorization_code" => grants::authorization_code::handle(ctx, creds, &form).await,
