@@ -138,6 +138,9 @@ pub fn check_jwks(v: &Value) -> Result<String, String> {
             return Err(format!("{at}: \"use\" must be \"sig\""));
         }
     }
+    // And what the token endpoint will read (`client_auth::keys`): a set
+    // registered must be a set it can use.
+    crate::jose::parse_set(&text).map_err(|e| format!("jwks {e}"))?;
     Ok(text)
 }
 

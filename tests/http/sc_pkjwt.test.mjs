@@ -524,3 +524,20 @@ test("discovery (RFC 8414 and OpenID): private_key_jwt and its algorithms at the
     }
   }
 });
+
+test("private_key_jwt with EdDSA (Ed25519, WebCrypto in the worker); a registered token_endpoint_auth_signing_alg refuses any other", async () => {
+  const ed = keyPair("ed25519");
+  ed.alg = "EdDSA";
+  const ec = keyPair("ec");
+  ec.alg = "ES256";
+  const app = await registerApp(server, {
+    scopes: ["profile:read"], token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [ed.jwk, ec.jwk] }, token_endpoint_auth_signing_alg: "EdDSA",
+  });
+  const { fields } = await codeFor(app);
+  const es = await withAssertion("/oauth/token", await assertion(app.client_id, ec), fields);
+  assert.equal(es.status, 401);
+  assert.match((await es.json()).error_description, /token_endpoint_auth_signing_alg/);
+  const res = await withAssertion("/oauth/token", await assertion(app.client_id, ed), fields);
+  assert.equal(res.status, 200, await res.clone().text());
+});
