@@ -468,9 +468,13 @@ test("private_key_jwt at revocation and introspection; alg none refused there to
   assert.equal(intro.status, 200, await intro.clone().text());
   assert.equal((await intro.json()).active, true);
   const none = await assertion(app.client_id, k, { alg: "none", sign: (h, p) => `${b64(h)}.${b64(p)}.` });
+  const hs = await assertion(app.client_id, k, { alg: "HS256", sign: (h, p) => new SignJWT(p).setProtectedHeader(h).sign(new TextEncoder().encode("x".repeat(32))) });
   for (const path of ["/oauth/introspect", "/oauth/revoke"]) {
-    const r = await withAssertion(path, none, { token: t.access_token });
-    assert.equal(r.status, 401, path);
+    for (const jwt of [none, hs]) {
+      const r = await withAssertion(path, jwt, { token: t.access_token });
+      assert.equal(r.status, 401, path);
+      assert.equal((await r.json()).error, "invalid_client", path);
+    }
   }
   assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 200, "a refused revocation revoked nothing");
   const rev = await withAssertion("/oauth/revoke", await assertion(app.client_id, k, { claims: { aud: `${issuer}/oauth/revoke` } }), { token: t.refresh_token });
@@ -540,4 +544,11 @@ test("private_key_jwt with EdDSA (Ed25519, WebCrypto in the worker); a registere
   assert.match((await es.json()).error_description, /token_endpoint_auth_signing_alg/);
   const res = await withAssertion("/oauth/token", await assertion(app.client_id, ed), fields);
   assert.equal(res.status, 200, await res.clone().text());
+});
+
+test("private_key_jwt at the client_credentials grant (the app actor)", async () => {
+  const { app, k } = await pkApp({ actor_modes: ["app"] });
+  const res = await withAssertion("/oauth/token", await assertion(app.client_id, k), { grant_type: "client_credentials", scope: "profile:read" });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.ok((await res.json()).access_token);
 });
