@@ -11,7 +11,7 @@ tools:
 
 build: tools
 	@bash scripts/build.sh >/dev/null
-	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes ($$(gzip -9c build/index_bg.wasm | wc -c) gzip)"
+	@for w in build build/back-office; do echo "build: $$w/index_bg.wasm $$(stat -c %s $$w/index_bg.wasm) bytes ($$(gzip -9c $$w/index_bg.wasm | wc -c) gzip)"; done
 
 # Local D1 only (--local): this never touches a remote database. The
 # fixtures go in through the provisioning API (`make dev`), not SQL.
@@ -58,7 +58,8 @@ browser-test: build
 	$(NODE_TEST) tests/browser/
 
 deploy-check: build
-	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok"
+	@$(WRANGLER) deploy --dry-run --outdir build/dry-run >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok (public worker)"
+	@$(WRANGLER) deploy --dry-run --config build/back-office/wrangler.toml --outdir build/dry-run-back-office >/dev/null && echo "deploy-check: wrangler deploy --dry-run ok (back-office worker)"
 
 # From an empty Cloudflare account to a running server (docs/operators.md "Run it for
 # your platform"): ISSUER=https://auth.example.com make deploy

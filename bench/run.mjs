@@ -6,13 +6,19 @@
 // numbers mean nothing and nothing asserts them.
 import { Miniflare } from "miniflare";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { gzipSync } from "node:zlib";
-import { startServer, Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Browser, registerApp, tokensFor, basic, form, FORM, testSigningKeys } from "../tests/http/support.mjs";
 import { client, measure, median } from "./load.mjs";
 import { render } from "./report.mjs";
+import { chart } from "./chart.mjs";
+import { cpuMeter, withWorkerdPid } from "./cpu.mjs";
+import { PEER_OPTIONS, sizes, startup } from "./footprint.mjs";
+import { startOurs } from "./pair.mjs";
 
 const root = new URL("../", import.meta.url);
+// As `make bench` sets it: no fetch of Cloudflare's `request.cf` sample at
+// each start (offline it fails after a DNS lookup; the placeholder is used).
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const SMOKE = process.argv.includes("--smoke");
 const ROUNDS = SMOKE ? 1 : Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = SMOKE ? 0.3 : Number(process.env.BENCH_SECONDS ?? 4);
@@ -115,9 +121,9 @@ function flows(http, name, { paths, scope, headers = {} }) {
 
 // ---------------------------------------------------------------- our worker
 
-/** Our worker (build/, release) with a fresh local D1; `vars` pick the mode. */
+/** Our worker (build/, release; the pair when built) with a fresh local D1; `vars` pick the mode. */
 async function ours(label, vars = {}, scope = "profile:read posts:read") {
-  const server = await startServer(vars);
+  const [server, pid] = await withWorkerdPid(() => startOurs(vars));
   const http = client(server.base, CONCURRENCY);
   const alice = new Browser(server);
   await alice.signIn("alice@acme.test", "alice-password");
@@ -139,6 +145,7 @@ async function ours(label, vars = {}, scope = "profile:read posts:read") {
   return {
     name: label,
     server,
+    pid,
     http,
     ops: {
       ...f.ops(apps),
@@ -162,30 +169,27 @@ async function ours(label, vars = {}, scope = "profile:read posts:read") {
 
 // ------------------------------------------------------------------ the peer
 
-const PEER = {
-  modules: true,
-  scriptPath: new URL("bench/peer/build/index.js", root).pathname,
-  compatibilityDate: "2026-04-20",
-  kvNamespaces: ["OAUTH_KV"],
-};
-
-/** A JS worker on a loopback port, its output drained; `[mf, http client]`. */
+/** A JS worker on a loopback port, its output drained; `[mf, http client, workerd pid]`. */
 async function jsWorker(options) {
-  const mf = new Miniflare({
-    ...options,
-    host: "127.0.0.1",
-    port: 0,
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.resume();
-      stderr.resume();
-    },
+  const [mf, pid] = await withWorkerdPid(async () => {
+    const mf = new Miniflare({
+      ...options,
+      host: "127.0.0.1",
+      port: 0,
+      handleRuntimeStdio(stdout, stderr) {
+        stdout.resume();
+        stderr.resume();
+      },
+    });
+    await mf.ready;
+    return mf;
   });
   const base = (await mf.ready).href.replace(/\/$/, "");
-  return [mf, client(base, CONCURRENCY)];
+  return [mf, client(base, CONCURRENCY), pid];
 }
 
 async function peer() {
-  const [mf, http] = await jsWorker(PEER);
+  const [mf, http, pid] = await jsWorker(PEER_OPTIONS);
   const apps = [];
   for (let i = 0; i < CONCURRENCY; i++) {
     const res = await http.call("POST", "/oauth/register", {
@@ -205,6 +209,7 @@ async function peer() {
   const f = flows(http, "peer", { paths: { authorize: "/authorize", token: "/oauth/token", revoke: "/oauth/token" }, scope: "read" });
   return {
     name: "peer",
+    pid,
     http,
     ops: f.ops(apps),
     prepare: f.prepare(apps),
@@ -219,7 +224,7 @@ async function peer() {
 
 /** The runtime floor and one bare D1 read, from a few lines of JS. */
 async function baseline() {
-  const [mf, http] = await jsWorker({
+  const [mf, http, pid] = await jsWorker({
     modules: true,
     scriptPath: new URL("bench/baseline/index.js", root).pathname,
     compatibilityDate: "2026-04-20",
@@ -228,6 +233,7 @@ async function baseline() {
   expect(await http.call("POST", "/setup"), 200, "baseline setup");
   return {
     name: "baseline",
+    pid,
     http,
     ops: {
       floor: async () => {
@@ -262,7 +268,11 @@ async function runCase(label, entries, prepare) {
       // Our log lines reach this process through a pipe; storing them during
       // a timed run would tax the load generator, which shares its thread.
       if (target.server) target.server.log.paused = true;
-      samples.get(name).push(await measure({ durationMs: SECONDS * 1000, concurrency: CONCURRENCY, op }));
+      // The server's workerd CPU over exactly the timed window (see cpu.mjs).
+      const meter = cpuMeter(target.pid);
+      const sample = await measure({ durationMs: SECONDS * 1000, concurrency: CONCURRENCY, op });
+      sample.cpu = meter.stop();
+      samples.get(name).push(sample);
       if (target.server) {
         target.server.log.paused = false;
         await op(0); // one logged request: its D1 round trips go in the report
@@ -271,6 +281,7 @@ async function runCase(label, entries, prepare) {
   }
   const rows = entries.map(([name]) => {
     const s = samples.get(name);
+    const cpu = s.every((x) => x.cpu !== null && x.ops > 0);
     return {
       case: label,
       server: name,
@@ -278,42 +289,21 @@ async function runCase(label, entries, prepare) {
       p50: median(s.map((x) => x.p50)),
       p99: median(s.map((x) => x.p99)),
       ops: s.reduce((a, x) => a + x.ops, 0),
+      // Medians over the rounds of each round's workerd CPU ÷ its operations.
+      cpuUsPerOp: cpu ? median(s.map((x) => (1e6 * x.cpu) / x.ops)) : null,
+      opsPerCpuSecond: cpu ? 1e6 / median(s.map((x) => (1e6 * x.cpu) / x.ops)) : null,
+      cpuSeconds: s.map((x) => x.cpu),
       stoppedEarly: s.some((x) => x.stoppedEarly),
     };
   });
   for (const r of rows) {
-    process.stderr.write(`  ${label.padEnd(34)} ${r.server.padEnd(14)} ${r.rate.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
+    const cpu = r.cpuUsPerOp === null ? "" : `  cpu ${r.cpuUsPerOp.toFixed(0)} µs/req`;
+    process.stderr.write(`  ${label.padEnd(34)} ${r.server.padEnd(14)} ${r.rate.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${cpu}\n`);
   }
   return rows;
 }
 
 const want = (key) => !ONLY || ONLY.includes(key);
-
-/** Seconds from `new Miniflare` to the first 200, and that first request's latency. */
-async function startup(options, path) {
-  const t0 = performance.now();
-  const mf = new Miniflare({ ...options, host: "127.0.0.1", port: 0 });
-  const base = (await mf.ready).href.replace(/\/$/, "");
-  const t1 = performance.now();
-  const res = await fetch(base + path);
-  await res.text();
-  const t2 = performance.now();
-  await mf.dispose();
-  if (res.status !== 200) throw new Error(`startup probe: ${res.status}`);
-  return { ready: t1 - t0, firstResponse: t2 - t0, firstRequest: t2 - t1 };
-}
-
-function sizes() {
-  const f = (p) => {
-    const b = readFileSync(new URL(p, root));
-    return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
-  };
-  return {
-    ours_wasm: f("build/index_bg.wasm"),
-    ours_js: f("build/index.js"),
-    peer_js: process.env.BENCH_PEER === "0" ? null : f("bench/peer/build/index.js"),
-  };
-}
 
 /** D1 round trips per request on each hot path, from our log lines. */
 function roundTrips(logs) {
@@ -421,45 +411,28 @@ async function main() {
   const trips = roundTrips(strict.logs());
   await strict.close();
 
-  const start = { ours: [], peer: [] };
-  for (let i = 0; i < (SMOKE ? 1 : 3); i++) {
-    start.ours.push(
-      await startup(
-        {
-          modules: true,
-          scriptPath: new URL("build/index.js", root).pathname,
-          modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-          compatibilityDate: "2026-04-20",
-          d1Databases: { DB: "startup-db" },
-          // OPENID=on (the default) starts only with an RSA key in the set.
-          bindings: { JWT_SIGNING_KEYS: testSigningKeys("startup") },
-        },
-        "/health",
-      ),
-    );
-    if (peerT) start.peer.push(
-      await startup(PEER, "/.well-known/oauth-authorization-server"),
-    );
-  }
-  const startupMedian = (xs) => (xs.length === 0 ? null : { firstResponse: median(xs.map((x) => x.firstResponse)), firstRequest: median(xs.map((x) => x.firstRequest)) });
+  // Fresh starts: 5 per server (1 in smoke), alternating, medians.
+  const cold = await startup(SMOKE ? 1 : 5, { peer: process.env.BENCH_PEER !== "0" });
   const report = {
     date: started.toISOString(),
     smoke: SMOKE,
     settings: { rounds: ROUNDS, seconds: SECONDS, concurrency: CONCURRENCY },
     machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
     rows,
-    sizes: sizes(),
-    startup: { ours: startupMedian(start.ours), peer: startupMedian(start.peer) },
+    ours: { pair: strict.server.pair, cpuMeasured: rows.some((r) => r.cpuUsPerOp !== null) },
+    sizes: sizes({ peer: process.env.BENCH_PEER !== "0" }),
+    startup: cold,
     d1RoundTrips: trips,
   };
-  const md = render(report);
-  process.stdout.write(md + "\n");
-  mkdirSync(new URL("bench/results/", root), { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, "-");
   const name = `${SMOKE ? "smoke-" : ""}${stamp}`;
+  const md = render(report, { chart: `${name}.svg` });
+  process.stdout.write(md + "\n");
+  mkdirSync(new URL("bench/results/", root), { recursive: true });
   writeFileSync(new URL(`bench/results/${name}.md`, root), md + "\n");
   writeFileSync(new URL(`bench/results/${name}.json`, root), JSON.stringify(report, null, 2) + "\n");
-  process.stderr.write(`bench: wrote bench/results/${name}.{md,json}\n`);
+  writeFileSync(new URL(`bench/results/${name}.svg`, root), chart(report));
+  process.stderr.write(`bench: wrote bench/results/${name}.{md,json,svg}\n`);
 }
 
 main().catch((e) => {

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Release build of the worker into build/ with local tools only: worker-build
+# Release build of both workers into build/ with local tools only: worker-build
 # would otherwise download wasm-bindgen, esbuild and wasm-opt from GitHub.
+#   build/               the public worker (cargo feature `public`)
+#   build/back-office/   the back-office worker (cargo feature `back-office`),
+#                        with its wrangler config made from wrangler.toml
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/@esbuild/linux-x64/bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
-worker-build --release
+# worker-build empties its output directory: the public worker first.
+worker-build --release --out-dir build --no-default-features --features public
+# The public worker's entry answers discovery documents from a per-isolate
+# copy before wasm (src/worker/entry.mjs); the generated one becomes inner.mjs.
+mv build/index.js build/inner.mjs
+cp src/worker/entry.mjs build/index.js
+# Its own target directory: one shared by two feature sets rebuilds the
+# crate at every switch.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/back-office" \
+  worker-build --release --out-dir build/back-office --no-default-features --features back-office
 # worker-build keeps the name section (function names for stack traces);
 # dropping it saves ~170 KB of the upload and of every cold start.
 # KEEP_NAMES=1 keeps them for `make profile`.
 if [ -z "${KEEP_NAMES:-}" ]; then
-  "$WASM_OPT_BIN" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+  for w in build build/back-office; do
+    "$WASM_OPT_BIN" --strip-debug --strip-producers "$w/index_bg.wasm" -o "$w/index_bg.wasm"
+  done
 fi
+node scripts/back-office-config.mjs

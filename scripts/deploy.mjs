@@ -7,9 +7,11 @@
 // 2. creates the D1 database named in wrangler.toml if the account has none,
 //    and writes its id into wrangler.toml (commit that change);
 // 3. applies the migrations to the remote database;
-// 4. deploys the worker with the production settings as vars and the secrets
-//    in the same deployment: PLATFORM_ADMIN_TOKEN from the environment, or, on
-//    the first deploy only, a new random one printed once;
+// 4. deploys both workers (docs/architecture.md "Two workers"): the back
+//    office first (the public worker's BACK_OFFICE service binding names it),
+//    then the public one, each with the production settings as vars and the
+//    same secrets in the same deployment: PLATFORM_ADMIN_TOKEN from the
+//    environment, or, on the first deploy only, a new random one printed once;
 // 5. prints what to do next (provision, first app).
 //
 // Every Cloudflare call goes through `wrangler` (WRANGLER_CMD overrides the
@@ -19,6 +21,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { backOfficeConfig as checkBackOffice, writeBackOfficeConfig } from "./back-office-config.mjs";
 
 const root = new URL("../", import.meta.url).pathname;
 const CONFIG = process.env.WRANGLER_CONFIG ?? join(root, "wrangler.toml");
@@ -36,8 +39,8 @@ function fail(msg) {
   process.exit(1);
 }
 
-function wrangler(args, { input, json } = {}) {
-  const r = spawnSync(WRANGLER[0], [...WRANGLER.slice(1), ...args, "--config", CONFIG], {
+function wrangler(args, { input, json, config = CONFIG } = {}) {
+  const r = spawnSync(WRANGLER[0], [...WRANGLER.slice(1), ...args, "--config", config], {
     cwd: root,
     input,
     encoding: "utf8",
@@ -85,6 +88,11 @@ if (adminToken !== undefined && (adminToken.length < 32 || adminToken.length > 5
 let config = readFileSync(CONFIG, "utf8");
 const workerName = tomlString(config, "name") ?? fail("wrangler.toml has no name");
 const dbName = tomlString(config, "database_name") ?? fail("wrangler.toml has no [[d1_databases]] database_name");
+try {
+  checkBackOffice(config, CONFIG);
+} catch (e) {
+  fail(e.message);
+}
 
 // 2. The database: reuse the account's, or create it; its id goes into the config.
 const existing = wrangler(["d1", "list", "--json"], { json: true });
@@ -109,19 +117,34 @@ wrangler(["d1", "migrations", "apply", "DB", "--remote"], { input: "y\n" });
 console.log("deploy: migrations applied to the remote database");
 
 // 4. Secrets ride with the deployment. The admin token is generated only when
-// the worker has none, so a re-deploy never rotates it by surprise.
+// neither worker has one, so a re-deploy never rotates it by surprise. Both
+// workers get the same values.
+let backOfficeConfig;
+try {
+  backOfficeConfig = writeBackOfficeConfig(CONFIG);
+} catch (e) {
+  fail(e.message);
+}
 const secrets = {};
 let generated = false;
 const jwt = process.env.ACCESS_TOKEN_FORMAT === "jwt";
 // OPENID=on (the default) signs ID tokens with RS256: the set needs an RSA key.
 const openid = (process.env.OPENID ?? "").trim() !== "off";
-let listedNames;
-const workerHas = (name) => {
-  if (!listedNames) {
-    const listed = wrangler(["secret", "list", "--format", "json"], { json: true });
-    listedNames = (Array.isArray(listed) ? listed : []).map((s) => s.name);
+const listed = {};
+const has = (config, name) => {
+  if (!listed[config]) {
+    const out = wrangler(["secret", "list", "--format", "json"], { json: true, config });
+    listed[config] = (Array.isArray(out) ? out : []).map((s) => s.name);
   }
-  return listedNames.includes(name);
+  return listed[config].includes(name);
+};
+// A secret one worker keeps and the other lacks (the first deploy after the
+// split into two workers) cannot be copied: its value is not readable.
+const workerHas = (name) => {
+  const [pub, back] = [has(CONFIG, name), has(backOfficeConfig, name)];
+  if (pub !== back && !process.env[name])
+    fail(`the ${pub ? "back-office" : "public"} worker lacks the secret ${name} the other has: pass its value (${name}=… make deploy) so both get it`);
+  return pub && back;
 };
 if (adminToken) {
   secrets.PLATFORM_ADMIN_TOKEN = adminToken;
@@ -152,14 +175,16 @@ const dir = mkdtempSync(join(tmpdir(), "edge-oauth-deploy-"));
 const secretsFile = join(dir, "secrets.json");
 writeFileSync(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
 try {
-  const args = ["deploy", ...vars];
-  if (Object.keys(secrets).length) args.push("--secrets-file", secretsFile);
-  if (process.env.DEPLOY_DRY_RUN === "1") args.push("--dry-run", "--outdir", join(root, "build", "dry-run"));
-  wrangler(args);
+  for (const [config, out] of [[backOfficeConfig, "dry-run-back-office"], [CONFIG, "dry-run"]]) {
+    const args = ["deploy", ...vars];
+    if (Object.keys(secrets).length) args.push("--secrets-file", secretsFile);
+    if (process.env.DEPLOY_DRY_RUN === "1") args.push("--dry-run", "--outdir", join(root, "build", out));
+    wrangler(args, { config });
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`deploy: ${workerName} deployed with ISSUER=${issuer}`);
+console.log(`deploy: ${workerName}-back-office and ${workerName} deployed with ISSUER=${issuer}`);
 if (generated) {
   console.log(`
   PLATFORM_ADMIN_TOKEN (shown once; keep it in your platform's secret store):

@@ -14,7 +14,10 @@ signin_args=()
 if [ "${SIGNIN:-password}" = delegated ]; then
   signin_args=(--var SIGNIN_MODE:delegated --var LOGIN_URL:http://127.0.0.1:8788/login)
 fi
-npx --no-install wrangler dev --ip 127.0.0.1 --port 8787 --local --test-scheduled "${profile_args[@]}" "${signin_args[@]}" &
+# Both workers in one session (the public one first: it owns the port and
+# hands the back office's routes over its BACK_OFFICE binding), one local D1.
+npx --no-install wrangler dev -c wrangler.toml -c build/back-office/wrangler.toml \
+  --ip 127.0.0.1 --port 8787 --local --persist-to .wrangler/state --test-scheduled "${profile_args[@]}" "${signin_args[@]}" &
 server=$!
 platform=
 trap 'kill "$server" $platform 2>/dev/null || true' EXIT INT TERM

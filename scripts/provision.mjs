@@ -7,7 +7,7 @@
 //
 // The admin token comes from $PLATFORM_ADMIN_TOKEN, else from .dev.vars.
 // --dry-run asks the server to validate each change and prints the diff;
-// nothing is written. --wait first waits (up to 60 s) for /ready.
+// nothing is written. --wait first waits (up to 180 s) for /ready.
 import { readFileSync, existsSync } from "node:fs";
 
 const KINDS = ["scopes", "roles", "orgs", "users", "memberships", "api_keys"];
@@ -130,7 +130,7 @@ export function adminToken(devVars = ".dev.vars") {
   return undefined;
 }
 
-async function waitReady(url, seconds = 60) {
+async function waitReady(url, seconds = 180) {
   const end = Date.now() + seconds * 1000;
   while (Date.now() < end) {
     try {

@@ -27,3 +27,8 @@ pub async fn scopes<D: Driver>(ctx: &Ctx<'_, D>) -> Result<Vec<String>, crate::e
 pub fn fresh_at(now: i64) -> Option<i64> {
     SCOPES.with_borrow(|c| c.as_ref().map(|(_, at)| *at).filter(|at| now - at < SCOPES_TTL))
 }
+
+/// Seconds this isolate's copy of the catalogue stays fresh (0: none).
+pub fn fresh_for(now: i64) -> i64 {
+    fresh_at(now).map_or(0, |at| SCOPES_TTL - (now - at))
+}

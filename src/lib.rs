@@ -27,6 +27,7 @@ pub mod error;
 pub mod external_id;
 pub mod grants;
 pub mod http;
+pub mod jose;
 pub mod jwt;
 pub mod login_challenge;
 pub mod oidc;

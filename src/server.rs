@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use crate::bearer::cache;
 use crate::config::{BearerMode, Config};
 use crate::context::{Ctx, Outcome};
-use crate::crypto::{Es256, Kdf, Rs256, RustKdf};
+use crate::crypto::{Es256, JwsVerify, Kdf, Rs256, RustKdf};
 use crate::endpoints;
 use crate::http::{Request, Response, MAX_BODY};
 use crate::store::kv::EdgeKv;
@@ -24,6 +24,8 @@ pub struct Server<D: Driver> {
     pub es256: Box<dyn Es256>,
     /// RS256 for ID tokens; the worker swaps in WebCrypto.
     pub rs256: Box<dyn Rs256>,
+    /// Clients' JWS signatures (DPoP proofs, client assertions); the worker swaps in WebCrypto.
+    pub jws: Box<dyn JwsVerify>,
     /// The KV namespace of `BEARER_MODE=edge`.
     pub edge: Option<Box<dyn EdgeKv>>,
     /// Outbound GET of client metadata documents (`crate::cimd`); the worker
@@ -48,10 +50,21 @@ impl<D: Driver> Server<D> {
             rs256: Box::new(crate::crypto::RustRs256),
             #[cfg(target_arch = "wasm32")]
             rs256: Box::new(crate::crypto::NoRs256),
+            #[cfg(not(target_arch = "wasm32"))]
+            jws: Box::new(crate::crypto::RustJwsVerify),
+            #[cfg(target_arch = "wasm32")]
+            jws: Box::new(crate::crypto::NoJwsVerify),
             edge: None,
             fetcher: Box::new(crate::http::NoFetcher),
             docs: Default::default(),
         }
+    }
+
+    /// The route a request goes to, before its body is read: the worker
+    /// forwards the back office's routes without reading it.
+    pub fn route_of(&self, method: &str, path: &str) -> &'static str {
+        let profile = crate::compat::select::<D>(&self.config);
+        route(method, profile.route_path(&self.config, path)).0
     }
 
     pub async fn handle(&self, req: &Request, now: i64) -> (Response, Outcome) {
@@ -71,6 +84,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             rs256: self.rs256.as_ref(),
+            jws: self.jws.as_ref(),
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: crate::client_auth::source(&req.ip),
@@ -118,12 +132,30 @@ impl<D: Driver> Server<D> {
         if req.method == "HEAD" {
             resp.body.clear();
         }
+        // The worker's entry keeps a copy of a discovery document for as long
+        // as this isolate's own copy stays valid (`src/worker/entry.mjs`).
+        #[cfg(target_arch = "wasm32")]
+        if resp.status == 200 && req.method == "GET" && DISCOVERY.contains(&route) {
+            let seconds = if route == "jwks" {
+                86_400
+            } else {
+                crate::catalogue::fresh_for(now)
+            };
+            if seconds > 0 {
+                resp = resp.header(COPY_HEADER, &format!("{route} {seconds}"));
+            }
+        }
         if let Some(e) = failure {
             ctx.effects.borrow_mut().error = Some(e.0);
         }
         let revoked = ctx.effects.borrow().revoked;
         if revoked || REVOKING_ROUTES.contains(&route) {
             cache::clear();
+            // The public worker that forwarded this clears its own cache too.
+            #[cfg(not(feature = "public"))]
+            {
+                resp = resp.header(REVOKED_HEADER, "1");
+            }
         }
         // Revocations queue KV evictions (migration 0003); carry them out now.
         if ctx.edge.is_some()
@@ -151,6 +183,7 @@ impl<D: Driver> Server<D> {
             kdf: self.kdf.as_ref(),
             es256: self.es256.as_ref(),
             rs256: self.rs256.as_ref(),
+            jws: self.jws.as_ref(),
             edge: self.edge.as_deref(),
             fetcher: self.fetcher.as_ref(),
             source: String::new(),
@@ -234,6 +267,16 @@ impl Docs {
         resp
     }
 }
+
+/// A back-office answer after an act that revoked tokens or narrowed what
+/// they allow: the public worker that forwarded the request drops it and
+/// clears its isolate's bearer cache, as one worker did before the split.
+pub const REVOKED_HEADER: &str = "x-edge-oauth-revoked";
+
+/// The mark of a discovery document the public worker's entry may answer
+/// from its per-isolate copy for the given seconds (it drops the header).
+#[cfg(target_arch = "wasm32")]
+const COPY_HEADER: &str = "x-edge-oauth-copy";
 
 /// Routes that answer with HTML pages (their errors are pages too).
 const PAGE_ROUTES: &[&str] = &[
@@ -413,13 +456,65 @@ fn cors_route(route: &str, path: &str) -> bool {
         || endpoints::resource_metadata::is_metadata_path(path)
 }
 
+/// Routes the back-office worker serves (`--features back-office`): the
+/// platform's `/admin/v1/`, the management API (apps, installations,
+/// authorizations, audit, webhook subscriptions) and the settings pages.
+/// The public worker forwards them over its `BACK_OFFICE` service binding
+/// (`worker::forward`); everything else is the public worker's.
+pub fn back_office(route: &str) -> bool {
+    route == "admin"
+        || route.starts_with("apps_")
+        || route.starts_with("my_")
+        || route.starts_with("org_")
+        || route.starts_with("webhook_sub_")
+        || route.starts_with("page_")
+}
+
+/// Routes any worker answers itself.
+fn both(route: &str) -> bool {
+    matches!(route, "health" | "ready" | "preflight" | "not_found")
+}
+
 async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
-    use endpoints::*;
-    let resp = match route {
-        "home" => pages::home(ctx, req).await,
+    let resp = if both(route) {
+        common(req, ctx, route).await
+    } else if back_office(route) {
+        back_office_dispatch(ctx, req, route).await
+    } else {
+        public_dispatch(ctx, req, route).await
+    };
+    // API answers are per caller (tokens, audit, authorizations): never cached.
+    // CORS is added by `Server::handle`, for every answer of a CORS route.
+    if req.path.starts_with("/api/") {
+        resp.no_store()
+    } else {
+        resp
+    }
+}
+
+async fn common<D: Driver>(req: &Request, ctx: &Ctx<'_, D>, route: &'static str) -> Response {
+    match route {
         "health" => Response::json(200, &serde_json::json!({"ok": true})),
         "ready" => ready(ctx).await,
-        "admin" => crate::admin::handle(ctx, req).await,
+        "preflight" => {
+            let any = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .iter()
+                .any(|m| cors_route(route_of(m, &req.path), &req.path));
+            if any {
+                Response::new(204).cors()
+            } else {
+                Response::new(404)
+            }
+        }
+        _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
+    }
+}
+
+#[cfg(feature = "public")]
+async fn public_dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
+    use endpoints::*;
+    match route {
+        "home" => pages::home(ctx, req).await,
         "metadata" => metadata::handle(ctx).await,
         "resource_metadata" => resource_metadata::handle(ctx, req).await,
         "jwks" => jwks::handle(ctx),
@@ -437,29 +532,37 @@ async fn dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static st
         "signout" => signin::signout(ctx, req).await,
         "logout" => logout::handle(ctx, req).await,
         "me" | "posts_list" | "posts_create" => resource::handle(ctx, req, route).await,
+        _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
+    }
+}
+
+#[cfg(not(feature = "public"))]
+async fn public_dispatch<D: Driver>(_: &Ctx<'_, D>, req: &Request, _: &'static str) -> Response {
+    elsewhere(req, "the public worker")
+}
+
+#[cfg(feature = "back-office")]
+async fn back_office_dispatch<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &'static str) -> Response {
+    use endpoints::*;
+    match route {
+        "admin" => crate::admin::handle(ctx, req).await,
         "webhook_sub_get" | "webhook_sub_put" | "webhook_sub_delete" => webhooks::handle(ctx, req, route).await,
         r if r.starts_with("apps_") => apps::handle(ctx, req, route).await,
         r if r.starts_with("my_") || r.starts_with("org_") => authorizations::handle(ctx, req, route).await,
-        r if r.starts_with("page_") => settings::handle(ctx, req, route).await,
-        "preflight" => {
-            let any = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-                .iter()
-                .any(|m| cors_route(route_of(m, &req.path), &req.path));
-            return if any {
-                Response::new(204).cors()
-            } else {
-                Response::new(404)
-            };
-        }
-        _ => crate::error::ApiError::not_found(format!("no route for {} {}", req.method, req.path)).into_response(),
-    };
-    // API answers are per caller (tokens, audit, authorizations): never cached.
-    // CORS is added by `Server::handle`, for every answer of a CORS route.
-    if req.path.starts_with("/api/") {
-        resp.no_store()
-    } else {
-        resp
+        _ => settings::handle(ctx, req, route).await,
     }
+}
+
+#[cfg(not(feature = "back-office"))]
+async fn back_office_dispatch<D: Driver>(_: &Ctx<'_, D>, req: &Request, _: &'static str) -> Response {
+    elsewhere(req, "the back-office worker")
+}
+
+/// A route of the other worker reached this one directly (its own hostname,
+/// or the public worker without its `BACK_OFFICE` binding).
+#[cfg(not(all(feature = "public", feature = "back-office")))]
+fn elsewhere(req: &Request, worker: &str) -> Response {
+    crate::error::ApiError::not_found(format!("{} {} is served by {worker}", req.method, req.path)).into_response()
 }
 
 /// Readiness for load balancers and monitors: the database answers and has

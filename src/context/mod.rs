@@ -27,6 +27,8 @@ pub struct Ctx<'a, D: Driver> {
     pub kdf: &'a dyn Kdf,
     pub es256: &'a dyn crate::crypto::Es256,
     pub rs256: &'a dyn crate::crypto::Rs256,
+    /// Clients' JWS signatures: DPoP proofs, client assertions.
+    pub jws: &'a dyn crate::crypto::JwsVerify,
     pub edge: Option<&'a dyn EdgeKv>,
     pub fetcher: &'a dyn crate::http::Fetcher,
     /// The caller's address as rate limits key it (an IPv6 sender as its /64).

@@ -10,11 +10,15 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 mod es256;
+mod jws_verify;
 mod keys;
 mod rs256;
 #[cfg(not(target_arch = "wasm32"))]
 pub use es256::RustEs256;
 pub use es256::{Es256, Jwk, NoEs256};
+#[cfg(not(target_arch = "wasm32"))]
+pub use jws_verify::RustJwsVerify;
+pub use jws_verify::{JwsVerify, NoJwsVerify};
 pub use keys::{parse_key_set, parse_keys, KeySet, MIN_RSA_BITS};
 #[cfg(not(target_arch = "wasm32"))]
 pub use rs256::RustRs256;

@@ -7,13 +7,12 @@
 mod d1;
 mod es256;
 mod fetcher;
+mod jws_verify;
 mod kdf;
 mod kv;
 mod rs256;
 
-use worker::{
-    event, web_sys, Context, Env, Fetch, Headers, Method, Request, RequestInit, Result, ScheduleContext, ScheduledEvent,
-};
+use worker::{event, web_sys, Context, Env, Fetch, Headers, Method, Request, RequestInit, Result};
 
 use crate::config::{BearerMode, Config};
 use crate::http;
@@ -66,7 +65,7 @@ fn store(env: &Env) -> Store<d1::D1Driver> {
 // converting to that reads `request.cf`, which workerd materialises on access
 // (about a tenth of a metadata request's CPU in `make profile`), and parses
 // the URL a second time.
-async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
+fn to_core(req: &web_sys::Request) -> http::Request {
     // Method, URL and all headers cross in one string: one call instead of
     // five per header (about a sixth of a small request's CPU in `make profile`).
     let text = request_head(req);
@@ -77,6 +76,10 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
         core.headers.push((k.to_ascii_lowercase(), v.to_string()));
     }
     core.ip = core.header("cf-connecting-ip").unwrap_or_default().to_string();
+    core
+}
+
+async fn read_core_body(req: &web_sys::Request, core: &mut http::Request) -> Result<()> {
     // The core answers 413 above MAX_BODY. A body up to DRAIN_LIMIT is still
     // read (and dropped past MAX_BODY, so no request holds more than that),
     // so the client gets its 413 instead of a connection reset while it is
@@ -98,7 +101,7 @@ async fn to_core(req: &web_sys::Request) -> Result<http::Request> {
             js_sys::Uint8Array::new(&read).to_vec()
         };
     }
-    Ok(core)
+    Ok(())
 }
 
 fn from_core(resp: http::Response) -> Result<web_sys::Response> {
@@ -153,6 +156,28 @@ export async function readBody(from, keep, limit) {
   }
   return out;
 }
+export async function forward(env, req, header) {
+  const to = env.BACK_OFFICE;
+  if (!to) return null;
+  let res;
+  try {
+    res = await to.fetch(req);
+  } catch (e) {
+    console.error(JSON.stringify({ level: "error", msg: "back office unreachable", error: String(e) }));
+    return undefined;
+  }
+  if (!res.headers.has(header)) return [res, false];
+  const out = new Response(res.body, res);
+  out.headers.delete(header);
+  return [out, true];
+}
+export async function schedule(env, cron) {
+  const to = env.BACK_OFFICE;
+  if (!to || typeof to.scheduled !== "function") throw new Error("no BACK_OFFICE binding");
+  // workerd answers with the outcome; some hosts (wrangler dev) with nothing.
+  const r = await to.scheduled({ cron });
+  if (r?.outcome && r.outcome !== "ok") throw new Error(`back office scheduled: ${r.outcome}`);
+}
 export function respond(status, head, body) {
   const headers = new Headers();
   const p = head.split("\n");
@@ -174,6 +199,13 @@ extern "C" {
     /// `keep` bytes are ever held.
     #[wasm_bindgen(js_name = readBody)]
     pub(crate) fn read_body(from: &wasm_bindgen::JsValue, keep: f64, limit: f64) -> js_sys::Promise;
+    /// The request, body unread, to the back-office worker over the
+    /// `BACK_OFFICE` service binding: null without the binding, undefined
+    /// when it failed, else `[response, revoked]` with `header` dropped.
+    #[wasm_bindgen(js_name = forward)]
+    fn forward_js(env: &wasm_bindgen::JsValue, req: &web_sys::Request, header: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = schedule)]
+    fn schedule_js(env: &wasm_bindgen::JsValue, cron: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn respond(status: u16, head: &str, body: &[u8]) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
@@ -219,6 +251,7 @@ fn server(env: &Env, config: Config) -> Server<d1::D1Driver> {
     server.kdf = Box::new(kdf::WebCryptoKdf);
     server.es256 = Box::new(es256::WebCryptoEs256);
     server.rs256 = Box::new(rs256::WebCryptoRs256);
+    server.jws = Box::new(jws_verify::WebCryptoJwsVerify);
     server.fetcher = Box::new(fetcher::WorkerFetcher);
     server
 }
@@ -238,6 +271,57 @@ async fn run_tasks(env: Env, config: Config, list: Vec<Task>, now: i64, edge: Op
     }
 }
 
+/// A back-office route reached the public worker: hand the request over
+/// (`server::back_office`). The log line says where it went.
+#[cfg(not(feature = "back-office"))]
+async fn forward(
+    env: &Env,
+    req: &web_sys::Request,
+    core: &http::Request,
+    route: &str,
+    started: f64,
+) -> Result<web_sys::Response> {
+    use wasm_bindgen::JsCast;
+    let got =
+        wasm_bindgen_futures::JsFuture::from(forward_js(env.as_ref(), req, crate::server::REVOKED_HEADER)).await?;
+    let (resp, error) = if got.is_null() {
+        (
+            from_core(
+                crate::error::ApiError::not_found(format!(
+                    "{} {} is served by the back-office worker",
+                    core.method, core.path
+                ))
+                .into_response(),
+            )?,
+            Some("no BACK_OFFICE binding"),
+        )
+    } else if got.is_undefined() {
+        (
+            from_core(crate::error::unavailable(false))?,
+            Some("back office unreachable"),
+        )
+    } else {
+        let pair: js_sys::Array = got.unchecked_into();
+        if pair.get(1).as_bool() == Some(true) {
+            crate::bearer::cache::clear();
+        }
+        (pair.get(0).unchecked_into::<web_sys::Response>(), None)
+    };
+    log_line(
+        &serde_json::json!({
+            "route": route,
+            "method": core.method,
+            "status": resp.status(),
+            "ms": (now_ms() - started) as i64,
+            "forwarded": "back-office",
+            "d1": 0,
+            "error": error,
+        })
+        .to_string(),
+    );
+    Ok(resp)
+}
+
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let started = now_ms();
@@ -252,8 +336,16 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             return plain_error(500, "server misconfigured");
         }
     };
-    let core_req = to_core(&req).await?;
+    let mut core_req = to_core(&req);
     let mut server = server(&env, config);
+    #[cfg(not(feature = "back-office"))]
+    {
+        let route = server.route_of(&core_req.method, &core_req.path);
+        if crate::server::back_office(route) {
+            return forward(&env, &req, &core_req, route, started).await;
+        }
+    }
+    read_core_body(&req, &mut core_req).await?;
     server.docs = DOCS.with(|d| d.clone());
     server.edge = edge;
     let now = (started / 1000.0) as i64;
@@ -283,8 +375,23 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     from_core(resp)
 }
 
+/// The cron (sweep, KV evictions, webhook retries) is the back office's; the
+/// public worker has no Cron Trigger, and a scheduled event that reaches it
+/// anyway (`wrangler dev --test-scheduled`'s `/__scheduled`) goes over the binding.
+#[cfg(not(feature = "back-office"))]
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    if let Err(e) = wasm_bindgen_futures::JsFuture::from(schedule_js(env.as_ref(), &event.cron())).await {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "msg": "scheduled: the back office did not run it", "error": format!("{e:?}")})
+        );
+    }
+}
+
+#[cfg(feature = "back-office")]
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     let started = now_ms();
     let now = (started / 1000.0) as i64;
     let Ok(config) = config(&env) else {

@@ -150,6 +150,34 @@ export function sqlStatements(text) {
   return out;
 }
 
+/**
+ * The two workers as deployed (docs/architecture.md "Two workers"): the
+ * public one first (the entry), its BACK_OFFICE service binding to the back
+ * office, both on the same D1 and KV with the same vars. `worker`: extra
+ * Miniflare options of both (e.g. an `outboundService`).
+ */
+export function workerPair({ vars = {}, worker = {}, d1 = "oauth-test-db", kv = "bearer-kv" } = {}) {
+  const common = {
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-20",
+    compatibilityFlags: wranglerFlags(),
+    d1Databases: { DB: d1 },
+    kvNamespaces: { BEARER_KV: kv },
+    bindings: { ...wranglerVars(), ...vars },
+    ...worker,
+  };
+  return [
+    {
+      name: "oauth",
+      scriptPath: new URL("build/index.js", root).pathname,
+      serviceBindings: { BACK_OFFICE: "back-office" },
+      ...common,
+    },
+    { name: "back-office", scriptPath: new URL("build/back-office/index.js", root).pathname, ...common },
+  ];
+}
+
 async function startServerOnce(vars, allOptions) {
   // `fixtures: false`: migrations only, as in production (the provisioning
   // suite puts fixtures/platform.json in through the API). `worker`: extra
@@ -159,18 +187,7 @@ async function startServerOnce(vars, allOptions) {
   const log = new CaptureLog();
   const mf = new Miniflare({
     workers: [
-      {
-        name: "oauth",
-        scriptPath: new URL("build/index.js", root).pathname,
-        modules: true,
-        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-        compatibilityDate: "2026-04-20",
-        compatibilityFlags: wranglerFlags(),
-        d1Databases: { DB: "oauth-test-db" },
-        kvNamespaces: { BEARER_KV: "bearer-kv" },
-        bindings: { ...wranglerVars(), ...vars },
-        ...worker,
-      },
+      ...workerPair({ vars, worker }),
       {
         name: "sql",
         modules: true,
@@ -210,10 +227,11 @@ async function startServerOnce(vars, allOptions) {
       base,
       log,
       fetch: serverFetch,
-      /** Run the cron handler once, as the Cron Trigger would. */
+      /** Run the cron handler once, as the Cron Trigger would: the back office's. */
       async scheduled(cron = "* * * * *") {
-        const res = await serverFetch(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(cron)}`);
-        if (res.status !== 200) throw new Error(`scheduled: ${res.status} ${await res.text()}`);
+        const backOffice = await mf.getWorker("back-office");
+        const res = await backOffice.scheduled({ cron });
+        if (res.outcome !== "ok") throw new Error(`scheduled: ${JSON.stringify(res)}`);
       },
       async close() {
         await mf.dispose();
@@ -418,11 +436,15 @@ export function freePort() {
 /** The `n` column of a one-row query (`SELECT count(*) AS n ...`). */
 export const count = async (server, sql, ...params) => (await server.db.prepare(sql).bind(...params).first()).n;
 
-/** The last JSON log line the worker wrote for `route`. */
+/**
+ * The last JSON log line the worker that served `route` wrote for it: for a
+ * back-office route, the back office's own line, not the public worker's line
+ * of the hand-over (`"forwarded"`).
+ */
 export const lastLine = (server, route) =>
   server.log.lines
     .map((l) => { try { return JSON.parse(l); } catch { return null; } })
-    .filter((p) => p?.route === route)
+    .filter((p) => p?.route === route && p.forwarded === undefined)
     .at(-1);
 
 /** Deferred work (audit, webhooks) runs after the response: poll for it. */

@@ -5,7 +5,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -19,6 +19,10 @@ const config = args[cut + 1];
 const cmd = args.slice(0, cut);
 const entry = { cmd };
 const save = () => { state.calls.push(entry); fs.writeFileSync(process.env.FAKE_STATE, JSON.stringify(state)); };
+// Each worker has its own secrets: the back office's config is the generated one.
+const back = /back-office/.test(config);
+entry.worker = back ? "back-office" : "public";
+const held = back ? state.backSecrets : state.secrets;
 if (cmd[0] === "d1" && cmd[1] === "list") { save(); console.log(JSON.stringify(state.databases)); }
 else if (cmd[0] === "d1" && cmd[1] === "create") {
   const uuid = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
@@ -26,10 +30,10 @@ else if (cmd[0] === "d1" && cmd[1] === "create") {
   console.log('Created your new D1 database.\\n[[d1_databases]]\\nbinding = "DB"\\ndatabase_name = "' + cmd[2] + '"\\ndatabase_id = "' + uuid + '"');
 }
 else if (cmd[0] === "d1" && cmd[1] === "migrations") { save(); console.log("migrations applied"); }
-else if (cmd[0] === "secret" && cmd[1] === "list") { save(); console.log(JSON.stringify(state.secrets.map((name) => ({ name, type: "secret_text" })))); }
+else if (cmd[0] === "secret" && cmd[1] === "list") { save(); console.log(JSON.stringify(held.map((name) => ({ name, type: "secret_text" })))); }
 else if (cmd[0] === "deploy") {
   const i = cmd.indexOf("--secrets-file");
-  if (i >= 0) { entry.secrets = JSON.parse(fs.readFileSync(cmd[i + 1], "utf8")); for (const k of Object.keys(entry.secrets)) if (!state.secrets.includes(k)) state.secrets.push(k); }
+  if (i >= 0) { entry.secrets = JSON.parse(fs.readFileSync(cmd[i + 1], "utf8")); for (const k of Object.keys(entry.secrets)) if (!held.includes(k)) held.push(k); }
   save();
   const r = require("node:child_process").spawnSync("npx", ["--no-install", "wrangler", ...cmd, "--config", config], { stdio: "inherit", env: process.env });
   process.exit(r.status);
@@ -40,17 +44,21 @@ else { save(); console.error("fake wrangler: unexpected " + cmd.join(" ")); proc
 const made = [];
 after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function account({ databases = [], secrets = [] } = {}) {
+function account({ databases = [], secrets = [], backSecrets = secrets } = {}) {
   const dir = mkdtempSync(join(root, "build", "deploy-test-"));
   made.push(dir);
-  // The real config, made to point at the existing build (no rebuild).
+  // The existing build of both workers, linked (no rebuild): the back office's
+  // generated config goes beside its build, here, not into the real build/.
+  mkdirSync(join(dir, "build", "back-office"), { recursive: true });
+  for (const f of ["index.js", "index_bg.wasm", "back-office/index.js", "back-office/index_bg.wasm"])
+    symlinkSync(join(root, "build", f), join(dir, "build", f));
+  // The real config, made to point at it.
   const toml = readFileSync(join(root, "wrangler.toml"), "utf8")
-    .replace(/^main = .*$/m, `main = "${join(root, "build", "index.js")}"`)
     .replace(/^\[build\]\ncommand = .*$/m, "")
     .replace(/^migrations_dir = .*$/m, `migrations_dir = "${join(root, "migrations")}"`);
   writeFileSync(join(dir, "wrangler.toml"), toml);
   writeFileSync(join(dir, "wrangler.cjs"), FAKE);
-  writeFileSync(join(dir, "state.json"), JSON.stringify({ databases, secrets, calls: [] }));
+  writeFileSync(join(dir, "state.json"), JSON.stringify({ databases, secrets: [...secrets], backSecrets: [...backSecrets], calls: [] }));
   return dir;
 }
 
@@ -91,9 +99,15 @@ test("first deploy: creates the database, writes its id, migrates, deploys with 
   const dir = account();
   const r = deploy(dir, { ISSUER: "https://auth.example.com/", SIGNIN_MODE: "delegated", LOGIN_URL: "https://platform.example/login" });
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.deepEqual(r.state.calls.map((c) => c.cmd.slice(0, 2).join(" ")), [
-    "d1 list", "d1 create", "d1 migrations", "secret list", "deploy --var",
+  assert.deepEqual(r.state.calls.map((c) => `${c.cmd.slice(0, 2).join(" ")} ${c.worker}`), [
+    "d1 list public", "d1 create public", "d1 migrations public", "secret list public", "secret list back-office",
+    "deploy --var back-office", "deploy --var public",
   ]);
+  // Both workers: the same vars and the same secrets; the back office's config has the new database id.
+  const [back, pub] = r.state.calls.slice(-2);
+  assert.deepEqual(back.cmd.filter((a) => a.includes(":")), pub.cmd.filter((a) => a.includes(":")));
+  assert.deepEqual(back.secrets, pub.secrets);
+  assert.match(readFileSync(join(dir, "build", "back-office", "wrangler.toml"), "utf8"), /database_id = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"/);
   assert.match(r.toml, /database_id = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"/);
   const dep = r.state.calls.at(-1);
   assert.ok(dep.cmd.includes("ISSUER:https://auth.example.com"));
@@ -111,7 +125,7 @@ test("a re-deploy reuses the database and never rotates the admin token by surpr
   const dir = account({ databases: [{ name: "edge-oauth", uuid: "11111111-2222-4333-8444-555555555555" }], secrets: ["PLATFORM_ADMIN_TOKEN", "JWT_SIGNING_KEYS"] });
   const r = deploy(dir, { ISSUER: "https://auth.example.com" });
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.deepEqual(r.state.calls.map((c) => c.cmd.slice(0, 2).join(" ")), ["d1 list", "d1 migrations", "secret list", "deploy --var"]);
+  assert.deepEqual(r.state.calls.map((c) => c.cmd.slice(0, 2).join(" ")), ["d1 list", "d1 migrations", "secret list", "secret list", "deploy --var", "deploy --var"]);
   assert.match(r.toml, /database_id = "11111111-2222-4333-8444-555555555555"/);
   assert.equal(r.state.calls.at(-1).secrets, undefined);
   assert.doesNotMatch(r.stdout, /adm_/);
@@ -171,4 +185,41 @@ test("SUBJECT_TYPE=pairwise: a SUBJECT_SALT rides with the first deployment, nev
   assert.equal(again.state.calls.at(-1).secrets?.SUBJECT_SALT, undefined, "never rotated by surprise");
   const pub = deploy(account(), { ISSUER: "https://auth.example.com" });
   assert.equal(pub.state.calls.at(-1).secrets.SUBJECT_SALT, undefined);
+});
+
+test("the first deploy after the split: a secret only the public worker has must be given, so both workers hold the same value", () => {
+  const dir = account({ databases: [{ name: "edge-oauth", uuid: "11111111-2222-4333-8444-555555555555" }], secrets: ["PLATFORM_ADMIN_TOKEN", "JWT_SIGNING_KEYS"], backSecrets: [] });
+  const r = deploy(dir, { ISSUER: "https://auth.example.com" });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /back-office worker lacks the secret PLATFORM_ADMIN_TOKEN/);
+  assert.ok(!r.state.calls.some((c) => c.cmd[0] === "deploy"), "nothing deployed");
+  const given = "adm_given_0123456789abcdefghijklmnopqrstuvwxyz";
+  const keys = JSON.stringify({ keys: [] });
+  const ok = deploy(dir, { ISSUER: "https://auth.example.com", PLATFORM_ADMIN_TOKEN: given, JWT_SIGNING_KEYS: keys });
+  assert.equal(ok.status, 0, ok.stderr);
+  const [back, pub] = ok.state.calls.slice(-2);
+  assert.deepEqual([back.worker, pub.worker], ["back-office", "public"]);
+  assert.equal(back.secrets.PLATFORM_ADMIN_TOKEN, given);
+  assert.deepEqual(back.secrets, pub.secrets);
+});
+
+test("a BACK_OFFICE binding that names another worker is refused before anything is deployed", () => {
+  const dir = account();
+  const toml = join(dir, "wrangler.toml");
+  writeFileSync(toml, readFileSync(toml, "utf8").replace('service = "edge-oauth-back-office"', 'service = "someone-else"'));
+  const r = deploy(dir, { ISSUER: "https://auth.example.com" });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /BACK_OFFICE service binding must name "edge-oauth-back-office"/);
+  assert.deepEqual(r.state.calls, [], "nothing created");
+});
+
+test("without the [[services]] block (the back office on its own hostname) both workers still deploy", () => {
+  const dir = account();
+  const toml = join(dir, "wrangler.toml");
+  writeFileSync(toml, readFileSync(toml, "utf8").replace(/\[\[services\]\]\nbinding = "BACK_OFFICE"\nservice = "edge-oauth-back-office"\n/, ""));
+  assert.doesNotMatch(readFileSync(toml, "utf8"), /BACK_OFFICE/);
+  const r = deploy(dir, { ISSUER: "https://auth.example.com" });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.deepEqual(r.state.calls.filter((c) => c.cmd[0] === "deploy").map((c) => c.worker), ["back-office", "public"]);
+  assert.match(readFileSync(join(dir, "build", "back-office", "wrangler.toml"), "utf8"), /^name = "edge-oauth-back-office"$/m);
 });

@@ -51,6 +51,7 @@ fn with_ctx<T>(config: &Config, issuer: &str, f: impl FnOnce(&Ctx<'_, NativeDriv
         kdf: &crate::crypto::RustKdf,
         es256: &RustEs256,
         rs256: &RustRs256,
+        jws: &crate::crypto::RustJwsVerify,
         edge: None,
         fetcher: &crate::http::NoFetcher,
         source: String::new(),
