@@ -53,6 +53,8 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
     // The proof is checked before any storage access (a nonce dance costs no read).
     let dpop = grants::dpop_proof(ctx, req, creds.method == client_auth::Method::None).await?;
     let dpop = dpop.as_ref();
+    // A client assertion (private_key_jwt) is checked after the proof: it reads storage.
+    let creds = client_auth::prove(ctx, &req.path, creds).await?;
     // Each grant authenticates the client inside its first D1 batch.
     let issued = match grant_type {
         "authorization_code" => grants::authorization_code::handle(ctx, creds, &form, dpop).await,
