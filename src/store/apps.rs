@@ -157,6 +157,25 @@ pub struct AppPatch {
     pub clear_secret: bool,
 }
 
+/// The OpenID (migration 0016) and sender-constraint (0019) client metadata
+/// as the trailing parameters of every statement that writes a whole client,
+/// in the order of their columns there.
+pub(super) fn client_metadata_params(a: &AppRow) -> Vec<Value> {
+    params![
+        a.id_token_signed_response_alg.clone(),
+        a.sector_identifier_uri.clone(),
+        &a.post_logout_redirect_uris,
+        a.backchannel_logout_uri.clone(),
+        a.backchannel_logout_session_required,
+        a.dpop_bound_access_tokens,
+        a.require_pushed_authorization_requests,
+        a.client_auth_method.clone(),
+        a.jwks.clone(),
+        a.jwks_uri.clone(),
+        a.token_endpoint_auth_signing_alg.clone()
+    ]
+}
+
 pub(super) fn opt(v: &Option<Option<String>>) -> (i64, Option<String>) {
     match v {
         Some(inner) => (1, inner.clone()),
@@ -202,18 +221,10 @@ impl<D: Driver> Store<D> {
                 a.bot_public,
                 a.bot_require_code_grant,
                 a.webhook_secret.clone(),
-                a.id_token_signed_response_alg.clone(),
-                a.sector_identifier_uri.clone(),
-                &a.post_logout_redirect_uris,
-                a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required,
-                a.dpop_bound_access_tokens,
-                a.require_pushed_authorization_requests,
-                a.client_auth_method.clone(),
-                a.jwks.clone(),
-                a.jwks_uri.clone(),
-                a.token_endpoint_auth_signing_alg.clone()
-            ],
+            ]
+            .into_iter()
+            .chain(client_metadata_params(a))
+            .collect(),
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
     }

@@ -2,6 +2,7 @@
 //! the initial access token in one batch, management by registration access
 //! token, and the sweep of clients never used.
 
+use super::apps::client_metadata_params;
 use serde::Deserialize;
 
 use super::*;
@@ -116,18 +117,10 @@ impl<D: Driver> Store<D> {
                 a.created_at,
                 n.max_clients,
                 n.initial_token_hash,
-                a.id_token_signed_response_alg.clone(),
-                a.sector_identifier_uri.clone(),
-                &a.post_logout_redirect_uris,
-                a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required,
-                a.dpop_bound_access_tokens,
-                a.require_pushed_authorization_requests,
-                a.client_auth_method.clone(),
-                a.jwks.clone(),
-                a.jwks_uri.clone(),
-                a.token_endpoint_auth_signing_alg.clone()
-            ],
+            ]
+            .into_iter()
+            .chain(client_metadata_params(a))
+            .collect(),
         );
         let registration = Stmt::new(
             "INSERT INTO client_registrations (app_id, token_hash, token_endpoint_auth_method, initial_token_id, created_at) \
@@ -215,18 +208,10 @@ impl<D: Driver> Store<D> {
                 &a.redirect_uris,
                 &a.scopes,
                 now,
-                a.id_token_signed_response_alg.clone(),
-                a.sector_identifier_uri.clone(),
-                &a.post_logout_redirect_uris,
-                a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required,
-                a.dpop_bound_access_tokens,
-                a.require_pushed_authorization_requests,
-                a.client_auth_method.clone(),
-                a.jwks.clone(),
-                a.jwks_uri.clone(),
-                a.token_endpoint_auth_signing_alg.clone()
-            ],
+            ]
+            .into_iter()
+            .chain(client_metadata_params(a))
+            .collect(),
         );
         let method = Stmt::new(
             "UPDATE client_registrations SET token_endpoint_auth_method = ?3 WHERE app_id = ?1 AND token_hash = ?2",

@@ -1,6 +1,7 @@
 //! Clients identified by a metadata document URL (`crate::cimd`): storing
 //! the client a fetched document describes, within the cap, and the cap's use.
 
+use super::apps::client_metadata_params;
 use serde::{Deserialize, Serialize};
 
 use super::*;
@@ -95,19 +96,11 @@ impl<D: Driver> Store<D> {
                 a.created_at,
                 a.metadata_expires_at,
                 cap,
-                a.id_token_signed_response_alg.clone(),
-                a.sector_identifier_uri.clone(),
-                &a.post_logout_redirect_uris,
-                a.backchannel_logout_uri.clone(),
-                a.backchannel_logout_session_required,
-                a.dpop_bound_access_tokens,
-                a.require_pushed_authorization_requests,
-                a.client_auth_method.clone(),
-                a.jwks.clone(),
-                a.jwks_uri.clone(),
-                a.token_endpoint_auth_signing_alg.clone(),
-                &a.client_type
-            ],
+            ]
+            .into_iter()
+            .chain(client_metadata_params(a))
+            .chain(params![&a.client_type])
+            .collect(),
         );
         let mut res = self.db.batch(vec![record, save]).await?.into_iter();
         Ok(super::decode::<AppRow>(res.nth(1).unwrap_or_default())?
