@@ -24,10 +24,9 @@ worker-build --release --out-dir build --no-default-features --features public
 # copy before wasm (src/worker/entry.mjs); the generated one becomes inner.mjs.
 mv build/index.js build/inner.mjs
 cp src/worker/entry.mjs build/index.js
-# Its own target directory: one shared by two feature sets rebuilds the
-# crate at every switch.
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/back-office" \
-  worker-build --release --out-dir build/back-office --no-default-features --features back-office
+# The same target directory (the dependencies compile once); the crate
+# itself compiles once per feature set, and the stamp below keeps both.
+worker-build --release --out-dir build/back-office --no-default-features --features back-office
 # worker-build keeps the name section (function names for stack traces);
 # dropping it saves ~170 KB of the upload and of every cold start.
 # KEEP_NAMES=1 keeps them for `make profile`.
