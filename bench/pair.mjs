@@ -8,7 +8,8 @@ import { startServer, testSigningKeys, workerPair } from "../tests/http/support.
 const root = new URL("../", import.meta.url);
 const path = (p) => new URL(p, root).pathname;
 
-export const PUBLIC = { js: "build/index.js", wasm: "build/index_bg.wasm" };
+// The public worker: its entry (src/worker/entry.mjs), the generated glue, the wasm.
+export const PUBLIC = { js: "build/index.js", glue: "build/inner.mjs", wasm: "build/index_bg.wasm" };
 export const BACK_OFFICE = { js: "build/back-office/index.js", wasm: "build/back-office/index_bg.wasm" };
 
 /** Whether this build has the back-office worker beside the public one. */
