@@ -51,6 +51,7 @@ fn store_with_app() -> Store<edge_oauth::store::native::NativeDriver> {
 /// The client's credentials as the token endpoint would present them.
 fn guard() -> ClientGuard {
     ClientGuard {
+        key_proven: false,
         app_id: "app_x".into(),
         secret_hash: Some(sha256_hex("s3cret")),
         now: NOW,

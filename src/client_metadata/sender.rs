@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::store::AppRow;
 
 /// The method name, as registered and as stored in `apps.client_auth_method`.
-pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+pub use crate::store::PRIVATE_KEY_JWT;
 /// What a client assertion may be signed with (never `none`, never HMAC).
 pub const ALGS: &[&str] = &["ES256", "RS256", "PS256", "EdDSA"];
 /// Most keys in a registered set (rotation needs two; ten is generous).
@@ -138,6 +138,9 @@ pub fn check_jwks(v: &Value) -> Result<String, String> {
             return Err(format!("{at}: \"use\" must be \"sig\""));
         }
     }
+    // And what the token endpoint will read (`client_auth::keys`): a set
+    // registered must be a set it can use.
+    crate::jose::parse_set(&text).map_err(|e| format!("jwks {e}"))?;
     Ok(text)
 }
 

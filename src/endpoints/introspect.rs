@@ -24,7 +24,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
 async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::Value, OAuthError> {
     let inactive = json!({"active": false});
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
-    let creds = client_auth::credentials(ctx.config, req, &form)?;
+    let creds = client_auth::from_request(ctx, req, &form).await?;
     let presented = form.get("token").map(|t| ctx.profile.unwrapped(ctx.config, t));
     let presented = presented.as_deref();
     let jwt = presented.is_some_and(|t| crate::jwt::looks_like_jwt(t) && !ctx.config.jwt_keys.is_empty());

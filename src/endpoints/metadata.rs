@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::client_metadata::sender::ALGS;
 use crate::context::Ctx;
 use crate::http::Response;
 use crate::store::Driver;
@@ -45,9 +46,13 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "code_challenge_methods_supported": ["S256"],
             // RFC 9449 §5.1.
             "dpop_signing_alg_values_supported": crate::jose::Alg::ALL.map(crate::jose::Alg::name),
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            // private_key_jwt's assertions (`crate::client_auth::assertion`).
+            "token_endpoint_auth_signing_alg_values_supported": ALGS,
+            "revocation_endpoint_auth_signing_alg_values_supported": ALGS,
+            "introspection_endpoint_auth_signing_alg_values_supported": ALGS,
             "authorization_response_iss_parameter_supported": true,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "service_documentation": format!("{i}/"),

@@ -27,7 +27,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<(), OAuthErro
             "the {name} parameter appears more than once"
         )));
     }
-    let creds = client_auth::credentials(ctx.config, req, &form)?;
+    let creds = client_auth::from_request(ctx, req, &form).await?;
     let Some(token) = form.get("token") else {
         let e = OAuthError::InvalidRequest("token is required".into());
         return Err(client_auth::after_auth(ctx, creds, e).await);

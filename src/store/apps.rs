@@ -83,6 +83,10 @@ pub struct AppRow {
     pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
+/// `apps.client_auth_method` of a client that authenticates with a JWT
+/// signed by its own key (RFC 7523 §2.2).
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
 fn empty_list() -> String {
     "[]".into()
 }

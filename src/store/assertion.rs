@@ -23,6 +23,7 @@ macro_rules! owner_lookup {
 /// *source*, from which the SQL builds the client's failure key.
 pub fn owner_guard(secret_hash: String, now: i64, since: i64, max_failures: i64, source: &str) -> ClientGuard {
     ClientGuard {
+        key_proven: false,
         app_id: String::new(),
         secret_hash: Some(secret_hash),
         now,

@@ -12,7 +12,10 @@ use crate::params;
 /// the act share one D1 round trip. It holds exactly when
 /// `client_auth::verify` passes, which still decides the response (with a
 /// constant-time comparison); if they ever disagreed, the act would simply
-/// not happen. Parameters ?20..?25 (see [`ClientGuard::bind`]).
+/// not happen. Parameters ?20..?26 (see [`ClientGuard::bind`]). A client
+/// whose `private_key_jwt` assertion was checked before the batch (?26 = 1:
+/// signature, claims, `jti` spent, by `client_auth::prove`) passes as that
+/// client; a secret never passes for it (its `secret_hash` is NULL).
 ///
 /// The failure count is the one of this client *from this source* (?25, see
 /// `client_auth::rate_key`): failures elsewhere never refuse a right secret.
@@ -30,8 +33,9 @@ macro_rules! client_ok {
         concat!(
             "EXISTS (SELECT 1 FROM apps ca WHERE ca.id = ",
             $id,
-            " AND ca.status = 'active' AND CASE WHEN ?21 IS NULL \
-         THEN ca.client_type = 'public' ELSE ca.client_type = 'confidential' AND ca.secret_hash = ?21 \
+            " AND ca.status = 'active' AND CASE \
+         WHEN ?26 = 1 THEN ca.client_type = 'confidential' AND ca.client_auth_method = 'private_key_jwt' \
+         WHEN ?21 IS NULL THEN ca.client_type = 'public' ELSE ca.client_type = 'confidential' AND ca.secret_hash = ?21 \
          AND (ca.secret_expires_at IS NULL OR ca.secret_expires_at > ?22) \
          AND COALESCE((SELECT r.count FROM rate_limits r WHERE r.key = ",
             $key,
@@ -46,6 +50,8 @@ macro_rules! client_ok {
 /// the failure limit and the rate-limit key (client and source address).
 #[derive(Debug, Clone)]
 pub struct ClientGuard {
+    /// The client's `private_key_jwt` assertion was accepted (`client_auth::prove`).
+    pub key_proven: bool,
     pub app_id: String,
     pub secret_hash: Option<String>,
     pub now: i64,
@@ -55,7 +61,7 @@ pub struct ClientGuard {
 }
 
 impl ClientGuard {
-    /// A statement's own parameters (at most ?19), then the guard's at ?20..?25.
+    /// A statement's own parameters (at most ?19), then the guard's at ?20..?26.
     pub(super) fn bind(&self, mut params: Vec<Value>) -> Vec<Value> {
         params.resize(19, Value::Null);
         params.extend([
@@ -65,6 +71,7 @@ impl ClientGuard {
             Value::from(self.since),
             Value::from(self.max_failures),
             Value::from(&self.rate_key),
+            Value::from(self.key_proven as i64),
         ]);
         params
     }

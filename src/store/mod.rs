@@ -21,6 +21,7 @@ mod client_guard;
 mod audit;
 mod apps;
 mod bearer;
+mod client_assertions;
 #[macro_use]
 mod dpop;
 #[macro_use]
@@ -52,6 +53,7 @@ pub use apps::*;
 pub use assertion::*;
 pub use audit::*;
 pub use bearer::*;
+pub use client_assertions::*;
 pub use client_guard::*;
 pub use codes::*;
 pub use dpop::DpopUse;

@@ -9,7 +9,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { startServer, Browser, api, registerApp, hidden, authorizeQuery, count } from "./support.mjs";
+import { SignJWT } from "jose";
+import { startServer, Browser, api, registerApp, hidden, authorizeQuery, count, consent, pkcePair, bearer, form, FORM } from "./support.mjs";
 import { startDocumentServer, clientDocument } from "./cimd_server.mjs";
 
 const ADMIN = "pkjwt-test-admin-token-0123456789abcdefghijklmnop";
@@ -342,4 +343,212 @@ test("developer settings page: register and edit a private_key_jwt app with DPoP
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /private/);
   assert.equal(await count(server, "SELECT COUNT(*) AS n FROM apps WHERE name = 'Page bad keys'"), 0);
+});
+
+// ---- private_key_jwt: client assertions --------------------------------------
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+let issuer;
+const now = () => Math.floor(Date.now() / 1000);
+const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+/** A client assertion by `client_id`, signed with `key` (from keyPair) unless `sign` says how. */
+async function assertion(client_id, key, { alg = key?.alg ?? "ES256", kid = key?.jwk.kid, claims = {}, header = {}, sign } = {}) {
+  issuer ??= (await (await server.fetch("/.well-known/oauth-authorization-server")).json()).issuer;
+  const t = now();
+  const payload = { iss: client_id, sub: client_id, aud: issuer, iat: t, exp: t + 30, jti: crypto.randomUUID(), ...claims };
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+  const h = { alg, kid, ...header };
+  if (sign) return sign(h, payload);
+  return new SignJWT(payload).setProtectedHeader(h).sign(key.privateKey);
+}
+
+/** A POST to `path` authenticated with `jwt` (a client assertion), with `fields`. */
+function withAssertion(path, jwt, fields = {}, extra = {}) {
+  return server.fetch(path, {
+    method: "POST",
+    headers: { ...FORM, ...(extra.headers ?? {}) },
+    body: form({ ...fields, client_assertion_type: JWT_BEARER, client_assertion: jwt }),
+  });
+}
+
+async function codeFor(app) {
+  const { verifier, challenge } = pkcePair();
+  const { location } = await consent(alice, app, { scope: "profile:read", code_challenge: challenge, code_challenge_method: "S256", prompt: "consent" });
+  const code = location?.searchParams.get("code");
+  assert.ok(code, `a code: ${location}`);
+  return { code, verifier, fields: { grant_type: "authorization_code", code, redirect_uri: app.redirect_uris[0], code_verifier: verifier } };
+}
+
+const tokensOf = (appId) =>
+  count(server, "SELECT COUNT(*) AS n FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE g.app_id = ?1", appId);
+
+async function pkApp(extra = {}) {
+  const k = keyPair("ec");
+  k.alg = "ES256";
+  const app = await registerApp(server, { scopes: ["profile:read"], token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [k.jwk] }, ...extra });
+  return { app, k };
+}
+
+test("private_key_jwt at the token endpoint: a code and a refresh, each with a fresh assertion; the same assertion twice is refused", async () => {
+  const { app, k } = await pkApp();
+  const { fields } = await codeFor(app);
+  const before = server.log.lines.length;
+  const a1 = await assertion(app.client_id, k);
+  const res = await withAssertion("/oauth/token", a1, fields);
+  assert.equal(res.status, 200, await res.clone().text());
+  const t = await res.json();
+  assert.ok(t.access_token && t.refresh_token);
+  const line = server.log.lines.slice(before).map((l) => { try { return JSON.parse(l); } catch { return null; } })
+    .find((p) => p?.route === "token/authorization_code");
+  assert.equal(line?.d1, 3, "private_key_jwt: the client's read, the jti, then the grant's own round trip");
+  assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 200);
+
+  const r = await withAssertion("/oauth/token", await assertion(app.client_id, k), { grant_type: "refresh_token", refresh_token: t.refresh_token });
+  assert.equal(r.status, 200, await r.clone().text());
+  const t2 = await r.json();
+
+  // The first assertion again (a replay), on the new refresh token: refused, nothing rotated.
+  const n = await tokensOf(app.client_id);
+  const replay = await withAssertion("/oauth/token", a1, { grant_type: "refresh_token", refresh_token: t2.refresh_token });
+  assert.equal(replay.status, 401);
+  const e = await replay.json();
+  assert.equal(e.error, "invalid_client");
+  assert.match(e.error_description, /already used/);
+  assert.equal(await tokensOf(app.client_id), n, "nothing issued");
+  const ok = await withAssertion("/oauth/token", await assertion(app.client_id, k), { grant_type: "refresh_token", refresh_token: t2.refresh_token });
+  assert.equal(ok.status, 200, "the refresh token was not spent by the replay");
+});
+
+test("private_key_jwt refusals: expired, too long-lived, wrong aud, another key, alg none, HS256, iss ≠ sub, no jti, a secret or nothing: nothing issued, the code still good", async () => {
+  const { app, k } = await pkApp();
+  const other = keyPair("ec");
+  other.alg = "ES256";
+  const { fields } = await codeFor(app);
+  const t = now();
+  const id = app.client_id;
+  const cases = [
+    ["expired", await assertion(id, k, { claims: { iat: t - 120, exp: t - 60 } }), /expired/],
+    ["lives over 60 s", await assertion(id, k, { claims: { exp: t + 300 } }), /60 seconds/],
+    ["wrong aud", await assertion(id, k, { claims: { aud: "https://other-as.example" } }), /aud/],
+    ["another key", await assertion(id, other, { kid: k.jwk.kid }), /signature/],
+    ["alg none", await assertion(id, k, { alg: "none", sign: (h, p) => `${b64(h)}.${b64(p)}.` }), /ES256, RS256, PS256 or EdDSA/],
+    ["HS256", await assertion(id, k, { alg: "HS256", sign: (h, p) => new SignJWT(p).setProtectedHeader(h).sign(new TextEncoder().encode("x".repeat(32))) }), /ES256, RS256, PS256 or EdDSA/],
+    ["iss is another client", await assertion(id, k, { claims: { iss: "app_someone_else" } }), /iss and sub/],
+    ["no jti", await assertion(id, k, { claims: { jti: undefined } }), /jti/],
+  ];
+  for (const [what, jwt, why] of cases) {
+    const res = await withAssertion("/oauth/token", jwt, fields);
+    const body = await res.json();
+    assert.equal(res.status, 401, `${what}: ${JSON.stringify(body)}`);
+    assert.equal(body.error, "invalid_client", what);
+    assert.match(body.error_description, why, what);
+  }
+  // client_id beside the assertion naming someone else; a wrong assertion type.
+  const mismatch = await withAssertion("/oauth/token", await assertion(id, k), { ...fields, client_id: "app_someone_else" });
+  assert.equal(mismatch.status, 401);
+  const wrongType = await server.fetch("/oauth/token", { method: "POST", headers: FORM, body: form({ ...fields, client_assertion_type: "urn:x", client_assertion: await assertion(id, k) }) });
+  assert.equal(wrongType.status, 400);
+  // The app has no secret, and `none` is not enough.
+  const none = await server.fetch("/oauth/token", { method: "POST", headers: FORM, body: form({ ...fields, client_id: id }) });
+  assert.equal(none.status, 401);
+  assert.match((await none.json()).error_description, /private_key_jwt/);
+  assert.equal(await tokensOf(id), 0, "nothing issued");
+  assert.equal(await count(server, "SELECT COUNT(*) AS n FROM client_assertion_jtis WHERE app_id = ?1", id), 0, "no jti stored for a refused assertion");
+
+  const good = await withAssertion("/oauth/token", await assertion(id, k), fields);
+  assert.equal(good.status, 200, `the code was not spent by the refusals: ${await good.clone().text()}`);
+});
+
+test("private_key_jwt at revocation and introspection; alg none refused there too", async () => {
+  const { app, k } = await pkApp();
+  const { fields } = await codeFor(app);
+  const t = await (await withAssertion("/oauth/token", await assertion(app.client_id, k), fields)).json();
+  const intro = await withAssertion("/oauth/introspect", await assertion(app.client_id, k), { token: t.access_token });
+  assert.equal(intro.status, 200, await intro.clone().text());
+  assert.equal((await intro.json()).active, true);
+  const none = await assertion(app.client_id, k, { alg: "none", sign: (h, p) => `${b64(h)}.${b64(p)}.` });
+  const hs = await assertion(app.client_id, k, { alg: "HS256", sign: (h, p) => new SignJWT(p).setProtectedHeader(h).sign(new TextEncoder().encode("x".repeat(32))) });
+  for (const path of ["/oauth/introspect", "/oauth/revoke"]) {
+    for (const jwt of [none, hs]) {
+      const r = await withAssertion(path, jwt, { token: t.access_token });
+      assert.equal(r.status, 401, path);
+      assert.equal((await r.json()).error, "invalid_client", path);
+    }
+  }
+  assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 200, "a refused revocation revoked nothing");
+  const rev = await withAssertion("/oauth/revoke", await assertion(app.client_id, k, { claims: { aud: `${issuer}/oauth/revoke` } }), { token: t.refresh_token });
+  assert.equal(rev.status, 200, await rev.clone().text());
+  assert.equal((await bearer(server, "/api/v1/me", t.access_token)).status, 401, "the grant is revoked");
+});
+
+test("private_key_jwt with jwks_uri: fetched once and cached, fetched again for an unknown kid after a minute; RS256 and PS256", async () => {
+  const k1 = keyPair("rsa");
+  const k2 = keyPair("rsa");
+  docs.route("/keys/set.json", { headers: { "cache-control": "max-age=300" }, body: { keys: [k1.jwk] } });
+  const app = await registerApp(server, { scopes: ["profile:read"], token_endpoint_auth_method: "private_key_jwt", jwks_uri: docs.url("/keys/set.json") });
+  for (const alg of ["RS256", "PS256"]) {
+    const { fields } = await codeFor(app);
+    const res = await withAssertion("/oauth/token", await assertion(app.client_id, k1, { alg }), fields);
+    assert.equal(res.status, 200, `${alg}: ${await res.clone().text()}`);
+  }
+  assert.equal(docs.hits("/keys/set.json"), 1, "cached");
+
+  // The client rotates to k2: a fresh cache is not refetched at once (a
+  // stranger's unknown kid cannot make this server fetch at will)...
+  docs.route("/keys/set.json", { headers: { "cache-control": "max-age=300" }, body: { keys: [k2.jwk] } });
+  const { fields } = await codeFor(app);
+  const early = await withAssertion("/oauth/token", await assertion(app.client_id, k2, { alg: "RS256" }), fields);
+  assert.equal(early.status, 401);
+  assert.equal(docs.hits("/keys/set.json"), 1);
+  // ...but once the set is a minute old, an unknown kid fetches it again.
+  await server.db.prepare("UPDATE client_jwks SET fetched_at = fetched_at - 120 WHERE uri = ?1").bind(docs.url("/keys/set.json")).run();
+  const later = await withAssertion("/oauth/token", await assertion(app.client_id, k2, { alg: "RS256" }), fields);
+  assert.equal(later.status, 200, await later.clone().text());
+  assert.equal(docs.hits("/keys/set.json"), 2);
+
+  // A set that cannot be fetched: refused, and not fetched again within the minute.
+  docs.route("/keys/gone.json", { status: 404 });
+  const gone = await registerApp(server, { scopes: ["profile:read"], token_endpoint_auth_method: "private_key_jwt", jwks_uri: docs.url("/keys/gone.json") });
+  const g = await codeFor(gone);
+  for (let i = 0; i < 2; i++) {
+    const r = await withAssertion("/oauth/token", await assertion(gone.client_id, k1, { alg: "RS256" }), g.fields);
+    assert.equal(r.status, 401);
+    assert.match((await r.json()).error_description, /JWK set/);
+  }
+  assert.equal(docs.hits("/keys/gone.json"), 1, "a failure is remembered for a minute");
+});
+
+test("discovery (RFC 8414 and OpenID): private_key_jwt and its algorithms at the token, revocation and introspection endpoints", async () => {
+  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
+    const m = await (await server.fetch(path)).json();
+    for (const ep of ["token_endpoint", "revocation_endpoint", "introspection_endpoint"]) {
+      assert.ok(m[`${ep}_auth_methods_supported`]?.includes("private_key_jwt"), `${path} ${ep}`);
+      assert.deepEqual(m[`${ep}_auth_signing_alg_values_supported`], ["ES256", "RS256", "PS256", "EdDSA"], `${path} ${ep}`);
+    }
+  }
+});
+
+test("private_key_jwt with EdDSA (Ed25519, WebCrypto in the worker); a registered token_endpoint_auth_signing_alg refuses any other", async () => {
+  const ed = keyPair("ed25519");
+  ed.alg = "EdDSA";
+  const ec = keyPair("ec");
+  ec.alg = "ES256";
+  const app = await registerApp(server, {
+    scopes: ["profile:read"], token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [ed.jwk, ec.jwk] }, token_endpoint_auth_signing_alg: "EdDSA",
+  });
+  const { fields } = await codeFor(app);
+  const es = await withAssertion("/oauth/token", await assertion(app.client_id, ec), fields);
+  assert.equal(es.status, 401);
+  assert.match((await es.json()).error_description, /token_endpoint_auth_signing_alg/);
+  const res = await withAssertion("/oauth/token", await assertion(app.client_id, ed), fields);
+  assert.equal(res.status, 200, await res.clone().text());
+});
+
+test("private_key_jwt at the client_credentials grant (the app actor)", async () => {
+  const { app, k } = await pkApp({ actor_modes: ["app"] });
+  const res = await withAssertion("/oauth/token", await assertion(app.client_id, k), { grant_type: "client_credentials", scope: "profile:read" });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.ok((await res.json()).access_token);
 });

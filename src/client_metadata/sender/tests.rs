@@ -120,3 +120,11 @@ fn stored_fields_read_back_as_input() {
     assert_eq!(SenderClient::of(&row), c);
     assert_eq!(validate(&c.as_input(), true, false).unwrap(), c);
 }
+
+#[test]
+fn a_key_whose_alg_does_not_fit_its_kty_is_refused() {
+    let mut k = ec();
+    k["alg"] = "RS256".into();
+    let e = check(json!({"jwks": {"keys": [k]}}), true).unwrap_err();
+    assert!(e.contains("jwks key 0"), "{e}");
+}

@@ -116,6 +116,8 @@ async fn verify<D: Driver>(
         secret: Some(a.secret),
         method: Method::Post,
         source: a.source,
+        assertion: None,
+        proven: false,
     };
     client_auth::verify(ctx, creds, Some(app)).await
 }

@@ -1,6 +1,7 @@
-//! Client authentication at the token, revocation and introspection endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none` for
-//! public clients, which prove possession through PKCE instead.
+//! Client authentication at the token, revocation, introspection and PAR
+//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (RFC 7523 §2.2: `assertion`, keys from `keys`), or
+//! `none` for public clients, which prove possession through PKCE instead.
 //!
 //! Layer: protocol (decides; imports the store and the foundation, never a surface); see docs/architecture.md.
 
@@ -14,11 +15,18 @@ use crate::error::OAuthError;
 use crate::http::{Params, Request};
 use crate::store::{AppRow, ClientGuard, Driver};
 
+pub mod assertion;
+pub mod keys;
+
+use crate::store::PRIVATE_KEY_JWT;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Basic,
     Post,
     None,
+    /// A client assertion signed with the client's own key.
+    PrivateKeyJwt,
 }
 
 pub struct Client {
@@ -51,6 +59,10 @@ pub struct Credentials {
     pub method: Method,
     /// Where the request came from, as failure counting keys it ([`source`]).
     pub source: String,
+    /// `private_key_jwt`: the assertion as sent, and whether [`prove`]
+    /// accepted it (signature, claims, `jti` spent).
+    pub assertion: Option<String>,
+    pub proven: bool,
 }
 
 /// The sender a failure is charged to: the client address (CF-Connecting-IP),
@@ -82,13 +94,26 @@ pub fn rate_key(client_id: &str, source: &str) -> String {
 /// host `CIMD_ALLOWED_HOSTS` no longer allows (or with CIMD off) is refused
 /// here, before any statement that would act for it.
 pub fn credentials(config: &Config, req: &Request, form: &Params) -> Result<Credentials, OAuthError> {
-    if let Some(name) = form.repeated(&["client_id", "client_secret"]) {
+    if let Some(name) = form.repeated(&[
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    ]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
         )));
     }
     let header = req.header("authorization");
     let basic = header.is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("basic "));
+    if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
+        if basic || form.get("client_secret").is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            ));
+        }
+        return assertion_credentials(config, req, form);
+    }
     let (client_id, secret, method) = match (basic, form.get("client_secret")) {
         (true, Some(_)) => {
             return Err(OAuthError::InvalidRequest(
@@ -144,7 +169,133 @@ pub fn credentials(config: &Config, req: &Request, form: &Params) -> Result<Cred
         secret,
         method,
         source: source(&req.ip),
+        assertion: None,
+        proven: false,
     })
+}
+
+/// RFC 7523 §2.2: the client is the assertion's `sub` (read unverified here,
+/// only to find its keys; [`prove`] checks it); a `client_id` beside it must
+/// name the same client.
+fn assertion_credentials(config: &Config, req: &Request, form: &Params) -> Result<Credentials, OAuthError> {
+    if form.get("client_assertion_type") != Some(assertion::JWT_BEARER) {
+        return Err(OAuthError::InvalidRequest(format!(
+            "client_assertion_type must be {}",
+            assertion::JWT_BEARER
+        )));
+    }
+    let bad = || OAuthError::client("the client assertion is malformed", false);
+    let jwt = form.get("client_assertion").ok_or_else(bad)?;
+    let jws = crate::jose::Compact::parse(jwt, assertion::MAX_ASSERTION_BYTES).map_err(|_| {
+        OAuthError::client(
+            "the client assertion must be a JWS signed with ES256, RS256, PS256 or EdDSA",
+            false,
+        )
+    })?;
+    let client_id = assertion::subject(&jws.payload).ok_or_else(bad)?;
+    if form.get("client_id").is_some_and(|f| f != client_id) {
+        return Err(OAuthError::client(
+            "client_id does not match the client assertion's sub",
+            false,
+        ));
+    }
+    if client_id.len() > crate::cimd::MAX_URL_LEN || !crate::cimd::admitted(config, &client_id) {
+        return Err(OAuthError::client("unknown client or bad credentials", false));
+    }
+    Ok(Credentials {
+        client_id,
+        secret: None,
+        method: Method::PrivateKeyJwt,
+        source: source(&req.ip),
+        assertion: Some(jwt.to_string()),
+        proven: false,
+    })
+}
+
+/// The audiences an assertion may name (RFC 7523 §3, RFC 9126 §2): the
+/// issuer, the token endpoint, the PAR endpoint, and the endpoint called.
+fn audiences<D: Driver>(ctx: &Ctx<'_, D>, path: &str) -> Vec<String> {
+    let i = &ctx.issuer;
+    let mut v = vec![i.clone(), format!("{i}/oauth/token"), format!("{i}/oauth/par")];
+    let here = format!("{i}{path}");
+    if !v.contains(&here) {
+        v.push(here);
+    }
+    v
+}
+
+/// `private_key_jwt`: check the assertion against the client's keys (its
+/// `jwks`, or the set at its `jwks_uri`, fetched and cached by [`keys`]),
+/// then its claims, then spend its `jti`. Other credentials pass unchanged.
+/// Costs a read (the client and its cached set) and the `jti` write, before
+/// the endpoint's own round trip.
+pub async fn prove<D: Driver>(ctx: &Ctx<'_, D>, path: &str, creds: Credentials) -> Result<Credentials, OAuthError> {
+    if creds.method != Method::PrivateKeyJwt || creds.proven {
+        return Ok(creds);
+    }
+    let refused = |why: &str| OAuthError::client(why, false);
+    let jwt = creds.assertion.as_deref().unwrap_or_default();
+    let jws = crate::jose::Compact::parse(jwt, assertion::MAX_ASSERTION_BYTES)
+        .map_err(|_| refused("the client assertion is malformed"))?;
+    let key = rate_key(&creds.client_id, &creds.source);
+    let (app, cached) = ctx
+        .store
+        .app_with_jwks(&creds.client_id, ctx.now - ctx.config.rate_window, &key)
+        .await?;
+    let Some(app) = app.filter(|a| {
+        a.status == "active"
+            && (ctx.config.cimd || a.registration != "metadata_document")
+            && crate::cimd::admitted(ctx.config, &a.id)
+    }) else {
+        return Err(refused("unknown client or bad credentials"));
+    };
+    if app.client_auth_method.as_deref() != Some(PRIVATE_KEY_JWT) {
+        return Err(refused("this client does not authenticate with private_key_jwt"));
+    }
+    if app
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .is_some_and(|a| a != jws.alg.name())
+    {
+        return Err(refused(
+            "the client assertion is not signed with the client's token_endpoint_auth_signing_alg",
+        ));
+    }
+    let kid = jws.header_str("kid");
+    let set = keys::for_client(ctx, &app, cached, kid).await?;
+    let mut good = false;
+    for k in set.iter().filter(|k| keys::usable(k, jws.alg, kid)) {
+        if ctx.jws.verify(jws.alg, &k.key, jws.input, &jws.signature).await {
+            good = true;
+            break;
+        }
+    }
+    if !good {
+        return Err(refused(
+            "the client assertion's signature does not verify with any of the client's keys",
+        ));
+    }
+    let claims: assertion::Claims = jws
+        .claims()
+        .map_err(|_| refused("the client assertion's claims are not a JSON object"))?;
+    assertion::check(&claims, &app.id, &audiences(ctx, path), ctx.now).map_err(|e| refused(&e))?;
+    let jti = crypto::sha256_hex(claims.jti.as_deref().unwrap_or_default());
+    let exp = claims.exp.unwrap_or(ctx.now) + assertion::SKEW;
+    if !ctx.store.spend_assertion_jti(&app.id, &jti, exp, ctx.now).await? {
+        return Err(refused("the client assertion was already used (its jti is spent)"));
+    }
+    Ok(Credentials { proven: true, ..creds })
+}
+
+/// Parse the client's credentials and, for `private_key_jwt`, check the
+/// assertion ([`prove`]): what every client-authenticating endpoint calls.
+pub async fn from_request<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    req: &Request,
+    form: &Params,
+) -> Result<Credentials, OAuthError> {
+    let creds = credentials(ctx.config, req, form)?;
+    prove(ctx, &req.path, creds).await
 }
 
 /// The same check as [`verify`], as a condition the store attaches to the
@@ -153,6 +304,7 @@ pub fn credentials(config: &Config, req: &Request, form: &Params) -> Result<Cred
 pub fn guard<D: Driver>(ctx: &Ctx<'_, D>, creds: &Credentials) -> ClientGuard {
     let limit = ctx.config.client_auth_max_failures;
     ClientGuard {
+        key_proven: creds.method == Method::PrivateKeyJwt && creds.proven,
         app_id: creds.client_id.clone(),
         secret_hash: creds.secret.as_deref().map(crypto::sha256_hex),
         now: ctx.now,
@@ -170,7 +322,11 @@ pub async fn verify<D: Driver>(
     app: Option<AppRow>,
 ) -> Result<Client, OAuthError> {
     let Credentials {
-        secret, method, source, ..
+        secret,
+        method,
+        source,
+        proven,
+        ..
     } = creds;
     let is_basic = method == Method::Basic;
     // A client identified by URL exists only while CIMD is on and its host
@@ -182,6 +338,25 @@ pub async fn verify<D: Driver>(
     }) else {
         return Err(OAuthError::client("unknown client or bad credentials", is_basic));
     };
+    // A client with its own key authenticates with it alone: its assertion
+    // was checked by `prove`, before any statement that acts for it.
+    let keyed = app.client_auth_method.as_deref() == Some(PRIVATE_KEY_JWT);
+    match (keyed, method == Method::PrivateKeyJwt) {
+        (true, true) if proven => return Ok(Client { app, method }),
+        (true, _) => {
+            return Err(OAuthError::client(
+                "this client authenticates with private_key_jwt: send a client_assertion",
+                is_basic,
+            ))
+        }
+        (false, true) => {
+            return Err(OAuthError::client(
+                "this client does not authenticate with private_key_jwt",
+                false,
+            ))
+        }
+        (false, false) => {}
+    }
     let limit = ctx.config.client_auth_max_failures;
     // `auth_failures` counts this source only. Over the limit, even the right
     // secret is refused *from this source*: were it accepted, 429-vs-200 would
@@ -237,7 +412,7 @@ pub async fn resolve<D: Driver>(ctx: &Ctx<'_, D>, creds: Credentials) -> Result<
 }
 
 pub async fn authenticate<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, form: &Params) -> Result<Client, OAuthError> {
-    resolve(ctx, credentials(ctx.config, req, form)?).await
+    resolve(ctx, from_request(ctx, req, form).await?).await
 }
 
 /// A request already known to be bad: a client-authentication failure still
