@@ -26,9 +26,16 @@ const WINDOW: i64 = 60;
 const AUTH_PARAMS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
-    match run(ctx, req).await {
+    let resp = match run(ctx, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
+    };
+    // RFC 9449 §8: a push with a proof is answered with a fresh nonce, as
+    // the token endpoint is, so the client's next proof carries it.
+    if ctx.config.dpop.nonce && req.header("dpop").is_some() {
+        resp.header("DPoP-Nonce", &crate::dpop::current_nonce(ctx.config, ctx.now))
+    } else {
+        resp
     }
 }
 
@@ -38,6 +45,13 @@ fn refusal(error: &str, description: &str) -> Response {
 
 async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, OAuthError> {
     let form = req.form().map_err(OAuthError::InvalidRequest)?;
+    // RFC 9449 §10.1: a proof sent with the push binds the code to its key,
+    // as `dpop_jkt` does. Checked before anything is read (a nonce dance
+    // costs no round trip and spends no client assertion).
+    let proof_jkt = match crate::dpop::header(req)? {
+        Some(proof) => Some(crate::dpop::verify(ctx, req, proof, None).await?.jkt),
+        None => None,
+    };
     let client = client_auth::authenticate(ctx, req, &form).await?;
     let app = client.app;
     ctx.note(&app.id, None);
@@ -53,6 +67,17 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, OAu
         .filter(|(k, _)| k != "client_id" && !AUTH_PARAMS.contains(&k.as_str()))
         .collect();
     pairs.insert(0, ("client_id".into(), app.id.clone()));
+    if let Some(jkt) = proof_jkt {
+        match pairs.iter().find(|(k, _)| k == "dpop_jkt") {
+            Some((_, given)) if *given != jkt => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "dpop_jkt does not match the key of the push's DPoP proof (RFC 9449 §10.1)".into(),
+                ))
+            }
+            Some(_) => {}
+            None => pairs.push(("dpop_jkt".into(), jkt)),
+        }
+    }
     let params = Params(pairs);
     // FAPI 2.0 §5.3.2.2: the redirect_uri is part of every pushed request.
     if ctx.config.fapi2 && params.get("redirect_uri").is_none() {

@@ -50,10 +50,10 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
-    // The proof is checked before any storage access (a nonce dance costs no read).
+    // The proof is checked before any storage access (a nonce dance costs no
+    // read), and before a client assertion's `jti` is spent.
     let dpop = grants::dpop_proof(ctx, req, creds.method == client_auth::Method::None).await?;
     let dpop = dpop.as_ref();
-    // A client assertion (private_key_jwt) is checked after the proof: it reads storage.
     let creds = client_auth::prove(ctx, &req.path, creds).await?;
     // Each grant authenticates the client inside its first D1 batch.
     let issued = match grant_type {
