@@ -46,9 +46,9 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "code_challenge_methods_supported": ["S256"],
             // RFC 9449 §5.1.
             "dpop_signing_alg_values_supported": crate::jose::Alg::ALL.map(crate::jose::Alg::name),
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_methods_supported": auth_methods(ctx, true),
+            "revocation_endpoint_auth_methods_supported": auth_methods(ctx, true),
+            "introspection_endpoint_auth_methods_supported": auth_methods(ctx, false),
             // private_key_jwt's assertions (`crate::client_auth::assertion`).
             "token_endpoint_auth_signing_alg_values_supported": ALGS,
             "revocation_endpoint_auth_signing_alg_values_supported": ALGS,
@@ -85,4 +85,18 @@ pub(crate) fn cache_control<D: Driver>(ctx: &Ctx<'_, D>) -> &'static str {
     } else {
         "no-store"
     }
+}
+
+/// Client authentication methods an endpoint accepts: under FAPI 2.0
+/// (`FAPI2=on`) only `private_key_jwt`, which is all it lets through.
+fn auth_methods<D: Driver>(ctx: &Ctx<'_, D>, public_clients: bool) -> Vec<&'static str> {
+    if ctx.config.fapi2 {
+        return vec!["private_key_jwt"];
+    }
+    let mut methods = vec!["client_secret_basic", "client_secret_post"];
+    if public_clients {
+        methods.push("none");
+    }
+    methods.push("private_key_jwt");
+    methods
 }

@@ -38,6 +38,9 @@ test("discovery says every request must be pushed", async () => {
     assert.equal(doc.require_pushed_authorization_requests, true, path);
     assert.equal(doc.pushed_authorization_request_endpoint, `${server.base}/oauth/par`, path);
     assert.equal(doc.authorization_response_iss_parameter_supported, true, path);
+    // Only what the server accepts under the profile (a secret or none is refused).
+    for (const endpoint of ["token", "revocation", "introspection"])
+      assert.deepEqual(doc[`${endpoint}_endpoint_auth_methods_supported`], ["private_key_jwt"], `${path} ${endpoint}`);
   }
 });
 
