@@ -369,7 +369,7 @@ async fn back_office_dispatch<D: Driver>(_: &Ctx<'_, D>, req: &Request, _: &'sta
 /// A route of the other worker reached this one directly (its own hostname,
 /// or the public worker without its `BACK_OFFICE` binding).
 #[cfg(not(all(feature = "public", feature = "back-office")))]
-fn elsewhere(req: &Request, worker: &str) -> Response {
+pub fn elsewhere(req: &Request, worker: &str) -> Response {
     crate::error::ApiError::not_found(format!("{} {} is served by {worker}", req.method, req.path)).into_response()
 }
 

@@ -286,13 +286,7 @@ async fn forward(
         wasm_bindgen_futures::JsFuture::from(forward_js(env.as_ref(), req, crate::server::REVOKED_HEADER)).await?;
     let (resp, error) = if got.is_null() {
         (
-            from_core(
-                crate::error::ApiError::not_found(format!(
-                    "{} {} is served by the back-office worker",
-                    core.method, core.path
-                ))
-                .into_response(),
-            )?,
+            from_core(crate::server::elsewhere(core, "the back-office worker"))?,
             Some("no BACK_OFFICE binding"),
         )
     } else if got.is_undefined() {
