@@ -6,7 +6,7 @@
 // the lines wrangler.toml keeps for it behind `# back-office: ` (the Cron
 // Trigger). Its .dev.vars is the public worker's (a symlink), so `make dev`
 // gives both the same secrets.
-import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -50,9 +50,20 @@ function fail(msg) {
 /** Writes it; a missing .dev.vars beside it becomes a link to the public one's. */
 export function writeBackOfficeConfig(configPath) {
   const { path, text } = backOfficeConfig(readFileSync(configPath, "utf8"), configPath);
-  writeFileSync(path, text);
+  // `make test` runs its steps side by side, and each `make build` comes
+  // here: a reader must never see a half-written file.
+  if (!existsSync(path) || readFileSync(path, "utf8") !== text) {
+    writeFileSync(`${path}.${process.pid}`, text);
+    renameSync(`${path}.${process.pid}`, path);
+  }
   const vars = join(dirname(path), ".dev.vars");
-  if (!existsSync(vars) && !linkExists(vars)) symlinkSync(relative(dirname(path), join(dirname(resolve(configPath)), ".dev.vars")), vars);
+  if (!existsSync(vars) && !linkExists(vars)) {
+    try {
+      symlinkSync(relative(dirname(path), join(dirname(resolve(configPath)), ".dev.vars")), vars);
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+  }
   return path;
 }
 

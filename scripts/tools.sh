@@ -11,6 +11,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   echo "tools: adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
+# `tools.sh target`: only that (make check needs no more, so make test can
+# lint while the rest installs).
+[ "${1:-}" = target ] && exit 0
 if [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
   echo "tools: installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked

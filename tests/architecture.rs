@@ -6,7 +6,7 @@
 //! graph has no cycle. Failures name the file and line of every offending
 //! import.
 
-mod source_scan;
+use crate::source_scan;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -2,7 +2,7 @@
 //! against SQLite with the real migrations: the client is the code's (or
 //! refresh token's) own, checked in the redeeming statement itself.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! `bearer::cache`), natively: the same migrations, triggers and handlers as
 //! the worker, with an in-memory KV.
 
-mod common;
+use crate::common;
 
 use common::*;
 use edge_oauth::config::{BearerMode, Config};

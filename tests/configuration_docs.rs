@@ -11,7 +11,7 @@
 //! UPPER_SNAKE_CASE name; anywhere in src/, `.var("X")` / `.secret("X")` on the
 //! Worker's env is a setting too.
 
-mod source_scan;
+use crate::source_scan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Discovery documents are built once per isolate and served as copies
 //! (`server::Docs`): a copy is never staler than the scope catalogue's
 //! per-isolate minute, and never answers for another origin or configuration.
-mod common;
+use crate::common;
 
 use common::*;
 use edge_oauth::config::{Config, DcrPolicy};

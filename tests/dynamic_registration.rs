@@ -1,7 +1,7 @@
 //! RFC 7591 dynamic registration through the core with the native SQLite
 //! store: the flow end to end, the cap, and the sweep of unused clients.
 
-mod common;
+use crate::common;
 
 use common::*;
 use edge_oauth::config::{Config, DcrPolicy};

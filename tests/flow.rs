@@ -1,7 +1,7 @@
 //! The authorization-code journey through the core, natively: the same
 //! handlers the worker runs, with plain requests instead of workerd.
 
-mod common;
+use crate::common;
 
 use common::*;
 use edge_oauth::http::Request;

@@ -3,7 +3,7 @@
 //! cap, at most `per_app` of one app per run, and a claimed delivery is not
 //! sent again by an overlapping run.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::future::Future;

@@ -2,7 +2,7 @@
 //! format seam in every grant, the `jti` as the storage handle (revocation,
 //! introspection, strict and edge bearer modes), and `BEARER_MODE=jwt`.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

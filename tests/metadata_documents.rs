@@ -2,7 +2,7 @@
 //! served by a stub [`Fetcher`]: the flow, the cache, the cap in SQLite and
 //! the router's decoding of a URL client id in a path.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::rc::Rc;

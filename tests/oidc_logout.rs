@@ -3,7 +3,7 @@
 //! id in its own batch, only for live grants of clients with a
 //! `backchannel_logout_uri`, and never more than `MAX_LOGOUT_TOKENS`.
 
-mod common;
+use crate::common;
 
 use edge_oauth::store::native::NativeDriver;
 use edge_oauth::store::{LogoutPayload, Store, LOGOUT_EVENT, MAX_LOGOUT_TOKENS};

@@ -3,7 +3,7 @@
 //! `rsa` / `p256` crates against the public key alone; refresh keeps `sub`
 //! and `auth_time`; the exchange stays one storage round trip.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,7 +1,7 @@
 //! Installs, actor modes, client_credentials, app lifecycle, users' and
 //! admins' control, prompt handling and the audit log, through the core.
 
-mod common;
+use crate::common;
 
 use common::*;
 use edge_oauth::http::{Request, Response};

@@ -3,7 +3,7 @@
 //! read (another request demoted the other owner, took the email) makes the
 //! whole act a no-op: nothing written, no audit record, no guard row left.
 
-mod common;
+use crate::common;
 
 use edge_oauth::store::native::NativeDriver;
 use edge_oauth::store::provisioning::*;

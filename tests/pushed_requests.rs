@@ -3,7 +3,7 @@
 //! is presented only by its own client while live, yields at most one code,
 //! and a public client's pushes are bounded per sender.
 
-mod common;
+use crate::common;
 
 use edge_oauth::store::native::NativeDriver;
 use edge_oauth::store::pushed::{present_stmt, NewPushed};

@@ -3,7 +3,7 @@
 //! token validated, in every bearer mode (item 11), and the document URL
 //! check refuses host names that resolve to loopback (item 14).
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -2,7 +2,7 @@
 //! migrations and statements D1 runs. (The same behaviour is exercised in
 //! workerd with a real local D1 by tests/http/.)
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -59,6 +59,9 @@ class CaptureLog extends Log {
  * retried rather than left running (a live workerd would keep the test
  * process from exiting).
  */
+/** undici's codes for a connection the other side closed before answering. */
+const SOCKET_CLOSED = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 export async function startServer(vars = {}, options = {}) {
   // Every server has a signing key set (an RSA key for ID tokens, an EC key
   // for JWT access tokens), as `make dev` writes one to .dev.vars.
@@ -220,7 +223,25 @@ async function startServerOnce(vars, allOptions) {
     }
     if (fixtures) for (const stmt of fixtureStatements({ iterations: 1000 })) await db.prepare(stmt).run();
     const base = url.href.replace(/\/$/, "");
-    const serverFetch = (path, init = {}) => fetch(base + path, { redirect: "manual", ...init });
+    const serverFetch = async (path, init = {}) => {
+      try {
+        return await fetch(base + path, { redirect: "manual", ...init });
+      } catch (e) {
+        // A keep-alive socket that closed while idle, just as the next request
+        // went out on it (seen once under heavy load in `make test`): the server
+        // never read that request. Once more on a fresh socket, said aloud; a
+        // server that is down fails again, with the cause in the message.
+        if (!SOCKET_CLOSED.has(e?.cause?.code) || (init.body != null && typeof init.body !== "string" && !(init.body instanceof URLSearchParams))) {
+          throw new Error(`fetch ${path} failed: ${e?.cause?.code ?? ""} ${e?.cause?.message ?? e.message}`, { cause: e });
+        }
+        console.error(`support: ${path}: ${e.cause.code} (${e.cause.message}) on a reused socket; retrying once`);
+        try {
+          return await fetch(base + path, { redirect: "manual", ...init });
+        } catch (again) {
+          throw new Error(`fetch ${path} failed twice: ${again?.cause?.code ?? ""} ${again?.cause?.message ?? again.message}`, { cause: again });
+        }
+      }
+    };
     return {
       mf,
       db,
