@@ -102,7 +102,11 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
     let mut app = self_registered(ctx, id).await?;
     if let Some(on) = change.device_authorization {
         if change.status.is_none() {
-            let action = if on { "client.device_authorization.enabled" } else { "client.device_authorization.disabled" };
+            let action = if on {
+                "client.device_authorization.enabled"
+            } else {
+                "client.device_authorization.disabled"
+            };
             let audit = audit(ctx, &app, action);
             app = ctx
                 .store
@@ -113,13 +117,19 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
         }
     }
     let Some(status) = change.status else {
-        return Err(ApiError::bad_request("send status (active or suspended) or device_authorization (true or false)"));
+        return Err(ApiError::bad_request(
+            "send status (active or suspended) or device_authorization (true or false)",
+        ));
     };
     if !matches!(status.as_str(), "active" | "suspended") {
         return Err(ApiError::bad_request("status must be active or suspended"));
     }
     if let Some(on) = change.device_authorization {
-        let action = if on { "client.device_authorization.enabled" } else { "client.device_authorization.disabled" };
+        let action = if on {
+            "client.device_authorization.enabled"
+        } else {
+            "client.device_authorization.disabled"
+        };
         let audit = audit(ctx, &app, action);
         app = ctx
             .store

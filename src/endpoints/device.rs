@@ -59,7 +59,8 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, OAu
         ));
     }
     let scopes = requested_scopes(ctx, &form, &app.scope_list())?;
-    let audience = crate::audience::requested_json(&form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
+    let audience =
+        crate::audience::requested_json(&form, ctx.config, &ctx.issuer).map_err(OAuthError::InvalidTarget)?;
     let device_code = crypto::new_token(&ctx.config.device.prefix);
     let hash = crypto::sha256_hex(&device_code);
     let scopes_json = scope::to_json(&scopes);
@@ -119,7 +120,11 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, OAu
 
 /// The scopes as the authorization endpoint reads them: the declared ones
 /// when none is named; each named one declared (OpenID's need no declaration).
-fn requested_scopes<D: Driver>(ctx: &Ctx<'_, D>, form: &Params, declared: &[String]) -> Result<Vec<String>, OAuthError> {
+fn requested_scopes<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    form: &Params,
+    declared: &[String],
+) -> Result<Vec<String>, OAuthError> {
     let scopes = match form.get("scope").map(scope::parse) {
         Some(Err(e)) => return Err(OAuthError::InvalidScope(e)),
         Some(Ok(s)) if !s.is_empty() => s,
@@ -131,10 +136,14 @@ fn requested_scopes<D: Driver>(ctx: &Ctx<'_, D>, form: &Params, declared: &[Stri
         .cloned()
         .collect();
     if let Some(bad) = scope::first_outside(&undeclared, declared) {
-        return Err(OAuthError::InvalidScope(format!("the app did not declare the scope {bad:?}")));
+        return Err(OAuthError::InvalidScope(format!(
+            "the app did not declare the scope {bad:?}"
+        )));
     }
     if scopes.is_empty() {
-        return Err(OAuthError::InvalidScope("no scope requested and the app declares none".into()));
+        return Err(OAuthError::InvalidScope(
+            "no scope requested and the app declares none".into(),
+        ));
     }
     Ok(scopes)
 }

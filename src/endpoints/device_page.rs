@@ -104,11 +104,19 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
         None => None,
         Some("approve") => Some(true),
         Some("deny") => Some(false),
-        Some(_) => return page(400, templates::error_page("Bad request", "The form has no valid decision.")),
+        Some(_) => {
+            return page(
+                400,
+                templates::error_page("Bad request", "The form has no valid decision."),
+            )
+        }
     };
     let org = form.get("org").unwrap_or("");
     if decision == Some(true) && org.is_empty() {
-        return page(400, templates::error_page("Bad request", "Choose an organization you belong to."));
+        return page(
+            400,
+            templates::error_page("Bad request", "Choose an organization you belong to."),
+        );
     }
     let hash = user_code_hash(&code);
     let key = format!("device-verify:{}", ctx.source);
@@ -186,7 +194,12 @@ pub async fn decide<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Response {
 async fn consent<D: Driver>(ctx: &Ctx<'_, D>, s: &Session, row: &DeviceRow, code: &str) -> Response {
     let app = match ctx.store.app(&row.app_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => return page(400, templates::error_page("Code not valid", "The app of this code no longer exists.")),
+        Ok(None) => {
+            return page(
+                400,
+                templates::error_page("Code not valid", "The app of this code no longer exists."),
+            )
+        }
         Err(e) => return unavailable_page(e),
     };
     ctx.note(&app.id, None);

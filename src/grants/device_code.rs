@@ -71,9 +71,21 @@ pub async fn handle<D: Driver>(
     dpop: Option<&DpopUse>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = match form.get("device_code") {
-        None => return Err(client_auth::after_auth(ctx, creds, OAuthError::InvalidRequest("device_code is required".into())).await),
+        None => {
+            return Err(client_auth::after_auth(
+                ctx,
+                creds,
+                OAuthError::InvalidRequest("device_code is required".into()),
+            )
+            .await)
+        }
         Some(c) if !well_formed(c, &ctx.config.device.prefix) => {
-            return Err(client_auth::after_auth(ctx, creds, OAuthError::InvalidGrant("the device code is not valid".into())).await)
+            return Err(client_auth::after_auth(
+                ctx,
+                creds,
+                OAuthError::InvalidGrant("the device code is not valid".into()),
+            )
+            .await)
         }
         Some(c) => c,
     };
@@ -164,7 +176,9 @@ async fn diagnose<D: Driver>(
     if let Some(e) = super::dpop_refusal(ctx, &client.app, dpop).await {
         return e;
     }
-    OAuthError::InvalidGrant("the user who approved this request may no longer authorize it in that organization".into())
+    OAuthError::InvalidGrant(
+        "the user who approved this request may no longer authorize it in that organization".into(),
+    )
 }
 
 #[cfg(test)]

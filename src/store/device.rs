@@ -377,7 +377,9 @@ impl<D: Driver> Store<D> {
             r.new_install = existed == 0;
             r
         });
-        let row = decode::<DeviceRow>(results.nth(6).unwrap_or_default())?.into_iter().next();
+        let row = decode::<DeviceRow>(results.nth(6).unwrap_or_default())?
+            .into_iter()
+            .next();
         Ok(Polled { app, redeemed, row })
     }
 }
@@ -387,7 +389,14 @@ impl<D: Driver> Store<D> {
 fn issue_stmt(sql: &'static str, p: &Poll<'_>, t: &NewToken) -> Stmt {
     Stmt::new(
         sql,
-        params![p.hash, p.grant_id, &t.hash, t.expires_at, p.default_audience, t.jkt.clone()],
+        params![
+            p.hash,
+            p.grant_id,
+            &t.hash,
+            t.expires_at,
+            p.default_audience,
+            t.jkt.clone()
+        ],
     )
 }
 

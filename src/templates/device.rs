@@ -82,9 +82,15 @@ pub fn consent(v: &DeviceConsentView<'_>) -> String {
 /// After the decision: nothing more happens in the browser.
 pub fn done(approved: bool) -> String {
     let (title, text) = if approved {
-        ("Device connected", "You approved the request. Return to your device; it will continue by itself.")
+        (
+            "Device connected",
+            "You approved the request. Return to your device; it will continue by itself.",
+        )
     } else {
-        ("Request denied", "You denied the request. The device will be told; nothing was shared with it.")
+        (
+            "Request denied",
+            "You denied the request. The device will be told; nothing was shared with it.",
+        )
     };
     layout(
         title,

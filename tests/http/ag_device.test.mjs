@@ -5,6 +5,8 @@
 // Every refusal below leaves nothing issued or changed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { SignJWT, generateKeyPair, exportJWK, calculateJwkThumbprint, decodeJwt } from "jose";
 import {
   startServer, Browser, registerApp, api, hidden, clientRequest, tokenRequest, bearer, count, lastLine, FORM, form,
 } from "./support.mjs";
@@ -187,12 +189,12 @@ test("journey: start, pending, slow_down (interval grows), approve on /device, t
   const tokens = await p.json();
   assert.equal(tokens.token_type, "Bearer");
   assert.ok(tokens.refresh_token);
-  assert.equal(tokens.scope, "profile:read posts:read");
+  assert.deepEqual(tokens.scope.split(" ").sort(), ["posts:read", "profile:read"]);
   assert.equal(await issued(), before.t + 2);
   assert.equal(await grants(), before.g + 1);
   const me = await bearer(server, "/api/v1/me", tokens.access_token);
   assert.equal(me.status, 200, await me.clone().text());
-  assert.equal((await me.json()).email, "alice@acme.test");
+  assert.equal((await me.json()).user.id, "usr_alice");
   // The refresh token works as the code flow's does.
   const r = await tokenRequest(server, pub, { grant_type: "refresh_token", refresh_token: tokens.refresh_token });
   assert.equal(r.status, 200, await r.clone().text());
@@ -210,15 +212,31 @@ test("journey: start, pending, slow_down (interval grows), approve on /device, t
 });
 
 test("a confidential client with resource and openid: audience, ID token, DPoP binding", async () => {
-  const d = await started(conf, { scope: "openid posts:read", resource: `${server.base}/api` });
+  const resource = `${server.base}/api/v1`;
+  const d = await started(conf, { scope: "openid posts:read", resource });
   const { res } = await decide(alice, d.user_code, "approve");
   assert.equal(res.status, 200);
-  const p = await poll(conf, d.device_code);
+  // The poll with a DPoP proof (after the nonce dance, which reads nothing).
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const proof = (nonce) => new SignJWT({ htm: "POST", htu: `${server.base}/oauth/token`, jti: randomUUID(), iat: Math.floor(Date.now() / 1000), nonce })
+    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk }).sign(privateKey);
+  const dpopPoll = async (nonce) => server.fetch("/oauth/token", {
+    method: "POST",
+    headers: { ...FORM, dpop: await proof(nonce), authorization: "Basic " + Buffer.from(`${conf.client_id}:${conf.client_secret}`).toString("base64") },
+    body: form({ grant_type: GRANT, device_code: d.device_code }),
+  });
+  const dance = await dpopPoll(undefined);
+  assert.equal(await errorOf(dance), "400 use_dpop_nonce");
+  const p = await dpopPoll(dance.headers.get("dpop-nonce"));
   assert.equal(p.status, 200, await p.clone().text());
   const t = await p.json();
+  assert.equal(t.token_type, "DPoP");
   assert.ok(t.id_token, "openid gives an ID token");
-  const row = await server.db.prepare("SELECT t.audience FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE g.app_id = ?1 AND t.kind = 'access' AND g.source = 'device_code'").bind(conf.client_id).first();
-  assert.deepEqual(JSON.parse(row.audience), [`${server.base}/api`]);
+  assert.equal(decodeJwt(t.id_token).aud, conf.client_id);
+  const row = await server.db.prepare("SELECT t.audience, t.jkt FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE g.app_id = ?1 AND t.kind = 'access' AND g.source = 'device_code'").bind(conf.client_id).first();
+  assert.deepEqual(JSON.parse(row.audience), [resource]);
+  assert.equal(row.jkt, await calculateJwkThumbprint(jwk));
   // Without its secret the confidential client's code would not be redeemed.
   const d2 = await started(conf);
   await decide(alice, d2.user_code, "approve");
@@ -251,7 +269,11 @@ test("expired: the device gets expired_token, the page refuses the code, the swe
   const { res, html } = await enter(alice, d.user_code);
   assert.equal(res.status, 400);
   assert.match(html, /not valid or has expired/);
-  assert.equal(await count(server, "SELECT count(*) AS n FROM device_codes WHERE expires_at = 1000 AND status = 'pending'"), 1);
+  assert.equal(await count(server, "SELECT count(*) AS n FROM device_codes WHERE expires_at = 1000"), 1);
+  const live = await count(server, "SELECT count(*) AS n FROM device_codes WHERE expires_at > 1000");
+  await server.scheduled();
+  assert.equal(await count(server, "SELECT count(*) AS n FROM device_codes WHERE expires_at = 1000"), 0, "swept");
+  assert.equal(await count(server, "SELECT count(*) AS n FROM device_codes WHERE expires_at > 1000"), live, "live ones kept");
 });
 
 test("another client's device code is invalid_grant and leaves that code untouched", async () => {
@@ -315,4 +337,31 @@ test("per source: the form's submissions are limited per address; the device end
   const over = await start(pub, {}, src);
   assert.equal(await errorOf(over), "429 too_many_requests");
   assert.equal(await rows(), before + 30, "nothing stored past the budget");
+});
+
+test("JWT access tokens under BEARER_MODE=jwt: the device flow's token works offline", async () => {
+  const jwt = await startServer({ ACCESS_TOKEN_FORMAT: "jwt", BEARER_MODE: "jwt" });
+  try {
+    const b = new Browser(jwt);
+    await b.signIn("alice@acme.test", "alice-password");
+    const app = await registerApp(jwt, { name: "JWT device", client_type: "public", device_authorization: true });
+    const res = await jwt.fetch("/oauth/device_authorization", {
+      method: "POST", headers: { ...FORM, ...freshIp() }, body: form({ client_id: app.client_id, scope: "profile:read" }),
+    });
+    const d = await res.json();
+    const csrf = await b.csrf();
+    const page = await (await b.post("/device", { csrf, user_code: d.user_code })).text();
+    const done = await b.post("/device", { csrf: hidden(page, "csrf"), user_code: d.user_code, org: "org_acme", decision: "approve" });
+    assert.equal(done.status, 200);
+    const p = await tokenRequest(jwt, app, { grant_type: GRANT, device_code: d.device_code });
+    assert.equal(p.status, 200, await p.clone().text());
+    const t = await p.json();
+    const claims = decodeJwt(t.access_token);
+    assert.equal(claims.client_id, app.client_id);
+    assert.equal(claims.scope, "profile:read");
+    const me = await bearer(jwt, "/api/v1/me", t.access_token);
+    assert.equal(me.status, 200, await me.clone().text());
+  } finally {
+    await jwt.close();
+  }
 });
