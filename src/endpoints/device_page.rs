@@ -6,8 +6,9 @@
 //! `/device?user_code=…`), and every POST carries the session's CSRF token.
 //! Guessing is bounded three ways: each submission naming a code counts
 //! against the source address ([`SUBMISSIONS_PER_SOURCE`] per
-//! `RATE_WINDOW_SECONDS`), each code accepts [`MAX_ATTEMPTS`] submissions
-//! (the one past it denies the code), and a code lives
+//! `RATE_WINDOW_SECONDS`), each code shows its consent screen at most
+//! [`MAX_ATTEMPTS`] times (the lookup past it denies the code) and takes one
+//! decision, and a code lives
 //! `DEVICE_CODE_TTL_SECONDS`. A GET reads nothing but the session.
 
 use crate::context::Ctx;
@@ -20,9 +21,9 @@ use crate::templates::{self, unavailable_page};
 
 /// Code submissions (lookups and decisions) per source address per window.
 pub const SUBMISSIONS_PER_SOURCE: i64 = 20;
-/// Submissions one code accepts: a person types it once or twice and
-/// decides once; a code named more often than this is being tried by
-/// someone else, and is denied.
+/// Lookups one code accepts: a person types it once or twice and decides
+/// once; a code looked up more often than this is being tried by someone
+/// else, and is denied.
 pub const MAX_ATTEMPTS: i64 = 5;
 
 /// Where sign-in returns: this page, with the code when it has our shape.

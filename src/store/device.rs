@@ -61,7 +61,7 @@ pub struct Attempt<'a> {
     pub now: i64,
     /// `(rate_limits.key, limit, window seconds)`: the source's budget.
     pub budget: (&'a str, i64, i64),
-    /// Submissions one code accepts; the one past it denies the code.
+    /// Lookups one code accepts (then one decision); the lookup past them denies the code.
     pub max_attempts: i64,
 }
 
@@ -210,14 +210,14 @@ impl<D: Driver> Store<D> {
                 ),
                 params![a.user_code_hash, a.now, key, limit, a.max_attempts],
             ),
-            // A decision is one more attempt, and only within the limit (a
-            // code past it was denied by its lookup). Approval needs the user
+            // A decision is one more submission, after at most `max_attempts`
+            // lookups (a lookup past them denied the code). Approval needs the user
             // to be a member of the org it names, at this moment.
             Some(d) => Stmt::new(
                 concat!(
                     "UPDATE device_codes SET attempts = attempts + 1, status = ?6, decided_at = ?2, \
                        org_id = ?7, user_id = ?8, actor = 'self', auth_time = ?9, acr = ?10, amr = ?11, sid = ?12 \
-                     WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2 AND attempts < ?5 \
+                     WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2 AND attempts <= ?5 \
                      AND (SELECT count FROM rate_limits WHERE key = ?3) <= ?4 \
                      AND (?6 = 'denied' OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = ?7 AND m.user_id = ?8)) \
                      RETURNING ",

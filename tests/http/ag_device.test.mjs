@@ -12,12 +12,13 @@ import {
 } from "./support.mjs";
 
 const GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+const ADMIN = "adm_device_http_0123456789abcdefghijklmnopqrstuv";
 let server, alice, pub, conf, off;
 let ipN = 0;
 const freshIp = () => ({ "cf-connecting-ip": `203.0.113.${++ipN}` });
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ DCR: "open", PLATFORM_ADMIN_TOKEN: ADMIN });
   alice = new Browser(server);
   await alice.signIn("alice@acme.test", "alice-password");
   pub = await registerApp(server, { name: "Device CLI", client_type: "public", device_authorization: true });
@@ -92,6 +93,36 @@ test("the apps API echoes the switch, off by default, and updates it", async () 
   assert.equal(read.device_authorization, true);
   const bad = await api(server, "PATCH", `/api/v1/apps/${app.client_id}`, { version: read.version, device_authorization: "yes" });
   assert.equal(bad.status, 400);
+});
+
+test("RFC 7591: grant_types with the device_code URN turns the switch on; the back office turns it on for another", async () => {
+  const reg = (grant_types) => server.fetch("/oauth/register", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...freshIp() },
+    body: JSON.stringify({ redirect_uris: ["http://127.0.0.1:8976/cb"], token_endpoint_auth_method: "none", grant_types, client_name: "DCR CLI" }),
+  });
+  const on = await reg(["authorization_code", "refresh_token", GRANT]);
+  assert.equal(on.status, 201, await on.clone().text());
+  const onApp = await on.json();
+  assert.ok(onApp.grant_types.includes(GRANT));
+  assert.equal((await start({ client_id: onApp.client_id }, { scope: "profile:read" })).status, 200);
+  const plain = await (await reg(["authorization_code"])).json();
+  assert.ok(!plain.grant_types.includes(GRANT));
+  const before = await rows();
+  assert.equal(await errorOf(await start({ client_id: plain.client_id }, { scope: "profile:read" })), "400 unauthorized_client");
+  assert.equal(await rows(), before);
+  const bogus = await reg(["authorization_code", "urn:ietf:params:oauth:grant-type:unknown"]);
+  assert.equal(bogus.status, 400);
+  // The platform switches it on for the self-registered client, audited.
+  const admin = (method, path, body) => server.fetch(path, {
+    method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body && JSON.stringify(body),
+  });
+  const patched = await admin("PATCH", `/admin/v1/clients/${plain.client_id}`, { device_authorization: true });
+  assert.equal(patched.status, 200, await patched.clone().text());
+  assert.equal((await patched.json()).device_authorization, true);
+  assert.equal(await count(server, "SELECT count(*) AS n FROM audit_events WHERE app_id = ?1 AND action = 'client.device_authorization.enabled'", plain.client_id), 1);
+  assert.equal((await start({ client_id: plain.client_id }, { scope: "profile:read" })).status, 200);
+  assert.equal((await admin("PATCH", `/admin/v1/clients/${plain.client_id}`, { device_authorization: "yes" })).status, 400);
 });
 
 test("a client without the switch is refused (unauthorized_client) and nothing is stored", async () => {
@@ -307,12 +338,17 @@ test("wrong and malformed user codes on the page: 4xx with a reason, nothing cha
   assert.ok(!xss.html.includes("<script>x"));
 });
 
-test("per code: the sixth submission naming a code denies it; the device gets access_denied", async () => {
-  const d = await started(pub);
+test("per code: five lookups, then one decision; the sixth lookup denies the code (the device gets access_denied)", async () => {
+  const a = await started(pub);
+  let last;
   for (let i = 0; i < 5; i++) {
-    const { res } = await enter(alice, d.user_code);
-    assert.equal(res.status, 200, `attempt ${i + 1}`);
+    last = await enter(alice, a.user_code);
+    assert.equal(last.res.status, 200, `lookup ${i + 1}`);
   }
+  const ok = await alice.post("/device", { csrf: hidden(last.html, "csrf"), user_code: a.user_code, org: "org_acme", decision: "approve" }, { headers: freshIp() });
+  assert.equal(ok.status, 200);
+  const d = await started(pub);
+  for (let i = 0; i < 5; i++) assert.equal((await enter(alice, d.user_code)).res.status, 200, `lookup ${i + 1}`);
   const { res, html } = await enter(alice, d.user_code);
   assert.equal(res.status, 400);
   assert.match(html, /too many times/);
