@@ -86,7 +86,13 @@ pub struct Registration {
     pub auth_method: &'static str,
     pub openid: OpenIdClient,
     pub sender: SenderClient,
+    /// `grant_types` named the device authorization grant (RFC 8628):
+    /// the client's `device_authorization` switch.
+    pub device_authorization: bool,
 }
+
+/// RFC 8628's grant type, as a client registers it.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl Registration {
     pub fn is_public(&self) -> bool {
@@ -164,12 +170,13 @@ pub fn validate(
         .unwrap_or_else(|| vec!["authorization_code".into()]);
     if let Some(g) = grants
         .iter()
-        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token" | DEVICE_CODE_GRANT))
     {
         return Err(invalid(format!(
-            "grant type {g:?} is not available to self-registered clients (authorization_code, refresh_token)"
+            "grant type {g:?} is not available to self-registered clients (authorization_code, refresh_token, {DEVICE_CODE_GRANT})"
         )));
     }
+    let device_authorization = grants.iter().any(|g| g == DEVICE_CODE_GRANT);
     if !grants.iter().any(|g| g == "authorization_code") {
         return Err(invalid("grant_types must include authorization_code"));
     }
@@ -283,6 +290,7 @@ pub fn validate(
         auth_method,
         openid,
         sender,
+        device_authorization,
     })
 }
 

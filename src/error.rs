@@ -31,6 +31,12 @@ pub enum OAuthError {
     InvalidDpopProof(String),
     /// RFC 9449 §8: the proof needs the server's nonce (sent in `DPoP-Nonce`).
     UseDpopNonce(String),
+    /// RFC 8628 §3.5: the device's poll, answered before the user decided,
+    /// too soon, after a denial, or after the device code expired.
+    AuthorizationPending(String),
+    SlowDown(String),
+    AccessDenied(String),
+    ExpiredToken(String),
 }
 
 impl OAuthError {
@@ -47,6 +53,10 @@ impl OAuthError {
             Self::ServerError(_) => "server_error",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce(_) => "use_dpop_nonce",
+            Self::AuthorizationPending(_) => "authorization_pending",
+            Self::SlowDown(_) => "slow_down",
+            Self::AccessDenied(_) => "access_denied",
+            Self::ExpiredToken(_) => "expired_token",
         }
     }
 
@@ -69,7 +79,11 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::ServerError(d)
             | Self::InvalidDpopProof(d)
-            | Self::UseDpopNonce(d) => d,
+            | Self::UseDpopNonce(d)
+            | Self::AuthorizationPending(d)
+            | Self::SlowDown(d)
+            | Self::AccessDenied(d)
+            | Self::ExpiredToken(d) => d,
             Self::InvalidClient { description, .. } => description,
             Self::RateLimited { .. } => "too many failed attempts; retry later",
         }

@@ -75,6 +75,9 @@ pub struct NewApp {
     pub jwks_uri: Option<Value>,
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<Value>,
+    /// May start the device authorization grant (RFC 8628); off by default.
+    #[serde(default)]
+    pub device_authorization: bool,
 }
 
 fn yes() -> bool {
@@ -130,6 +133,8 @@ pub struct AppUpdate {
     pub jwks_uri: Option<Option<Value>>,
     #[serde(default, deserialize_with = "present")]
     pub token_endpoint_auth_signing_alg: Option<Option<Value>>,
+    /// The device authorization grant's switch: absent keeps.
+    pub device_authorization: Option<bool>,
 }
 
 /// A field that is present (even as `null`) becomes `Some(..)`.

@@ -3,6 +3,8 @@
 //!
 //! Layer: surfaces (parse and render; call the protocol); see docs/architecture.md.
 
+pub mod device;
+
 use crate::error::{retry_after, StoreError};
 use crate::http::Response;
 use crate::store::{AppRow, MembershipRow, ScopeRow};
@@ -235,7 +237,7 @@ fn destination(v: &ConsentView<'_>) -> String {
 
 /// A client that registered itself (RFC 7591) says whatever it likes about
 /// its name and homepage: the consent screen says nobody checked.
-fn unverified_notice(app: &AppRow) -> &'static str {
+pub(crate) fn unverified_notice(app: &AppRow) -> &'static str {
     match app.registration.as_str() {
         "dynamic" => {
             r#"<p class="error" id="unverified" role="note"><strong>Unverified app</strong> — it registered itself and was not reviewed by the platform. Its name and homepage are its own claims: approve only if you started this from an app you trust.</p>"#

@@ -16,7 +16,9 @@ use crate::store::{AppRow, Audit, Driver};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Change {
-    status: String,
+    status: Option<String>,
+    /// The device authorization grant's switch (RFC 8628).
+    device_authorization: Option<bool>,
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
@@ -48,6 +50,7 @@ fn client_json(a: &AppRow) -> serde_json::Value {
         "scope": a.scope_list().join(" "),
         "created_at": a.created_at,
         "last_used_at": a.last_used_at,
+        "device_authorization": a.device_authorization == 1,
     });
     // Where this server will send logout tokens, and the rest of its OpenID metadata.
     if let Some(o) = v.as_object_mut() {
@@ -96,11 +99,45 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Ap
 
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {
     let change: Change = crate::error::parse_json(req)?;
-    if !matches!(change.status.as_str(), "active" | "suspended") {
+    let mut app = self_registered(ctx, id).await?;
+    if let Some(on) = change.device_authorization {
+        if change.status.is_none() {
+            let action = if on {
+                "client.device_authorization.enabled"
+            } else {
+                "client.device_authorization.disabled"
+            };
+            let audit = audit(ctx, &app, action);
+            app = ctx
+                .store
+                .set_device_authorization(&app.id, on, ctx.now, &audit)
+                .await?
+                .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+            return Ok(Response::json(200, &client_json(&app)));
+        }
+    }
+    let Some(status) = change.status else {
+        return Err(ApiError::bad_request(
+            "send status (active or suspended) or device_authorization (true or false)",
+        ));
+    };
+    if !matches!(status.as_str(), "active" | "suspended") {
         return Err(ApiError::bad_request("status must be active or suspended"));
     }
-    let app = self_registered(ctx, id).await?;
-    let action = if change.status == "suspended" {
+    if let Some(on) = change.device_authorization {
+        let action = if on {
+            "client.device_authorization.enabled"
+        } else {
+            "client.device_authorization.disabled"
+        };
+        let audit = audit(ctx, &app, action);
+        app = ctx
+            .store
+            .set_device_authorization(&app.id, on, ctx.now, &audit)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+    }
+    let action = if status == "suspended" {
         "client.suspended"
     } else {
         "client.reactivated"
@@ -108,7 +145,7 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
     let audit = audit(ctx, &app, action);
     let app = ctx
         .store
-        .set_app_status(&app.id, &change.status, ctx.now, &audit)
+        .set_app_status(&app.id, &status, ctx.now, &audit)
         .await?
         .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
     Ok(Response::json(200, &client_json(&app)))

@@ -67,6 +67,7 @@ impl Default for Config {
             par_required: false,
             par_ttl: 60,
             fapi2: false,
+            device: Device::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod dcr;
 mod defaults;
+mod device;
 mod dpop;
 mod fapi;
 mod par;
@@ -14,6 +15,7 @@ mod urls;
 
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
+pub use device::{Device, DEVICE_INTERVAL_RANGE, DEVICE_TTL_RANGE};
 pub use dpop::{Dpop, DpopRequired};
 pub use fapi::FAPI2_MAX_CODE_TTL;
 pub use par::PAR_TTL_RANGE;
@@ -203,6 +205,8 @@ pub struct Config {
     /// `FAPI2`: the FAPI 2.0 Security Profile; only private_key_jwt client
     /// authentication, and the settings it needs are checked at start.
     pub fapi2: bool,
+    /// The device authorization grant (RFC 8628; `config::device`).
+    pub device: Device,
 }
 
 impl Config {
@@ -455,6 +459,7 @@ impl Config {
             .collect();
         subject::parse(&get, &mut c)?;
         par::parse(&get, &mut c)?;
+        c.device = device::parse(&get)?;
         // Last: it checks the settings above.
         fapi::parse(&get, &mut c)?;
         Ok(c)

@@ -33,6 +33,7 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
         "actor_modes": a.actor_mode_list(),
         "bot_public": a.bot_public == 1,
         "bot_require_code_grant": a.bot_require_code_grant == 1,
+        "device_authorization": a.device_authorization == 1,
         "webhook_url": a.webhook_url,
         "webhook_events": crate::scope::from_json(&a.webhook_events),
         "status": a.status,
@@ -203,6 +204,7 @@ pub async fn register<D: Driver>(
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        device_authorization: i64::from(input.device_authorization),
     };
     openid.apply(&mut row);
     sender.apply(&mut row);
@@ -278,6 +280,7 @@ pub async fn apply_update<D: Driver>(
             .map(|v| registration::to_json(&registration::normalized(&v))),
         bot_public: u.bot_public.map(i64::from),
         bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
+        device_authorization: u.device_authorization.map(i64::from),
         ..AppPatch::default()
     };
     apps_openid::patch(&mut patch, &openid);

@@ -42,7 +42,14 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "scopes_supported": scopes,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                crate::grants::device_code::GRANT_TYPE
+            ],
+            // RFC 8628 §4 (the verification page itself is not listed).
+            "device_authorization_endpoint": format!("{i}/oauth/device_authorization"),
             "code_challenge_methods_supported": ["S256"],
             // RFC 9449 §5.1.
             "dpop_signing_alg_values_supported": crate::jose::Alg::ALL.map(crate::jose::Alg::name),

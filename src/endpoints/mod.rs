@@ -8,6 +8,8 @@ pub mod apps_openid;
 pub mod apps_sender;
 pub mod authorizations;
 pub mod authorize;
+pub mod device;
+pub mod device_page;
 pub mod installations;
 pub mod introspect;
 pub mod jwks;

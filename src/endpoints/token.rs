@@ -34,6 +34,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "code_verifier",
         "refresh_token",
         "scope",
+        "device_code",
     ]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
@@ -47,6 +48,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "authorization_code" => "token/authorization_code",
         "refresh_token" => "token/refresh_token",
         "client_credentials" => "token/client_credentials",
+        grants::device_code::GRANT_TYPE => "token/device_code",
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
@@ -60,6 +62,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "authorization_code" => grants::authorization_code::handle(ctx, creds, &form, dpop).await,
         "refresh_token" => grants::refresh_token::handle(ctx, creds, &form, dpop).await,
         "client_credentials" => grants::client_credentials::handle(ctx, creds, &form, dpop).await,
+        grants::device_code::GRANT_TYPE => grants::device_code::handle(ctx, creds, &form, dpop).await,
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(

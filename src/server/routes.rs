@@ -15,6 +15,8 @@ pub(super) const PAGE_ROUTES: &[&str] = &[
     "signout",
     "login_verify",
     "logout",
+    "device_page",
+    "device_decide",
 ];
 
 /// Routes that can revoke tokens or narrow what they allow: the isolate that
@@ -57,6 +59,9 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/oauth/authorize", "consent"),
     ("POST", "/oauth/token", "token"),
     ("POST", "/oauth/par", "par"),
+    ("POST", "/oauth/device_authorization", "device_authorization"),
+    ("GET", "/device", "device_page"),
+    ("POST", "/device", "device_decide"),
     ("POST", "/oauth/revoke", "revoke"),
     ("POST", "/oauth/introspect", "introspect"),
     ("GET", "/oauth/userinfo", "userinfo"),
@@ -173,6 +178,7 @@ pub(super) fn cors_route(route: &str, path: &str) -> bool {
             route,
             "token"
                 | "par"
+                | "device_authorization"
                 | "revoke"
                 | "introspect"
                 | "userinfo"

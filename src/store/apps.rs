@@ -81,6 +81,9 @@ pub struct AppRow {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// May start the device authorization grant (RFC 8628; migration 0025).
+    #[serde(default)]
+    pub device_authorization: i64,
 }
 
 /// `apps.client_auth_method` of a client that authenticates with a JWT
@@ -155,6 +158,7 @@ pub struct AppPatch {
     pub token_endpoint_auth_signing_alg: Option<Option<String>>,
     /// Erase the secret (the app now authenticates with its key).
     pub clear_secret: bool,
+    pub device_authorization: Option<i64>,
 }
 
 /// The OpenID (migration 0016) and sender-constraint (0019) client metadata
@@ -193,9 +197,10 @@ impl<D: Driver> Store<D> {
              webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
              webhook_secret, id_token_signed_response_alg, sector_identifier_uri, post_logout_redirect_uris, \
              backchannel_logout_uri, backchannel_logout_session_required, dpop_bound_access_tokens, \
-             require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg) \
+             require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, \
+             device_authorization) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
             params![
                 &a.id,
                 a.owner_org_id.as_deref(),
@@ -224,6 +229,7 @@ impl<D: Driver> Store<D> {
             ]
             .into_iter()
             .chain(client_metadata_params(a))
+            .chain(params![a.device_authorization])
             .collect(),
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
@@ -287,6 +293,7 @@ impl<D: Driver> Store<D> {
              token_endpoint_auth_signing_alg = CASE WHEN ?38 THEN ?39 ELSE token_endpoint_auth_signing_alg END, \
              secret_hash = CASE WHEN ?40 THEN NULL ELSE secret_hash END, \
              secret_expires_at = CASE WHEN ?40 THEN NULL ELSE secret_expires_at END, \
+             device_authorization = COALESCE(?41, device_authorization), \
              version = version + 1, updated_at = ?21 \
              WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
             params![
@@ -329,7 +336,8 @@ impl<D: Driver> Store<D> {
                 jwks_uri,
                 gs,
                 sig_alg,
-                p.clear_secret as i64
+                p.clear_secret as i64,
+                p.device_authorization
             ],
         );
         let mut res = self.db.batch(vec![record, update]).await?.into_iter();

@@ -93,9 +93,9 @@ impl<D: Driver> Store<D> {
              version, created_by, created_at, updated_at, bot_public, registration, id_token_signed_response_alg, \
              sector_identifier_uri, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
              dpop_bound_access_tokens, require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, \
-             token_endpoint_auth_signing_alg) \
+             token_endpoint_auth_signing_alg, device_authorization) \
              SELECT ?1, NULL, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '[]', 'active', 1, ?13, ?14, ?14, 0, 'dynamic', \
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27 \
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28 \
              WHERE (SELECT COUNT(*) FROM apps WHERE registration = 'dynamic' AND registration <> 'platform' AND status <> 'deleted') < ?15 \
              AND (?16 IS NULL OR EXISTS (SELECT 1 FROM initial_access_tokens WHERE hash = ?16 AND revoked_at IS NULL \
                AND expires_at > ?14 AND (max_uses IS NULL OR uses < max_uses))) \
@@ -120,6 +120,7 @@ impl<D: Driver> Store<D> {
             ]
             .into_iter()
             .chain(client_metadata_params(a))
+            .chain(params![a.device_authorization])
             .collect(),
         );
         let registration = Stmt::new(
@@ -192,7 +193,7 @@ impl<D: Driver> Store<D> {
                  id_token_signed_response_alg = ?11, sector_identifier_uri = ?12, post_logout_redirect_uris = ?13, \
                  backchannel_logout_uri = ?14, backchannel_logout_session_required = ?15, \
                  dpop_bound_access_tokens = ?16, require_pushed_authorization_requests = ?17, client_auth_method = ?18, \
-                 jwks = ?19, jwks_uri = ?20, token_endpoint_auth_signing_alg = ?21 \
+                 jwks = ?19, jwks_uri = ?20, token_endpoint_auth_signing_alg = ?21, device_authorization = ?22 \
                  WHERE id = ?1 AND registration = 'dynamic' AND status = 'active' AND ",
                 owns!("?1", "?2"),
                 " RETURNING *"
@@ -211,6 +212,7 @@ impl<D: Driver> Store<D> {
             ]
             .into_iter()
             .chain(client_metadata_params(a))
+            .chain(params![a.device_authorization])
             .collect(),
         );
         let method = Stmt::new(

@@ -48,6 +48,7 @@ mod webhooks;
 
 // After codes and tokens, whose batch macros it instantiates.
 mod assertion;
+mod device;
 
 pub use apps::*;
 pub use assertion::*;
@@ -56,6 +57,7 @@ pub use bearer::*;
 pub use client_assertions::*;
 pub use client_guard::*;
 pub use codes::*;
+pub use device::*;
 pub use dpop::DpopUse;
 pub use dynamic_clients::*;
 pub use identity::*;

@@ -8,7 +8,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 14] = [
+        let jobs: [(&str, &'static str); 15] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
@@ -65,6 +65,11 @@ impl<D: Driver> Store<D> {
             (
                 "pushed_requests",
                 "DELETE FROM pushed_requests WHERE rowid IN (SELECT rowid FROM pushed_requests WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
+            // Device authorization requests (RFC 8628), decided or not, once expired.
+            (
+                "device_codes",
+                "DELETE FROM device_codes WHERE rowid IN (SELECT rowid FROM device_codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
             (
                 "client_assertion_jtis",

@@ -56,6 +56,13 @@ pub fn client_info(
         "response_types": ["code"],
         "scope": app.scope_list().join(" "),
     });
+    if app.device_authorization == 1 {
+        v["grant_types"] = json!([
+            "authorization_code",
+            "refresh_token",
+            crate::client_metadata::DEVICE_CODE_GRANT
+        ]);
+    }
     if app.secret_hash.is_some() {
         // RFC 7591: required with a secret; 0 means it never expires.
         v["client_secret_expires_at"] = app.secret_expires_at.unwrap_or(0).into();
