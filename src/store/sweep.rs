@@ -8,7 +8,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 14] = [
+        let jobs: [(&str, &'static str); 15] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
@@ -69,6 +69,11 @@ impl<D: Driver> Store<D> {
             (
                 "client_assertion_jtis",
                 "DELETE FROM client_assertion_jtis WHERE rowid IN (SELECT rowid FROM client_assertion_jtis WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
+            // Spent ID-JAG `jti`s (migration 0024), once their ID-JAG expired.
+            (
+                "id_jag_jtis",
+                "DELETE FROM id_jag_jtis WHERE rowid IN (SELECT rowid FROM id_jag_jtis WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
             // A cached set is dropped a day after it went stale: a client
             // still in use fetches it again; one gone leaves no row behind.

@@ -1,0 +1,32 @@
+//! Settings of the ID-JAG grant (enterprise-managed authorization): `ID_JAG`, `ID_JAG_MAX_AGE_SECONDS`.
+
+use super::choice;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdJag {
+    /// `ID_JAG=on`: the jwt-bearer grant accepts ID-JAGs from the orgs' trusted issuers.
+    pub on: bool,
+    /// The longest `exp - iat` accepted: what bounds how long a spent `jti` is kept.
+    pub max_age: i64,
+}
+
+impl Default for IdJag {
+    fn default() -> Self {
+        Self { on: false, max_age: 300 }
+    }
+}
+
+pub(super) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<IdJag, String> {
+    let d = IdJag::default();
+    let max_age = match get("ID_JAG_MAX_AGE_SECONDS").as_deref().map(str::trim) {
+        None | Some("") => d.max_age,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (30..=3600).contains(&n) => n,
+            _ => return Err(format!("ID_JAG_MAX_AGE_SECONDS must be 30 to 3600, got {v:?}")),
+        },
+    };
+    Ok(IdJag {
+        on: choice(get, "ID_JAG", &[("off", false), ("on", true)])?,
+        max_age,
+    })
+}
