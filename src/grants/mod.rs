@@ -4,6 +4,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod id_jag;
 pub mod refresh_token;
 
 use serde::Serialize;

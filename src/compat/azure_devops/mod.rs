@@ -137,6 +137,8 @@ pub fn form_of(config: &Config, form: &Params) -> Option<Form> {
         return None;
     }
     match form.get("grant_type") {
+        // An ID-JAG (`typ: oauth-id-jag+jwt`) is the core's, on or off.
+        Some(GRANT_JWT_BEARER) if crate::grants::id_jag::is_id_jag(form.get("assertion").unwrap_or_default()) => None,
         Some(GRANT_JWT_BEARER) => Some(Form::Exchange),
         Some("refresh_token") if form.get("assertion").is_some() && form.get("refresh_token").is_none() => {
             Some(Form::Refresh)
