@@ -77,10 +77,6 @@ pub async fn handle<D: Driver>(
     form: &Params,
     dpop: Option<&crate::store::DpopUse>,
 ) -> Result<TokenResponse, OAuthError> {
-    if form.repeated(&["assertion", "resource"]).is_some_and(|n| n == "assertion") {
-        let e = OAuthError::InvalidRequest("the assertion parameter appears more than once".into());
-        return Err(client_auth::after_auth(ctx, creds, e).await);
-    }
     let (jws, c) = match parse(form) {
         Ok(p) => p,
         Err(e) => return Err(client_auth::after_auth(ctx, creds, e).await),
