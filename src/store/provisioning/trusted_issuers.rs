@@ -94,7 +94,8 @@ impl<D: Driver> Store<D> {
                 "INSERT INTO batch_guards (id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2) \
                  AND (?8 IS NULL OR EXISTS (SELECT 1 FROM roles WHERE name = ?8)) \
                  AND NOT EXISTS (SELECT 1 FROM trusted_issuers WHERE issuer = ?4 AND NOT (org_id = ?2 AND name = ?3))",
-                p(),
+                // D1 wants exactly as many bindings as the statement's highest `?N`.
+                p().into_iter().take(8).collect(),
             ),
             vec![
                 Stmt::new(
