@@ -12,7 +12,10 @@ pub struct IdJag {
 
 impl Default for IdJag {
     fn default() -> Self {
-        Self { on: false, max_age: 300 }
+        Self {
+            on: false,
+            max_age: 300,
+        }
     }
 }
 

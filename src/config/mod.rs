@@ -16,8 +16,8 @@ mod urls;
 pub use dcr::{Dcr, DcrPolicy, MAX_SECRET_EXPIRES_IN};
 pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 pub use dpop::{Dpop, DpopRequired};
-pub use id_jag::IdJag;
 pub use fapi::FAPI2_MAX_CODE_TTL;
+pub use id_jag::IdJag;
 pub use par::PAR_TTL_RANGE;
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 

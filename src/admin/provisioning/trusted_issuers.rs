@@ -71,13 +71,11 @@ fn valid_name(v: &str) -> Result<(), ApiError> {
 }
 
 /// A list of 1 to [`MAX_LIST`] distinct entries, each checked by `one`.
-fn entries(
-    field: &str,
-    v: &[String],
-    one: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ApiError> {
+fn entries(field: &str, v: &[String], one: impl Fn(&str) -> Result<String, String>) -> Result<Vec<String>, ApiError> {
     if v.is_empty() || v.len() > MAX_LIST {
-        return Err(ApiError::bad_request(format!("{field} must list 1 to {MAX_LIST} entries")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must list 1 to {MAX_LIST} entries"
+        )));
     }
     let mut out: Vec<String> = Vec::with_capacity(v.len());
     for x in v {
@@ -232,7 +230,11 @@ async fn apply<D: Driver>(
             return Err(conflict(format!(
                 "issuer {:?} is already trusted by another {}; an issuer belongs to one org",
                 t.issuer,
-                if other.org_id == o.id { "entry of this org" } else { "org" }
+                if other.org_id == o.id {
+                    "entry of this org"
+                } else {
+                    "org"
+                }
             )));
         }
     }
@@ -267,7 +269,11 @@ async fn apply<D: Driver>(
     };
     let mut detail = issuer_json(org, &t);
     detail["changes"] = Value::Object(applied.changes.clone());
-    if !ctx.store.put_trusted_issuer(&t, ctx.now, &note(Some(&o.id), action, detail)).await? {
+    if !ctx
+        .store
+        .put_trusted_issuer(&t, ctx.now, &note(Some(&o.id), action, detail))
+        .await?
+    {
         return Err(raced());
     }
     Ok(applied)
@@ -281,7 +287,12 @@ pub async fn delete<D: Driver>(ctx: &Ctx<'_, D>, org: &str, name: &str, dry_run:
     let detail = json!({"name": name, "issuer": t.issuer});
     if !ctx
         .store
-        .delete_trusted_issuer(&o.id, name, ctx.now, &note(Some(&o.id), "trusted_issuer.deleted", detail))
+        .delete_trusted_issuer(
+            &o.id,
+            name,
+            ctx.now,
+            &note(Some(&o.id), "trusted_issuer.deleted", detail),
+        )
         .await?
     {
         return Err(raced());

@@ -79,7 +79,11 @@ pub fn resources(c: &Claims) -> Result<Vec<String>, String> {
             .iter()
             .map(|v| v.as_str().ok_or("the ID-JAG's resource must be strings"))
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(format!("the ID-JAG's resource must be a string or up to {MAX_RESOURCES} strings")),
+        Some(_) => {
+            return Err(format!(
+                "the ID-JAG's resource must be a string or up to {MAX_RESOURCES} strings"
+            ))
+        }
     };
     let mut out = Vec::new();
     for r in raw {
@@ -116,7 +120,10 @@ mod tests {
     fn a_good_id_jag_passes() {
         assert!(check_at(json!({})).is_ok());
         assert!(check_at(json!({"aud": [AS]})).is_ok());
-        assert!(check_at(json!({"iat": NOW + 20, "exp": NOW + 100})).is_ok(), "within the skew");
+        assert!(
+            check_at(json!({"iat": NOW + 20, "exp": NOW + 100})).is_ok(),
+            "within the skew"
+        );
     }
 
     #[test]
@@ -150,7 +157,10 @@ mod tests {
     #[test]
     fn resources_are_a_string_or_a_list() {
         let r = |v: Value| resources(&claims(json!({"resource": v})));
-        assert_eq!(r(json!("https://mcp.example/mcp")).unwrap(), ["https://mcp.example/mcp"]);
+        assert_eq!(
+            r(json!("https://mcp.example/mcp")).unwrap(),
+            ["https://mcp.example/mcp"]
+        );
         assert_eq!(
             r(json!(["https://a.example/", "https://a.example"])).unwrap(),
             ["https://a.example"]

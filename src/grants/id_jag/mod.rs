@@ -103,7 +103,9 @@ pub async fn handle<D: Driver>(
     let app = &client.app;
     ctx.note(&app.id, None);
     let Some(ti) = rows.into_iter().next() else {
-        return Err(bad(format!("the ID-JAG's issuer {iss:?} is not trusted by any organization here")));
+        return Err(bad(format!(
+            "the ID-JAG's issuer {iss:?} is not trusted by any organization here"
+        )));
     };
     ctx.note(&app.id, Some(&ti.org_id));
     match judge(ctx, app, &jws, &c, &ti, form, dpop).await {
@@ -155,11 +157,17 @@ async fn judge<D: Driver>(
         }
     }
     if !good {
-        return Err(bad("the ID-JAG's signature does not verify with any of its issuer's keys"));
+        return Err(bad(
+            "the ID-JAG's signature does not verify with any of its issuer's keys",
+        ));
     }
     claims::check(c, &ctx.issuer, &app.id, ctx.now, ctx.config.id_jag.max_age).map_err(bad)?;
     let (Some(user_id), Some(_)) = (ti.user_id.as_deref(), ti.role.as_deref()) else {
-        let by = if ti.subject_claim == "email" { "email" } else { "sub (a user's external_id)" };
+        let by = if ti.subject_claim == "email" {
+            "email"
+        } else {
+            "sub (a user's external_id)"
+        };
         return Err(bad(format!(
             "the ID-JAG's subject (by {by}) is not a member of the organization that trusts its issuer"
         )));
@@ -280,7 +288,11 @@ fn granted_scopes(
     form: &Params,
 ) -> Result<Vec<String>, OAuthError> {
     let words = |s: Option<&str>| -> Vec<String> {
-        s.unwrap_or("").split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect()
+        s.unwrap_or("")
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     let issuer_scopes = scope::from_json(&ti.scopes);
     let base = match c.scope.as_deref() {

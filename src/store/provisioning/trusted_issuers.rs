@@ -34,7 +34,11 @@ macro_rules! select_issuers {
 }
 
 impl<D: Driver> Store<D> {
-    pub async fn trusted_issuer_named(&self, org_id: &str, name: &str) -> Result<Option<ProvTrustedIssuer>, StoreError> {
+    pub async fn trusted_issuer_named(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> Result<Option<ProvTrustedIssuer>, StoreError> {
         self.one(Stmt::new(
             select_issuers!("WHERE org_id = ?1 AND name = ?2"),
             params![org_id, name],
@@ -44,11 +48,8 @@ impl<D: Driver> Store<D> {
 
     /// The entry of `issuer`, in whichever org configured it (one at most).
     pub async fn trusted_issuer_by_issuer(&self, issuer: &str) -> Result<Option<ProvTrustedIssuer>, StoreError> {
-        self.one(Stmt::new(
-            select_issuers!("WHERE issuer = ?1"),
-            params![issuer],
-        ))
-        .await
+        self.one(Stmt::new(select_issuers!("WHERE issuer = ?1"), params![issuer]))
+            .await
     }
 
     pub async fn trusted_issuers_page(
