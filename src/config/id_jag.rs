@@ -33,3 +33,29 @@ pub(super) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<IdJag, Stri
         max_age,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn id_jag_is_off_by_default_and_its_age_bounded() {
+        let c = with(&[]).unwrap();
+        assert_eq!((c.id_jag.on, c.id_jag.max_age), (false, 300));
+        let on = with(&[("ID_JAG", "on"), ("ID_JAG_MAX_AGE_SECONDS", "60")]).unwrap();
+        assert_eq!((on.id_jag.on, on.id_jag.max_age), (true, 60));
+        for bad in [
+            ("ID_JAG", "true"),
+            ("ID_JAG_MAX_AGE_SECONDS", "5"),
+            ("ID_JAG_MAX_AGE_SECONDS", "86400"),
+        ] {
+            let e = with(&[bad]).unwrap_err();
+            assert!(e.contains(bad.0), "{bad:?}: {e}");
+        }
+    }
+}

@@ -350,6 +350,20 @@ mod tests {
     }
 
     #[test]
+    fn an_id_jag_is_never_the_profiles() {
+        let on = Config {
+            azure_devops_compat: true,
+            ..Config::default()
+        };
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#);
+        let jag = format!("{header}.e30.c2ln");
+        let with =
+            |a: &str| Params::parse(Params::encode(&[("grant_type", GRANT_JWT_BEARER), ("assertion", a)]).as_bytes());
+        assert_eq!(form_of(&on, &with(&jag)), None, "the core's ID-JAG grant decides");
+        assert_eq!(form_of(&on, &with("a-code")), Some(Form::Exchange));
+    }
+
+    #[test]
     fn the_rate_key_the_sql_builds_is_client_auths() {
         // store::assertion builds 'client:' || id || ':' || source in SQL.
         assert_eq!(

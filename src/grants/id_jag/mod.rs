@@ -327,3 +327,33 @@ fn granted_scopes(
     }
     Ok(scopes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn jws(header: &str) -> String {
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn only_the_header_typ_makes_an_id_jag() {
+        assert!(is_id_jag(&jws(r#"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#)));
+        assert!(is_id_jag(&jws(
+            r#"{"alg":"RS256","typ":"application/OAUTH-ID-JAG+JWT"}"#
+        )));
+        // Whatever the alg: refusing `none` is the grant's job, not the router's.
+        assert!(is_id_jag(&jws(r#"{"alg":"none","typ":"oauth-id-jag+jwt"}"#)));
+        for not in [
+            jws(r#"{"alg":"ES256","typ":"JWT"}"#),
+            jws(r#"{"alg":"ES256"}"#),
+            jws(r#"{"alg":"ES256","typ":"oauth-id-jag+jwt-x"}"#),
+            "an-opaque-authorization-code".to_string(),
+            String::new(),
+        ] {
+            assert!(!is_id_jag(&not), "{not}");
+        }
+    }
+}
