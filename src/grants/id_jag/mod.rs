@@ -108,13 +108,15 @@ pub async fn handle<D: Driver>(
         )));
     };
     ctx.note(&app.id, Some(&ti.org_id));
-    match judge(ctx, app, &jws, &c, &ti, form, dpop).await {
+    authentic(ctx, app, &jws, &c, &ti).await?;
+    match judge(ctx, app, &c, &ti, form, dpop).await {
         Ok(t) => Ok(t),
         // A storage or signing failure is no refusal: nothing to record.
         Err(e @ (OAuthError::ServerError(_) | OAuthError::RateLimited { .. })) => Err(e),
         Err(e) => {
-            // Refusals that name a trusted issuer are the org's to see: one
-            // audit row per refused request of an authenticated client.
+            // Refusals of a genuine ID-JAG are the org's to see. Bound: only
+            // the client it was issued to can present it, until its `exp`
+            // (at most ID_JAG_MAX_AGE_SECONDS after the IdP signed it).
             let record = Audit {
                 org_id: ti.org_id.clone(),
                 at: ctx.now,
@@ -131,17 +133,16 @@ pub async fn handle<D: Driver>(
     }
 }
 
-/// Everything after the client and the issuer are known: signature, claims,
-/// subject, resource, scope, then the issuing batch.
-async fn judge<D: Driver>(
+/// Is this a genuine, current ID-JAG of the issuer, for this server and
+/// this client, and may the client present it? (Unaudited: until the IdP's
+/// signature and the claims hold, anyone could have made it.)
+async fn authentic<D: Driver>(
     ctx: &Ctx<'_, D>,
     app: &crate::store::AppRow,
     jws: &Compact<'_>,
     c: &claims::Claims,
     ti: &IdJagIssuer,
-    form: &Params,
-    dpop: Option<&crate::store::DpopUse>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(), OAuthError> {
     if !scope::from_json(&ti.allowed_clients).contains(&app.id) {
         return Err(OAuthError::UnauthorizedClient(
             "this client is not among the trusted issuer's allowed_clients".into(),
@@ -162,6 +163,19 @@ async fn judge<D: Driver>(
         ));
     }
     claims::check(c, &ctx.issuer, &app.id, ctx.now, ctx.config.id_jag.max_age).map_err(bad)?;
+    Ok(())
+}
+
+/// Everything after the ID-JAG proved genuine: subject, resource, scope,
+/// then the issuing batch.
+async fn judge<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    app: &crate::store::AppRow,
+    c: &claims::Claims,
+    ti: &IdJagIssuer,
+    form: &Params,
+    dpop: Option<&crate::store::DpopUse>,
+) -> Result<TokenResponse, OAuthError> {
     let (Some(user_id), Some(_)) = (ti.user_id.as_deref(), ti.role.as_deref()) else {
         let by = if ti.subject_claim == "email" {
             "email"
