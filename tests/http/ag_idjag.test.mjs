@@ -153,7 +153,7 @@ test("trusted issuers: PUT is idempotent, GET/list/PATCH/DELETE answer, one org 
   assert.equal((await admin("GET", "/orgs/acme/trusted-issuers/entra-x")).status, 404);
   const actions = (await server.db.prepare("SELECT action FROM audit_events WHERE action LIKE 'trusted_issuer.%' AND detail LIKE '%entra-x%' ORDER BY id").all()).results.map((r) => r.action);
   assert.deepEqual(actions, ["trusted_issuer.created", "trusted_issuer.updated", "trusted_issuer.deleted"]);
-  // The public worker does not serve the provisioning API's routes itself.
+  // Without the platform's token, nothing is read.
   const anon = await server.fetch("/admin/v1/orgs/acme/trusted-issuers");
   assert.equal(anon.status, 401);
 });
