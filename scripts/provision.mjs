@@ -1,5 +1,5 @@
 // `make provision FILE=platform.json`: apply a whole platform (scopes, roles,
-// orgs, users, memberships, org API keys) described in one JSON document,
+// orgs, users, memberships, org API keys, orgs' trusted ID-JAG issuers) described in one JSON document,
 // through the provisioning API, so it works the same against `make dev` and a
 // deployed server. Idempotent: a second run reports "no changes".
 //
@@ -10,7 +10,7 @@
 // nothing is written. --wait first waits (up to 180 s) for /ready.
 import { readFileSync, existsSync } from "node:fs";
 
-const KINDS = ["scopes", "roles", "orgs", "users", "memberships", "api_keys"];
+const KINDS = ["scopes", "roles", "orgs", "users", "memberships", "api_keys", "trusted_issuers"];
 
 /** The document's items as API calls, in dependency order. */
 export function plan(doc) {
@@ -60,6 +60,11 @@ export function plan(doc) {
     const [[org, name], body] = take(k, ["org", "name"], "api_keys");
     const needs = [`org:${org}`, `role:${body.role}`];
     calls.push({ kind: "api key", key: `${org}/${name}`, path: `/admin/v1/orgs/${e(org)}/api-keys/${e(name)}`, body, needs });
+  }
+  for (const t of list("trusted_issuers")) {
+    const [[org, name], body] = take(t, ["org", "name"], "trusted_issuers");
+    const needs = [`org:${org}`, ...(body.default_role ? [`role:${body.default_role}`] : [])];
+    calls.push({ kind: "trusted issuer", key: `${org}/${name}`, path: `/admin/v1/orgs/${e(org)}/trusted-issuers/${e(name)}`, body, needs });
   }
   return calls;
 }

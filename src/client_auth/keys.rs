@@ -44,6 +44,21 @@ pub async fn for_client<D: Driver>(
     let Some(uri) = app.jwks_uri.as_deref() else {
         return Err(unusable());
     };
+    from_uri(ctx, uri, cached, kid, unusable).await
+}
+
+/// The JWK set at `uri` (a client's `jwks_uri`, a trusted issuer's), given
+/// its cached row: the cached set while fresh; fetched again when stale, or
+/// when `kid` names a key it lacks and it is older than
+/// [`MIN_CACHE_SECONDS`] (the owner rotated its keys). `unusable`: the
+/// caller's refusal when no set can be had.
+pub async fn from_uri<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    uri: &str,
+    cached: Option<CachedJwks>,
+    kid: Option<&str>,
+    unusable: fn() -> OAuthError,
+) -> Result<Vec<SetKey>, OAuthError> {
     let stored = cached.filter(|c| c.uri == uri);
     if let Some(c) = &stored {
         let set = c.jwks.as_deref().and_then(|j| parse_set(j).ok());
@@ -54,14 +69,20 @@ pub async fn for_client<D: Driver>(
             return set.ok_or_else(unusable);
         }
     }
-    fetch(ctx, uri, stored).await
+    fetch(ctx, uri, stored, unusable).await
 }
 
 /// Fetch the set at `uri` and remember it. A failed fetch keeps the last
 /// good set (used until the next attempt, a minute on) rather than refusing
 /// a client whose key host blinked.
-async fn fetch<D: Driver>(ctx: &Ctx<'_, D>, uri: &str, stored: Option<CachedJwks>) -> Result<Vec<SetKey>, OAuthError> {
-    // Registration checked the URL (`client_metadata::sender`); plain http
+async fn fetch<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    uri: &str,
+    stored: Option<CachedJwks>,
+    unusable: fn() -> OAuthError,
+) -> Result<Vec<SetKey>, OAuthError> {
+    // Registration checked the URL (`client_metadata::sender`, the
+    // provisioning API for an issuer's); plain http
     // stays refused once development's loopback allowance is off.
     let https = uri.starts_with("https://") || (ctx.config.cimd_allow_http_loopback && uri.starts_with("http://"));
     let got = match https {

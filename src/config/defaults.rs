@@ -52,6 +52,7 @@ impl Default for Config {
             resources: Vec::new(),
             dcr: Dcr::default(),
             dpop: super::Dpop::default(),
+            id_jag: super::IdJag::default(),
             azure_devops_compat: false,
             cimd: false,
             cimd_allow_http_loopback: false,

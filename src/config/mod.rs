@@ -9,6 +9,7 @@ mod defaults;
 mod device;
 mod dpop;
 mod fapi;
+mod id_jag;
 mod par;
 mod subject;
 mod urls;
@@ -18,6 +19,7 @@ pub use defaults::{DEFAULT_CIMD_MAX_DOCUMENT_BYTES, MAX_WEBHOOK_SECRET_OVERLAP};
 pub use device::{Device, DEVICE_INTERVAL_RANGE, DEVICE_TTL_RANGE};
 pub use dpop::{Dpop, DpopRequired};
 pub use fapi::FAPI2_MAX_CODE_TTL;
+pub use id_jag::IdJag;
 pub use par::PAR_TTL_RANGE;
 pub use subject::{SubjectType, MIN_SUBJECT_SALT};
 
@@ -168,6 +170,8 @@ pub struct Config {
     pub dcr: Dcr,
     /// DPoP (RFC 9449): `DPOP_*`.
     pub dpop: Dpop,
+    /// The ID-JAG grant: `ID_JAG*` (`crate::grants::id_jag`).
+    pub id_jag: IdJag,
     /// `AZURE_DEVOPS_COMPAT`: the Azure DevOps wire format next to OAuth 2.1
     /// (`crate::compat::azure_devops`); only its profile turns it on.
     pub azure_devops_compat: bool,
@@ -407,6 +411,7 @@ impl Config {
         }
         c.dcr = dcr::parse(&get)?;
         c.dpop = dpop::parse(&get)?;
+        c.id_jag = id_jag::parse(&get)?;
         c.resources = parse_resources(&get("RESOURCES").unwrap_or_default())?;
         c.azure_devops_compat = choice(&get, "AZURE_DEVOPS_COMPAT", &[("false", false), ("true", true)])?;
         // Its apps send no PKCE and are told `token_type: "jwt"`: with either

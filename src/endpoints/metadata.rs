@@ -76,6 +76,15 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
     if ctx.config.publishes_jwks() {
         doc["jwks_uri"] = json!(format!("{i}/.well-known/jwks.json"));
     }
+    // draft-ietf-oauth-identity-assertion-authz-grant §"Resource Authorization
+    // Server Metadata": the profile, and the grant it rides on; never which
+    // issuers are trusted (that is per org, and not for the public to read).
+    if ctx.config.id_jag.on {
+        if let Some(g) = doc["grant_types_supported"].as_array_mut() {
+            g.push(json!(crate::grants::id_jag::GRANT_TYPE));
+        }
+        doc["authorization_grant_profiles_supported"] = json!([crate::grants::id_jag::PROFILE]);
+    }
     // draft-ietf-oauth-client-id-metadata-document §6: an https URL may be the client_id.
     if ctx.config.cimd {
         doc["client_id_metadata_document_supported"] = json!(true);

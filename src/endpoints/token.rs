@@ -35,6 +35,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "refresh_token",
         "scope",
         "device_code",
+        "assertion",
     ]) {
         return Err(OAuthError::InvalidRequest(format!(
             "the {name} parameter appears more than once"
@@ -49,6 +50,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "refresh_token" => "token/refresh_token",
         "client_credentials" => "token/client_credentials",
         grants::device_code::GRANT_TYPE => "token/device_code",
+        grants::id_jag::GRANT_TYPE => "token/id_jag",
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
@@ -63,6 +65,16 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "refresh_token" => grants::refresh_token::handle(ctx, creds, &form, dpop).await,
         "client_credentials" => grants::client_credentials::handle(ctx, creds, &form, dpop).await,
         grants::device_code::GRANT_TYPE => grants::device_code::handle(ctx, creds, &form, dpop).await,
+        grants::id_jag::GRANT_TYPE if ctx.config.id_jag.on => grants::id_jag::handle(ctx, creds, &form, dpop).await,
+        // Off, the grant does not exist here (an Azure DevOps assertion, under
+        // its profile, never reaches this: the profile claimed it above).
+        grants::id_jag::GRANT_TYPE => {
+            client_auth::resolve(ctx, creds).await?;
+            Err(OAuthError::UnsupportedGrantType(
+                "the jwt-bearer grant (ID-JAG, enterprise-managed authorization) is off on this server (ID_JAG=off)"
+                    .into(),
+            ))
+        }
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(

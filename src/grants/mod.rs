@@ -5,6 +5,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
+pub mod id_jag;
 pub mod refresh_token;
 
 use serde::Serialize;

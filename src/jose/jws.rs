@@ -18,6 +18,18 @@ pub enum Reject {
     Critical,
 }
 
+/// The `typ` of a compact JWS's header, read without checking anything
+/// else (`alg` included): how a caller tells token kinds apart before
+/// choosing who verifies them. `None`: no readable header or no `typ`.
+pub fn header_typ(token: &str) -> Option<String> {
+    let h = token.split('.').next()?;
+    if h.len() > 4096 {
+        return None;
+    }
+    let header: Map<String, Value> = serde_json::from_slice(&decode(h).ok()?).ok()?;
+    header.get("typ").and_then(Value::as_str).map(str::to_string)
+}
+
 pub struct Compact<'t> {
     pub header: Map<String, Value>,
     pub alg: Alg,

@@ -8,7 +8,7 @@ mod jws;
 
 pub use alg::Alg;
 pub use jwk::{parse_set, PublicJwk, SetKey, MAX_RSA_BITS, MIN_RSA_BITS};
-pub use jws::{Compact, Reject};
+pub use jws::{header_typ, Compact, Reject};
 
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,11 @@ impl<D: Driver> Store<D> {
                 "client_assertion_jtis",
                 "DELETE FROM client_assertion_jtis WHERE rowid IN (SELECT rowid FROM client_assertion_jtis WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
             ),
+            // Spent ID-JAG `jti`s (migration 0024), once their ID-JAG expired.
+            (
+                "id_jag_jtis",
+                "DELETE FROM id_jag_jtis WHERE rowid IN (SELECT rowid FROM id_jag_jtis WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1",
+            ),
             // A cached set is dropped a day after it went stale: a client
             // still in use fetches it again; one gone leaves no row behind.
             (

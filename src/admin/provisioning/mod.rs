@@ -1,5 +1,5 @@
 //! The provisioning API: the platform pushes its orgs, users, memberships,
-//! roles, scope catalogue and org API keys here, addressed by its own ids.
+//! roles, scope catalogue, org API keys and trusted issuers here, addressed by its own ids.
 //! `PUT` upserts (201 created / 200 with `changed`), `PATCH` updates part,
 //! `DELETE` removes, `GET` reads one or a page (`?limit=&cursor=`); every
 //! write takes `?dry_run=true` (validate and report, change nothing). Each
@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod orgs;
 pub mod roles;
 pub mod scopes;
+pub mod trusted_issuers;
 pub mod users;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -98,6 +99,11 @@ fn act<'a, 'b: 'a, D: Driver + 'a>(
         "prov_api_key_put" => write!(a, b; input => api_keys::put(ctx, &a, &b, input, dry)),
         "prov_api_key_patch" => write!(a, b; input => api_keys::patch(ctx, &a, &b, input, dry)),
         "prov_api_key_delete" => read!(a, b => api_keys::delete(ctx, &a, &b, dry)),
+        "prov_trusted_issuers_list" => read!(a => trusted_issuers::list_of_org(ctx, req, &a)),
+        "prov_trusted_issuer_get" => read!(a, b => trusted_issuers::get(ctx, &a, &b)),
+        "prov_trusted_issuer_put" => write!(a, b; input => trusted_issuers::put(ctx, &a, &b, input, dry)),
+        "prov_trusted_issuer_patch" => write!(a, b; input => trusted_issuers::patch(ctx, &a, &b, input, dry)),
+        "prov_trusted_issuer_delete" => read!(a, b => trusted_issuers::delete(ctx, &a, &b, dry)),
         "prov_audit" => read!(=> audit(ctx, req)),
         _ => return Err(ApiError::not_found("no such route")),
     })

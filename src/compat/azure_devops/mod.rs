@@ -137,6 +137,8 @@ pub fn form_of(config: &Config, form: &Params) -> Option<Form> {
         return None;
     }
     match form.get("grant_type") {
+        // An ID-JAG (`typ: oauth-id-jag+jwt`) is the core's, on or off.
+        Some(GRANT_JWT_BEARER) if crate::grants::id_jag::is_id_jag(form.get("assertion").unwrap_or_default()) => None,
         Some(GRANT_JWT_BEARER) => Some(Form::Exchange),
         Some("refresh_token") if form.get("assertion").is_some() && form.get("refresh_token").is_none() => {
             Some(Form::Refresh)
@@ -345,6 +347,20 @@ mod tests {
         assert_eq!(form_of(&on, &refresh), Some(Form::Refresh));
         let core = Params::parse(b"grant_type=refresh_token&refresh_token=x");
         assert_eq!(form_of(&on, &core), None, "the core's refresh stays the core's");
+    }
+
+    #[test]
+    fn an_id_jag_is_never_the_profiles() {
+        let on = Config {
+            azure_devops_compat: true,
+            ..Config::default()
+        };
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#);
+        let jag = format!("{header}.e30.c2ln");
+        let with =
+            |a: &str| Params::parse(Params::encode(&[("grant_type", GRANT_JWT_BEARER), ("assertion", a)]).as_bytes());
+        assert_eq!(form_of(&on, &with(&jag)), None, "the core's ID-JAG grant decides");
+        assert_eq!(form_of(&on, &with("a-code")), Some(Form::Exchange));
     }
 
     #[test]

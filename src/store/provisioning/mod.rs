@@ -74,6 +74,7 @@ mod memberships;
 mod orgs;
 mod roles;
 mod scopes;
+mod trusted_issuers;
 mod users;
 
 pub use api_keys::*;
@@ -81,6 +82,7 @@ pub use memberships::*;
 pub use orgs::*;
 pub use roles::*;
 pub use scopes::*;
+pub use trusted_issuers::*;
 pub use users::*;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -177,6 +177,11 @@ impl<D: Driver> Store<D> {
                         concat!("DELETE FROM apps WHERE owner_org_id = ?2 AND ", guarded!(), " RETURNING id"),
                         params![&g, org_id],
                     ),
+                    // Its enterprise identity providers go with it (migration 0024).
+                    Stmt::new(
+                        concat!("DELETE FROM trusted_issuers WHERE org_id = ?2 AND ", guarded!()),
+                        params![&g, org_id],
+                    ),
                     Stmt::new(
                         concat!("DELETE FROM orgs WHERE id = ?2 AND ", guarded!()),
                         params![&g, org_id],
