@@ -8,7 +8,7 @@ impl<D: Driver> Store<D> {
     /// Delete expired rows, at most `limit` per table. Spent refresh tokens are
     /// kept `spent_retention` seconds so a late replay is still detected.
     pub async fn sweep(&self, now: i64, spent_retention: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let jobs: [(&str, &'static str); 15] = [
+        let jobs: [(&str, &'static str); 16] = [
             ("codes", "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             ("sessions", "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?3) RETURNING 1"),
             (
