@@ -259,6 +259,7 @@ pub fn judge(
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        token_exchange: None,
     };
     app.openid.apply(&mut row);
     app.sender.apply(&mut row);

@@ -75,6 +75,10 @@ pub struct NewApp {
     pub jwks_uri: Option<Value>,
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<Value>,
+    /// The token exchange policy (RFC 8693; `grants::token_exchange::policy`
+    /// checks it): `null` or absent, off.
+    #[serde(default)]
+    pub token_exchange: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -130,6 +134,9 @@ pub struct AppUpdate {
     pub jwks_uri: Option<Option<Value>>,
     #[serde(default, deserialize_with = "present")]
     pub token_endpoint_auth_signing_alg: Option<Option<Value>>,
+    /// The token exchange policy: absent keeps, `null` turns exchange off.
+    #[serde(default, deserialize_with = "present")]
+    pub token_exchange: Option<Option<Value>>,
 }
 
 /// A field that is present (even as `null`) becomes `Some(..)`.

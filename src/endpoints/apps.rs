@@ -12,6 +12,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::endpoints::{apps_openid, apps_sender};
 use crate::error::{parse_json, ApiError};
+use crate::grants::token_exchange::policy as exchange_policy;
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::store::{AppPatch, AppRow, Audit, Driver};
@@ -46,6 +47,7 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
         o.extend(crate::client_metadata::openid::to_json(a, false));
         o.extend(apps_sender::to_json(a));
     }
+    v["token_exchange"] = exchange_policy::to_json(a.token_exchange.as_deref());
     v
 }
 
@@ -159,6 +161,13 @@ pub async fn register<D: Driver>(
     registration::validate(&input, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
     let sender = apps_sender::for_new(&input, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_new(ctx, &input).await?;
+    let exchange = exchange_policy::check(
+        ctx.config,
+        &ctx.issuer,
+        input.token_exchange.as_ref(),
+        input.client_type == "public",
+    )
+    .map_err(ApiError::bad_request)?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
     let secret = (input.client_type == "confidential" && !sender.private_key_jwt)
         .then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
@@ -203,6 +212,7 @@ pub async fn register<D: Driver>(
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        token_exchange: exchange,
     };
     openid.apply(&mut row);
     sender.apply(&mut row);
@@ -260,6 +270,13 @@ pub async fn apply_update<D: Driver>(
     registration::validate(&merged, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
     let sender = apps_sender::for_update(app, &u, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_update(ctx, app, &u, &merged.redirect_uris).await?;
+    let exchange = match &u.token_exchange {
+        Some(sent) => Some(
+            exchange_policy::check(ctx.config, &ctx.issuer, sent.as_ref(), app.is_public())
+                .map_err(ApiError::bad_request)?,
+        ),
+        None => None,
+    };
     let mut patch = AppPatch {
         name: u.name.map(|n| n.trim().to_string()),
         description: u.description,
@@ -278,6 +295,7 @@ pub async fn apply_update<D: Driver>(
             .map(|v| registration::to_json(&registration::normalized(&v))),
         bot_public: u.bot_public.map(i64::from),
         bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
+        token_exchange: exchange,
         ..AppPatch::default()
     };
     apps_openid::patch(&mut patch, &openid);

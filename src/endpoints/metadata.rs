@@ -42,7 +42,12 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
             "scopes_supported": scopes,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                crate::grants::token_exchange::GRANT_TYPE
+            ],
             "code_challenge_methods_supported": ["S256"],
             // RFC 9449 §5.1.
             "dpop_signing_alg_values_supported": crate::jose::Alg::ALL.map(crate::jose::Alg::name),

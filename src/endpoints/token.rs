@@ -47,6 +47,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "authorization_code" => "token/authorization_code",
         "refresh_token" => "token/refresh_token",
         "client_credentials" => "token/client_credentials",
+        grants::token_exchange::GRANT_TYPE => "token/token_exchange",
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
@@ -60,6 +61,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "authorization_code" => grants::authorization_code::handle(ctx, creds, &form, dpop).await,
         "refresh_token" => grants::refresh_token::handle(ctx, creds, &form, dpop).await,
         "client_credentials" => grants::client_credentials::handle(ctx, creds, &form, dpop).await,
+        grants::token_exchange::GRANT_TYPE => grants::token_exchange::handle(ctx, creds, &form, dpop).await,
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(

@@ -81,6 +81,10 @@ pub struct AppRow {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The token exchange policy (RFC 8693, migration 0023; JSON, the
+    /// shape of `grants::token_exchange::policy`); `None`: may not exchange.
+    #[serde(default)]
+    pub token_exchange: Option<String>,
 }
 
 /// `apps.client_auth_method` of a client that authenticates with a JWT
@@ -155,6 +159,8 @@ pub struct AppPatch {
     pub token_endpoint_auth_signing_alg: Option<Option<String>>,
     /// Erase the secret (the app now authenticates with its key).
     pub clear_secret: bool,
+    /// The token exchange policy (JSON; `Some(None)` turns it off).
+    pub token_exchange: Option<Option<String>>,
 }
 
 /// The OpenID (migration 0016) and sender-constraint (0019) client metadata
@@ -193,9 +199,10 @@ impl<D: Driver> Store<D> {
              webhook_events, status, version, created_by, created_at, updated_at, bot_public, bot_require_code_grant, \
              webhook_secret, id_token_signed_response_alg, sector_identifier_uri, post_logout_redirect_uris, \
              backchannel_logout_uri, backchannel_logout_session_required, dpop_bound_access_tokens, \
-             require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg) \
+             require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, \
+             token_exchange) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
             params![
                 &a.id,
                 a.owner_org_id.as_deref(),
@@ -224,6 +231,7 @@ impl<D: Driver> Store<D> {
             ]
             .into_iter()
             .chain(client_metadata_params(a))
+            .chain(params![a.token_exchange.clone()])
             .collect(),
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
@@ -264,6 +272,7 @@ impl<D: Driver> Store<D> {
         let (js, jwks) = opt(&p.jwks);
         let (us, jwks_uri) = opt(&p.jwks_uri);
         let (gs, sig_alg) = opt(&p.token_endpoint_auth_signing_alg);
+        let (xs, exchange) = opt(&p.token_exchange);
         let record = audit.stmt_if(
             audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND version = ?9 AND status != 'deleted')"),
             params![id, version],
@@ -287,6 +296,7 @@ impl<D: Driver> Store<D> {
              token_endpoint_auth_signing_alg = CASE WHEN ?38 THEN ?39 ELSE token_endpoint_auth_signing_alg END, \
              secret_hash = CASE WHEN ?40 THEN NULL ELSE secret_hash END, \
              secret_expires_at = CASE WHEN ?40 THEN NULL ELSE secret_expires_at END, \
+             token_exchange = CASE WHEN ?41 THEN ?42 ELSE token_exchange END, \
              version = version + 1, updated_at = ?21 \
              WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
             params![
@@ -329,7 +339,9 @@ impl<D: Driver> Store<D> {
                 jwks_uri,
                 gs,
                 sig_alg,
-                p.clear_secret as i64
+                p.clear_secret as i64,
+                xs,
+                exchange
             ],
         );
         let mut res = self.db.batch(vec![record, update]).await?.into_iter();

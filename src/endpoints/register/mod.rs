@@ -216,6 +216,7 @@ fn new_row<D: Driver>(
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        token_exchange: None,
     };
     r.openid.apply(&mut row);
     r.sender.apply(&mut row);
