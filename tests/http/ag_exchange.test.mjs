@@ -8,13 +8,13 @@
 // Every refusal the issue lists is checked to have issued nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes, createHash } from "node:crypto";
-import { decodeJwt } from "jose";
+import { randomBytes, createHash, randomUUID } from "node:crypto";
+import { decodeJwt, SignJWT, generateKeyPair, exportJWK, calculateJwkThumbprint } from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startMcpServer } from "../mcp/server.mjs";
-import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor as tokensOnce, freePort, api, tokenRequest, clientRequest, count, lastLine, testSigningKeys } from "./support.mjs";
+import { startServer, Browser, registerApp, hiddenFields, bearer, tokensFor as tokensOnce, freePort, api, tokenRequest, clientRequest, count, lastLine, testSigningKeys, basic, form, FORM } from "./support.mjs";
 
 const REDIRECT = "http://127.0.0.1:33419/oauth/callback";
 const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -321,6 +321,33 @@ test("an actor_token names the actor; an ID token issued to the exchanging clien
   // Revoking the grant the ID token stands for ends its exchanges.
   assert.equal((await clientRequest(as, "/oauth/revoke", strict, { token: own.refresh_token })).status, 200);
   assert.equal((await bearer(as, "/api/v1/me", fromId.access_token)).status, 401);
+});
+
+test("a DPoP proof at the token endpoint binds the exchanged token", async () => {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const t = await tokensFor(as, alice, userApp, { resource: mcp.resource, scope: "profile:read" });
+  const send = async (nonce) => {
+    const proof = await new SignJWT({ htm: "POST", htu: `${as.base}/oauth/token`, jti: randomUUID(), iat: Math.floor(Date.now() / 1000), nonce })
+      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
+      .sign(privateKey);
+    return as.fetch("/oauth/token", {
+      method: "POST",
+      headers: { ...FORM, authorization: basic(exchanger.client_id, exchanger.client_secret), dpop: proof },
+      body: form({ grant_type: GRANT, subject_token_type: AT, subject_token: t.access_token }),
+    });
+  };
+  // The nonce dance (RFC 9449 §8) when the server asks for one.
+  let res = await send();
+  if (res.status === 400 && res.headers.get("dpop-nonce")) res = await send(res.headers.get("dpop-nonce"));
+  const bound = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(bound));
+  assert.equal(bound.token_type, "DPoP");
+  const seen = await introspect(as, exchanger, bound.access_token);
+  assert.equal(seen.cnf.jkt, await calculateJwkThumbprint(jwk));
+  assert.deepEqual(seen.act, { sub: EXCHANGER_ID });
+  // Not usable as a bearer token.
+  assert.equal((await bearer(as, "/api/v1/me", bound.access_token)).status, 401);
 });
 
 test("BEARER_MODE=jwt: the exchanged JWT carries act (nested) and still dies with its subject grant", async () => {
