@@ -23,6 +23,7 @@ const AT = "urn:ietf:params:oauth:token-type:access_token";
 const tokensFor = (server, browser, app, query) => tokensOnce(server, browser, app, { prompt: "consent", ...query });
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const EXCHANGER_ID = "app_exchanging_mcp_server";
+const ADMIN = "exchange-test-admin-token-0123456789abcdefghijk";
 
 let as, mcp, alice, mcpClient, exchanger, api1, userApp;
 
@@ -64,7 +65,7 @@ before(async () => {
     introspectionClient: () => exchanger,
     exchange: { client: () => exchanger, target: api1 },
   });
-  as = await startServer({ RESOURCES: `${api1}, ${mcp.resource}`, INTROSPECTION_CLIENTS: EXCHANGER_ID, DCR: "open" }, { port });
+  as = await startServer({ RESOURCES: `${api1}, ${mcp.resource}`, INTROSPECTION_CLIENTS: EXCHANGER_ID, DCR: "open", PLATFORM_ADMIN_TOKEN: ADMIN }, { port });
   alice = new Browser(as);
   await alice.signIn("alice@acme.test", "alice-password");
   mcpClient = await registerApp(as, { name: "MCP SDK client", client_type: "public", redirect_uris: [REDIRECT], scopes: ["profile:read", "posts:read"] });
@@ -248,6 +249,30 @@ test("the policy: set, read and checked through /api/v1/apps; a public client re
   const err = await reg.json();
   assert.equal(err.error, "invalid_client_metadata");
   assert.match(err.error_description, /token_exchange/);
+  // The platform sets it on a self-registered client (admin clients API).
+  // (DCR=open registers public clients only: this one is made confidential in SQL for the test.)
+  const dcr = await as.fetch("/oauth/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_name: "Self-registered server", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+  });
+  assert.equal(dcr.status, 201, await dcr.clone().text());
+  const { client_id } = await dcr.json();
+  const refused = await api(as, "PATCH", `/admin/v1/clients/${client_id}`, { token_exchange: { subject_audiences: [], audiences: [api1] } }, ADMIN);
+  assert.equal(refused.status, 400);
+  assert.match(JSON.stringify(await refused.json()), /confidential/);
+  await as.db.prepare("UPDATE apps SET client_type = 'confidential', secret_hash = ? WHERE id = ?").bind("0".repeat(64), client_id).run();
+  const policy = { subject_audiences: [mcp.resource], audiences: [api1] };
+  const set = await api(as, "PATCH", `/admin/v1/clients/${client_id}`, { token_exchange: policy }, ADMIN);
+  const setBody = await set.json();
+  assert.equal(set.status, 200, JSON.stringify(setBody));
+  assert.deepEqual(setBody.token_exchange, { ...policy, actor_token: "optional" });
+  const got = await (await api(as, "GET", `/admin/v1/clients/${client_id}`, undefined, ADMIN)).json();
+  assert.deepEqual(got.token_exchange, setBody.token_exchange);
+  const bad = await api(as, "PATCH", `/admin/v1/clients/${client_id}`, { token_exchange: { subject_audiences: [], audiences: [] } }, ADMIN);
+  assert.equal(bad.status, 400);
+  const cleared = await api(as, "PATCH", `/admin/v1/clients/${client_id}`, { token_exchange: null }, ADMIN);
+  assert.equal((await cleared.json()).token_exchange, null);
 });
 
 test("refused, each issuing nothing: widening, a target outside the policy, no policy, a public client, a refresh token, expired and revoked subjects, another client's audience, a missing required actor_token", async () => {
