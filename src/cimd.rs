@@ -260,6 +260,7 @@ pub fn judge(
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         device_authorization: 0,
+        token_exchange: None,
     };
     app.openid.apply(&mut row);
     app.sender.apply(&mut row);

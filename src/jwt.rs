@@ -46,6 +46,11 @@ pub struct Claims {
     /// RFC 9449 §6.1: the DPoP key a bound token needs a proof by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Cnf>,
+    /// RFC 8693 §4.1: who acts for `sub`, on a token from an exchange
+    /// (nested for a chain). A resource in `BEARER_MODE=jwt` still checks
+    /// such a token against storage (`bearer`), so the chain's revocation counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 /// RFC 7800 confirmation: the JWK SHA-256 thumbprint of a DPoP key.
@@ -210,6 +215,7 @@ mod tests {
             org_id: "org_1".into(),
             actor: "self".into(),
             cnf: None,
+            act: None,
         }
     }
 

@@ -78,6 +78,10 @@ pub struct NewApp {
     /// May start the device authorization grant (RFC 8628); off by default.
     #[serde(default)]
     pub device_authorization: bool,
+    /// The token exchange policy (RFC 8693; `grants::token_exchange::policy`
+    /// checks it): `null` or absent, off.
+    #[serde(default)]
+    pub token_exchange: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -135,6 +139,9 @@ pub struct AppUpdate {
     pub token_endpoint_auth_signing_alg: Option<Option<Value>>,
     /// The device authorization grant's switch: absent keeps.
     pub device_authorization: Option<bool>,
+    /// The token exchange policy: absent keeps, `null` turns exchange off.
+    #[serde(default, deserialize_with = "present")]
+    pub token_exchange: Option<Option<Value>>,
 }
 
 /// A field that is present (even as `null`) becomes `Some(..)`.

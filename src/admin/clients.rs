@@ -19,6 +19,13 @@ struct Change {
     status: Option<String>,
     /// The device authorization grant's switch (RFC 8628).
     device_authorization: Option<bool>,
+    /// The token exchange policy (RFC 8693): absent keeps, `null` turns it off.
+    #[serde(default, deserialize_with = "present")]
+    token_exchange: Option<Option<serde_json::Value>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d).map(Some)
 }
 
 pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, name: &str, params: &[String]) -> Response {
@@ -56,6 +63,7 @@ fn client_json(a: &AppRow) -> serde_json::Value {
     if let Some(o) = v.as_object_mut() {
         o.extend(crate::client_metadata::openid::to_json(a, false));
     }
+    v["token_exchange"] = crate::grants::token_exchange::policy::to_json(a.token_exchange.as_deref());
     v
 }
 
@@ -100,6 +108,14 @@ async fn list<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<Response, Ap
 async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Result<Response, ApiError> {
     let change: Change = crate::error::parse_json(req)?;
     let mut app = self_registered(ctx, id).await?;
+    if let Some(sent) = &change.token_exchange {
+        if change.device_authorization.is_some() {
+            return Err(ApiError::bad_request(
+                "change token_exchange and device_authorization in two requests",
+            ));
+        }
+        return set_token_exchange(ctx, &app, sent.as_ref(), change.status.is_some()).await;
+    }
     if let Some(on) = change.device_authorization {
         if change.status.is_none() {
             let action = if on {
@@ -118,7 +134,7 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
     }
     let Some(status) = change.status else {
         return Err(ApiError::bad_request(
-            "send status (active or suspended) or device_authorization (true or false)",
+            "send status (active or suspended), device_authorization (true or false) or token_exchange",
         ));
     };
     if !matches!(status.as_str(), "active" | "suspended") {
@@ -148,6 +164,34 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
         .set_app_status(&app.id, &status, ctx.now, &audit)
         .await?
         .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+    Ok(Response::json(200, &client_json(&app)))
+}
+
+/// The platform sets a self-registered client's token exchange policy
+/// (RFC 7591 registration cannot: `endpoints::register`).
+async fn set_token_exchange<D: Driver>(
+    ctx: &Ctx<'_, D>,
+    app: &AppRow,
+    sent: Option<&serde_json::Value>,
+    with_status: bool,
+) -> Result<Response, ApiError> {
+    if with_status {
+        return Err(ApiError::bad_request(
+            "change status and token_exchange in two requests",
+        ));
+    }
+    let policy = crate::grants::token_exchange::policy::check(ctx.config, &ctx.issuer, sent, app.is_public())
+        .map_err(ApiError::bad_request)?;
+    let patch = crate::store::AppPatch {
+        token_exchange: Some(policy),
+        ..Default::default()
+    };
+    let audit = audit(ctx, app, "client.token_exchange_set");
+    let app = ctx
+        .store
+        .update_app(&app.id, app.version, &patch, ctx.now, &audit)
+        .await?
+        .ok_or_else(|| ApiError::new(409, "conflict", "the client changed meanwhile: retry"))?;
     Ok(Response::json(200, &client_json(&app)))
 }
 

@@ -156,6 +156,7 @@ impl Principal {
             app_redirect_uris: None,
             app_sector_identifier_uri: None,
             jkt: c.cnf.map(|c| c.jkt),
+            act: c.act.map(|a| a.to_string()),
         })
     }
 
@@ -191,15 +192,30 @@ async fn lookup<D: Driver>(ctx: &Ctx<'_, D>, token: &str) -> Result<Option<Princ
         if let Some(row) = key.as_deref().and_then(|k| cache::get(k, ctx.now)) {
             return Ok(Some(Principal::from_token_row(row)));
         }
-        let principal = verify_jwt(ctx, token, false).await.ok().map(Principal::from_claims);
-        if let (Some(k), Some(p)) = (key, &principal) {
-            cache::put(k, p.row.clone(), ctx.now, ttl);
+        let Ok(claims) = verify_jwt(ctx, token, false).await else {
+            return Ok(None);
+        };
+        // An exchanged token (RFC 8693 `act`) is honoured only while its
+        // chain is live: it reads storage like a strict-mode token, so
+        // revoking the grant it came from ends it here too.
+        if claims.act.is_some() {
+            return stored(ctx, claims.jti, ttl).await;
         }
-        return Ok(principal);
+        let principal = Principal::from_claims(claims);
+        if let Some(k) = key {
+            cache::put(k, principal.row.clone(), ctx.now, ttl);
+        }
+        return Ok(Some(principal));
     }
     let Some(handle) = storage_handle(ctx, token, false).await else {
         return Ok(None);
     };
+    stored(ctx, handle, ttl).await
+}
+
+/// The principal of a token's storage handle: the per-isolate cache, the
+/// edge mode's KV copy, then D1.
+async fn stored<D: Driver>(ctx: &Ctx<'_, D>, handle: String, ttl: i64) -> Result<Option<Principal>, StoreError> {
     let hash = crypto::sha256_hex(&handle);
     if ttl > 0 {
         if let Some(row) = cache::get(&hash, ctx.now) {

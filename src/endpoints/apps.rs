@@ -1,17 +1,17 @@
 //! Management API for OAuth apps, `/api/v1/apps`: register, list, get,
 //! update (optimistic concurrency), rotate the secret, deactivate and
-//! reactivate, delete, webhook deliveries (installations: `installations`), and the current
+//! reactivate, delete (webhooks: `apps_webhooks`; installations: `installations`), and the current
 //! application of a bearer token (Fluxer).
 
 use serde_json::json;
 
 use crate::api_auth::{self, Caller};
 use crate::bearer;
-use crate::config::MAX_WEBHOOK_SECRET_OVERLAP;
 use crate::context::Ctx;
 use crate::crypto;
-use crate::endpoints::{apps_openid, apps_sender};
+use crate::endpoints::{apps_openid, apps_sender, apps_webhooks};
 use crate::error::{parse_json, ApiError};
+use crate::grants::token_exchange::policy as exchange_policy;
 use crate::http::{Request, Response};
 use crate::registration::{self, AppUpdate, NewApp};
 use crate::store::{AppPatch, AppRow, Audit, Driver};
@@ -47,6 +47,7 @@ pub fn app_json(a: &AppRow) -> serde_json::Value {
         o.extend(crate::client_metadata::openid::to_json(a, false));
         o.extend(apps_sender::to_json(a));
     }
+    v["token_exchange"] = exchange_policy::to_json(a.token_exchange.as_deref());
     v
 }
 
@@ -62,12 +63,12 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
             "apps_get" => Ok(Response::json(200, &app_json(&visible_app(ctx, &caller).await?))),
             "apps_update" => update(ctx, req, &caller).await,
             "apps_rotate_secret" => rotate(ctx, req, &caller).await,
-            "apps_rotate_webhook_secret" => rotate_webhook_secret(ctx, req, &caller).await,
+            "apps_rotate_webhook_secret" => apps_webhooks::rotate_webhook_secret(ctx, req, &caller).await,
             "apps_deactivate" => set_status(ctx, &caller, "inactive").await,
             "apps_reactivate" => set_status(ctx, &caller, "active").await,
             "apps_delete" => delete(ctx, &caller).await,
             "apps_installations" => super::installations::of_app(ctx, &caller).await,
-            _ => deliveries(ctx, &caller).await,
+            _ => apps_webhooks::deliveries(ctx, &caller).await,
         }
     }
     .await;
@@ -108,14 +109,14 @@ pub(super) async fn visible_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) ->
     Ok(app)
 }
 
-async fn managed_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
+pub(super) async fn managed_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<AppRow, ApiError> {
     let app = visible_app(ctx, caller).await?;
     require_manage(ctx, caller, app.owner_org_id.as_deref().unwrap_or_default()).await?;
     Ok(app)
 }
 
 /// The audit record of an act on an app, written in the act's own batch.
-fn audit_app<D: Driver>(
+pub(super) fn audit_app<D: Driver>(
     ctx: &Ctx<'_, D>,
     caller: &Caller,
     app: &AppRow,
@@ -160,6 +161,13 @@ pub async fn register<D: Driver>(
     registration::validate(&input, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
     let sender = apps_sender::for_new(&input, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_new(ctx, &input).await?;
+    let exchange = exchange_policy::check(
+        ctx.config,
+        &ctx.issuer,
+        input.token_exchange.as_ref(),
+        input.client_type == "public",
+    )
+    .map_err(ApiError::bad_request)?;
     let id = crypto::new_token(&ctx.config.prefixes.client_id);
     let secret = (input.client_type == "confidential" && !sender.private_key_jwt)
         .then(|| crypto::new_token(&ctx.config.prefixes.client_secret));
@@ -205,6 +213,7 @@ pub async fn register<D: Driver>(
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         device_authorization: i64::from(input.device_authorization),
+        token_exchange: exchange,
     };
     openid.apply(&mut row);
     sender.apply(&mut row);
@@ -262,6 +271,13 @@ pub async fn apply_update<D: Driver>(
     registration::validate(&merged, &catalogue(ctx).await?).map_err(ApiError::bad_request)?;
     let sender = apps_sender::for_update(app, &u, ctx.config.cimd_allow_http_loopback)?;
     let openid = apps_openid::for_update(ctx, app, &u, &merged.redirect_uris).await?;
+    let exchange = match &u.token_exchange {
+        Some(sent) => Some(
+            exchange_policy::check(ctx.config, &ctx.issuer, sent.as_ref(), app.is_public())
+                .map_err(ApiError::bad_request)?,
+        ),
+        None => None,
+    };
     let mut patch = AppPatch {
         name: u.name.map(|n| n.trim().to_string()),
         description: u.description,
@@ -281,6 +297,7 @@ pub async fn apply_update<D: Driver>(
         bot_public: u.bot_public.map(i64::from),
         bot_require_code_grant: u.bot_require_code_grant.map(i64::from),
         device_authorization: u.device_authorization.map(i64::from),
+        token_exchange: exchange,
         ..AppPatch::default()
     };
     apps_openid::patch(&mut patch, &openid);
@@ -390,75 +407,6 @@ pub async fn delete_app<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, app: &AppR
     ctx.store.delete_app(&app.id, ctx.now, &audit).await?;
     ctx.event(&app.id, None, "app.deleted", json!({"name": app.name}));
     Ok(())
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct WebhookRotateBody {
-    overlap_seconds: Option<i64>,
-}
-
-/// `POST /api/v1/apps/{id}/webhook-secret`: a new signing secret, shown once.
-/// The previous one keeps signing too (a second `v1=` in `Webhook-Signature`)
-/// for `overlap_seconds` (default `WEBHOOK_SECRET_OVERLAP_SECONDS`), so
-/// receivers can switch over without rejecting deliveries.
-async fn rotate_webhook_secret<D: Driver>(
-    ctx: &Ctx<'_, D>,
-    req: &Request,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
-    let body: WebhookRotateBody = if req.body.is_empty() {
-        WebhookRotateBody::default()
-    } else {
-        parse_json(req)?
-    };
-    let overlap = body.overlap_seconds.unwrap_or(ctx.config.webhook_secret_overlap);
-    if !(0..=MAX_WEBHOOK_SECRET_OVERLAP).contains(&overlap) {
-        return Err(ApiError::bad_request(format!(
-            "overlap_seconds must be 0 to {MAX_WEBHOOK_SECRET_OVERLAP}"
-        )));
-    }
-    let app = managed_app(ctx, caller).await?;
-    let secret = crypto::new_token("whsec_");
-    let until = (overlap > 0).then(|| ctx.now + overlap);
-    let audit = audit_app(
-        ctx,
-        caller,
-        &app,
-        "app.webhook_secret_rotated",
-        json!({"previous_valid_until": until}),
-    );
-    let row = ctx
-        .store
-        .rotate_webhook_secret(&app.id, &secret, until, ctx.now, &audit)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such app"))?;
-    ctx.event(
-        &app.id,
-        None,
-        "secret.rotated",
-        json!({"secret": "webhook_signing", "version": row.version, "previous_valid_until": until}),
-    );
-    Ok(Response::json(
-        200,
-        &json!({"app_id": row.id, "webhook_signing_secret": secret,
-                "previous_secret_valid_until": until.filter(|_| app.webhook_secret.is_some()), "version": row.version}),
-    )
-    .no_store())
-}
-
-async fn deliveries<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller) -> Result<Response, ApiError> {
-    let app = managed_app(ctx, caller).await?;
-    let rows = ctx.store.deliveries_of_app(&app.id, 50).await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|d| {
-            json!({"id": d.id, "event": d.event, "org_id": d.org_id, "url": d.url, "status": d.status, "attempts": d.attempts,
-                   "last_status": d.last_status, "last_error": d.last_error, "next_attempt_at": d.next_attempt_at,
-                   "created_at": d.created_at, "updated_at": d.updated_at})
-        })
-        .collect();
-    Ok(Response::json(200, &json!({"deliveries": list})))
 }
 
 /// Fluxer's "Get Current Application": the app of the bearer token.

@@ -90,6 +90,14 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<serde_json::V
             v["token_type"] = json!("DPoP");
             v["cnf"] = json!({"jkt": jkt});
         }
+        // RFC 8693 §4.1: who acts for the subject (nested for a chain).
+        if let Some(act) = r
+            .act
+            .as_deref()
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        {
+            v["act"] = act;
+        }
         platform_view(&mut v, privileged, &r.actor, r.user_id.as_deref());
         return Ok(v);
     }

@@ -46,7 +46,8 @@ pub(crate) async fn document<D: Driver>(ctx: &Ctx<'_, D>) -> Result<serde_json::
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
-                crate::grants::device_code::GRANT_TYPE
+                crate::grants::device_code::GRANT_TYPE,
+                crate::grants::token_exchange::GRANT_TYPE
             ],
             // RFC 8628 §4 (the verification page itself is not listed).
             "device_authorization_endpoint": format!("{i}/oauth/device_authorization"),

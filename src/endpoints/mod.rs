@@ -6,6 +6,7 @@
 pub mod apps;
 pub mod apps_openid;
 pub mod apps_sender;
+pub mod apps_webhooks;
 pub mod authorizations;
 pub mod authorize;
 pub mod device;

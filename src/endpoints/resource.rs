@@ -75,7 +75,7 @@ pub async fn handle<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, route: &str) -> 
 /// correlate users with other apps.
 fn me(config: &Config, p: &Principal) -> serde_json::Value {
     let r = &p.row;
-    json!({
+    let mut v = json!({
         "org": {"id": r.org_id, "slug": r.org_slug},
         "user": p.subject(config).map(|id| json!({"id": id, "email": r.user_email, "role": r.role})),
         "actor": r.actor,
@@ -83,7 +83,16 @@ fn me(config: &Config, p: &Principal) -> serde_json::Value {
         "scopes": p.scopes,
         "permissions": p.permissions,
         "expires_at": r.expires_at,
-    })
+    });
+    // RFC 8693 §4.1: an exchanged token says who acts for the user.
+    if let Some(act) = r
+        .act
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+    {
+        v["act"] = act;
+    }
+    v
 }
 
 /// Who wrote: the user (as the app knows them), or for the app actor the

@@ -427,6 +427,7 @@ async fn update<D: Driver>(ctx: &Ctx<'_, D>, caller: &Caller, form: &Params) -> 
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         device_authorization: None,
+        token_exchange: None,
     };
     client_auth_form::update(form, app.is_public(), &mut u);
     let updated = apps::apply_update(ctx, caller, &app, u).await?;

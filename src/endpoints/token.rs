@@ -51,6 +51,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
         "client_credentials" => "token/client_credentials",
         grants::device_code::GRANT_TYPE => "token/device_code",
         grants::id_jag::GRANT_TYPE => "token/id_jag",
+        grants::token_exchange::GRANT_TYPE => "token/token_exchange",
         _ => "token",
     };
     let creds = client_auth::credentials(ctx.config, req, &form)?;
@@ -75,6 +76,7 @@ async fn run<D: Driver>(ctx: &Ctx<'_, D>, req: &Request) -> Result<TokenResponse
                     .into(),
             ))
         }
+        grants::token_exchange::GRANT_TYPE => grants::token_exchange::handle(ctx, creds, &form, dpop).await,
         other => {
             client_auth::resolve(ctx, creds).await?;
             Err(OAuthError::UnsupportedGrantType(format!(

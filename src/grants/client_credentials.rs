@@ -136,6 +136,7 @@ pub async fn handle<D: Driver>(
         user_id: None,
         scopes: &scopes,
         audience: &crate::audience::from_json(&audience_json),
+        act: None,
     };
     Ok(TokenResponse::bearer(
         access_token(ctx, access, &who).await?,

@@ -7,6 +7,7 @@ pub mod client_credentials;
 pub mod device_code;
 pub mod id_jag;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde::Serialize;
 
@@ -34,6 +35,9 @@ pub struct TokenResponse {
     /// OIDC Core §3.1.3.3: with `openid` granted ([`id_token`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -45,6 +49,7 @@ impl TokenResponse {
             refresh_token: refresh,
             scope: crate::scope::join(scopes),
             id_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Subject<'a> {
     pub scopes: &'a [String],
     /// The resources the token is for (RFC 8707), as stored with it.
     pub audience: &'a [String],
+    /// RFC 8693 §4.1: the acting party of an exchanged token.
+    pub act: Option<serde_json::Value>,
 }
 
 /// The grant a won redemption or rotation issued into, as its batch
@@ -169,6 +176,7 @@ pub async fn issue_access<D: Driver>(
         user_id: g.user_id,
         scopes: &scopes,
         audience: &audience,
+        act: None,
     };
     let token = access_token(ctx, access, &who).await?;
     Ok((token, scopes))
@@ -204,6 +212,7 @@ pub async fn access_token<D: Driver>(
                 actor: who.actor.to_string(),
                 // RFC 9449 §6.1: the key the token is bound to.
                 cnf: minted.row.jkt.clone().map(|jkt| crate::jwt::Cnf { jkt }),
+                act: who.act.clone(),
             };
             crate::jwt::sign(ctx.es256, &ctx.config.jwt_keys, &claims)
                 .await

@@ -84,6 +84,10 @@ pub struct AppRow {
     /// May start the device authorization grant (RFC 8628; migration 0025).
     #[serde(default)]
     pub device_authorization: i64,
+    /// The token exchange policy (RFC 8693, migration 0023; JSON, the
+    /// shape of `grants::token_exchange::policy`); `None`: may not exchange.
+    #[serde(default)]
+    pub token_exchange: Option<String>,
 }
 
 /// `apps.client_auth_method` of a client that authenticates with a JWT
@@ -159,6 +163,8 @@ pub struct AppPatch {
     /// Erase the secret (the app now authenticates with its key).
     pub clear_secret: bool,
     pub device_authorization: Option<i64>,
+    /// The token exchange policy (JSON; `Some(None)` turns it off).
+    pub token_exchange: Option<Option<String>>,
 }
 
 /// The OpenID (migration 0016) and sender-constraint (0019) client metadata
@@ -198,9 +204,9 @@ impl<D: Driver> Store<D> {
              webhook_secret, id_token_signed_response_alg, sector_identifier_uri, post_logout_redirect_uris, \
              backchannel_logout_uri, backchannel_logout_session_required, dpop_bound_access_tokens, \
              require_pushed_authorization_requests, client_auth_method, jwks, jwks_uri, token_endpoint_auth_signing_alg, \
-             device_authorization) \
+             device_authorization, token_exchange) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
+             ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
             params![
                 &a.id,
                 a.owner_org_id.as_deref(),
@@ -230,6 +236,7 @@ impl<D: Driver> Store<D> {
             .into_iter()
             .chain(client_metadata_params(a))
             .chain(params![a.device_authorization])
+            .chain(params![a.token_exchange.clone()])
             .collect(),
         );
         self.db.batch(vec![insert, audit.stmt()]).await.map(|_| ())
@@ -270,6 +277,7 @@ impl<D: Driver> Store<D> {
         let (js, jwks) = opt(&p.jwks);
         let (us, jwks_uri) = opt(&p.jwks_uri);
         let (gs, sig_alg) = opt(&p.token_endpoint_auth_signing_alg);
+        let (xs, exchange) = opt(&p.token_exchange);
         let record = audit.stmt_if(
             audit_if!("EXISTS (SELECT 1 FROM apps WHERE id = ?8 AND version = ?9 AND status != 'deleted')"),
             params![id, version],
@@ -294,6 +302,7 @@ impl<D: Driver> Store<D> {
              secret_hash = CASE WHEN ?40 THEN NULL ELSE secret_hash END, \
              secret_expires_at = CASE WHEN ?40 THEN NULL ELSE secret_expires_at END, \
              device_authorization = COALESCE(?41, device_authorization), \
+             token_exchange = CASE WHEN ?42 THEN ?43 ELSE token_exchange END, \
              version = version + 1, updated_at = ?21 \
              WHERE id = ?1 AND version = ?2 AND status != 'deleted' RETURNING *",
             params![
@@ -337,7 +346,9 @@ impl<D: Driver> Store<D> {
                 gs,
                 sig_alg,
                 p.clear_secret as i64,
-                p.device_authorization
+                p.device_authorization,
+                xs,
+                exchange
             ],
         );
         let mut res = self.db.batch(vec![record, update]).await?.into_iter();

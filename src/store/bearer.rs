@@ -31,7 +31,7 @@ pub(super) const BEARER_SQL: &str = concat!(
      a.name AS app_name, a.scopes AS app_scopes, g.org_id, o.slug AS org_slug, g.user_id, u.email AS user_email, \
      g.actor, m.role, \
      (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp WHERE rp.role = m.role) AS role_permissions, \
-     t.audience, a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri, t.jkt",
+     t.audience, a.redirect_uris AS app_redirect_uris, a.sector_identifier_uri AS app_sector_identifier_uri, t.jkt, g.act",
     live_access_token!()
 );
 
@@ -70,6 +70,10 @@ pub struct BearerRow {
     /// with a proof by that key. Read in every mode (D1, KV copy, cache, JWT `cnf`).
     #[serde(default)]
     pub jkt: Option<String>,
+    /// RFC 8693 §4.1: who acts for the subject (JSON), on a token from an
+    /// exchange (`grants::token_exchange`); `None` otherwise.
+    #[serde(default)]
+    pub act: Option<String>,
 }
 
 impl<D: Driver> Store<D> {

@@ -26,7 +26,11 @@ test("metadata lists every endpoint and the supported methods (RFC 8414)", async
   assert.deepEqual(m.response_types_supported, ["code"]);
   assert.deepEqual(m.code_challenge_methods_supported, ["S256"]);
   assert.deepEqual(m.grant_types_supported, [
-    "authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code",
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
   ]);
   assert.deepEqual(m.token_endpoint_auth_methods_supported, ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]);
   assert.equal(m.authorization_response_iss_parameter_supported, true);

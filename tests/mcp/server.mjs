@@ -26,10 +26,16 @@ const PRM_PATH = `/.well-known/oauth-protected-resource${MCP_PATH}`;
  *   returning it once known).
  * - `scopes`: what the tools need; advertised in the metadata, and the
  *   middleware answers 403 insufficient_scope without them.
+ * - `exchange` (optional): {client, target} adds the tool `platform_me`,
+ *   which trades the incoming token for one for `target` (RFC 8693 token
+ *   exchange as this server's confidential `client` = {client_id,
+ *   client_secret} or a function returning it) with plain `fetch`, then
+ *   calls `${issuer}/api/v1/me` with it: a server acting downstream for its
+ *   user without forwarding the user's token.
  * Returns {url, resource, metadataUrl, seen, close}; `seen` records each
  * verification's outcome, for the tests.
  */
-export async function startMcpServer({ issuer, validation = "jwt", introspectionClient, scopes = ["profile:read"], port = 0 }) {
+export async function startMcpServer({ issuer, validation = "jwt", introspectionClient, scopes = ["profile:read"], port = 0, exchange }) {
   const app = createMcpExpressApp({ host: "127.0.0.1" });
   const listener = await new Promise((resolve, reject) => {
     const l = app.listen(port, "127.0.0.1", (err) => (err ? reject(err) : resolve(l)));
@@ -134,6 +140,41 @@ export async function startMcpServer({ issuer, validation = "jwt", introspection
         return { content: [{ type: "text", text: JSON.stringify(out) }], structuredContent: out };
       },
     );
+    if (exchange) {
+      server.registerTool(
+        "platform_me",
+        { description: "Who the platform says the user is, asked with an exchanged token", inputSchema: { scope: z.string().optional() } },
+        async ({ scope }, extra) => {
+          const { doc } = await discover();
+          const { client_id, client_secret } = typeof exchange.client === "function" ? exchange.client() : exchange.client;
+          const body = new URLSearchParams({
+            grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+            subject_token: extra.authInfo.token,
+            subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+            resource: exchange.target,
+            requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+          });
+          if (scope) body.set("scope", scope);
+          const res = await fetch(doc.token_endpoint, {
+            method: "POST",
+            headers: {
+              "content-type": "application/x-www-form-urlencoded",
+              authorization: "Basic " + Buffer.from(`${encodeURIComponent(client_id)}:${encodeURIComponent(client_secret)}`).toString("base64"),
+            },
+            body,
+          });
+          const exchanged = await res.json();
+          if (!res.ok) {
+            const out = { error: exchanged };
+            return { isError: true, content: [{ type: "text", text: JSON.stringify(out) }], structuredContent: out };
+          }
+          const me = await fetch(new URL("/api/v1/me", issuer), { headers: { authorization: `Bearer ${exchanged.access_token}` } });
+          // The exchanged token is returned only because this is a test server.
+          const out = { status: me.status, me: await me.json(), exchanged };
+          return { content: [{ type: "text", text: JSON.stringify(out) }], structuredContent: out };
+        },
+      );
+    }
     server.registerTool(
       "add",
       { description: "Adds two numbers", inputSchema: { a: z.number(), b: z.number() } },

@@ -32,6 +32,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ClientMetadata, 
     if !v.is_object() {
         return Err(invalid("the client metadata must be a JSON object"));
     }
+    // A self-registered client cannot grant itself the right to exchange
+    // other clients' tokens: the platform sets it (/admin/v1/clients).
+    if v.get("token_exchange").is_some() {
+        return Err(invalid(
+            "token_exchange is not registrable (RFC 7591): the platform sets a client's token exchange policy",
+        ));
+    }
     serde_json::from_value(v).map_err(|e| invalid(format!("client metadata: {e}")))
 }
 

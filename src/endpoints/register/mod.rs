@@ -217,6 +217,7 @@ fn new_row<D: Driver>(
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         device_authorization: i64::from(r.device_authorization),
+        token_exchange: None,
     };
     r.openid.apply(&mut row);
     r.sender.apply(&mut row);

@@ -244,6 +244,7 @@ async fn judge<D: Driver>(
         user_id: Some(user_id),
         scopes: &scopes,
         audience: &resources,
+        act: None,
     };
     Ok(TokenResponse::bearer(
         access_token(ctx, access, &who).await?,
