@@ -108,15 +108,9 @@ fn actor_label(mode: &str) -> &'static str {
     }
 }
 
-pub fn consent(v: &ConsentView<'_>) -> String {
-    let hidden: String = v
-        .hidden
-        .iter()
-        .map(|(k, val)| format!(r#"<input type="hidden" name="{}" value="{}">"#, k, esc(val)))
-        .collect();
-    let orgs: String = v
-        .orgs
-        .iter()
+/// The consent screens' organization choice (`<option>`s).
+fn org_options(orgs: &[MembershipRow]) -> String {
+    orgs.iter()
         .map(|o| {
             format!(
                 r#"<option value="{}">{} ({})</option>"#,
@@ -125,7 +119,24 @@ pub fn consent(v: &ConsentView<'_>) -> String {
                 esc(&o.role)
             )
         })
+        .collect()
+}
+
+/// The consent screens' list of requested scopes (`<li>`s).
+fn scope_items(scopes: &[ScopeRow]) -> String {
+    scopes
+        .iter()
+        .map(|s| format!("<li><code>{}</code> — {}</li>", esc(&s.name), esc(&s.description)))
+        .collect()
+}
+
+pub fn consent(v: &ConsentView<'_>) -> String {
+    let hidden: String = v
+        .hidden
+        .iter()
+        .map(|(k, val)| format!(r#"<input type="hidden" name="{}" value="{}">"#, k, esc(val)))
         .collect();
+    let orgs = org_options(v.orgs);
     let actors: String = v
         .actor_modes
         .iter()
@@ -139,11 +150,7 @@ pub fn consent(v: &ConsentView<'_>) -> String {
             )
         })
         .collect();
-    let scopes: String = v
-        .scopes
-        .iter()
-        .map(|s| format!("<li><code>{}</code> — {}</li>", esc(&s.name), esc(&s.description)))
-        .collect();
+    let scopes = scope_items(v.scopes);
     let homepage = v
         .app
         .homepage_url

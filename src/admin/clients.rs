@@ -118,17 +118,7 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
     }
     if let Some(on) = change.device_authorization {
         if change.status.is_none() {
-            let action = if on {
-                "client.device_authorization.enabled"
-            } else {
-                "client.device_authorization.disabled"
-            };
-            let audit = audit(ctx, &app, action);
-            app = ctx
-                .store
-                .set_device_authorization(&app.id, on, ctx.now, &audit)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+            let app = set_device_authorization(ctx, &app, on).await?;
             return Ok(Response::json(200, &client_json(&app)));
         }
     }
@@ -141,17 +131,7 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
         return Err(ApiError::bad_request("status must be active or suspended"));
     }
     if let Some(on) = change.device_authorization {
-        let action = if on {
-            "client.device_authorization.enabled"
-        } else {
-            "client.device_authorization.disabled"
-        };
-        let audit = audit(ctx, &app, action);
-        app = ctx
-            .store
-            .set_device_authorization(&app.id, on, ctx.now, &audit)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
+        app = set_device_authorization(ctx, &app, on).await?;
     }
     let action = if status == "suspended" {
         "client.suspended"
@@ -165,6 +145,20 @@ async fn set_status<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, id: &str) -> Res
         .await?
         .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))?;
     Ok(Response::json(200, &client_json(&app)))
+}
+
+/// The device authorization grant's switch (RFC 8628), audited.
+async fn set_device_authorization<D: Driver>(ctx: &Ctx<'_, D>, app: &AppRow, on: bool) -> Result<AppRow, ApiError> {
+    let action = if on {
+        "client.device_authorization.enabled"
+    } else {
+        "client.device_authorization.disabled"
+    };
+    let audit = audit(ctx, app, action);
+    ctx.store
+        .set_device_authorization(&app.id, on, ctx.now, &audit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no self-registered client with this client_id"))
 }
 
 /// The platform sets a self-registered client's token exchange policy

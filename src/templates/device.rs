@@ -1,7 +1,7 @@
 //! The device flow's pages (RFC 8628 §3.3): the code entry form, the
 //! consent screen for the device's request, and the done page.
 
-use super::{esc, layout, unverified_notice};
+use super::{esc, layout, org_options, scope_items, unverified_notice};
 use crate::store::{AppRow, MembershipRow, ScopeRow};
 
 /// The entry form; `user_code` prefills it (from `verification_uri_complete`).
@@ -38,23 +38,8 @@ pub struct DeviceConsentView<'a> {
 }
 
 pub fn consent(v: &DeviceConsentView<'_>) -> String {
-    let orgs: String = v
-        .orgs
-        .iter()
-        .map(|o| {
-            format!(
-                r#"<option value="{}">{} ({})</option>"#,
-                esc(&o.org_id),
-                esc(&o.org_name),
-                esc(&o.role)
-            )
-        })
-        .collect();
-    let scopes: String = v
-        .scopes
-        .iter()
-        .map(|s| format!("<li><code>{}</code> — {}</li>", esc(&s.name), esc(&s.description)))
-        .collect();
+    let orgs = org_options(v.orgs);
+    let scopes = scope_items(v.scopes);
     layout(
         &format!("Authorize {} on your device", v.app.name),
         &format!(
