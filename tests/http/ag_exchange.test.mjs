@@ -410,3 +410,29 @@ test("BEARER_MODE=jwt: the exchanged JWT carries act (nested) and still dies wit
     await jwtAs.close();
   }
 });
+
+test("BEARER_MODE=edge: the exchanged token, served from KV, dies with its subject grant (at the latest once the cron evicts its copy)", async () => {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const mcpRes = "https://mcp.example/mcp";
+  const edgeAs = await startServer({ BEARER_MODE: "edge", RESOURCES: `${issuer}/api/v1, ${mcpRes}` }, { port });
+  try {
+    const alice = new Browser(edgeAs);
+    await alice.signIn("alice@acme.test", "alice-password");
+    const user = await registerApp(edgeAs, { name: "User's client" });
+    const ex = await registerApp(edgeAs, { name: "Exchanger" });
+    assert.equal((await setPolicy(edgeAs, ex, { subject_audiences: [mcpRes], audiences: [`${issuer}/api/v1`] })).status, 200);
+    const t = await tokensFor(edgeAs, alice, user, { resource: mcpRes, scope: "profile:read" });
+    const res = await exchange(edgeAs, ex, { subject_token: t.access_token });
+    const one = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(one));
+    assert.equal((await bearer(edgeAs, "/api/v1/me", one.access_token)).status, 200);
+    assert.equal((await clientRequest(edgeAs, "/oauth/revoke", user, { token: t.refresh_token })).status, 200);
+    await edgeAs.scheduled();
+    assert.equal((await bearer(edgeAs, "/api/v1/me", one.access_token)).status, 401, "the exchanged token ends with its subject grant");
+    const live = await edgeAs.db.prepare("SELECT count(*) AS n FROM grants WHERE source = 'token_exchange' AND revoked_at IS NULL").first();
+    assert.equal(live.n, 0, "the exchanged grant is revoked in D1");
+  } finally {
+    await edgeAs.close();
+  }
+});
