@@ -4,7 +4,7 @@
 // platform API as its own confidential client (per-client `token_exchange`
 // policy), and calls the API; the chain's `act` shows in introspection and
 // nests after a second exchange; revoking the subject grant ends the whole
-// chain (strict bearer mode here, `BEARER_MODE=jwt` on a second server).
+// chain (strict bearer mode here; `BEARER_MODE=jwt` and `edge` on servers of their own).
 // Every refusal the issue lists is checked to have issued nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
