@@ -204,19 +204,13 @@ async fn consent<D: Driver>(ctx: &Ctx<'_, D>, s: &Session, row: &DeviceRow, code
         Err(e) => return unavailable_page(e),
     };
     ctx.note(&app.id, None);
-    let owner = async {
-        match app.owner_org_id.as_deref() {
-            Some(id) => ctx.store.org(id).await,
-            None => Ok(None),
-        }
-    };
-    let (orgs, owner, catalogue) = match (
-        ctx.store.memberships(&s.user.user_id).await,
-        owner.await,
-        ctx.store.scope_catalogue().await,
-    ) {
-        (Ok(o), Ok(w), Ok(c)) => (o, w, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable_page(e),
+    let (orgs, owner, catalogue) = match ctx
+        .store
+        .consent_facts(&s.user.user_id, app.owner_org_id.as_deref())
+        .await
+    {
+        Ok(facts) => facts,
+        Err(e) => return unavailable_page(e),
     };
     if orgs.is_empty() {
         return page(

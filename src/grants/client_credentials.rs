@@ -5,7 +5,7 @@
 //! when the app could act in more than one.
 
 use super::TokenResponse;
-use super::{access_token, mint_access, Subject};
+use super::{access_token, Subject};
 use crate::client_auth::{self, Credentials, Method};
 use crate::config::LiveGrantsPer;
 use crate::context::Ctx;
@@ -94,13 +94,7 @@ pub async fn handle<D: Driver>(
             "no scope is granted to the app in that organization".into(),
         ));
     }
-    if app.dpop_bound_access_tokens != 0 && dpop.is_none() {
-        return Err(OAuthError::InvalidDpopProof(
-            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
-        ));
-    }
-    let mut access = mint_access(ctx.config, ctx.now);
-    access.row.jkt = dpop.map(|d| d.jkt.clone());
+    let access = super::mint_bound_access(ctx.config, ctx.now, app, dpop)?;
     let grant_id = crypto::new_id("grt_");
     let scopes_json = scope::to_json(&scopes);
     let issued = ctx

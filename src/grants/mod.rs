@@ -266,6 +266,25 @@ pub fn mint_pair(config: &Config, now: i64, creds: &Credentials, dpop: Option<&D
     (access, refresh)
 }
 
+/// The access token of a grant that issues no refresh token, bound to the
+/// proof's key (RFC 9449 §5); a client that requires DPoP
+/// (`dpop_bound_access_tokens`) without a proof is refused first.
+pub fn mint_bound_access(
+    config: &Config,
+    now: i64,
+    app: &AppRow,
+    dpop: Option<&DpopUse>,
+) -> Result<Minted, OAuthError> {
+    if app.dpop_bound_access_tokens != 0 && dpop.is_none() {
+        return Err(OAuthError::InvalidDpopProof(
+            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
+        ));
+    }
+    let mut access = mint_access(config, now);
+    access.row.jkt = dpop.map(|d| d.jkt.clone());
+    Ok(access)
+}
+
 /// When a guarded issuing statement did nothing: is DPoP the reason? The
 /// client's own requirement (`dpop_bound_access_tokens`), or a proof used
 /// before (one read, on this failure path only).

@@ -157,17 +157,7 @@ impl<D: Driver> Store<D> {
                 audit_if!("EXISTS (SELECT 1 FROM grants WHERE id = ?8)"),
                 params![e.grant_id],
             ),
-            Stmt::new(
-                "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
-                 SELECT ?1, 'access', id, scopes, ?3, ?4, audience, ?5 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
-                params![
-                    &e.access.hash,
-                    e.grant_id,
-                    e.now,
-                    e.access.expires_at,
-                    e.access.jkt.clone()
-                ],
-            ),
+            super::access_token_stmt(e.access, e.grant_id, e.now),
         ];
         let out = self.db.batch(stmts).await?;
         Ok(out.last().is_some_and(|rows| !rows.is_empty()))

@@ -138,17 +138,7 @@ impl<D: Driver> Store<D> {
             used_proof!("grants", "id = ?1 AND ?2 IS NOT NULL", t.grant_id, t.grant_id, t.dpop),
             t.audit.stmt_if(audit_if!("EXISTS (SELECT 1 FROM grants WHERE id = ?8)"), params![t.grant_id]),
         ];
-        stmts.push(Stmt::new(
-            "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
-             SELECT ?1, 'access', id, scopes, ?3, ?4, audience, ?5 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
-            params![
-                &t.access.hash,
-                t.grant_id,
-                t.now,
-                t.access.expires_at,
-                t.access.jkt.clone()
-            ],
-        ));
+        stmts.push(super::access_token_stmt(t.access, t.grant_id, t.now));
         let out = self.db.batch(stmts).await?;
         Ok(out.last().is_some_and(|rows| !rows.is_empty()))
     }

@@ -129,6 +129,21 @@ impl<D: Driver> Store<D> {
         Ok(rows.into_iter().map(|p| p.permission).collect())
     }
 
+    /// What a consent screen shows: the user's orgs, the app's owner org
+    /// (`None` for a self-registered app) and the scope catalogue.
+    pub async fn consent_facts(
+        &self,
+        user_id: &str,
+        owner_org_id: Option<&str>,
+    ) -> Result<(Vec<MembershipRow>, Option<OrgRow>, Vec<ScopeRow>), StoreError> {
+        let orgs = self.memberships(user_id).await?;
+        let owner = match owner_org_id {
+            Some(id) => self.org(id).await?,
+            None => None,
+        };
+        Ok((orgs, owner, self.scope_catalogue().await?))
+    }
+
     pub async fn scope_catalogue(&self) -> Result<Vec<ScopeRow>, StoreError> {
         self.all(Stmt::new("SELECT name, description FROM scopes ORDER BY name", vec![]))
             .await

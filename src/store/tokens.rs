@@ -314,3 +314,14 @@ impl<D: Driver> Store<D> {
         Stmt::new(TOKEN_SQL, params![hash])
     }
 }
+
+/// The access token of a grant issued in the same batch: its scopes and
+/// audience are the grant's, and it is written only if the grant was
+/// (`RETURNING 1`: the batch's last result says whether it issued).
+pub(super) fn access_token_stmt(access: &NewToken, grant_id: &str, now: i64) -> Stmt {
+    Stmt::new(
+        "INSERT INTO tokens (hash, kind, grant_id, scopes, created_at, expires_at, audience, jkt) \
+         SELECT ?1, 'access', id, scopes, ?3, ?4, audience, ?5 FROM grants WHERE id = ?2 RETURNING 1 AS ok",
+        params![&access.hash, grant_id, now, access.expires_at, access.jkt.clone()],
+    )
+}

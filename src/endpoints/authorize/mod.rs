@@ -155,19 +155,13 @@ async fn sign_in<D: Driver>(ctx: &Ctx<'_, D>, req: &Request, r: &AuthzRequest, f
 }
 
 async fn consent_page<D: Driver>(ctx: &Ctx<'_, D>, r: &AuthzRequest, s: &Session) -> Response {
-    let owner = async {
-        match r.app.owner_org_id.as_deref() {
-            Some(id) => ctx.store.org(id).await,
-            None => Ok(None),
-        }
-    };
-    let (orgs, owner, catalogue) = match (
-        ctx.store.memberships(&s.user.user_id).await,
-        owner.await,
-        ctx.store.scope_catalogue().await,
-    ) {
-        (Ok(o), Ok(w), Ok(c)) => (o, w, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable_page(e),
+    let (orgs, owner, catalogue) = match ctx
+        .store
+        .consent_facts(&s.user.user_id, r.app.owner_org_id.as_deref())
+        .await
+    {
+        Ok(facts) => facts,
+        Err(e) => return unavailable_page(e),
     };
     if orgs.is_empty() {
         return Response::html(

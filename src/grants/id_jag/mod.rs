@@ -11,7 +11,7 @@ pub mod claims;
 
 use serde_json::json;
 
-use super::{access_token, mint_access, Subject, TokenResponse};
+use super::{access_token, Subject, TokenResponse};
 use crate::client_auth::{self, keys, Credentials, Method};
 use crate::context::Ctx;
 use crate::crypto;
@@ -188,13 +188,7 @@ async fn judge<D: Driver>(
     };
     let resources = target(ctx, c, ti, form)?;
     let scopes = granted_scopes(app, c, ti, form)?;
-    if app.dpop_bound_access_tokens != 0 && dpop.is_none() {
-        return Err(OAuthError::InvalidDpopProof(
-            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
-        ));
-    }
-    let mut access = mint_access(ctx.config, ctx.now);
-    access.row.jkt = dpop.map(|d| d.jkt.clone());
+    let access = super::mint_bound_access(ctx.config, ctx.now, app, dpop)?;
     let grant_id = crypto::new_id("grt_");
     let scopes_json = scope::to_json(&scopes);
     let audience_json = crate::audience::to_json(&resources);

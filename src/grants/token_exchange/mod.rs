@@ -10,7 +10,7 @@ pub mod presented;
 
 use serde_json::{json, Value};
 
-use super::{access_token, mint_access, Subject, TokenResponse};
+use super::{access_token, Subject, TokenResponse};
 use crate::client_auth::{self, Credentials, Method};
 use crate::context::Ctx;
 use crate::crypto;
@@ -94,16 +94,10 @@ pub async fn handle<D: Driver>(
     let act = nested_act(act_sub, source.act.as_deref());
     let audience = targets(ctx, form, &policy.audiences)?;
     let scopes = narrowed(form, &source, policy.scopes.as_deref())?;
-    if app.dpop_bound_access_tokens != 0 && dpop.is_none() {
-        return Err(OAuthError::InvalidDpopProof(
-            "this client must send a DPoP proof (dpop_bound_access_tokens)".into(),
-        ));
-    }
+    let mut access = super::mint_bound_access(ctx.config, ctx.now, app, dpop)?;
     // Never outlives the subject (RFC 8693 §2.2 leaves it to the server).
     let expires_at = subject_exp.min(ctx.now + ctx.config.access_ttl);
-    let mut access = mint_access(ctx.config, ctx.now);
     access.row.expires_at = Some(expires_at);
-    access.row.jkt = dpop.map(|d| d.jkt.clone());
     let grant_id = crypto::new_id("grt_");
     let (scopes_json, audience_json, act_json) = (
         scope::to_json(&scopes),
